@@ -1,0 +1,63 @@
+//! The command line: `headroom [-c FILE]` runs the proxy; subcommands check configs, compress a
+//! request offline, and generate service files.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "headroom",
+    version,
+    about = "Local reverse proxy that cuts the input tokens LLM clients send",
+    long_about = "Local reverse proxy that sits between LLM clients (Claude Code, the anthropic and \
+openai SDKs, anything that honours ANTHROPIC_BASE_URL) and the provider, and compresses tool \
+outputs, logs, JSON listings and search results in the prompts they send.\n\n\
+Run it:   headroom -c conf/headroom.yaml\n\
+Use it:   ANTHROPIC_BASE_URL=http://localhost:8787 claude"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub run: RunArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options for running the proxy.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RunArgs {
+    /// Config file (YAML). Without it the embedded default config is used.
+    #[arg(short = 'c', long = "config", value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Address to listen on (overrides `listen` and HEADROOM_HOST).
+    #[arg(long, value_name = "ADDR")]
+    pub host: Option<String>,
+    /// Port to listen on (overrides `listen` and HEADROOM_PROXY_PORT).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the proxy (the same as giving no subcommand).
+    Proxy(RunArgs),
+    /// Validate a config file: exit 0 if it is usable, 1 with every problem otherwise.
+    Check,
+    /// Compress one request body offline and print it; a per-block summary goes to stderr.
+    Compress(CompressArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompressArgs {
+    /// Wire format of the request body.
+    #[arg(long, value_enum, default_value = "anthropic")]
+    pub format: FormatArg,
+    /// Request body file, or `-` for standard input.
+    #[arg(default_value = "-")]
+    pub input: String,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum FormatArg {
+    Anthropic,
+    Openai,
+}

@@ -1,0 +1,10 @@
+//! headroom: a local reverse proxy that compresses what LLM agents put in their prompts.
+//!
+//! The binary (`src/main.rs`) only parses the command line and calls into this library.
+
+pub mod cli;
+pub mod compress;
+pub mod config;
+pub mod metrics;
+pub mod model;
+pub mod upstream;

@@ -1,0 +1,160 @@
+//! Every Prometheus metric the proxy exports, defined in one place. Label values are bounded
+//! sets (routes, statuses classes, compressor names, devices): never paths, models or users.
+
+use prometheus::{
+    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, Encoder,
+    HistogramVec, IntCounterVec, IntGaugeVec, TextEncoder,
+};
+use std::sync::LazyLock;
+
+/// Buckets from 50 µs to 10 min, roughly ×2.5 apart.
+const DURATION_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 25.0, 60.0, 150.0, 300.0, 600.0,
+];
+
+pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_requests_total",
+        "Requests handled, by route and response status.",
+        &["route", "status"]
+    )
+    .expect("metric registers once")
+});
+
+pub static REQUEST_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "headroom_request_duration_seconds",
+        "Time from request start to the last response byte, by route.",
+        &["route"],
+        DURATION_BUCKETS.to_vec()
+    )
+    .expect("metric registers once")
+});
+
+pub static UPSTREAM_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "headroom_upstream_duration_seconds",
+        "Time from sending the request upstream to its response headers, by upstream.",
+        &["upstream"],
+        DURATION_BUCKETS.to_vec()
+    )
+    .expect("metric registers once")
+});
+
+pub static COMPRESSION_TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_compression_tokens_total",
+        "Tokens of the blocks considered for compression, before and after.",
+        &["stage"]
+    )
+    .expect("metric registers once")
+});
+
+pub static COMPRESSION_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "headroom_compression_duration_seconds",
+        "Time spent compressing one block, by compressor.",
+        &["compressor"],
+        DURATION_BUCKETS.to_vec()
+    )
+    .expect("metric registers once")
+});
+
+pub static COMPRESSION_FAILURES: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_compression_failures_total",
+        "Requests or blocks forwarded untouched because compression could not run, by reason.",
+        &["reason"]
+    )
+    .expect("metric registers once")
+});
+
+pub static MODEL_INFERENCE: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "headroom_model_inference_seconds",
+        "ONNX Runtime inference time per batch, by device.",
+        &["device"],
+        DURATION_BUCKETS.to_vec()
+    )
+    .expect("metric registers once")
+});
+
+pub static MODEL_TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_model_tokens_scored_total",
+        "Tokens run through the model, by device.",
+        &["device"]
+    )
+    .expect("metric registers once")
+});
+
+pub static UPSTREAM_USAGE: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_upstream_usage_tokens_total",
+        "Token usage reported by the upstream, by kind (input, output, cache_read, cache_creation).",
+        &["kind"]
+    )
+    .expect("metric registers once")
+});
+
+pub static CONFIG_RELOADS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_config_reloads_total",
+        "Config reloads on SIGHUP, by result.",
+        &["result"]
+    )
+    .expect("metric registers once")
+});
+
+pub static BUILD_INFO: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "headroom_build_info",
+        "Always 1; the labels say which build is running.",
+        &["version"]
+    )
+    .expect("metric registers once")
+});
+
+pub static REQUEST_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_request_errors_total",
+        "Requests that failed in the proxy, by kind.",
+        &["kind"]
+    )
+    .expect("metric registers once")
+});
+
+/// Touches every metric so each appears in `/metrics` from the first scrape.
+pub fn init() {
+    BUILD_INFO
+        .with_label_values(&[env!("CARGO_PKG_VERSION")])
+        .set(1);
+    for stage in ["before", "after"] {
+        COMPRESSION_TOKENS.with_label_values(&[stage]).inc_by(0);
+    }
+    for kind in ["input", "output", "cache_read", "cache_creation"] {
+        UPSTREAM_USAGE.with_label_values(&[kind]).inc_by(0);
+    }
+    for result in ["ok", "error"] {
+        CONFIG_RELOADS.with_label_values(&[result]).inc_by(0);
+    }
+    LazyLock::force(&REQUESTS);
+    LazyLock::force(&REQUEST_DURATION);
+    LazyLock::force(&UPSTREAM_DURATION);
+    LazyLock::force(&COMPRESSION_DURATION);
+    LazyLock::force(&COMPRESSION_FAILURES);
+    LazyLock::force(&MODEL_INFERENCE);
+    LazyLock::force(&MODEL_TOKENS);
+    LazyLock::force(&REQUEST_ERRORS);
+}
+
+/// The text exposition of every registered metric.
+pub fn render() -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 * 1024);
+    let families = prometheus::gather();
+    if TextEncoder::new().encode(&families, &mut out).is_err() {
+        out.clear();
+    }
+    out
+}

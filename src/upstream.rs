@@ -1,0 +1,174 @@
+//! Upstreams: parsed URLs, addresses resolved off the request path, and refreshed.
+//!
+//! Must never: resolve DNS on a request path (Pingora's `HttpPeer::new` resolves with blocking
+//! DNS and panics on failure, so peers are built from socket addresses resolved here).
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// An upstream base URL: `http(s)://host[:port][/base/path]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path prefix without a trailing slash (`""` for none).
+    pub base_path: String,
+}
+
+impl UpstreamUrl {
+    pub fn parse(url: &str) -> Result<UpstreamUrl, String> {
+        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+            (true, r)
+        } else if let Some(r) = url.strip_prefix("http://") {
+            (false, r)
+        } else {
+            return Err(format!("{url:?} must start with https:// or http://"));
+        };
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        if authority.is_empty() || authority.contains('@') {
+            return Err(format!("{url:?} has no usable host"));
+        }
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
+            let end = stripped
+                .find(']')
+                .ok_or_else(|| format!("{url:?}: unclosed [ in host"))?;
+            let host = &stripped[..end];
+            let port = match &stripped[end + 1..] {
+                "" => default_port,
+                p => p
+                    .strip_prefix(':')
+                    .and_then(|p| p.parse().ok())
+                    .ok_or_else(|| format!("{url:?}: bad port"))?,
+            };
+            (host.to_string(), port)
+        } else {
+            match authority.rsplit_once(':') {
+                Some((h, p)) => (
+                    h.to_string(),
+                    p.parse().map_err(|_| format!("{url:?}: bad port {p:?}"))?,
+                ),
+                None => (authority.to_string(), default_port),
+            }
+        };
+        if host.is_empty() {
+            return Err(format!("{url:?} has no host"));
+        }
+        Ok(UpstreamUrl {
+            tls,
+            host,
+            port,
+            base_path: path.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// The `Host` header value for this upstream.
+    pub fn host_header(&self) -> String {
+        let default_port = if self.tls { 443 } else { 80 };
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == default_port {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+
+    /// `scheme://host:port` for messages (never contains credentials).
+    pub fn display(&self) -> String {
+        format!(
+            "{}://{}{}",
+            if self.tls { "https" } else { "http" },
+            self.host_header(),
+            self.base_path
+        )
+    }
+}
+
+/// An upstream with its last resolved addresses. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Upstream {
+    pub name: &'static str,
+    pub url: UpstreamUrl,
+    addrs: Arc<RwLock<Vec<SocketAddr>>>,
+}
+
+impl Upstream {
+    pub fn new(name: &'static str, url: UpstreamUrl) -> Upstream {
+        let up = Upstream {
+            name,
+            url,
+            addrs: Arc::new(RwLock::new(Vec::new())),
+        };
+        up.refresh();
+        up
+    }
+
+    /// Resolves the host now (blocking); keeps the old addresses when resolution fails.
+    pub fn refresh(&self) -> bool {
+        let found: Vec<SocketAddr> = match (self.url.host.as_str(), self.url.port).to_socket_addrs()
+        {
+            Ok(a) => a.collect(),
+            Err(e) => {
+                tracing::warn!(upstream = self.name, host = %self.url.host, error = %e, "cannot resolve upstream host");
+                return false;
+            }
+        };
+        if found.is_empty() {
+            return false;
+        }
+        if let Ok(mut a) = self.addrs.write() {
+            *a = found;
+        }
+        true
+    }
+
+    /// An address to connect to, if the host has ever resolved.
+    pub fn addr(&self) -> Option<SocketAddr> {
+        let a = self.addrs.read().ok()?;
+        // Prefer IPv4 where both exist: laptops on broken IPv6 networks are common.
+        a.iter().find(|a| a.is_ipv4()).or_else(|| a.first()).copied()
+    }
+
+    /// Re-resolves every `period` on a plain thread, for the life of the process.
+    pub fn spawn_refresher(upstreams: Vec<Upstream>, period: Duration) {
+        let _ = std::thread::Builder::new()
+            .name("headroom-dns".into())
+            .spawn(move || loop {
+                std::thread::sleep(period);
+                for u in &upstreams {
+                    u.refresh();
+                }
+            });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls() {
+        let u = UpstreamUrl::parse("https://api.anthropic.com").unwrap();
+        assert_eq!((u.tls, u.host.as_str(), u.port), (true, "api.anthropic.com", 443));
+        assert_eq!(u.host_header(), "api.anthropic.com");
+        let u = UpstreamUrl::parse("http://127.0.0.1:9000/gateway/").unwrap();
+        assert_eq!((u.tls, u.port, u.base_path.as_str()), (false, 9000, "/gateway"));
+        assert_eq!(u.host_header(), "127.0.0.1:9000");
+        let u = UpstreamUrl::parse("http://[::1]:81").unwrap();
+        assert_eq!((u.host.as_str(), u.port), ("::1", 81));
+        assert_eq!(u.host_header(), "[::1]:81");
+        assert!(UpstreamUrl::parse("ftp://x").is_err());
+        assert!(UpstreamUrl::parse("https://").is_err());
+        assert!(UpstreamUrl::parse("https://user:pw@host").is_err());
+        assert!(UpstreamUrl::parse("http://h:notaport").is_err());
+    }
+}
