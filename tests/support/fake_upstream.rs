@@ -149,6 +149,11 @@ impl FakeUpstream {
                 (s.behaviour.clone(), s.event_gap, s.deltas, s.prompt_cache)
             };
             let sock = reader.get_mut();
+            // A request may ask for an error itself (used by clients that cannot reach our state).
+            let behaviour = match req.header("x-fake-status").and_then(|v| v.parse().ok()) {
+                Some(code) => Behaviour::Status(code),
+                None => behaviour,
+            };
             match behaviour {
                 Behaviour::Stall => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
