@@ -129,7 +129,11 @@ impl ProxyHttp for Headroom {
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         let up = ctx.upstream();
-        let Some(addr) = up.addr() else {
+        let addr = match up.addr() {
+            Some(a) => Some(a),
+            None => resolve_now(up.clone(), &ctx.snapshot.config.timeouts).await,
+        };
+        let Some(addr) = addr else {
             return Err(Error::explain(
                 ErrorType::ConnectNoRoute,
                 format!("cannot resolve the {} upstream host", up.name),
@@ -337,6 +341,17 @@ impl Headroom {
         ctx.body = Some(BufferedBody::new(format, limit, length));
         None
     }
+}
+
+/// The upstream has never resolved (offline at start, say): try again now, on the blocking pool,
+/// within the connect timeout.
+async fn resolve_now(
+    up: crate::upstream::Upstream,
+    t: &crate::config::Timeouts,
+) -> Option<std::net::SocketAddr> {
+    let limit = Duration::from_millis(t.connect_ms);
+    let job = tokio::task::spawn_blocking(move || up.refresh().then(|| up.addr()).flatten());
+    tokio::time::timeout(limit, job).await.ok()?.ok()?
 }
 
 fn strip_hop_by_hop(req: &mut RequestHeader) {
