@@ -263,23 +263,36 @@ impl ProxyHttp for Headroom {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        let gone = FailToProxy {
+            error_code: 0,
+            can_reuse_downstream: false,
+        };
+        if let Some(sent) = session.response_written() {
+            // The status line already went out (e.g. an SSE stream cut mid-way). Writing an
+            // error body now would splice JSON into the stream and terminate it as if complete;
+            // closing the connection is the only honest signal left.
+            ctx.status = sent.status.as_u16();
+            let kind = match e.esource() {
+                pingora::ErrorSource::Upstream => "upstream_interrupted",
+                _ => "client_disconnected",
+            };
+            crate::metrics::REQUEST_ERRORS.with_label_values(&[kind]).inc();
+            return gone;
+        }
         let upstream = ctx.upstream().url.display();
         let name = ctx.upstream().name;
         let Some(err) = errors::from_pingora(e, &format!("{name} ({upstream})")) else {
-            return FailToProxy {
-                error_code: 0,
-                can_reuse_downstream: false,
-            };
+            crate::metrics::REQUEST_ERRORS
+                .with_label_values(&["client_disconnected"])
+                .inc();
+            return gone;
         };
         crate::metrics::REQUEST_ERRORS
             .with_label_values(&[error_kind(err.status)])
             .inc();
         ctx.status = err.status;
         if local::respond_error(session, &err).await.is_err() {
-            return FailToProxy {
-                error_code: 0,
-                can_reuse_downstream: false,
-            };
+            return gone;
         }
         FailToProxy {
             error_code: err.status,
