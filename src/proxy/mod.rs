@@ -221,14 +221,20 @@ impl ProxyHttp for Headroom {
         Ok(())
     }
 
-    /// Chooses how to tap usage from the response; records upstream latency.
+    /// Chooses how to tap usage from the response; records upstream latency; frames the
+    /// body for HTTP/1.0 clients.
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.status = resp.status.as_u16();
+        if session.req_header().version == http::Version::HTTP_10 {
+            // HTTP/1.0 has no chunked coding (RFC 9112 §6.1): without Transfer-Encoding the
+            // body is delimited by closing the connection, which a 1.0 client understands.
+            resp.remove_header("transfer-encoding");
+        }
         if let Some(sent) = ctx.upstream_sent {
             crate::metrics::UPSTREAM_DURATION
                 .with_label_values(&[ctx.upstream().name])
