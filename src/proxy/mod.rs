@@ -6,6 +6,7 @@
 
 pub mod body;
 mod errors;
+pub mod framing;
 mod local;
 pub mod routes;
 pub mod usage;
@@ -97,11 +98,21 @@ impl ProxyHttp for Headroom {
         }
     }
 
-    /// Classifies the request; answers local routes (`/health`, `/metrics`, `/stats`) itself;
-    /// decides whether the body will be buffered for compression.
+    /// Refuses ambiguous framing; classifies the request; answers local routes (`/health`,
+    /// `/metrics`, `/stats`) itself; decides whether the body will be buffered for compression.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let timeouts = &ctx.snapshot.config.timeouts;
         session.set_read_timeout(Some(Duration::from_millis(timeouts.client_read_ms)));
+        if let Some(err) = refuse_ambiguous_framing(session) {
+            ctx.status = err.status;
+            crate::metrics::REQUEST_ERRORS
+                .with_label_values(&[error_kind(err.status)])
+                .inc();
+            // The rest of the connection cannot be trusted to start a new request.
+            session.set_keepalive(None);
+            local::respond_error(session, &err).await?;
+            return Ok(true);
+        }
         let req = session.req_header();
         ctx.route = routes::classify(&req.method, req.uri.path());
         match ctx.route {
@@ -378,6 +389,17 @@ fn strip_hop_by_hop(req: &mut RequestHeader) {
         }
         req.remove_header(&name);
     }
+}
+
+/// Refuses requests whose body framing is ambiguous (see [`framing`]).
+fn refuse_ambiguous_framing(session: &Session) -> Option<ProxyError> {
+    let h1 = session.as_downstream().as_http1()?;
+    let e = framing::check(&h1.get_headers_raw_bytes()).err()?;
+    Some(ProxyError {
+        status: 400,
+        kind: "invalid_request_error",
+        message: format!("headroom: {e}; refusing an ambiguously framed request"),
+    })
 }
 
 fn has_credentials(req: &RequestHeader) -> bool {
