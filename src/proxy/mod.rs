@@ -361,7 +361,12 @@ impl Headroom {
         let json = header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
         let encoded = header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
         let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
-        if !json || encoded || !has_body || length.is_some_and(|l| l > limit) {
+        if !json || encoded || !has_body {
+            return None;
+        }
+        if length.is_some_and(|l| l > limit) {
+            // Too big to compress: streams through untouched, counted as oversize.
+            ctx.outcome.oversize = true;
             return None;
         }
         ctx.body = Some(BufferedBody::new(format, limit, length));
