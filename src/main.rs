@@ -23,6 +23,23 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Compress(args)) => {
+            let overrides = Overrides::default();
+            let loaded = match &cli.run.config {
+                Some(p) => Config::load(p, &overrides),
+                None => Config::load_default(&overrides),
+            };
+            match loaded {
+                Ok(config) => {
+                    let pipeline = headroom::compress::Pipeline::new(config.compression.clone(), None);
+                    headroom::compress::cli::run(&args, &pipeline)
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
         _ => ExitCode::SUCCESS,
     }
 }

@@ -5,11 +5,27 @@
 //! Must never: change `system`, `tools`, assistant turns or unknown block types; inflate a block;
 //! panic or fail a request (any failure means the original bytes go through).
 
+mod cache;
+pub mod cli;
 mod config;
+pub mod detect;
+pub mod diff;
+pub mod generic;
+pub mod json;
+pub mod jsontree;
+pub mod log;
+pub mod marker;
+mod pipeline;
+pub mod search;
+pub mod template;
+pub mod tokens;
+mod walk;
 
-pub use config::CompressionConfig;
+pub use config::{
+    CompressionConfig, DiffConfig, GenericConfig, JsonConfig, LogConfig, SearchConfig, TextConfig,
+};
+pub use pipeline::{BlockOutcome, Pipeline};
 
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Which wire format the body is in (decided by the route).
@@ -65,6 +81,12 @@ pub struct BlockReport {
     pub tokens_after: usize,
     pub duration: Duration,
     pub cached: bool,
+    /// Whether the block was replaced (false: kept because nothing was gained or declined).
+    pub changed: bool,
+    /// Where the block sits in the body, e.g. `messages[3].content[0].content`.
+    pub location: String,
+    /// `tool_result` or `text` (a user text block or string content).
+    pub block: &'static str,
 }
 
 /// Why a request (or block) went through untouched although compression was attempted.
@@ -107,35 +129,16 @@ impl Rewritten {
     }
 }
 
-/// Built once per config snapshot; shared by every request using that snapshot.
-pub struct Pipeline {
-    config: CompressionConfig,
-    /// The learned compressor for prose and code, when the model is enabled and loaded.
-    text: Option<Arc<dyn Compressor>>,
-}
-
-impl Pipeline {
-    pub fn new(config: CompressionConfig, text: Option<Arc<dyn Compressor>>) -> Self {
-        Pipeline { config, text }
-    }
-
-    pub fn config(&self) -> &CompressionConfig {
-        &self.config
-    }
-
-    pub fn has_text_compressor(&self) -> bool {
-        self.text.is_some()
-    }
-}
-
 /// Per-request inputs to [`rewrite`].
 pub struct Context<'a> {
     pub format: ApiFormat,
     pub pipeline: &'a Pipeline,
 }
 
-/// Rewrites a request body. Identity until the compressors land.
+/// Rewrites a request body: every compressible block is replaced by its compressed form when
+/// that is smaller; all other bytes are copied unchanged. Never panics; bounded by
+/// `compression.budget_ms` (blocks not started before the deadline stay as they are, except
+/// those whose result is already cached).
 pub fn rewrite(body: &[u8], ctx: &Context<'_>) -> Rewritten {
-    let _ = (body, ctx.format, ctx.pipeline.config());
-    Rewritten::unchanged()
+    ctx.pipeline.rewrite(body, ctx.format)
 }
