@@ -115,6 +115,8 @@ pub struct Rewritten {
     pub body: Option<Vec<u8>>,
     pub blocks: Vec<BlockReport>,
     pub failures: Vec<FailureReason>,
+    /// Byte spans of the input (JSON string values, quotes included) that were replaced, in order.
+    pub replaced: Vec<std::ops::Range<usize>>,
 }
 
 impl Rewritten {

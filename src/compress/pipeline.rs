@@ -192,6 +192,7 @@ impl Pipeline {
         }
         if !edits.is_empty() {
             result.body = Some(splice(body, &edits));
+            result.replaced = edits.into_iter().map(|(span, _)| span).collect();
         }
         result
     }
