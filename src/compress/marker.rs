@@ -49,7 +49,16 @@ pub fn is_error_level(line: &str) -> bool {
     {
         return false;
     }
-    words(line).any(|w| ERROR_WORDS.contains(w.to_ascii_lowercase().as_str()))
+    words(line).any(|w| {
+        let mut buf = [0u8; 16];
+        if w.len() < 3 || w.len() > buf.len() {
+            return false;
+        }
+        for (slot, b) in buf.iter_mut().zip(w.bytes()) {
+            *slot = b.to_ascii_lowercase();
+        }
+        std::str::from_utf8(&buf[..w.len()]).is_ok_and(|lower| ERROR_WORDS.contains(lower))
+    })
 }
 
 static ERROR_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {

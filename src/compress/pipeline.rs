@@ -84,7 +84,7 @@ impl Pipeline {
 
     /// How many block results the cache holds.
     pub fn cached_blocks(&self) -> usize {
-        self.cache.lock().map_or(0, |c| c.len())
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 
     /// A hash of everything in the config that can change a block's output.
@@ -117,13 +117,11 @@ impl Pipeline {
     }
 
     fn cache_get(&self, key: u128) -> Option<Cached> {
-        self.cache.lock().ok()?.get(key)
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(key)
     }
 
     fn cache_put(&self, key: u128, value: Cached) {
-        if let Ok(mut c) = self.cache.lock() {
-            c.insert(key, value);
-        }
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, value);
     }
 
     /// See [`super::rewrite`].
@@ -147,7 +145,7 @@ impl Pipeline {
         let mut over_budget = false;
         for cand in &found.candidates {
             let text = decode_str(src, &cand.span);
-            if !self.big_enough(&text) {
+            if !catch_unwind(AssertUnwindSafe(|| self.big_enough(&text))).unwrap_or(false) {
                 continue;
             }
             let task = found.tasks.get(cand.task).map_or("", String::as_str);
@@ -225,8 +223,13 @@ impl Pipeline {
         }
     }
 
-    /// Compresses one block under `catch_unwind`, applying never-inflate.
+    /// Compresses one block under `catch_unwind` (detection, compression and counting alike),
+    /// applying never-inflate.
     fn compress_block(&self, text: &str, task: &str) -> Result<Cached, FailureReason> {
+        catch_unwind(AssertUnwindSafe(|| self.compress_block_unguarded(text, task))).unwrap_or(Err(FailureReason::Panic))
+    }
+
+    fn compress_block_unguarded(&self, text: &str, task: &str) -> Result<Cached, FailureReason> {
         let kind = detect(text);
         let unchanged = |compressor: &'static str, tokens: usize| Cached {
             output: None,
@@ -239,25 +242,31 @@ impl Pipeline {
             return Ok(unchanged("none", tokens::estimate(text)));
         };
         let input = BlockInput { text, task };
-        let ran = catch_unwind(AssertUnwindSafe(|| {
+        let ran = (|| {
             let first = compressor.compress(&input)?;
             // Text the specialised compressor declined may still hold exact repetitions.
             if first.is_none() && self.config.generic.enabled && !matches!(kind, Kind::Json | Kind::Text) {
                 return Ok(collapse_repeats(text, self.config.generic.min_repeats.max(2)).map(|s| (s, "generic")));
             }
             Ok::<_, CompressError>(first.map(|s| (s, compressor.name())))
-        }));
+        })();
         let produced = match ran {
-            Err(_) => return Err(FailureReason::Panic),
-            Ok(Err(CompressError::Budget)) => return Err(FailureReason::Budget),
-            Ok(Err(CompressError::Failed { .. })) => return Err(FailureReason::Error),
-            Ok(Ok(p)) => p,
+            Err(CompressError::Budget) => return Err(FailureReason::Budget),
+            Err(CompressError::Failed { .. }) => return Err(FailureReason::Error),
+            Ok(p) => p,
         };
         let Some((out, name)) = produced else {
             return Ok(unchanged(compressor.name(), tokens::estimate(text)));
         };
-        let after = tokens::count(&out);
-        let before = tokens::count(text);
+        // Never inflate. Exact BPE counting runs at a few MB/s, so when the estimates differ by
+        // more than twice the estimator's worst error the estimates decide (and are reported);
+        // only close calls pay for exact counts.
+        let (est_before, est_after) = (tokens::estimate(text), tokens::estimate(&out));
+        let (before, after) = if est_after * 2 <= est_before {
+            (est_before, est_after)
+        } else {
+            (tokens::count(text), tokens::count(&out))
+        };
         if after >= before {
             return Ok(unchanged(name, before));
         }

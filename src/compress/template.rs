@@ -42,8 +42,10 @@ fn push_masked<'l>(token: &'l str, out: &mut String, values: Option<&mut Vec<&'l
             .find(|c: char| c.is_alphanumeric() || c == '/' || c == '.' || c == '~')
             .unwrap_or(0);
         let end = token
-            .rfind(|c: char| c.is_alphanumeric() || c == '/')
-            .map(|i| i + 1)
+            .char_indices()
+            .rev()
+            .find(|(_, c)| c.is_alphanumeric() || *c == '/')
+            .map(|(i, c)| i + c.len_utf8())
             .unwrap_or(token.len());
         if start < end {
             out.push_str(&token[..start]);

