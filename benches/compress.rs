@@ -9,8 +9,8 @@ mod agent_session;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use headroom::compress::{
     diff::DiffCompressor, generic::GenericCompressor, json::JsonCompressor, log::LogCompressor,
-    search::SearchCompressor, tokens, rewrite, ApiFormat, BlockInput, CompressionConfig, Compressor, Context,
-    DiffConfig, GenericConfig, JsonConfig, LogConfig, Pipeline, SearchConfig,
+    rewrite, search::SearchCompressor, tokens, ApiFormat, BlockInput, CompressionConfig,
+    Compressor, Context, DiffConfig, GenericConfig, JsonConfig, LogConfig, Pipeline, SearchConfig,
 };
 use serde_json::{json, Value};
 use std::hint::black_box;
@@ -18,7 +18,8 @@ use std::hint::black_box;
 const SIZE: usize = 100 * 1024;
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(agent_session::fixture_dir().join(format!("{name}.txt"))).unwrap_or_default()
+    std::fs::read_to_string(agent_session::fixture_dir().join(format!("{name}.txt")))
+        .unwrap_or_default()
 }
 
 /// Lines of `text` repeated (with a running suffix so repeats are not identical) up to `SIZE`.
@@ -62,7 +63,10 @@ fn diff_to_size() -> String {
         for k in 0..25 {
             out.push_str(&format!(" fn unchanged_{k}() {{ helper_{k}(); }}\n"));
         }
-        out.push_str(&format!("-    let limit = {f};\n+    let limit = {};\n", f + 1));
+        out.push_str(&format!(
+            "-    let limit = {f};\n+    let limit = {};\n",
+            f + 1
+        ));
         for k in 0..25 {
             out.push_str(&format!(" fn after_{k}() {{ helper_{k}(); }}\n"));
         }
@@ -86,11 +90,31 @@ fn generic_to_size() -> String {
 
 fn inputs() -> Vec<(&'static str, String, Box<dyn Compressor>)> {
     vec![
-        ("json", json_to_size(), Box::new(JsonCompressor::new(JsonConfig::default()))),
-        ("log", lines_to_size(&fixture("java_service")), Box::new(LogCompressor::new(LogConfig::default()))),
-        ("search", lines_to_size(&fixture("rg_serde")), Box::new(SearchCompressor::new(SearchConfig::default()))),
-        ("diff", diff_to_size(), Box::new(DiffCompressor::new(DiffConfig::default()))),
-        ("generic", generic_to_size(), Box::new(GenericCompressor::new(GenericConfig::default()))),
+        (
+            "json",
+            json_to_size(),
+            Box::new(JsonCompressor::new(JsonConfig::default())),
+        ),
+        (
+            "log",
+            lines_to_size(&fixture("java_service")),
+            Box::new(LogCompressor::new(LogConfig::default())),
+        ),
+        (
+            "search",
+            lines_to_size(&fixture("rg_serde")),
+            Box::new(SearchCompressor::new(SearchConfig::default())),
+        ),
+        (
+            "diff",
+            diff_to_size(),
+            Box::new(DiffCompressor::new(DiffConfig::default())),
+        ),
+        (
+            "generic",
+            generic_to_size(),
+            Box::new(GenericCompressor::new(GenericConfig::default())),
+        ),
     ]
 }
 
@@ -109,11 +133,18 @@ fn per_compressor(c: &mut Criterion) {
     for (name, text, compressor) in inputs() {
         group.throughput(Throughput::Bytes(text.len() as u64));
         group.bench_with_input(BenchmarkId::new("alone", name), &text, |b, text| {
-            b.iter(|| compressor.compress(&BlockInput { text: black_box(text), task: "why did checkout fail" }))
+            b.iter(|| {
+                compressor.compress(&BlockInput {
+                    text: black_box(text),
+                    task: "why did checkout fail",
+                })
+            })
         });
-        group.bench_with_input(BenchmarkId::new("block_with_token_counts", name), &text, |b, text| {
-            b.iter(|| pipeline.compress_text(black_box(text), "why did checkout fail"))
-        });
+        group.bench_with_input(
+            BenchmarkId::new("block_with_token_counts", name),
+            &text,
+            |b, text| b.iter(|| pipeline.compress_text(black_box(text), "why did checkout fail")),
+        );
     }
     group.bench_function("exact_token_count_100k_log", |b| {
         let text = lines_to_size(&fixture("java_service"));
@@ -124,7 +155,9 @@ fn per_compressor(c: &mut Criterion) {
 
 /// A ~300 KB request: system, 22 tools, several big tool results of each kind.
 pub fn big_request() -> Vec<u8> {
-    let mut messages = vec![json!({"role": "user", "content": [{"type": "text", "text": "CI is red on main, what broke?"}]})];
+    let mut messages = vec![
+        json!({"role": "user", "content": [{"type": "text", "text": "CI is red on main, what broke?"}]}),
+    ];
     let outputs = [
         fixture("ci_log"),
         fixture("github_repos"),
@@ -146,12 +179,34 @@ fn whole_request(c: &mut Criterion) {
     group.throughput(Throughput::Bytes(body.len() as u64));
     let cold = Pipeline::new(no_cache(), None);
     group.bench_function(format!("rewrite_{}kb_cold", body.len() / 1024), |b| {
-        b.iter(|| rewrite(black_box(&body), &Context { format: ApiFormat::Anthropic, pipeline: &cold }))
+        b.iter(|| {
+            rewrite(
+                black_box(&body),
+                &Context {
+                    format: ApiFormat::Anthropic,
+                    pipeline: &cold,
+                },
+            )
+        })
     });
     let warm = Pipeline::new(CompressionConfig::default(), None);
-    let _ = rewrite(&body, &Context { format: ApiFormat::Anthropic, pipeline: &warm });
+    let _ = rewrite(
+        &body,
+        &Context {
+            format: ApiFormat::Anthropic,
+            pipeline: &warm,
+        },
+    );
     group.bench_function(format!("rewrite_{}kb_cached", body.len() / 1024), |b| {
-        b.iter(|| rewrite(black_box(&body), &Context { format: ApiFormat::Anthropic, pipeline: &warm }))
+        b.iter(|| {
+            rewrite(
+                black_box(&body),
+                &Context {
+                    format: ApiFormat::Anthropic,
+                    pipeline: &warm,
+                },
+            )
+        })
     });
     group.finish();
 }

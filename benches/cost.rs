@@ -37,7 +37,10 @@ fn main() -> ExitCode {
 fn sessions() -> bool {
     let pipeline = Pipeline::new(CompressionConfig::default(), None);
     println!("== cost: {SESSIONS} sessions × {TURNS} turns, effective input cost = input + 1.25×write + 0.1×read");
-    println!("{:<9} {:>12} {:>12} {:>7}   {:>10} {:>10} {:>10}", "session", "direct", "headroom", "ratio", "input", "write", "read");
+    println!(
+        "{:<9} {:>12} {:>12} {:>7}   {:>10} {:>10} {:>10}",
+        "session", "direct", "headroom", "ratio", "input", "write", "read"
+    );
     let (mut all_direct, mut all_proxy) = (0.0, 0.0);
     let mut worst: f64 = 0.0;
     let mut rewrite_ms = Vec::new();
@@ -47,7 +50,13 @@ fn sessions() -> bool {
         for body in agent_session::session(seed, TURNS) {
             ud.add(direct.request(&body).unwrap_or_default());
             let started = Instant::now();
-            let out = rewrite(&body, &Context { format: ApiFormat::Anthropic, pipeline: &pipeline });
+            let out = rewrite(
+                &body,
+                &Context {
+                    format: ApiFormat::Anthropic,
+                    pipeline: &pipeline,
+                },
+            );
             rewrite_ms.push(started.elapsed().as_secs_f64() * 1000.0);
             let sent = out.body.unwrap_or(body);
             up.add(proxied.request(&sent).unwrap_or_default());
@@ -87,7 +96,10 @@ fn sessions() -> bool {
 fn corpus() -> bool {
     let pipeline = Pipeline::new(CompressionConfig::default(), None);
     println!("\n== quality over tests/fixtures/compress (exact cl100k counts)");
-    println!("{:<16} {:<7} {:>8} {:>8} {:>7} {:>8}", "fixture", "kind", "before", "after", "saved", "needles");
+    println!(
+        "{:<16} {:<7} {:>8} {:>8} {:>7} {:>8}",
+        "fixture", "kind", "before", "after", "saved", "needles"
+    );
     let mut by_kind: BTreeMap<&'static str, (usize, usize)> = BTreeMap::new();
     let (mut needles, mut kept, mut inflated) = (0, 0, 0);
     for (name, text, task, fixture_needles) in agent_session::fixtures() {
@@ -100,7 +112,10 @@ fn corpus() -> bool {
         if after > before {
             inflated += 1;
         }
-        let found = fixture_needles.iter().filter(|n| result.contains(n.as_str())).count();
+        let found = fixture_needles
+            .iter()
+            .filter(|n| result.contains(n.as_str()))
+            .count();
         needles += fixture_needles.len();
         kept += found;
         let e = by_kind.entry(out.kind).or_default();
@@ -119,7 +134,13 @@ fn corpus() -> bool {
     }
     let (mut tb, mut ta) = (0, 0);
     for (kind, (b, a)) in &by_kind {
-        println!("kind {:<11} {:>8} → {:>7} tokens ({:.1} % fewer)", kind, b, a, 100.0 * (1.0 - *a as f64 / *b as f64));
+        println!(
+            "kind {:<11} {:>8} → {:>7} tokens ({:.1} % fewer)",
+            kind,
+            b,
+            a,
+            100.0 * (1.0 - *a as f64 / *b as f64)
+        );
         tb += b;
         ta += a;
     }

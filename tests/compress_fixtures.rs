@@ -27,11 +27,17 @@ fn fixtures() -> Vec<Fixture> {
     names
         .into_iter()
         .map(|name| {
-            let read = |ext: &str| std::fs::read_to_string(fixture_dir().join(format!("{name}.{ext}"))).unwrap();
+            let read = |ext: &str| {
+                std::fs::read_to_string(fixture_dir().join(format!("{name}.{ext}"))).unwrap()
+            };
             Fixture {
                 text: read("txt"),
                 task: read("task").trim().to_string(),
-                needles: read("needles").lines().filter(|l| !l.is_empty()).map(str::to_string).collect(),
+                needles: read("needles")
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string)
+                    .collect(),
                 name,
             }
         })
@@ -54,9 +60,16 @@ fn every_fixture_is_routed_by_content_and_keeps_its_needles() {
     for f in &all {
         let out = pipeline.compress_text(&f.text, &f.task).unwrap();
         assert_eq!(out.kind, expected_kind(&f.name), "{}", f.name);
-        let text = out.output.as_deref().unwrap_or_else(|| panic!("{} was not compressed", f.name));
+        let text = out
+            .output
+            .as_deref()
+            .unwrap_or_else(|| panic!("{} was not compressed", f.name));
         for needle in &f.needles {
-            assert!(text.contains(needle.as_str()), "{}: needle {needle:?} lost:\n{text}", f.name);
+            assert!(
+                text.contains(needle.as_str()),
+                "{}: needle {needle:?} lost:\n{text}",
+                f.name
+            );
         }
         assert!(out.tokens_after < out.tokens_before, "{}", f.name);
     }
@@ -72,15 +85,30 @@ fn the_corpus_loses_at_least_85_percent_of_its_tokens() {
         after += out.tokens_after;
     }
     let saved = 1.0 - after as f64 / before as f64;
-    assert!(saved >= 0.85, "only {:.1} % saved ({before} → {after})", saved * 100.0);
+    assert!(
+        saved >= 0.85,
+        "only {:.1} % saved ({before} → {after})",
+        saved * 100.0
+    );
 }
 
 #[test]
 fn every_error_level_line_of_every_log_fixture_survives() {
     let pipeline = Pipeline::new(CompressionConfig::default(), None);
-    for f in fixtures().iter().filter(|f| expected_kind(&f.name) == "log") {
-        let out = pipeline.compress_text(&f.text, &f.task).unwrap().output.unwrap();
-        for line in f.text.lines().filter(|l| headroom::compress::marker::is_error_level(l)) {
+    for f in fixtures()
+        .iter()
+        .filter(|f| expected_kind(&f.name) == "log")
+    {
+        let out = pipeline
+            .compress_text(&f.text, &f.task)
+            .unwrap()
+            .output
+            .unwrap();
+        for line in f
+            .text
+            .lines()
+            .filter(|l| headroom::compress::marker::is_error_level(l))
+        {
             assert!(out.contains(line), "{}: {line:?} lost", f.name);
         }
     }

@@ -10,9 +10,11 @@ use serde_json::{json, Value};
 use std::sync::LazyLock;
 
 static PIPELINE: LazyLock<Pipeline> = LazyLock::new(|| {
-    let mut config = CompressionConfig::default();
-    config.budget_ms = 60_000; // unoptimised test builds are slow; the budget has its own test
-    config.min_tokens = 50;
+    let config = CompressionConfig {
+        budget_ms: 60_000, // unoptimised test builds are slow; the budget has its own test
+        min_tokens: 50,
+        ..CompressionConfig::default()
+    };
     Pipeline::new(config, None)
 });
 
@@ -31,7 +33,12 @@ fn log_line() -> impl Strategy<Value = String> {
         "[a-z]{4,10}",
     ];
     (0u32..86_400, level, message, 0u32..100_000).prop_map(|(t, level, message, id)| {
-        format!("2026-11-24T{:02}:{:02}:{:02}Z {level} {message} id={id}", t / 3600, t / 60 % 60, t % 60)
+        format!(
+            "2026-11-24T{:02}:{:02}:{:02}Z {level} {message} id={id}",
+            t / 3600,
+            t / 60 % 60,
+            t % 60
+        )
     })
 }
 

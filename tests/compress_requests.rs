@@ -9,7 +9,8 @@ mod prompt_cache;
 
 use headroom::compress::jsontree::{self, Node};
 use headroom::compress::{
-    rewrite, ApiFormat, BlockInput, CompressError, CompressionConfig, Compressor, Context, FailureReason, Pipeline,
+    rewrite, ApiFormat, BlockInput, CompressError, CompressionConfig, Compressor, Context,
+    FailureReason, Pipeline,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -29,10 +30,17 @@ fn assert_untouched_outside(input: &[u8], out: &[u8], replaced: &[std::ops::Rang
     let (mut at_in, mut at_out) = (0usize, 0usize);
     for span in replaced {
         let segment = &input[at_in..span.start];
-        assert_eq!(&out[at_out..at_out + segment.len()], segment, "untouched bytes changed before {span:?}");
+        assert_eq!(
+            &out[at_out..at_out + segment.len()],
+            segment,
+            "untouched bytes changed before {span:?}"
+        );
         at_out += segment.len();
         let (node, len) = jsontree::parse_prefix(&out_str[at_out..]).unwrap();
-        assert!(matches!(node, Node::Str { .. }), "replacement is not a JSON string");
+        assert!(
+            matches!(node, Node::Str { .. }),
+            "replacement is not a JSON string"
+        );
         at_out += len;
         at_in = span.end;
     }
@@ -61,15 +69,22 @@ fn claude_code_request_with_a_large_tool_result_comes_out_compressed() {
     assert_eq!(result.blocks.iter().filter(|b| b.changed).count(), 1);
     assert!(result.failures.is_empty(), "{:?}", result.failures);
 
-    let (a, b): (Value, Value) = (serde_json::from_slice(&body).unwrap(), serde_json::from_slice(out).unwrap());
+    let (a, b): (Value, Value) = (
+        serde_json::from_slice(&body).unwrap(),
+        serde_json::from_slice(out).unwrap(),
+    );
     assert_eq!(a["system"], b["system"]);
     assert_eq!(a["tools"], b["tools"]);
     assert_eq!(b["tools"].as_array().unwrap().len(), 22);
     assert_eq!(b["stream"], json!(true));
     assert_eq!(a["messages"][1], b["messages"][1], "assistant turn changed");
-    assert_eq!(b["messages"][2]["content"][0]["cache_control"], json!({"type": "ephemeral"}));
+    assert_eq!(
+        b["messages"][2]["content"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
     let text = b["messages"][2]["content"][0]["content"].as_str().unwrap();
-    assert!(text.contains("thread 'billing::tests::rounds_half_even' panicked at src/billing.rs:212:9:"));
+    assert!(text
+        .contains("thread 'billing::tests::rounds_half_even' panicked at src/billing.rs:212:9:"));
     assert_untouched_outside(&body, out, &result.replaced);
 }
 
@@ -88,8 +103,16 @@ fn bytes_outside_compressed_strings_are_identical_with_odd_formatting() {
     assert_untouched_outside(body.as_bytes(), out, &result.replaced);
     let v: Value = serde_json::from_slice(out).unwrap();
     assert_eq!(v["system"].as_str().unwrap(), log);
-    assert_eq!(v["messages"][1]["content"][0]["input"]["log"].as_str().unwrap(), log);
-    assert_eq!(v["messages"][2]["content"][0]["content"].as_str().unwrap(), log);
+    assert_eq!(
+        v["messages"][1]["content"][0]["input"]["log"]
+            .as_str()
+            .unwrap(),
+        log
+    );
+    assert_eq!(
+        v["messages"][2]["content"][0]["content"].as_str().unwrap(),
+        log
+    );
 }
 
 /// The bytes of each message of a request body.
@@ -97,7 +120,9 @@ fn message_bytes(body: &[u8]) -> Vec<String> {
     let src = std::str::from_utf8(body).unwrap();
     let root = jsontree::parse(src).unwrap();
     match root.get(src, "messages") {
-        Some(Node::Array { items, .. }) => items.iter().map(|m| src[m.span()].to_string()).collect(),
+        Some(Node::Array { items, .. }) => {
+            items.iter().map(|m| src[m.span()].to_string()).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -108,10 +133,17 @@ fn old_turns_are_byte_identical_across_a_twelve_turn_conversation() {
     let bodies = agent_session::session(7, 12);
     let outputs: Vec<Vec<u8>> = bodies
         .iter()
-        .map(|b| run(b, &pipeline, ApiFormat::Anthropic).body.unwrap_or_else(|| b.clone()))
+        .map(|b| {
+            run(b, &pipeline, ApiFormat::Anthropic)
+                .body
+                .unwrap_or_else(|| b.clone())
+        })
         .collect();
     let compressed_turns = bodies.iter().zip(&outputs).filter(|(b, o)| b != o).count();
-    assert!(compressed_turns >= 6, "only {compressed_turns} turns compressed");
+    assert!(
+        compressed_turns >= 6,
+        "only {compressed_turns} turns compressed"
+    );
     let strip = |m: &str| m.replace("\"cache_control\":{\"type\":\"ephemeral\"},", "");
     for n in 1..outputs.len() {
         let (prev, cur) = (message_bytes(&outputs[n - 1]), message_bytes(&outputs[n]));
@@ -127,12 +159,17 @@ fn old_turns_are_byte_identical_across_a_twelve_turn_conversation() {
     }
     // A fresh pipeline (empty result cache, all blocks at once, so a generous time budget for
     // unoptimised test builds) produces the same bytes: purity, not caching.
-    let mut config = CompressionConfig::default();
-    config.budget_ms = 60_000;
+    let config = CompressionConfig {
+        budget_ms: 60_000,
+        ..CompressionConfig::default()
+    };
     let fresh = Pipeline::new(config, None);
     let last = bodies.last().unwrap();
     let again = run(last, &fresh, ApiFormat::Anthropic).body.unwrap();
-    assert!(again == *outputs.last().unwrap(), "a fresh pipeline produced different bytes");
+    assert!(
+        again == *outputs.last().unwrap(),
+        "a fresh pipeline produced different bytes"
+    );
 }
 
 #[test]
@@ -140,10 +177,15 @@ fn the_prompt_cache_keeps_hitting_through_the_pipeline() {
     let pipeline = Pipeline::new(CompressionConfig::default(), None);
     let mut cache = prompt_cache::PromptCache::default();
     for (n, body) in agent_session::session(3, 8).iter().enumerate() {
-        let out = run(body, &pipeline, ApiFormat::Anthropic).body.unwrap_or_else(|| body.clone());
+        let out = run(body, &pipeline, ApiFormat::Anthropic)
+            .body
+            .unwrap_or_else(|| body.clone());
         let usage = cache.request(&out).unwrap();
         if n > 0 {
-            assert!(usage.cache_read_input_tokens > usage.cache_creation_input_tokens, "turn {n}: {usage:?}");
+            assert!(
+                usage.cache_read_input_tokens > usage.cache_creation_input_tokens,
+                "turn {n}: {usage:?}"
+            );
         }
     }
 }
@@ -174,8 +216,10 @@ fn openai_tool_messages_are_compressed_and_assistant_turns_are_not() {
 
 #[test]
 fn results_of_protected_tools_pass_through() {
-    let mut config = CompressionConfig::default();
-    config.protect_tools = vec!["Bash".to_string()];
+    let config = CompressionConfig {
+        protect_tools: vec!["Bash".to_string()],
+        ..CompressionConfig::default()
+    };
     let pipeline = Pipeline::new(config, None);
     let body = claude_code_request(&fixture("ci_log"));
     assert!(run(&body, &pipeline, ApiFormat::Anthropic).body.is_none());
@@ -187,10 +231,18 @@ fn small_blocks_disabled_config_and_non_json_bodies_pass_through() {
     let small = claude_code_request("error: file not found\n".repeat(5).as_str());
     assert!(run(&small, &pipeline, ApiFormat::Anthropic).body.is_none());
 
-    let mut config = CompressionConfig::default();
-    config.enabled = false;
+    let config = CompressionConfig {
+        enabled: false,
+        ..CompressionConfig::default()
+    };
     let off = Pipeline::new(config, None);
-    assert!(run(&claude_code_request(&fixture("ci_log")), &off, ApiFormat::Anthropic).body.is_none());
+    assert!(run(
+        &claude_code_request(&fixture("ci_log")),
+        &off,
+        ApiFormat::Anthropic
+    )
+    .body
+    .is_none());
 
     let broken = run(b"{\"messages\": [", &pipeline, ApiFormat::Anthropic);
     assert!(broken.body.is_none());
@@ -199,10 +251,16 @@ fn small_blocks_disabled_config_and_non_json_bodies_pass_through() {
 
 #[test]
 fn an_exhausted_time_budget_leaves_new_blocks_untouched() {
-    let mut config = CompressionConfig::default();
-    config.budget_ms = 0;
+    let config = CompressionConfig {
+        budget_ms: 0,
+        ..CompressionConfig::default()
+    };
     let pipeline = Pipeline::new(config, None);
-    let result = run(&claude_code_request(&fixture("ci_log")), &pipeline, ApiFormat::Anthropic);
+    let result = run(
+        &claude_code_request(&fixture("ci_log")),
+        &pipeline,
+        ApiFormat::Anthropic,
+    );
     assert!(result.body.is_none());
     assert_eq!(result.failures, vec![FailureReason::Budget]);
 }
@@ -248,7 +306,9 @@ fn prose_goes_to_the_text_compressor_when_one_is_loaded_and_stays_otherwise() {
     assert_eq!(result.blocks[0].compressor, "halving");
     assert_eq!(result.blocks[0].kind, "prose");
     let without = Pipeline::new(CompressionConfig::default(), None);
-    assert!(run(&prose_request(), &without, ApiFormat::Anthropic).body.is_none());
+    assert!(run(&prose_request(), &without, ApiFormat::Anthropic)
+        .body
+        .is_none());
 }
 
 #[test]

@@ -52,7 +52,8 @@ pub fn run(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
         let _ = writeln!(err, "failure: {}", f.as_str());
     }
     let (before, after) = (result.tokens_before(), result.tokens_after());
-    let _ = writeln!(
+    let _ =
+        writeln!(
         err,
         "total: {} blocks, {before} → {after} tokens ({:.1} % fewer), {} → {} bytes, {:.2} ms ({})",
         result.blocks.len(),

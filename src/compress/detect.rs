@@ -71,7 +71,8 @@ pub fn detect(text: &str) -> Kind {
         return Kind::Code;
     }
     if n >= 20 {
-        let mut templates: Vec<String> = lines.iter().map(|l| super::template::template(l)).collect();
+        let mut templates: Vec<String> =
+            lines.iter().map(|l| super::template::template(l)).collect();
         templates.sort_unstable();
         templates.dedup();
         if templates.len() * 2 <= n {
@@ -107,8 +108,10 @@ pub fn find_json(text: &str) -> Option<(usize, usize)> {
             let closes = tail.ends_with('}') || tail.ends_with(']');
             if let Ok((node, end)) = jsontree::parse_prefix(body) {
                 let trailer = body[end..].trim();
-                if matches!(node, jsontree::Node::Object { .. } | jsontree::Node::Array { .. })
-                    && (trailer.len() <= 400 || (closes && trailer.is_empty()))
+                if matches!(
+                    node,
+                    jsontree::Node::Object { .. } | jsontree::Node::Array { .. }
+                ) && (trailer.len() <= 400 || (closes && trailer.is_empty()))
                     && end >= 2
                 {
                     return Some((start, start + end));
@@ -171,9 +174,12 @@ pub fn looks_like_path(s: &str) -> bool {
         return false;
     }
     let has_sep = s.contains('/') || s.contains('\\');
-    let has_ext = s
-        .rsplit_once('.')
-        .is_some_and(|(stem, ext)| !stem.is_empty() && (1..=6).contains(&ext.len()) && ext.chars().all(|c| c.is_ascii_alphanumeric()) && ext.chars().any(|c| c.is_ascii_alphabetic()));
+    let has_ext = s.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty()
+            && (1..=6).contains(&ext.len())
+            && ext.chars().all(|c| c.is_ascii_alphanumeric())
+            && ext.chars().any(|c| c.is_ascii_alphabetic())
+    });
     has_ext || (has_sep && s.chars().any(|c| c.is_ascii_alphabetic()))
 }
 
@@ -208,11 +214,19 @@ fn is_log_line(line: &str) -> bool {
     let head = &line[..super::marker::floor_char_boundary(line, 48)];
     let hb = head.as_bytes();
     // ISO-ish date or clock time near the start.
-    let has_time = hb.windows(3).any(|w| w[0].is_ascii_digit() && w[1].is_ascii_digit() && w[2] == b':')
-        && hb.windows(3).any(|w| w[0] == b':' && w[1].is_ascii_digit() && w[2].is_ascii_digit());
-    let has_date = hb
-        .windows(5)
-        .any(|w| w[0].is_ascii_digit() && w[1].is_ascii_digit() && w[2] == b'-' && w[3].is_ascii_digit() && w[4].is_ascii_digit());
+    let has_time = hb
+        .windows(3)
+        .any(|w| w[0].is_ascii_digit() && w[1].is_ascii_digit() && w[2] == b':')
+        && hb
+            .windows(3)
+            .any(|w| w[0] == b':' && w[1].is_ascii_digit() && w[2].is_ascii_digit());
+    let has_date = hb.windows(5).any(|w| {
+        w[0].is_ascii_digit()
+            && w[1].is_ascii_digit()
+            && w[2] == b'-'
+            && w[3].is_ascii_digit()
+            && w[4].is_ascii_digit()
+    });
     if has_time || has_date {
         return true;
     }
@@ -220,15 +234,26 @@ fn is_log_line(line: &str) -> bool {
         "INFO", "DEBUG", "TRACE", "WARN", "WARNING", "ERROR", "FATAL", "CRITICAL", "NOTICE",
         "PASSED", "FAILED", "Normal", "Warning", "ERR!",
     ];
-    if head.split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ':' || c == '|')
+    if head
+        .split(|c: char| c.is_whitespace() || c == '[' || c == ']' || c == ':' || c == '|')
         .any(|w| TAGS.contains(&w))
     {
         return true;
     }
     let t = line.trim_start();
     const PREFIXES: [&str; 12] = [
-        "npm ", "Compiling ", "Downloaded ", "Downloading ", "Checking ", "Running ", "Finished ",
-        "Step ", "#", "test ", "==>", "---> ",
+        "npm ",
+        "Compiling ",
+        "Downloaded ",
+        "Downloading ",
+        "Checking ",
+        "Running ",
+        "Finished ",
+        "Step ",
+        "#",
+        "test ",
+        "==>",
+        "---> ",
     ];
     PREFIXES.iter().any(|p| t.starts_with(p))
 }
@@ -239,8 +264,24 @@ fn is_code_line(line: &str) -> bool {
         return true;
     }
     const KEYWORDS: [&str; 18] = [
-        "fn ", "pub ", "use ", "def ", "class ", "import ", "from ", "return ", "let ", "const ",
-        "function ", "#include", "package ", "if ", "for ", "//", "# ", "impl ",
+        "fn ",
+        "pub ",
+        "use ",
+        "def ",
+        "class ",
+        "import ",
+        "from ",
+        "return ",
+        "let ",
+        "const ",
+        "function ",
+        "#include",
+        "package ",
+        "if ",
+        "for ",
+        "//",
+        "# ",
+        "impl ",
     ];
     KEYWORDS.iter().any(|k| t.starts_with(k))
 }
@@ -252,9 +293,14 @@ mod tests {
     #[test]
     fn detects_each_kind_on_typical_samples() {
         assert_eq!(detect(r#"{"items": [{"id": 1}, {"id": 2}]}"#), Kind::Json);
-        assert_eq!(detect("Found 2 repos:\n[{\"id\": 1}, {\"id\": 2}]\n"), Kind::Json);
         assert_eq!(
-            detect("src/a.rs:12:    let x = 1;\nsrc/b.rs:40:7:let y = 2;\nsrc/c/d.py:3:import os\n"),
+            detect("Found 2 repos:\n[{\"id\": 1}, {\"id\": 2}]\n"),
+            Kind::Json
+        );
+        assert_eq!(
+            detect(
+                "src/a.rs:12:    let x = 1;\nsrc/b.rs:40:7:let y = 2;\nsrc/c/d.py:3:import os\n"
+            ),
             Kind::Search
         );
         assert_eq!(
@@ -267,8 +313,13 @@ mod tests {
         );
         let log = "2024-05-01T12:00:01Z INFO start\n2024-05-01T12:00:02Z WARN slow\n";
         assert_eq!(detect(log), Kind::Log);
-        assert_eq!(detect("     1→use std::io;\n     2→fn main() {\n     3→}\n"), Kind::Code);
-        let prose = "This is a long paragraph of text that explains a design decision. It goes on.\n".repeat(5);
+        assert_eq!(
+            detect("     1→use std::io;\n     2→fn main() {\n     3→}\n"),
+            Kind::Code
+        );
+        let prose =
+            "This is a long paragraph of text that explains a design decision. It goes on.\n"
+                .repeat(5);
         assert_eq!(detect(&prose), Kind::Prose);
     }
 

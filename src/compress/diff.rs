@@ -29,8 +29,16 @@ impl Compressor for DiffCompressor {
 }
 
 const GENERATED: [&str; 10] = [
-    "package-lock.json", "yarn.lock", "pnpm-lock.yaml", "Cargo.lock", "poetry.lock", "go.sum",
-    "Gemfile.lock", "composer.lock", ".min.js", ".snap",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "Cargo.lock",
+    "poetry.lock",
+    "go.sum",
+    "Gemfile.lock",
+    "composer.lock",
+    ".min.js",
+    ".snap",
 ];
 
 fn is_header(line: &str) -> bool {
@@ -57,7 +65,11 @@ pub fn compress_diff(text: &str, cfg: &DiffConfig) -> Option<String> {
     // Generated files: one summary per file section.
     let mut i = 0;
     while i < n {
-        if lines[i].starts_with("diff ") || (lines[i].starts_with("--- ") && (i == 0 || !lines[i - 1].starts_with("index ") && !lines[i - 1].starts_with("diff "))) {
+        if lines[i].starts_with("diff ")
+            || (lines[i].starts_with("--- ")
+                && (i == 0
+                    || !lines[i - 1].starts_with("index ") && !lines[i - 1].starts_with("diff ")))
+        {
             generated_file = GENERATED.iter().any(|g| lines[i].contains(g));
         }
         if generated_file && lines[i].starts_with("@@") {
@@ -69,7 +81,10 @@ pub fn compress_diff(text: &str, cfg: &DiffConfig) -> Option<String> {
                     plus += 1;
                 } else if lines[j].starts_with('-') && !lines[j].starts_with("--- ") {
                     minus += 1;
-                } else if lines[j].starts_with("--- ") && j + 1 < n && lines[j + 1].starts_with("+++ ") {
+                } else if lines[j].starts_with("--- ")
+                    && j + 1 < n
+                    && lines[j + 1].starts_with("+++ ")
+                {
                     break;
                 }
                 j += 1;
@@ -80,7 +95,11 @@ pub fn compress_diff(text: &str, cfg: &DiffConfig) -> Option<String> {
                 }
                 summaries.push((
                     start,
-                    omitted(j - start, "lines of a generated file's diff", &format!("+{plus} −{minus}")),
+                    omitted(
+                        j - start,
+                        "lines of a generated file's diff",
+                        &format!("+{plus} −{minus}"),
+                    ),
                 ));
                 changed = true;
             }
@@ -92,7 +111,10 @@ pub fn compress_diff(text: &str, cfg: &DiffConfig) -> Option<String> {
 
     // Context trimming.
     let ctx = cfg.context_lines;
-    let is_change = |l: &str| (l.starts_with('+') && !l.starts_with("+++ ")) || (l.starts_with('-') && !l.starts_with("--- "));
+    let is_change = |l: &str| {
+        (l.starts_with('+') && !l.starts_with("+++ "))
+            || (l.starts_with('-') && !l.starts_with("--- "))
+    };
     let mut near = vec![false; n];
     for (i, l) in lines.iter().enumerate() {
         if is_change(l) || is_header(l) {
@@ -144,7 +166,9 @@ mod tests {
     fn long_context_runs_shrink_and_changes_stay() {
         let mut text = String::from("diff --git a/src/lib.rs b/src/lib.rs\n--- a/src/lib.rs\n+++ b/src/lib.rs\n@@ -1,40 +1,40 @@\n");
         for k in 0..20 {
-            text.push_str(&format!(" fn unchanged_{k}() {{ body_of_the_function(); }}\n"));
+            text.push_str(&format!(
+                " fn unchanged_{k}() {{ body_of_the_function(); }}\n"
+            ));
         }
         text.push_str("-    let limit = 10;\n+    let limit = 20;\n");
         for k in 0..20 {

@@ -54,9 +54,15 @@ pub fn collapse_repeats(text: &str, min_repeats: usize) -> Option<String> {
             Some((k, reps)) => {
                 out.extend(lines[i..i + k].iter().map(|l| l.to_string()));
                 out.push(if k == 1 {
-                    format!("[… previous line repeated {} more times …]", thousands(reps - 1))
+                    format!(
+                        "[… previous line repeated {} more times …]",
+                        thousands(reps - 1)
+                    )
                 } else {
-                    format!("[… previous {k} lines repeated {} more times …]", thousands(reps - 1))
+                    format!(
+                        "[… previous {k} lines repeated {} more times …]",
+                        thousands(reps - 1)
+                    )
                 });
                 changed = true;
                 i += k * reps;
@@ -76,7 +82,11 @@ mod tests {
 
     #[test]
     fn identical_lines_and_blocks_collapse_with_counts() {
-        let text = format!("start\n{}{}end", "same line\n".repeat(50), "a\nb\n".repeat(10));
+        let text = format!(
+            "start\n{}{}end",
+            "same line\n".repeat(50),
+            "a\nb\n".repeat(10)
+        );
         let out = collapse_repeats(&text, 3).unwrap();
         assert_eq!(
             out,

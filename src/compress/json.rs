@@ -11,8 +11,9 @@ use super::config::JsonConfig;
 use super::detect::find_json;
 use super::jsontree::{self, decode_str, Node};
 use super::marker::{has_error_type, is_error_level, omitted, TaskWords};
+use super::table::{anomaly_scores, derived_columns, is_truthy, Columns};
 use super::{BlockInput, CompressError, Compressor};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fmt::Write;
 
 pub struct JsonCompressor {
@@ -193,7 +194,8 @@ impl<'a> Renderer<'a> {
         };
         let rows: Vec<&Node> = items.iter().collect();
         let columns = Columns::collect(self.src, &rows);
-        let cells: Vec<Vec<Option<&Node>>> = rows.iter().map(|r| columns.row(self.src, r)).collect();
+        let cells: Vec<Vec<Option<&Node>>> =
+            rows.iter().map(|r| columns.row(self.src, r)).collect();
         let texts: Vec<Vec<Option<String>>> = cells
             .iter()
             .map(|row| row.iter().map(|c| c.map(|n| self.cell(n))).collect())
@@ -225,7 +227,13 @@ impl<'a> Renderer<'a> {
         }
         let consts: Vec<String> = (0..ncols)
             .filter(|&c| constant[c])
-            .map(|c| format!("{}={}", columns.names[c], texts[0][c].as_deref().unwrap_or("")))
+            .map(|c| {
+                format!(
+                    "{}={}",
+                    columns.names[c],
+                    texts[0][c].as_deref().unwrap_or("")
+                )
+            })
             .collect();
         if !consts.is_empty() {
             let _ = write!(out, "; same in every row: {}", consts.join(" | "));
@@ -233,14 +241,19 @@ impl<'a> Renderer<'a> {
         let formulas: Vec<String> = (0..ncols)
             .filter_map(|c| {
                 let (src, prefix, suffix) = derived[c].as_ref()?;
-                Some(format!("{}={prefix}{{{}}}{suffix}", columns.names[c], columns.names[*src]))
+                Some(format!(
+                    "{}={prefix}{{{}}}{suffix}",
+                    columns.names[c], columns.names[*src]
+                ))
             })
             .collect();
         if !formulas.is_empty() {
             let _ = write!(out, "; derived: {}", formulas.join(" | "));
         }
         out.push_str(">\n");
-        let varying: Vec<usize> = (0..ncols).filter(|&c| !constant[c] && derived[c].is_none()).collect();
+        let varying: Vec<usize> = (0..ncols)
+            .filter(|&c| !constant[c] && derived[c].is_none())
+            .collect();
         let header: Vec<&str> = varying.iter().map(|&c| columns.names[c].as_str()).collect();
         out.push_str(&header.join("|"));
         let mut prev: Option<usize> = None;
@@ -304,7 +317,9 @@ impl<'a> Renderer<'a> {
         let mut per_col = vec![0usize; ncols];
         for i in 0..n {
             for c in 0..ncols {
-                let Some(t) = texts[i][c].as_deref() else { continue };
+                let Some(t) = texts[i][c].as_deref() else {
+                    continue;
+                };
                 let hit = !constant[c]
                     && (self.task.matches(t)
                         || (columns.error_key[c] && is_truthy(t))
@@ -316,22 +331,23 @@ impl<'a> Renderer<'a> {
                 }
             }
         }
-        for i in 0..n {
+        for (i, row_hits) in hits.iter().enumerate() {
             if kept >= hard {
                 break;
             }
-            let must = (0..ncols).any(|c| hits[i][c] && per_col[c] <= selective);
+            let must = (0..ncols).any(|c| row_hits[c] && per_col[c] <= selective);
             if must {
                 take(i, &mut keep, &mut kept);
             }
         }
         // Anomalies, rarest first, until the budget is used.
-        let mut scored: Vec<(u32, usize)> = anomaly_scores(rows.len(), columns, cells, texts, constant)
-            .into_iter()
-            .enumerate()
-            .filter(|(i, s)| *s > 0 && !keep[*i])
-            .map(|(i, s)| (s, i))
-            .collect();
+        let mut scored: Vec<(u32, usize)> =
+            anomaly_scores(rows.len(), columns, cells, texts, constant)
+                .into_iter()
+                .enumerate()
+                .filter(|(i, s)| *s > 0 && !keep[*i])
+                .map(|(i, s)| (s, i))
+                .collect();
         scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         for (_, i) in scored {
             if kept >= budget {
@@ -346,227 +362,6 @@ impl<'a> Renderer<'a> {
             i += 1;
         }
         (0..n).filter(|&i| keep[i]).collect()
-    }
-}
-
-/// Columns whose every value is another column's value with a fixed prefix and suffix
-/// (`html_url` = `https://github.com/` + `full_name`): (source column, prefix, suffix).
-/// The source's values are always shorter, so derivations never form a cycle.
-fn derived_columns(
-    cells: &[Vec<Option<&Node>>],
-    texts: &[Vec<Option<String>>],
-    constant: &[bool],
-) -> Vec<Option<(usize, String, String)>> {
-    let ncols = constant.len();
-    let mut out = vec![None; ncols];
-    let Some(first) = texts.first() else {
-        return out;
-    };
-    let all_strings = |c: usize| cells.iter().all(|row| matches!(row[c], Some(Node::Str { .. })));
-    let strings: Vec<bool> = (0..ncols).map(|c| !constant[c] && all_strings(c)).collect();
-    for c in 0..ncols {
-        if !strings[c] {
-            continue;
-        }
-        let Some(target) = first[c].as_deref() else { continue };
-        for d in 0..ncols {
-            if d == c || !strings[d] {
-                continue;
-            }
-            let Some(source) = first[d].as_deref() else { continue };
-            if source.len() < 3 || source.len() >= target.len() {
-                continue;
-            }
-            let Some(at) = target.find(source) else { continue };
-            let (prefix, suffix) = (&target[..at], &target[at + source.len()..]);
-            let holds = texts.iter().all(|row| match (row[c].as_deref(), row[d].as_deref()) {
-                (Some(t), Some(s)) => {
-                    t.len() == prefix.len() + s.len() + suffix.len()
-                        && t.starts_with(prefix)
-                        && t.ends_with(suffix)
-                        && &t[prefix.len()..t.len() - suffix.len()] == s
-                }
-                _ => false,
-            });
-            if holds {
-                out[c] = Some((d, prefix.to_string(), suffix.to_string()));
-                break;
-            }
-        }
-    }
-    out
-}
-
-fn is_truthy(cell: &str) -> bool {
-    !matches!(cell, "null" | "false" | "0" | "\"\"" | "[]" | "{}")
-}
-
-/// Per-row anomaly score: rare categorical values, numeric outliers, unusual key sets.
-fn anomaly_scores(
-    n: usize,
-    columns: &Columns,
-    cells: &[Vec<Option<&Node>>],
-    texts: &[Vec<Option<String>>],
-    constant: &[bool],
-) -> Vec<u32> {
-    let mut score = vec![0u32; n];
-    for c in 0..columns.names.len() {
-        if constant[c] {
-            continue;
-        }
-        // Categorical: few distinct values; a value is rare at ≤ 5 % of rows (or seen once).
-        let mut counts: HashMap<Option<&str>, usize> = HashMap::new();
-        for row in texts {
-            *counts.entry(row[c].as_deref()).or_default() += 1;
-        }
-        let distinct = counts.len();
-        let numbers = (0..n)
-            .filter(|&i| {
-                matches!(cells[i][c], Some(Node::Scalar { .. }))
-                    && texts[i][c]
-                        .as_deref()
-                        .is_some_and(|t| t.starts_with(|ch: char| ch.is_ascii_digit() || ch == '-'))
-            })
-            .count();
-        if distinct >= 2 && distinct * 5 <= n.max(10) && numbers * 2 < n {
-            for (i, row) in texts.iter().enumerate() {
-                let k = counts.get(&row[c].as_deref()).copied().unwrap_or(0);
-                if k * 20 <= n || k == 1 {
-                    score[i] += 4;
-                }
-            }
-        }
-        // Numeric outliers by median absolute deviation.
-        let nums: Vec<(usize, f64)> = cells
-            .iter()
-            .enumerate()
-            .filter_map(|(i, row)| match row[c] {
-                Some(Node::Scalar { .. }) => texts[i][c].as_deref()?.parse::<f64>().ok().map(|v| (i, v)),
-                _ => None,
-            })
-            .collect();
-        if nums.len() * 10 >= n * 8 && nums.len() >= 5 {
-            let mut vals: Vec<f64> = nums.iter().map(|x| x.1).collect();
-            vals.sort_by(f64::total_cmp);
-            let med = vals[vals.len() / 2];
-            let mut dev: Vec<f64> = vals.iter().map(|v| (v - med).abs()).collect();
-            dev.sort_by(f64::total_cmp);
-            let mad = dev[dev.len() / 2];
-            for &(i, v) in &nums {
-                let far = if mad > 0.0 {
-                    (v - med).abs() > 8.0 * mad
-                } else {
-                    v != med && counts.len() * 20 <= n.max(20)
-                };
-                if far {
-                    score[i] += 2;
-                }
-            }
-        }
-    }
-    // Unusual key sets.
-    let mut shapes: HashMap<Vec<bool>, usize> = HashMap::new();
-    let shape_of = |row: &Vec<Option<&Node>>| row.iter().map(Option::is_some).collect::<Vec<bool>>();
-    for row in cells {
-        *shapes.entry(shape_of(row)).or_default() += 1;
-    }
-    if shapes.len() > 1 {
-        for (i, row) in cells.iter().enumerate() {
-            let k = shapes.get(&shape_of(row)).copied().unwrap_or(0);
-            if k * 20 <= n {
-                score[i] += 3;
-            }
-        }
-    }
-    score
-}
-
-/// The columns of a table: key paths in first-seen order, nested objects flattened two levels.
-struct Columns {
-    names: Vec<String>,
-    index: HashMap<String, usize>,
-    /// Prefixes (`owner`, `owner.plan`) whose objects are flattened.
-    flattened: BTreeSet<String>,
-    /// Columns whose key says "error" (`error`, `errors`, `failure`, `exception`).
-    error_key: Vec<bool>,
-}
-
-impl Columns {
-    fn collect(src: &str, rows: &[&Node]) -> Columns {
-        let mut cols = Columns {
-            names: Vec::new(),
-            index: HashMap::new(),
-            flattened: BTreeSet::new(),
-            error_key: Vec::new(),
-        };
-        cols.walk(src, rows, "", 0);
-        cols
-    }
-
-    fn walk(&mut self, src: &str, objects: &[&Node], prefix: &str, depth: usize) {
-        let mut order: Vec<String> = Vec::new();
-        let mut values: HashMap<String, Vec<&Node>> = HashMap::new();
-        for obj in objects {
-            if let Node::Object { members, .. } = obj {
-                for m in members {
-                    let key = decode_str(src, &m.key).into_owned();
-                    let entry = values.entry(key.clone()).or_default();
-                    if entry.is_empty() {
-                        order.push(key);
-                    }
-                    entry.push(&m.value);
-                }
-            }
-        }
-        for key in order {
-            let path = if prefix.is_empty() {
-                key.clone()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            let vals = &values[&key];
-            let nested = depth < 2
-                && vals
-                    .iter()
-                    .all(|v| matches!(v, Node::Object { members, .. } if !members.is_empty()));
-            if nested {
-                self.flattened.insert(path.clone());
-                self.walk(src, vals, &path, depth + 1);
-            } else if !self.index.contains_key(&path) {
-                let lower = key.to_ascii_lowercase();
-                self.error_key.push(matches!(
-                    lower.as_str(),
-                    "error" | "errors" | "err" | "failure" | "failures" | "exception" | "failed" | "fault"
-                ));
-                self.index.insert(path.clone(), self.names.len());
-                self.names.push(path);
-            }
-        }
-    }
-
-    fn row<'n>(&self, src: &str, row: &'n Node) -> Vec<Option<&'n Node>> {
-        let mut out = vec![None; self.names.len()];
-        self.fill(src, row, "", &mut out);
-        out
-    }
-
-    fn fill<'n>(&self, src: &str, obj: &'n Node, prefix: &str, out: &mut [Option<&'n Node>]) {
-        let Node::Object { members, .. } = obj else {
-            return;
-        };
-        for m in members {
-            let key = decode_str(src, &m.key);
-            let path = if prefix.is_empty() {
-                key.into_owned()
-            } else {
-                format!("{prefix}.{key}")
-            };
-            if self.flattened.contains(&path) {
-                self.fill(src, &m.value, &path, out);
-            } else if let Some(&c) = self.index.get(&path) {
-                out[c] = Some(&m.value);
-            }
-        }
     }
 }
 
@@ -586,7 +381,10 @@ mod tests {
         let text = r#"[{"id": 1, "name": "a|b", "ok": true}, {"id": 2, "name": "c", "ok": true},
                        {"id": 3, "name": "d", "ok": true}, {"id": 4, "name": "e", "ok": true}]"#;
         let out = run(text, "", JsonConfig::default());
-        assert_eq!(out, "<table: 4 rows; same in every row: ok=true>\nid|name\n1|a\\|b\n2|c\n3|d\n4|e");
+        assert_eq!(
+            out,
+            "<table: 4 rows; same in every row: ok=true>\nid|name\n1|a\\|b\n2|c\n3|d\n4|e"
+        );
     }
 
     #[test]
@@ -594,16 +392,34 @@ mod tests {
         let mut items = Vec::new();
         for i in 0..200 {
             let status = if i == 77 { "suspended" } else { "active" };
-            let note = if i == 150 { "payment failed: card declined" } else { "ok" };
-            let name = if i == 120 { "zephyr-billing".to_string() } else { format!("svc-{i}") };
+            let note = if i == 150 {
+                "payment failed: card declined"
+            } else {
+                "ok"
+            };
+            let name = if i == 120 {
+                "zephyr-billing".to_string()
+            } else {
+                format!("svc-{i}")
+            };
             items.push(format!(
                 r#"{{"id": {i}, "name": "{name}", "status": "{status}", "note": "{note}", "cpu": {}}}"#,
                 if i == 33 { 9000 } else { 10 + i % 7 }
             ));
         }
         let text = format!("{{\"total\": 200, \"items\": [{}]}}", items.join(","));
-        let out = run(&text, "what is zephyr-billing doing?", JsonConfig::default());
-        for needle in ["suspended", "payment failed: card declined", "zephyr-billing", "|9000", "\"total\":200"] {
+        let out = run(
+            &text,
+            "what is zephyr-billing doing?",
+            JsonConfig::default(),
+        );
+        for needle in [
+            "suspended",
+            "payment failed: card declined",
+            "zephyr-billing",
+            "|9000",
+            "\"total\":200",
+        ] {
             assert!(out.contains(needle), "{needle} missing in\n{out}");
         }
         assert!(out.contains("rows omitted …]"), "{out}");
@@ -613,16 +429,26 @@ mod tests {
     #[test]
     fn irregular_json_is_minified_with_key_order_and_numbers_kept() {
         let text = "{\n  \"zeta\": 1.50,\n  \"alpha\": [1, 2],\n  \"s\": \"x\\u00e9\"\n}";
-        assert_eq!(run(text, "", JsonConfig::default()), r#"{"zeta":1.50,"alpha":[1,2],"s":"x\u00e9"}"#);
+        assert_eq!(
+            run(text, "", JsonConfig::default()),
+            r#"{"zeta":1.50,"alpha":[1,2],"s":"x\u00e9"}"#
+        );
     }
 
     #[test]
     fn columns_built_from_another_column_are_stated_once() {
         let rows: Vec<String> = (0..6)
-            .map(|i| format!(r#"{{"name":"repo-{i}","url":"https://x.test/acme/repo-{i}/issues","n":{i}}}"#))
+            .map(|i| {
+                format!(
+                    r#"{{"name":"repo-{i}","url":"https://x.test/acme/repo-{i}/issues","n":{i}}}"#
+                )
+            })
             .collect();
         let out = run(&format!("[{}]", rows.join(",")), "", JsonConfig::default());
-        assert!(out.contains("derived: url=https://x.test/acme/{name}/issues"), "{out}");
+        assert!(
+            out.contains("derived: url=https://x.test/acme/{name}/issues"),
+            "{out}"
+        );
         assert!(out.contains("name|n\nrepo-0|0"), "{out}");
     }
 

@@ -19,8 +19,14 @@ pub struct ParseError {
 
 #[derive(Debug, Clone)]
 pub enum Node {
-    Object { span: Range<usize>, members: Vec<Member> },
-    Array { span: Range<usize>, items: Vec<Node> },
+    Object {
+        span: Range<usize>,
+        members: Vec<Member>,
+    },
+    Array {
+        span: Range<usize>,
+        items: Vec<Node>,
+    },
     /// A string; the span includes both quotes.
     Str { span: Range<usize> },
     /// A number, `true`, `false` or `null`.
@@ -224,7 +230,10 @@ impl Parser<'_> {
     }
 
     fn hex4(&mut self) -> Result<u32, ParseError> {
-        let s = self.b.get(self.i..self.i + 4).ok_or(self.err("bad \\u escape"))?;
+        let s = self
+            .b
+            .get(self.i..self.i + 4)
+            .ok_or(self.err("bad \\u escape"))?;
         let mut v = 0u32;
         for &c in s {
             let d = (c as char).to_digit(16).ok_or(self.err("bad \\u escape"))?;
@@ -370,7 +379,16 @@ mod tests {
     #[test]
     fn rejects_what_serde_json_rejects() {
         for bad in [
-            "{", "[1,]", "{\"a\" 1}", "01", "1.", "\"\\x\"", "\"a\nb\"", "\"\\ud800\"", "[] x", "-",
+            "{",
+            "[1,]",
+            "{\"a\" 1}",
+            "01",
+            "1.",
+            "\"\\x\"",
+            "\"a\nb\"",
+            "\"\\ud800\"",
+            "[] x",
+            "-",
             "tru",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should fail");

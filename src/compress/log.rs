@@ -32,10 +32,30 @@ enum Class {
 
 /// Frames from these places are dropped first inside long stack traces.
 const LIBRARY_FRAMES: [&str; 24] = [
-    "at java.", "at javax.", "at sun.", "at jdk.", "at com.sun.", "at org.springframework.",
-    "at org.apache.", "at io.netty.", "at kotlin.", "at scala.", "at akka.", "node:internal",
-    "node_modules", "site-packages", "/usr/lib/python", "<frozen", "std::", "core::", "tokio::",
-    "alloc::", "/rustc/", "futures_util::", "at reactor.", "at org.junit.",
+    "at java.",
+    "at javax.",
+    "at sun.",
+    "at jdk.",
+    "at com.sun.",
+    "at org.springframework.",
+    "at org.apache.",
+    "at io.netty.",
+    "at kotlin.",
+    "at scala.",
+    "at akka.",
+    "node:internal",
+    "node_modules",
+    "site-packages",
+    "/usr/lib/python",
+    "<frozen",
+    "std::",
+    "core::",
+    "tokio::",
+    "alloc::",
+    "/rustc/",
+    "futures_util::",
+    "at reactor.",
+    "at org.junit.",
 ];
 
 pub fn is_frame(line: &str, prev_was_python_frame: bool) -> bool {
@@ -44,7 +64,10 @@ pub fn is_frame(line: &str, prev_was_python_frame: bool) -> bool {
         // Frames are indented, except Python's "File" lines in some formatters.
         return false;
     }
-    if t.starts_with("at ") || t.starts_with("File \"") || t.starts_with("... ") && t.ends_with(" more") {
+    if t.starts_with("at ")
+        || t.starts_with("File \"")
+        || t.starts_with("... ") && t.ends_with(" more")
+    {
         return true;
     }
     let digits = t.bytes().take_while(u8::is_ascii_digit).count();
@@ -214,7 +237,9 @@ fn keep_rare_values(tpl_ids: &[usize], values: &[Vec<&str>], count: &[usize], ke
             }
             let mut kept = 0;
             for &i in members {
-                let rare = values[i].get(pos).is_some_and(|v| freq.get(v).is_some_and(|&k| k * 50 <= members.len()));
+                let rare = values[i]
+                    .get(pos)
+                    .is_some_and(|v| freq.get(v).is_some_and(|&k| k * 50 <= members.len()));
                 if rare && kept < 20 {
                     keep[i] = true;
                     kept += 1;
@@ -255,7 +280,15 @@ fn keep_frames(lines: &[&str], class: &[Class], keep: &mut [bool]) {
 
 fn gap_marker(gap: &[&str], class: &[Class], tpl_ids: &[usize], names: &[String]) -> String {
     if class.iter().all(|c| *c == Class::Frame) {
-        return omitted(gap.len(), if gap.len() == 1 { "stack frame" } else { "stack frames" }, "");
+        return omitted(
+            gap.len(),
+            if gap.len() == 1 {
+                "stack frame"
+            } else {
+                "stack frames"
+            },
+            "",
+        );
     }
     // Count per template, most frequent first, ties by first appearance.
     let mut order: Vec<usize> = Vec::new();
@@ -271,7 +304,11 @@ fn gap_marker(gap: &[&str], class: &[Class], tpl_ids: &[usize], names: &[String]
     if order.len() == 1 {
         return omitted(
             gap.len(),
-            if gap.len() == 1 { "similar line" } else { "similar lines" },
+            if gap.len() == 1 {
+                "similar line"
+            } else {
+                "similar lines"
+            },
             &format!("template: \"{}\"", clip(&names[order[0]], 90)),
         );
     }
@@ -293,7 +330,13 @@ mod tests {
     fn sample() -> String {
         let mut s = String::new();
         for i in 0..500 {
-            s.push_str(&format!("2024-05-01T12:{:02}:{:02}Z INFO worker processed batch id={} in {}ms\n", i / 60 % 60, i % 60, 1000 + i, i % 17));
+            s.push_str(&format!(
+                "2024-05-01T12:{:02}:{:02}Z INFO worker processed batch id={} in {}ms\n",
+                i / 60 % 60,
+                i % 60,
+                1000 + i,
+                i % 17
+            ));
             if i == 250 {
                 s.push_str("2024-05-01T12:04:10Z ERROR worker batch id=1250 failed: deadlock detected on table orders\n");
             }
@@ -309,11 +352,21 @@ mod tests {
     fn keeps_errors_with_context_and_counts_dropped_templates() {
         let text = sample();
         let out = compress_lines(&text, "", &LogConfig::default()).unwrap();
-        assert!(out.contains("ERROR worker batch id=1250 failed: deadlock detected on table orders"));
-        assert!(out.contains("id=1249 in"), "context before the error: {out}");
+        assert!(
+            out.contains("ERROR worker batch id=1250 failed: deadlock detected on table orders")
+        );
+        assert!(
+            out.contains("id=1249 in"),
+            "context before the error: {out}"
+        );
         assert!(out.contains("similar lines omitted (template: \"<*> INFO worker processed batch id=<*> in <*>\")"), "{out}");
         assert!(out.contains("shutting down"));
-        assert!(out.len() * 10 < text.len(), "{} vs {}", out.len(), text.len());
+        assert!(
+            out.len() * 10 < text.len(),
+            "{} vs {}",
+            out.len(),
+            text.len()
+        );
     }
 
     #[test]
@@ -327,7 +380,9 @@ mod tests {
         for k in 0..20 {
             text.push_str(&format!("\tat org.apache.catalina.core.StandardWrapperValve.invoke(StandardWrapperValve.java:{k})\n"));
         }
-        text.push_str("\tat java.base/java.lang.Thread.run(Thread.java:840)\n2024-05-01 10:00:01 INFO next\n");
+        text.push_str(
+            "\tat java.base/java.lang.Thread.run(Thread.java:840)\n2024-05-01 10:00:01 INFO next\n",
+        );
         let out = compress_lines(&text, "", &LogConfig::default()).unwrap();
         assert!(out.contains("InvoiceService.java:214"));
         assert!(out.contains("Controller.java:88"));

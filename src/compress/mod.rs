@@ -17,6 +17,7 @@ pub mod log;
 pub mod marker;
 mod pipeline;
 pub mod search;
+mod table;
 pub mod template;
 pub mod tokens;
 mod walk;

@@ -15,7 +15,10 @@ use super::jsontree::{self, decode_str, encode_str};
 use super::log::LogCompressor;
 use super::search::SearchCompressor;
 use super::walk::walk;
-use super::{tokens, ApiFormat, BlockInput, BlockReport, CompressError, Compressor, CompressionConfig, FailureReason, Rewritten};
+use super::{
+    tokens, ApiFormat, BlockInput, BlockReport, CompressError, CompressionConfig, Compressor,
+    FailureReason, Rewritten,
+};
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -117,11 +120,17 @@ impl Pipeline {
     }
 
     fn cache_get(&self, key: u128) -> Option<Cached> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(key)
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
     }
 
     fn cache_put(&self, key: u128, value: Cached) {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner()).insert(key, value);
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, value);
     }
 
     /// See [`super::rewrite`].
@@ -226,7 +235,10 @@ impl Pipeline {
     /// Compresses one block under `catch_unwind` (detection, compression and counting alike),
     /// applying never-inflate.
     fn compress_block(&self, text: &str, task: &str) -> Result<Cached, FailureReason> {
-        catch_unwind(AssertUnwindSafe(|| self.compress_block_unguarded(text, task))).unwrap_or(Err(FailureReason::Panic))
+        catch_unwind(AssertUnwindSafe(|| {
+            self.compress_block_unguarded(text, task)
+        }))
+        .unwrap_or(Err(FailureReason::Panic))
     }
 
     fn compress_block_unguarded(&self, text: &str, task: &str) -> Result<Cached, FailureReason> {
@@ -245,8 +257,14 @@ impl Pipeline {
         let ran = (|| {
             let first = compressor.compress(&input)?;
             // Text the specialised compressor declined may still hold exact repetitions.
-            if first.is_none() && self.config.generic.enabled && !matches!(kind, Kind::Json | Kind::Text) {
-                return Ok(collapse_repeats(text, self.config.generic.min_repeats.max(2)).map(|s| (s, "generic")));
+            if first.is_none()
+                && self.config.generic.enabled
+                && !matches!(kind, Kind::Json | Kind::Text)
+            {
+                return Ok(
+                    collapse_repeats(text, self.config.generic.min_repeats.max(2))
+                        .map(|s| (s, "generic")),
+                );
             }
             Ok::<_, CompressError>(first.map(|s| (s, compressor.name())))
         })();

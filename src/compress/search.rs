@@ -60,7 +60,12 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
     for (i, line) in lines.iter().enumerate() {
         if let Some((path, lineno, rest, is_match)) = split_search_line(line) {
             entry_at[i] = Some(entries.len());
-            entries.push(Entry { path, lineno, text: rest, is_match });
+            entries.push(Entry {
+                path,
+                lineno,
+                text: rest,
+                is_match,
+            });
         } else if let (Some(path), true) = (heading, is_heading_match(line)) {
             let digits = line.bytes().take_while(u8::is_ascii_digit).count();
             entry_at[i] = Some(entries.len());
@@ -152,7 +157,11 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
                 let sep = lines[i].trim() == "--";
                 if blank && pending.take().is_some() {
                     // An emptied file section: drop its heading and the blank line after it.
-                } else if !(sep && out.last().is_some_and(|l| l.starts_with("[…") || l.trim() == "--")) {
+                } else if !(sep
+                    && out
+                        .last()
+                        .is_some_and(|l| l.starts_with("[…") || l.trim() == "--"))
+                {
                     out.push(lines[i].to_string());
                 }
                 i += 1;
@@ -175,7 +184,9 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
                     while i < n {
                         match entry_at[i] {
                             Some(k) if matches!(fate[k], Fate::Drop) => dropped.push(&entries[k]),
-                            Some(k) if matches!(fate[k], Fate::Grouped(_)) && summary_at.get(&k).is_none() => {}
+                            Some(k)
+                                if matches!(fate[k], Fate::Grouped(_))
+                                    && !summary_at.contains_key(&k) => {}
                             _ => break,
                         }
                         i += 1;
@@ -238,7 +249,11 @@ fn drop_marker(dropped: &[&Entry]) -> String {
             _ => files.push((e.path, 1, line, line)),
         }
     }
-    let what = if dropped.len() == 1 { "more match" } else { "more matches" };
+    let what = if dropped.len() == 1 {
+        "more match"
+    } else {
+        "more matches"
+    };
     if files.len() == 1 {
         let (path, _, lo, hi) = files[0];
         return omitted(dropped.len(), what, &format!("{path}, lines {lo}–{hi}"));
@@ -255,13 +270,22 @@ mod tests {
     fn identical_matches_become_one_line_listing_every_place() {
         let mut text = String::new();
         for i in 0..30 {
-            text.push_str(&format!("crates/c{i}/src/lib.rs:{}:use serde::Deserialize;\n", i + 1));
+            text.push_str(&format!(
+                "crates/c{i}/src/lib.rs:{}:use serde::Deserialize;\n",
+                i + 1
+            ));
         }
-        text.push_str("crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;\n");
+        text.push_str(
+            "crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;\n",
+        );
         let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
-        assert!(out.starts_with("[30× identical match \"use serde::Deserialize;\" at: crates/c0/src/lib.rs:1; "));
+        assert!(out.starts_with(
+            "[30× identical match \"use serde::Deserialize;\" at: crates/c0/src/lib.rs:1; "
+        ));
         assert!(out.contains("crates/c29/src/lib.rs:30]"));
-        assert!(out.contains("crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;"));
+        assert!(out.contains(
+            "crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;"
+        ));
     }
 
     #[test]
@@ -273,7 +297,10 @@ mod tests {
         text.push_str("src/small.rs:5:    call_special(y);");
         let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
         assert!(out.contains("src/big.rs:1:    call_0(x);"));
-        assert!(out.contains("[… 78 more matches omitted (src/big.rs, lines 7–238) …]"), "{out}");
+        assert!(
+            out.contains("[… 78 more matches omitted (src/big.rs, lines 7–238) …]"),
+            "{out}"
+        );
         assert!(out.ends_with("src/small.rs:5:    call_special(y);"));
     }
 }

@@ -102,7 +102,14 @@ mod tests {
             Some(&mut values),
         );
         assert_eq!(a, "GET <*> \"<*>\" [<*>]");
-        assert_eq!(values, ["/api/v1/users/8c1f2e9a-1111-4a5b-9c3d-2e4f5a6b7c8d", "curl/8.1", "200"]);
+        assert_eq!(
+            values,
+            [
+                "/api/v1/users/8c1f2e9a-1111-4a5b-9c3d-2e4f5a6b7c8d",
+                "curl/8.1",
+                "200"
+            ]
+        );
     }
 
     #[test]
@@ -156,7 +163,8 @@ impl Clusters {
             }
         }
         let id = self.templates.len();
-        self.templates.push(tokens.iter().map(|s| s.to_string()).collect());
+        self.templates
+            .push(tokens.iter().map(|s| s.to_string()).collect());
         if bucket.len() < MAX_CLUSTERS_PER_BUCKET {
             bucket.push(id);
         }
@@ -164,7 +172,10 @@ impl Clusters {
     }
 
     pub fn template(&self, id: usize) -> String {
-        self.templates.get(id).map(|t| t.join(" ")).unwrap_or_default()
+        self.templates
+            .get(id)
+            .map(|t| t.join(" "))
+            .unwrap_or_default()
     }
 
     pub fn len(&self) -> usize {
@@ -183,12 +194,19 @@ mod cluster_tests {
     #[test]
     fn templates_differing_in_one_word_merge_into_a_wildcard() {
         let mut c = Clusters::default();
-        let a = c.assign(&template("12:00 INFO processed order 1 for tenant alpha in 3ms"));
-        let b = c.assign(&template("12:01 INFO processed order 2 for tenant billing in 5ms"));
+        let a = c.assign(&template(
+            "12:00 INFO processed order 1 for tenant alpha in 3ms",
+        ));
+        let b = c.assign(&template(
+            "12:01 INFO processed order 2 for tenant billing in 5ms",
+        ));
         let other = c.assign(&template("12:02 WARN queue depth 7"));
         assert_eq!(a, b);
         assert_ne!(a, other);
-        assert_eq!(c.template(a), "<*> INFO processed order <*> for tenant <*> in <*>");
+        assert_eq!(
+            c.template(a),
+            "<*> INFO processed order <*> for tenant <*> in <*>"
+        );
     }
 
     #[test]

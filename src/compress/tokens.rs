@@ -88,7 +88,10 @@ mod tests {
         for s in samples {
             let text = s.repeat(20);
             let (e, c) = (estimate(&text), count(&text));
-            assert!(e * 2 >= c && e <= c * 2, "estimate {e} vs exact {c} for {s}");
+            assert!(
+                e * 2 >= c && e <= c * 2,
+                "estimate {e} vs exact {c} for {s}"
+            );
         }
     }
 }

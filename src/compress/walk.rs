@@ -5,7 +5,7 @@
 //! Must never: yield anything from `system`, `tools`, assistant turns, `tool_use` inputs,
 //! images/documents, block types it does not know, or results of protected tools.
 
-use super::jsontree::{Node, decode_str};
+use super::jsontree::{decode_str, Node};
 use super::ApiFormat;
 use std::collections::HashMap;
 use std::ops::Range;
@@ -37,7 +37,10 @@ pub fn walk(src: &str, root: &Node, format: ApiFormat, protect: &[String]) -> Wa
         candidates: Vec::new(),
         tasks: vec![String::new()],
     };
-    let Some(Node::Array { items: messages, .. }) = root.get(src, "messages") else {
+    let Some(Node::Array {
+        items: messages, ..
+    }) = root.get(src, "messages")
+    else {
         return w;
     };
     // tool call id → tool name, from assistant turns.
@@ -54,10 +57,13 @@ pub fn walk(src: &str, root: &Node, format: ApiFormat, protect: &[String]) -> Wa
                 task = openai_content(src, msg, mi, task, "text", &mut w, true);
             }
             (ApiFormat::OpenAi, Some("tool")) => {
-                let name = msg.get_str(src, "name").map(|s| s.into_owned()).or_else(|| {
-                    let id = msg.get_str(src, "tool_call_id")?;
-                    tool_names.get(id.as_ref()).cloned()
-                });
+                let name = msg
+                    .get_str(src, "name")
+                    .map(|s| s.into_owned())
+                    .or_else(|| {
+                        let id = msg.get_str(src, "tool_call_id")?;
+                        tool_names.get(id.as_ref()).cloned()
+                    });
                 if !name.is_some_and(|n| protect.contains(&n)) {
                     openai_content(src, msg, mi, task, "tool_result", &mut w, false);
                 }
@@ -68,13 +74,20 @@ pub fn walk(src: &str, root: &Node, format: ApiFormat, protect: &[String]) -> Wa
     w
 }
 
-fn collect_tool_names(src: &str, msg: &Node, format: ApiFormat, names: &mut HashMap<String, String>) {
+fn collect_tool_names(
+    src: &str,
+    msg: &Node,
+    format: ApiFormat,
+    names: &mut HashMap<String, String>,
+) {
     match format {
         ApiFormat::Anthropic => {
             if let Some(Node::Array { items, .. }) = msg.get(src, "content") {
                 for block in items {
                     if block.get_str(src, "type").as_deref() == Some("tool_use") {
-                        if let (Some(id), Some(name)) = (block.get_str(src, "id"), block.get_str(src, "name")) {
+                        if let (Some(id), Some(name)) =
+                            (block.get_str(src, "id"), block.get_str(src, "name"))
+                        {
                             names.insert(id.into_owned(), name.into_owned());
                         }
                     }
@@ -84,7 +97,9 @@ fn collect_tool_names(src: &str, msg: &Node, format: ApiFormat, names: &mut Hash
         ApiFormat::OpenAi => {
             if let Some(Node::Array { items, .. }) = msg.get(src, "tool_calls") {
                 for call in items {
-                    let name = call.get(src, "function").and_then(|f| f.get_str(src, "name"));
+                    let name = call
+                        .get(src, "function")
+                        .and_then(|f| f.get_str(src, "name"));
                     if let (Some(id), Some(name)) = (call.get_str(src, "id"), name) {
                         names.insert(id.into_owned(), name.into_owned());
                     }
@@ -169,7 +184,9 @@ fn anthropic_user(
                                     if let Some(Node::Str { span }) = part.get(src, "text") {
                                         w.candidates.push(Candidate {
                                             span: span.clone(),
-                                            location: format!("messages[{mi}].content[{bi}].content[{pi}]"),
+                                            location: format!(
+                                                "messages[{mi}].content[{bi}].content[{pi}]"
+                                            ),
                                             role: "tool_result",
                                             task: current,
                                         });
@@ -193,7 +210,15 @@ fn anthropic_user(
 }
 
 /// Handles an OpenAI user or tool message; returns the task index for later messages.
-fn openai_content(src: &str, msg: &Node, mi: usize, task: usize, role: &'static str, w: &mut Walk, is_user: bool) -> usize {
+fn openai_content(
+    src: &str,
+    msg: &Node,
+    mi: usize,
+    task: usize,
+    role: &'static str,
+    w: &mut Walk,
+    is_user: bool,
+) -> usize {
     let mut texts: Vec<(Range<usize>, String)> = Vec::new();
     match msg.get(src, "content") {
         Some(Node::Str { span }) => texts.push((span.clone(), format!("messages[{mi}].content"))),
@@ -211,7 +236,12 @@ fn openai_content(src: &str, msg: &Node, mi: usize, task: usize, role: &'static 
     let mut own = String::new();
     let mut current = task;
     for (span, location) in texts {
-        w.candidates.push(Candidate { span: span.clone(), location, role, task: current });
+        w.candidates.push(Candidate {
+            span: span.clone(),
+            location,
+            role,
+            task: current,
+        });
         if is_user && own.len() < MAX_TASK_BYTES {
             if !own.is_empty() {
                 own.push('\n');

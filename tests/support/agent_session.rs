@@ -39,26 +39,63 @@ pub fn fixture_dir() -> PathBuf {
 pub fn fixtures() -> Vec<(String, String, String, Vec<String>)> {
     let mut names: Vec<String> = std::fs::read_dir(fixture_dir())
         .map(|d| {
-            d.filter_map(|e| e.ok()?.file_name().into_string().ok()?.strip_suffix(".txt").map(str::to_string))
-                .collect()
+            d.filter_map(|e| {
+                e.ok()?
+                    .file_name()
+                    .into_string()
+                    .ok()?
+                    .strip_suffix(".txt")
+                    .map(str::to_string)
+            })
+            .collect()
         })
         .unwrap_or_default();
     names.sort();
     names
         .into_iter()
         .map(|name| {
-            let read = |ext: &str| std::fs::read_to_string(fixture_dir().join(format!("{name}.{ext}"))).unwrap_or_default();
-            let needles = read("needles").lines().filter(|l| !l.is_empty()).map(str::to_string).collect();
-            (name.clone(), read("txt"), read("task").trim().to_string(), needles)
+            let read = |ext: &str| {
+                std::fs::read_to_string(fixture_dir().join(format!("{name}.{ext}")))
+                    .unwrap_or_default()
+            };
+            let needles = read("needles")
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect();
+            (
+                name.clone(),
+                read("txt"),
+                read("task").trim().to_string(),
+                needles,
+            )
         })
         .collect()
 }
 
 const TOOL_NAMES: [&str; 22] = [
-    "Task", "Bash", "Glob", "Grep", "LS", "ExitPlanMode", "Read", "Edit", "MultiEdit", "Write",
-    "NotebookEdit", "WebFetch", "TodoWrite", "WebSearch", "BashOutput", "KillShell",
-    "SlashCommand", "mcp__github__list_repos", "mcp__github__get_issue", "mcp__postgres__query",
-    "mcp__k8s__get_pods", "mcp__sentry__list_events",
+    "Task",
+    "Bash",
+    "Glob",
+    "Grep",
+    "LS",
+    "ExitPlanMode",
+    "Read",
+    "Edit",
+    "MultiEdit",
+    "Write",
+    "NotebookEdit",
+    "WebFetch",
+    "TodoWrite",
+    "WebSearch",
+    "BashOutput",
+    "KillShell",
+    "SlashCommand",
+    "mcp__github__list_repos",
+    "mcp__github__get_issue",
+    "mcp__postgres__query",
+    "mcp__k8s__get_pods",
+    "mcp__sentry__list_events",
 ];
 
 pub fn tools() -> Vec<Value> {
@@ -89,7 +126,9 @@ pub fn tools() -> Vec<Value> {
 }
 
 pub fn system_prompt() -> String {
-    let mut s = String::from("You are an interactive coding agent that helps users with software engineering tasks.\n");
+    let mut s = String::from(
+        "You are an interactive coding agent that helps users with software engineering tasks.\n",
+    );
     let rules = [
         "Read files before editing them and keep changes minimal.",
         "Run the project's tests after every change and report failures honestly.",
@@ -128,19 +167,41 @@ fn small_output(rng: &mut Rng) -> String {
 }
 
 /// One tool call: (tool name, input, output).
-fn tool_call(rng: &mut Rng, turn: usize, corpus: &[(String, String, String, Vec<String>)]) -> (String, Value, String) {
+fn tool_call(
+    rng: &mut Rng,
+    turn: usize,
+    corpus: &[(String, String, String, Vec<String>)],
+) -> (String, Value, String) {
     match (turn + rng.below(3) as usize) % 5 {
-        0 | 1 | 2 if !corpus.is_empty() => {
+        0..=2 if !corpus.is_empty() => {
             let (name, text, _, _) = &corpus[rng.below(corpus.len() as u64) as usize];
-            let tool = if name.starts_with("rg") { "Grep" } else if name.contains("repos") || name.contains("pods") || name.contains("sql") { "mcp__github__list_repos" } else { "Bash" };
+            let tool = if name.starts_with("rg") {
+                "Grep"
+            } else if name.contains("repos") || name.contains("pods") || name.contains("sql") {
+                "mcp__github__list_repos"
+            } else {
+                "Bash"
+            };
             // Vary the output a little so sessions differ: a header line with the turn.
-            (tool.to_string(), json!({"command": format!("inspect {name}")}), format!("$ inspect {name} # turn {turn}\n{text}"))
+            (
+                tool.to_string(),
+                json!({"command": format!("inspect {name}")}),
+                format!("$ inspect {name} # turn {turn}\n{text}"),
+            )
         }
         3 => {
             let n = 120 + rng.below(200) as usize;
-            ("Read".to_string(), json!({"command": "read", "path": format!("/repo/src/mod_{turn}.rs")}), file_read(rng, n))
+            (
+                "Read".to_string(),
+                json!({"command": "read", "path": format!("/repo/src/mod_{turn}.rs")}),
+                file_read(rng, n),
+            )
         }
-        _ => ("Bash".to_string(), json!({"command": "git status"}), small_output(rng)),
+        _ => (
+            "Bash".to_string(),
+            json!({"command": "git status"}),
+            small_output(rng),
+        ),
     }
 }
 

@@ -77,7 +77,8 @@ impl PromptCache {
 
     /// Accounts one `/v1/messages` request body and returns its usage.
     pub fn request(&mut self, body: &[u8]) -> Result<Usage, String> {
-        let v: Value = serde_json::from_slice(body).map_err(|e| format!("request is not JSON: {e}"))?;
+        let v: Value =
+            serde_json::from_slice(body).map_err(|e| format!("request is not JSON: {e}"))?;
         let blocks = self.blocks(&v);
         // Prefix hash and cumulative tokens after each block.
         let mut prefix_hash = Vec::with_capacity(blocks.len());
@@ -90,11 +91,16 @@ impl PromptCache {
             total += b.tokens;
             cum.push(total);
         }
-        let breakpoints: Vec<usize> = (0..blocks.len()).filter(|&i| blocks[i].breakpoint).collect();
+        let breakpoints: Vec<usize> = (0..blocks.len())
+            .filter(|&i| blocks[i].breakpoint)
+            .collect();
         let mut read_upto: Option<usize> = None;
         for &bp in &breakpoints {
             let lo = bp.saturating_sub(LOOKBACK_BLOCKS);
-            if let Some(j) = (lo..=bp).rev().find(|&j| self.cached.contains(&prefix_hash[j])) {
+            if let Some(j) = (lo..=bp)
+                .rev()
+                .find(|&j| self.cached.contains(&prefix_hash[j]))
+            {
                 read_upto = Some(read_upto.map_or(j, |r: usize| r.max(j)));
             }
         }
@@ -166,7 +172,11 @@ impl PromptCache {
             .block_tokens
             .entry(hash)
             .or_insert_with(|| count_tokens(&text) + 3);
-        Block { hash, tokens, breakpoint }
+        Block {
+            hash,
+            tokens,
+            breakpoint,
+        }
     }
 }
 
