@@ -66,7 +66,7 @@ fn claude_code_request_with_a_large_tool_result_comes_out_compressed() {
     let result = run(&body, &pipeline, ApiFormat::Anthropic);
     let out = result.body.as_deref().expect("request was not compressed");
     assert!(out.len() * 3 < body.len(), "{} → {}", body.len(), out.len());
-    assert_eq!(result.blocks.iter().filter(|b| b.changed).count(), 1);
+    assert_eq!(result.blocks.iter().filter(|b| b.changed()).count(), 1);
     assert!(result.failures.is_empty(), "{:?}", result.failures);
 
     let (a, b): (Value, Value) = (

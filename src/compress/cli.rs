@@ -34,18 +34,18 @@ pub fn run(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
         return ExitCode::from(1);
     }
     let mut err = std::io::stderr().lock();
-    for b in &result.blocks {
+    for (b, location) in result.blocks.iter().zip(&result.locations) {
         let _ = writeln!(
             err,
-            "{:<44} {:<6} {:<8} {:>7} → {:>7} tokens {:>7.2} ms{}{}",
-            b.location,
+            "{:<56} {:<6} {:<8} {:>7} → {:>7} tokens {:>7.2} ms{}{}",
+            location,
             b.kind,
             b.compressor,
             b.tokens_before,
             b.tokens_after,
             b.duration.as_secs_f64() * 1000.0,
             if b.cached { " (cached)" } else { "" },
-            if b.changed { "" } else { " (kept)" },
+            if b.changed() { "" } else { " (kept)" },
         );
     }
     for f in &result.failures {

@@ -84,12 +84,13 @@ pub struct BlockReport {
     pub tokens_after: usize,
     pub duration: Duration,
     pub cached: bool,
-    /// Whether the block was replaced (false: kept because nothing was gained or declined).
-    pub changed: bool,
-    /// Where the block sits in the body, e.g. `messages[3].content[0].content`.
-    pub location: String,
-    /// `tool_result` or `text` (a user text block or string content).
-    pub block: &'static str,
+}
+
+impl BlockReport {
+    /// Whether the block was replaced (otherwise it was kept: declined or nothing gained).
+    pub fn changed(&self) -> bool {
+        self.tokens_after < self.tokens_before
+    }
 }
 
 /// Why a request (or block) went through untouched although compression was attempted.
@@ -120,6 +121,8 @@ pub struct Rewritten {
     pub failures: Vec<FailureReason>,
     /// Byte spans of the input (JSON string values, quotes included) that were replaced, in order.
     pub replaced: Vec<std::ops::Range<usize>>,
+    /// Where each block of `blocks` sits, e.g. `messages[3].content[0].content (tool_result)`.
+    pub locations: Vec<String>,
 }
 
 impl Rewritten {

@@ -189,10 +189,10 @@ impl Pipeline {
                 tokens_after: entry.tokens_after,
                 duration: t0.elapsed(),
                 cached,
-                changed: entry.output.is_some(),
-                location: cand.location.clone(),
-                block: cand.role,
             });
+            result
+                .locations
+                .push(format!("{} ({})", cand.location, cand.role));
         }
         if over_budget {
             result.failures.push(FailureReason::Budget);
