@@ -22,7 +22,13 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Compress(args)) => match load(&cli.run) {
-            Ok(config) => headroom::compress::cli::run(&args, &config),
+            Ok(config) => match headroom::state::Snapshot::build(config, None) {
+                Ok(snapshot) => headroom::compress::cli::run(&args, &snapshot.pipeline),
+                Err(e) => {
+                    eprintln!("headroom compress: {e}");
+                    ExitCode::from(1)
+                }
+            },
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(1)
