@@ -7,4 +7,5 @@ pub mod compress;
 pub mod config;
 pub mod metrics;
 pub mod model;
+pub mod service;
 pub mod upstream;

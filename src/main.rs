@@ -23,6 +23,13 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some(Command::Launchd(a)) => {
+            headroom::service::launchd_command(&a, cli.run.config.as_deref())
+        }
+        Some(Command::Systemd(a)) => {
+            headroom::service::systemd_command(&a, cli.run.config.as_deref())
+        }
+        Some(Command::Doctor(a)) => headroom::service::doctor(&a, cli.run.config.as_deref()),
         _ => ExitCode::SUCCESS,
     }
 }
