@@ -5,7 +5,7 @@
 //! Must never: print an API key (only where one was found), change files, or send a request
 //! upstream (the upstream probe stops after the TLS handshake).
 
-use super::launchd::{check_label, log_dir, plist_path};
+use super::launchd::{check_label, log_dir, log_files, plist_path};
 use super::model_check;
 use super::probe::{self, Health, Reach};
 use super::service_file::{read_plist, read_unit, InstalledService};
@@ -242,8 +242,9 @@ fn check_port(setup: &Setup, cfg: &Config) -> Finding {
         if installed(setup).is_some() {
             let restart = match setup.platform {
                 Platform::Macos => format!(
-                    "launchctl kickstart -k gui/$(id -u)/{}; if it keeps dying, read ~/Library/Logs/headroom/proxy-error.log",
-                    setup.label
+                    "launchctl kickstart -k gui/$(id -u)/{}; if it keeps dying, read {}",
+                    setup.label,
+                    error_log(setup).display()
                 ),
                 Platform::Linux => format!(
                     "systemctl --user restart {0}; if it keeps dying: journalctl --user -u {0} -e",
@@ -392,14 +393,15 @@ fn check_logs(setup: &Setup) -> Finding {
         .fix(format!("chown -R \"$USER\" {shown} && chmod u+rwx {shown}"));
     }
     let _ = std::fs::remove_file(&probe_file);
-    let errors = recent_error_lines(&dir.join("proxy-error.log"), 5);
+    let error_log = error_log(setup);
+    let errors = recent_error_lines(&error_log, 5);
     if errors.is_empty() {
         return Finding::new(Status::Pass, "logs", format!("{shown} is writable"));
     }
     let mut f = Finding::new(
         Status::Warn,
         "logs",
-        format!("{shown}/proxy-error.log has errors; the last ones:"),
+        format!("{} has errors; the last ones:", error_log.display()),
     );
     for e in errors {
         f = f.detail(e);
@@ -407,7 +409,15 @@ fn check_logs(setup: &Setup) -> Finding {
     f
 }
 
-/// The last `n` lines of a log that look like errors, from its final 64 KiB.
+/// The proxy's error log: the installed plist's `StandardErrorPath`, else the default name.
+fn error_log(setup: &Setup) -> PathBuf {
+    installed(setup)
+        .and_then(|s| s.stderr_path.clone())
+        .unwrap_or_else(|| log_files(&setup.home, &setup.label).1)
+}
+
+/// The last `n` lines of a log that report errors (tracing `ERROR` events, panics, and the
+/// binary's own fatal `headroom: ...` messages), from its final 64 KiB.
 fn recent_error_lines(path: &Path, n: usize) -> Vec<String> {
     let Ok(bytes) = std::fs::read(path) else {
         return Vec::new();
@@ -416,17 +426,20 @@ fn recent_error_lines(path: &Path, n: usize) -> Vec<String> {
     let text = String::from_utf8_lossy(tail);
     let mut hits: Vec<String> = text
         .lines()
-        .filter(|l| {
-            let lower = l.to_ascii_lowercase();
-            ["error", "panic", "fatal"]
-                .iter()
-                .any(|w| lower.contains(w))
-        })
+        .filter(|l| is_error_line(l))
         .map(|l| l.chars().take(200).collect())
         .collect();
     let skip = hits.len().saturating_sub(n);
     hits.drain(..skip);
     hits
+}
+
+fn is_error_line(l: &str) -> bool {
+    l.contains(" ERROR ")
+        || l.starts_with("ERROR")
+        || l.contains("panicked")
+        || l.starts_with("headroom: ")
+        || l.to_ascii_lowercase().contains("fatal")
 }
 
 fn check_api_key(setup: &Setup, cfg: Option<&Config>) -> Finding {
@@ -541,5 +554,31 @@ fn check_model(cfg: &Config) -> Finding {
         ),
         Err(e) => Finding::new(Status::Fail, "model", e)
             .fix("set model.device to cpu or auto, or install the runtime for that device"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_error_events_and_fatal_messages_count_as_log_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("proxy-error.log");
+        std::fs::write(
+            &log,
+            "2026-01-01T00:00:00Z  WARN headroom::upstream: cannot resolve error=failed\n\
+             2026-01-01T00:00:01Z  INFO headroom::server: headroom listening\n\
+             2026-01-01T00:00:02Z ERROR headroom::proxy: upstream reset\n\
+             headroom: Address already in use: 127.0.0.1:8787\n\
+             thread 'main' panicked at src/x.rs:1:1\n",
+        )
+        .unwrap();
+        let hits = recent_error_lines(&log, 2);
+        assert_eq!(hits.len(), 2, "{hits:?}");
+        assert!(hits[0].starts_with("headroom: Address already in use"));
+        assert!(hits[1].contains("panicked"));
+        assert_eq!(recent_error_lines(&log, 10).len(), 3);
+        assert!(recent_error_lines(&dir.path().join("missing.log"), 5).is_empty());
     }
 }

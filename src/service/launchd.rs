@@ -3,7 +3,7 @@
 //!
 //! Must never: include `ANTHROPIC_API_KEY` unless the caller asked for it.
 
-use super::{service_binary, service_config, PlistArgs, ServiceError, DEFAULT_PORT};
+use super::{service_binary, service_config, PlistArgs, ServiceError, DEFAULT_LABEL, DEFAULT_PORT};
 use plist::{Dictionary, Value};
 use std::path::{Path, PathBuf};
 
@@ -61,12 +61,12 @@ impl PlistSpec {
 
     /// Where launchd writes the proxy's standard output.
     pub fn stdout_path(&self) -> PathBuf {
-        log_dir(&self.home).join("proxy.log")
+        log_files(&self.home, &self.label).0
     }
 
     /// Where launchd writes the proxy's standard error (its log lines and errors).
     pub fn stderr_path(&self) -> PathBuf {
-        log_dir(&self.home).join("proxy-error.log")
+        log_files(&self.home, &self.label).1
     }
 
     /// The plist as a value tree, keys in the order a reader expects.
@@ -125,6 +125,20 @@ impl PlistSpec {
 /// `~/Library/Logs/headroom`: where the LaunchAgent's logs go.
 pub fn log_dir(home: &Path) -> PathBuf {
     home.join("Library").join("Logs").join("headroom")
+}
+
+/// The agent's (stdout, stderr) logs: `proxy.log` and `proxy-error.log` for the default label;
+/// `<label>.log` and `<label>-error.log` for others, so a second instance keeps its own logs.
+pub fn log_files(home: &Path, label: &str) -> (PathBuf, PathBuf) {
+    let dir = log_dir(home);
+    if label == DEFAULT_LABEL {
+        (dir.join("proxy.log"), dir.join("proxy-error.log"))
+    } else {
+        (
+            dir.join(format!("{label}.log")),
+            dir.join(format!("{label}-error.log")),
+        )
+    }
 }
 
 /// `~/Library/LaunchAgents/<label>.plist`.
@@ -240,6 +254,21 @@ mod tests {
             dict(&back)["WorkingDirectory"].as_string(),
             Some("/Users/a&b<c>")
         );
+    }
+
+    #[test]
+    fn second_instance_gets_its_own_log_files() {
+        let mut s = spec();
+        assert!(s
+            .stderr_path()
+            .ends_with("Library/Logs/headroom/proxy-error.log"));
+        s.label = "com.headroom.proxy-9000".into();
+        assert!(s
+            .stderr_path()
+            .ends_with("Library/Logs/headroom/com.headroom.proxy-9000-error.log"));
+        assert!(s
+            .stdout_path()
+            .ends_with("Library/Logs/headroom/com.headroom.proxy-9000.log"));
     }
 
     #[test]

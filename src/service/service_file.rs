@@ -16,6 +16,8 @@ pub struct InstalledService {
     pub program: Vec<String>,
     /// Environment variables set in the service file itself.
     env: Vec<(String, String)>,
+    /// launchd `StandardErrorPath`, where the proxy's log lines go.
+    pub stderr_path: Option<PathBuf>,
     /// systemd `EnvironmentFile=`, with `%h` resolved; its mode and whether it holds a key.
     pub env_file: Option<EnvFile>,
 }
@@ -107,10 +109,15 @@ pub fn read_plist(path: &Path) -> Result<Option<InstalledService>, String> {
                 .collect()
         })
         .unwrap_or_default();
+    let stderr_path = dict
+        .get("StandardErrorPath")
+        .and_then(|v| v.as_string())
+        .map(PathBuf::from);
     Ok(Some(InstalledService {
         mode,
         program,
         env,
+        stderr_path,
         env_file: None,
     }))
 }
@@ -162,6 +169,7 @@ pub fn read_unit(path: &Path, home: &Path) -> Result<Option<InstalledService>, S
         mode,
         program,
         env,
+        stderr_path: None,
         env_file,
     }))
 }
