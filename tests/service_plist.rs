@@ -105,7 +105,10 @@ fn config_label_key_and_memory_limit_end_up_in_the_plist() {
     assert_eq!(p["ProgramArguments"], serde_json::json!([BIN, "-c", cfg_s]));
     // The config's port is carried into the environment.
     assert_eq!(p["EnvironmentVariables"]["HEADROOM_PROXY_PORT"], "9555");
-    assert_eq!(p["EnvironmentVariables"]["ANTHROPIC_API_KEY"], "sk-ant-test-123");
+    assert_eq!(
+        p["EnvironmentVariables"]["ANTHROPIC_API_KEY"],
+        "sk-ant-test-123"
+    );
     assert_eq!(
         p["HardResourceLimits"],
         serde_json::json!({"ResidentSetSize": 2147483648u64})

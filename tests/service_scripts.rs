@@ -35,14 +35,20 @@ fn fresh_install_bootstraps_the_agent_and_the_proxy_answers_health() {
     assert_eq!(mode(&plist), 0o644);
     xmllint_valid(&plist).unwrap();
     let p = plistlib_json(&plist);
-    assert_eq!(p["EnvironmentVariables"]["HEADROOM_PROXY_PORT"], port.to_string());
+    assert_eq!(
+        p["EnvironmentVariables"]["HEADROOM_PROXY_PORT"],
+        port.to_string()
+    );
     assert!(p["EnvironmentVariables"].get("ANTHROPIC_API_KEY").is_none());
     assert!(home.log_dir().is_dir());
 
     let calls = home.launchctl_calls();
     let bootstrap = format!("bootstrap gui/{} {}", uid(), plist.display());
     assert!(calls.contains(&bootstrap), "{calls:?}");
-    assert!(calls.contains(&format!("print gui/{}/{LABEL}", uid())), "{calls:?}");
+    assert!(
+        calls.contains(&format!("print gui/{}/{LABEL}", uid())),
+        "{calls:?}"
+    );
     assert!(home.job_pid(LABEL).is_some());
     assert!(is_healthy(port));
     // The proxy's own log lines reach the error log launchd was told about.
@@ -60,13 +66,20 @@ fn reinstall_boots_out_the_running_agent_before_starting_the_new_one() {
 
     let second = home.install(&["--platform", "macos", "--port", &port, "--unattended"]);
     assert!(second.status.success(), "{}", text(&second));
-    assert!(stdout(&second).contains("stopping the existing"), "{}", text(&second));
+    assert!(
+        stdout(&second).contains("stopping the existing"),
+        "{}",
+        text(&second)
+    );
     let calls = home.launchctl_calls();
     let bootout = calls
         .iter()
         .position(|c| c == &format!("bootout gui/{}/{LABEL}", uid()))
         .expect("bootout recorded");
-    let last_bootstrap = calls.iter().rposition(|c| c.starts_with("bootstrap ")).unwrap();
+    let last_bootstrap = calls
+        .iter()
+        .rposition(|c| c.starts_with("bootstrap "))
+        .unwrap();
     assert!(bootout < last_bootstrap, "{calls:?}");
     let new_pid = home.job_pid(LABEL).unwrap();
     assert_ne!(old_pid, new_pid);
@@ -80,12 +93,19 @@ fn unattended_install_without_port_uses_8787() {
     let out = home.install(&["--platform", "macos", "--unattended"]);
     let p = plistlib_json_if_exists(&home);
     if out.status.success() {
-        assert_eq!(p.unwrap()["EnvironmentVariables"]["HEADROOM_PROXY_PORT"], "8787");
+        assert_eq!(
+            p.unwrap()["EnvironmentVariables"]["HEADROOM_PROXY_PORT"],
+            "8787"
+        );
         assert!(stdout(&out).contains("localhost:8787"), "{}", text(&out));
         let un = home.uninstall(&["--platform", "macos", "--unattended"]);
         assert!(un.status.success(), "{}", text(&un));
     } else {
-        assert!(stderr(&out).contains("port 8787 is already in use"), "{}", text(&out));
+        assert!(
+            stderr(&out).contains("port 8787 is already in use"),
+            "{}",
+            text(&out)
+        );
     }
 }
 
@@ -113,7 +133,9 @@ fn custom_label_and_port_run_a_second_instance_with_its_own_logs() {
     assert!(is_healthy(a) && is_healthy(b));
     assert!(home.plist(label2).is_file());
     let log2 = home.log_dir().join(format!("{label2}-error.log"));
-    assert!(std::fs::read_to_string(&log2).unwrap().contains("listening"));
+    assert!(std::fs::read_to_string(&log2)
+        .unwrap()
+        .contains("listening"));
 
     let out = home.uninstall(&["--platform", "macos", "--label", label2, "--remove-logs"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -131,8 +153,15 @@ fn missing_binary_stops_with_the_build_hint_and_installs_nothing() {
     // A copy of the script outside this checkout, so target/release is not found either.
     let scripts = home.path().join("checkout/launchd");
     std::fs::create_dir_all(&scripts).unwrap();
-    std::fs::copy(repo().join("launchd/install.sh"), scripts.join("install.sh")).unwrap();
-    let out = home.run(scripts.join("install.sh"), &["--platform", "macos", "--unattended"]);
+    std::fs::copy(
+        repo().join("launchd/install.sh"),
+        scripts.join("install.sh"),
+    )
+    .unwrap();
+    let out = home.run(
+        scripts.join("install.sh"),
+        &["--platform", "macos", "--unattended"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = stderr(&out);
     assert!(err.contains("no headroom binary found"), "{err}");
@@ -149,10 +178,19 @@ fn port_in_use_is_reported_with_lsof_hint_and_nothing_is_bootstrapped() {
     let out = home.install(&["--platform", "macos", "--port", &port.to_string()]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let err = stderr(&out);
-    assert!(err.contains(&format!("port {port} is already in use")), "{err}");
-    assert!(err.contains(&format!("lsof -nP -iTCP:{port} -sTCP:LISTEN")), "{err}");
+    assert!(
+        err.contains(&format!("port {port} is already in use")),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("lsof -nP -iTCP:{port} -sTCP:LISTEN")),
+        "{err}"
+    );
     assert!(!home.plist(LABEL).exists());
-    assert!(!home.launchctl_calls().iter().any(|c| c.starts_with("bootstrap")));
+    assert!(!home
+        .launchctl_calls()
+        .iter()
+        .any(|c| c.starts_with("bootstrap")));
     let lsof = std::fs::read_to_string(home.state().join("lsof.log")).unwrap();
     assert!(lsof.contains(&format!("-iTCP:{port}")), "{lsof}");
 }
@@ -172,7 +210,11 @@ fn port_held_by_another_headroom_is_named_as_such() {
     let _ = other.kill();
     let _ = other.wait();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(stderr(&out).contains("another headroom already answers"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("another headroom already answers"),
+        "{}",
+        text(&out)
+    );
 }
 
 #[test]
@@ -181,7 +223,11 @@ fn api_key_from_env_makes_the_plist_private_and_missing_key_fails_with_hint() {
     let port = free_port().to_string();
     let out = home.install(&["--platform", "macos", "--port", &port, "--api-key-from-env"]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(stderr(&out).contains("ANTHROPIC_API_KEY is not set"), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("ANTHROPIC_API_KEY is not set"),
+        "{}",
+        text(&out)
+    );
     assert!(!home.plist(LABEL).exists());
 
     home.set_env("ANTHROPIC_API_KEY", "sk-ant-secret-value");
@@ -228,9 +274,15 @@ fn service_that_never_gets_healthy_is_stopped_and_its_error_log_shown() {
     assert!(err.contains("Address already in use"), "{err}");
     assert!(err.contains("lsof -nP"), "{err}");
     assert!(err.contains("proxy-error.log"), "{err}");
-    assert!(home.plist(LABEL).exists(), "the plist is kept for inspection");
+    assert!(
+        home.plist(LABEL).exists(),
+        "the plist is kept for inspection"
+    );
     let calls = home.launchctl_calls();
-    assert_eq!(calls.last().unwrap(), &format!("bootout gui/{}/{LABEL}", uid()));
+    assert_eq!(
+        calls.last().unwrap(),
+        &format!("bootout gui/{}/{LABEL}", uid())
+    );
 }
 
 #[test]
@@ -245,13 +297,19 @@ fn uninstall_stops_the_agent_keeps_logs_unless_asked_and_is_idempotent() {
     assert!(!home.plist(LABEL).exists());
     assert!(home.job_pid(LABEL).is_none());
     assert!(wait_for(Duration::from_secs(5), || !is_healthy(port)));
-    assert!(home.log_dir().join("proxy-error.log").is_file(), "logs kept");
+    assert!(
+        home.log_dir().join("proxy-error.log").is_file(),
+        "logs kept"
+    );
     assert!(stdout(&out).contains("kept the logs"), "{}", text(&out));
 
     let again = home.uninstall(&["--platform", "macos", "--remove-logs"]);
     assert!(again.status.success(), "{}", text(&again));
     assert!(stdout(&again).contains("not installed"), "{}", text(&again));
-    assert!(!home.log_dir().exists(), "--remove-logs removes the log directory");
+    assert!(
+        !home.log_dir().exists(),
+        "--remove-logs removes the log directory"
+    );
 
     let third = home.uninstall(&["--platform", "macos", "--remove-logs"]);
     assert!(third.status.success(), "{}", text(&third));
@@ -273,13 +331,24 @@ fn linux_install_writes_a_user_unit_enables_it_and_uninstall_removes_it() {
     let unit = home.path().join(".config/systemd/user/headroom.service");
     let unit_text = std::fs::read_to_string(&unit).unwrap();
     assert!(unit_text.contains("Restart=on-failure"));
-    assert!(!unit_text.contains("sk-ant-linux-key"), "the key stays out of the unit");
+    assert!(
+        !unit_text.contains("sk-ant-linux-key"),
+        "the key stays out of the unit"
+    );
     let env_file = home.path().join(".config/headroom/env");
     assert_eq!(mode(&env_file), 0o600);
-    assert!(std::fs::read_to_string(&env_file).unwrap().contains("sk-ant-linux-key"));
+    assert!(std::fs::read_to_string(&env_file)
+        .unwrap()
+        .contains("sk-ant-linux-key"));
     let calls = home.systemctl_calls();
-    assert!(calls.contains(&"--user daemon-reload".to_string()), "{calls:?}");
-    assert!(calls.contains(&"--user enable --now headroom.service".to_string()), "{calls:?}");
+    assert!(
+        calls.contains(&"--user daemon-reload".to_string()),
+        "{calls:?}"
+    );
+    assert!(
+        calls.contains(&"--user enable --now headroom.service".to_string()),
+        "{calls:?}"
+    );
     assert!(is_healthy(port));
 
     let out = home.uninstall(&["--platform", "linux"]);
@@ -296,7 +365,14 @@ fn help_documents_every_option_and_unknown_options_fail() {
     let home = Home::new();
     let out = home.install(&["--help"]);
     assert!(out.status.success());
-    for opt in ["--port", "--unattended", "--config", "--label", "--platform", "--api-key-from-env"] {
+    for opt in [
+        "--port",
+        "--unattended",
+        "--config",
+        "--label",
+        "--platform",
+        "--api-key-from-env",
+    ] {
         assert!(stdout(&out).contains(opt), "install --help lacks {opt}");
     }
     let out = home.uninstall(&["--help"]);

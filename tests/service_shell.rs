@@ -74,7 +74,11 @@ fn proxy_up_sets_base_url_silently_and_leaves_only_two_names() {
         let _ = proxy.wait();
         let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
         assert!(out.status.success(), "{shell}: {}", text(&out));
-        assert_eq!(line(&stdout, "BASE="), format!("http://localhost:{port}"), "{shell}");
+        assert_eq!(
+            line(&stdout, "BASE="),
+            format!("http://localhost:{port}"),
+            "{shell}"
+        );
         let mut new: Vec<&str> = line(&stdout, "NEW=").split_whitespace().collect();
         new.sort();
         assert_eq!(
@@ -83,7 +87,10 @@ fn proxy_up_sets_base_url_silently_and_leaves_only_two_names() {
             "{shell} left helpers behind"
         );
         assert!(out.stderr.is_empty(), "{shell}: {}", text(&out));
-        assert!(home.launchctl_calls().is_empty(), "{shell}: nothing to start");
+        assert!(
+            home.launchctl_calls().is_empty(),
+            "{shell}: nothing to start"
+        );
     }
 }
 
@@ -108,7 +115,10 @@ fn proxy_down_with_plist_installed_bootstraps_it_and_sets_base_url() {
             Some(format!("bootstrap gui/{} {}", uid(), plist.display()).as_str()),
             "{shell}: {calls:?}"
         );
-        assert!(stdout.contains("headroom: started the proxy"), "{shell}: {stdout}");
+        assert!(
+            stdout.contains("headroom: started the proxy"),
+            "{shell}: {stdout}"
+        );
         assert_eq!(line(&stdout, "BASE="), format!("http://localhost:{port}"));
         assert!(is_healthy(port), "{shell}: the agent is running");
     }
@@ -124,7 +134,10 @@ fn proxy_down_without_service_says_so_and_starts_nothing() {
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(out.status.success(), "{shell}: {}", text(&out));
         assert_eq!(line(&stdout, "BASE="), "unset", "{shell}");
-        assert!(stderr.contains("no service is installed"), "{shell}: {stderr}");
+        assert!(
+            stderr.contains("no service is installed"),
+            "{shell}: {stderr}"
+        );
         assert!(home.launchctl_calls().is_empty());
         assert!(home.systemctl_calls().is_empty());
     }
