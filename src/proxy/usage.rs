@@ -46,10 +46,17 @@ impl Usage {
     }
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+    Deflate,
+}
+
 #[derive(Debug)]
 enum Mode {
     Off,
-    Json(Vec<u8>),
+    Json(Vec<u8>, Encoding),
     Sse(Vec<u8>),
 }
 
@@ -72,16 +79,18 @@ impl Default for UsageTap {
 impl UsageTap {
     /// Chooses how to read the body from its response headers.
     pub fn for_response(content_type: Option<&str>, content_encoding: Option<&str>) -> UsageTap {
-        let encoded = content_encoding.is_some_and(|e| !e.eq_ignore_ascii_case("identity"));
+        let encoding = match content_encoding.map(|e| e.trim().to_ascii_lowercase()) {
+            None => Some(Encoding::Identity),
+            Some(e) if e.is_empty() || e == "identity" => Some(Encoding::Identity),
+            Some(e) if e == "gzip" || e == "x-gzip" => Some(Encoding::Gzip),
+            Some(e) if e == "deflate" => Some(Encoding::Deflate),
+            Some(_) => None,
+        };
         let ct = content_type.unwrap_or("").to_ascii_lowercase();
-        let mode = if encoded {
-            Mode::Off
-        } else if ct.starts_with("text/event-stream") {
-            Mode::Sse(Vec::new())
-        } else if ct.contains("json") {
-            Mode::Json(Vec::new())
-        } else {
-            Mode::Off
+        let mode = match encoding {
+            Some(Encoding::Identity) if ct.starts_with("text/event-stream") => Mode::Sse(Vec::new()),
+            Some(enc) if ct.contains("json") => Mode::Json(Vec::new(), enc),
+            _ => Mode::Off,
         };
         UsageTap {
             mode,
@@ -93,7 +102,7 @@ impl UsageTap {
     pub fn feed(&mut self, chunk: &[u8]) {
         match &mut self.mode {
             Mode::Off => {}
-            Mode::Json(buf) => {
+            Mode::Json(buf, _) => {
                 if buf.len() + chunk.len() > MAX_TAPPED {
                     self.mode = Mode::Off;
                 } else {
@@ -120,7 +129,8 @@ impl UsageTap {
     /// Call at end of body.
     pub fn finish(&mut self) {
         match std::mem::replace(&mut self.mode, Mode::Off) {
-            Mode::Json(buf) => {
+            Mode::Json(buf, enc) => {
+                let Some(buf) = decode(buf, enc) else { return };
                 if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
                     if let Some(u) = v.get("usage") {
                         self.usage.merge(u);
@@ -131,6 +141,23 @@ impl UsageTap {
             Mode::Off => {}
         }
     }
+}
+
+/// Undoes a content encoding, bounded by `MAX_TAPPED` output bytes.
+fn decode(buf: Vec<u8>, enc: Encoding) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let limit = MAX_TAPPED as u64 + 1;
+    let read = match enc {
+        Encoding::Identity => return Some(buf),
+        Encoding::Gzip => flate2::read::GzDecoder::new(&buf[..])
+            .take(limit)
+            .read_to_end(&mut out),
+        Encoding::Deflate => flate2::read::ZlibDecoder::new(&buf[..])
+            .take(limit)
+            .read_to_end(&mut out),
+    };
+    (read.is_ok() && out.len() <= MAX_TAPPED).then_some(out)
 }
 
 fn sse_line(line: &[u8], usage: &mut Usage) {
@@ -213,7 +240,25 @@ mod tests {
     }
 
     #[test]
+    fn reads_gzipped_json_usage() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(br#"{"usage":{"input_tokens":42,"output_tokens":7}}"#).unwrap();
+        let bytes = gz.finish().unwrap();
+        let mut tap = UsageTap::for_response(Some("application/json"), Some("gzip"));
+        for c in bytes.chunks(5) {
+            tap.feed(c);
+        }
+        tap.finish();
+        assert_eq!((tap.usage.input, tap.usage.output), (42, 7));
+    }
+
+    #[test]
     fn ignores_encoded_and_garbage_bodies() {
+        let mut tap = UsageTap::for_response(Some("application/json"), Some("br"));
+        tap.feed(b"whatever");
+        tap.finish();
+        assert!(tap.usage.is_empty());
         let mut tap = UsageTap::for_response(Some("application/json"), Some("gzip"));
         tap.feed(b"\x1f\x8b garbage");
         tap.finish();
