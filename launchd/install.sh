@@ -116,6 +116,9 @@ if [[ ${api_key_from_env} -eq 1 && -z "${ANTHROPIC_API_KEY:-}" ]]; then
     "export ANTHROPIC_API_KEY=... in this shell first, or leave the option out: clients that send their own key (Claude Code when logged in) need none"
 fi
 
+command -v curl >/dev/null 2>&1 || fail "curl not found; it is needed to check that the proxy answers" \
+  "install it (Debian/Ubuntu: sudo apt install curl; Fedora: sudo dnf install curl)"
+
 # --- the binary ------------------------------------------------------------------------------
 if [[ -z "${binary}" ]]; then
   for candidate in "$(command -v headroom 2>/dev/null || true)" "${HOME}/.cargo/bin/headroom" "${repo_dir}/target/release/headroom"; do

@@ -382,3 +382,68 @@ fn help_documents_every_option_and_unknown_options_fail() {
     assert_eq!(home.install(&["--bogus"]).status.code(), Some(1));
     assert_eq!(home.uninstall(&["--bogus"]).status.code(), Some(1));
 }
+
+/// Runs install.sh on a pseudo-terminal (util-linux `script`), typing `input`.
+fn install_on_tty(home: &Home, input: &str) -> std::process::Output {
+    use std::io::Write;
+    let cmd = format!(
+        "'{}' --platform macos",
+        repo().join("launchd/install.sh").display()
+    );
+    let mut child = home
+        .command("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1) is installed");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn interactive_install_asks_for_the_port_and_a_declined_reinstall_changes_nothing() {
+    let home = Home::new();
+    let port = free_port();
+    let out = install_on_tty(&home, &format!("{port}\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("Port for the headroom proxy [8787]:"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        plistlib_json(&home.plist(LABEL))["EnvironmentVariables"]["HEADROOM_PROXY_PORT"],
+        port.to_string()
+    );
+    assert!(is_healthy(port));
+    let pid = home.job_pid(LABEL).unwrap();
+    let bootstraps = |h: &Home| {
+        h.launchctl_calls()
+            .iter()
+            .filter(|c| c.starts_with("bootstrap"))
+            .count()
+    };
+    assert_eq!(bootstraps(&home), 1);
+
+    let out = install_on_tty(&home, &format!("{port}\nn\n"));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout(&out).contains("Reinstall it?"), "{}", text(&out));
+    assert!(
+        stdout(&out).contains("left the existing install as it is"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        home.job_pid(LABEL),
+        Some(pid),
+        "the running agent was not touched"
+    );
+    assert_eq!(bootstraps(&home), 1);
+}
