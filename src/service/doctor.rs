@@ -194,7 +194,8 @@ fn check_config(setup: &Setup, explicit: Option<&Path>) -> (Option<Config>, Find
         (None, None) => (None, "embedded default"),
     };
     // The port the service runs on wins over the file, as it does for the running service.
-    let same_as_service = explicit.is_none() || explicit.map(Path::to_path_buf) == service_config;
+    let same_as_service =
+        explicit.is_none() || explicit.and_then(|p| std::path::absolute(p).ok()) == service_config;
     let overrides = Overrides {
         host: None,
         port: service
