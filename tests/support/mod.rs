@@ -134,6 +134,17 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// Stops the process (if still running) and hands back its state dir, port and config, so
+    /// a new process can start on the same state.
+    pub fn into_state(mut self) -> (tempfile::TempDir, u16, PathBuf) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        (dir, self.port, self.config_path.clone())
+    }
+}
+
 impl Drop for Proxy {
     fn drop(&mut self) {
         let _ = self.child.kill();
