@@ -447,3 +447,42 @@ fn interactive_install_asks_for_the_port_and_a_declined_reinstall_changes_nothin
     );
     assert_eq!(bootstraps(&home), 1);
 }
+
+#[test]
+fn install_with_config_runs_dash_c_and_refuses_an_invalid_config() {
+    let home = Home::new();
+    let port = free_port();
+    let cfg = home.path().join("work.yaml");
+    std::fs::write(
+        &cfg,
+        format!("listen: 127.0.0.1:{port}\nmodel:\n  enabled: false\n"),
+    )
+    .unwrap();
+    let out = home.install(&[
+        "--platform",
+        "macos",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--port",
+        &port.to_string(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let p = plistlib_json(&home.plist(LABEL));
+    assert_eq!(
+        p["ProgramArguments"],
+        serde_json::json!([
+            home.bin.join("headroom").display().to_string(),
+            "-c",
+            cfg.display().to_string()
+        ])
+    );
+    assert!(is_healthy(port));
+
+    let bad = home.path().join("bad.yaml");
+    std::fs::write(&bad, "listen: 127.0.0.1:1\nmodel:\n  devise: cpu\n").unwrap();
+    let out = home.install(&["--platform", "macos", "--config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(stderr(&out).contains("devise"), "{}", text(&out));
+    assert!(stderr(&out).contains("is not valid"), "{}", text(&out));
+    assert!(is_healthy(port), "the working install was left alone");
+}
