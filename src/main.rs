@@ -34,6 +34,13 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Some(Command::Launchd(a)) => {
+            headroom::service::launchd_command(&a, cli.run.config.as_deref())
+        }
+        Some(Command::Systemd(a)) => {
+            headroom::service::systemd_command(&a, cli.run.config.as_deref())
+        }
+        Some(Command::Doctor(a)) => headroom::service::doctor(&a, cli.run.config.as_deref()),
     }
 }
 
