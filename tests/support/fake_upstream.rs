@@ -178,7 +178,10 @@ impl FakeUpstream {
             let usage = self.usage_for(&req, cache);
             let json = req.json();
             let stream = json.get("stream").and_then(|v| v.as_bool()) == Some(true);
-            match (req.method.as_str(), req.path.split('?').next().unwrap_or("")) {
+            match (
+                req.method.as_str(),
+                req.path.split('?').next().unwrap_or(""),
+            ) {
                 ("POST", "/v1/messages") if stream => {
                     let limit = match behaviour {
                         Behaviour::CloseMidStream(n) => Some(n),
@@ -241,7 +244,7 @@ pub fn prompt_cache_usage(
     use std::hash::{Hash, Hasher};
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let mut pieces: Vec<(String, bool)> = Vec::new();
-    let mut push_items = |items: Option<&serde_json::Value>, pieces: &mut Vec<(String, bool)>| {
+    let push_items = |items: Option<&serde_json::Value>, pieces: &mut Vec<(String, bool)>| {
         if let Some(arr) = items.and_then(|t| t.as_array()) {
             for item in arr {
                 let marked = item.get("cache_control").is_some();
@@ -319,7 +322,8 @@ async fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Re
             .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n))
             .map(|(_, v)| v.clone())
     };
-    let chunked = get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked =
+        get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let mut body = Vec::new();
     if chunked {
         loop {
