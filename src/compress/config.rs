@@ -1,5 +1,6 @@
 //! The `compression:` section of the YAML config.
 
+use super::text::TextConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -12,6 +13,8 @@ pub struct CompressionConfig {
     pub budget_ms: u64,
     /// Results of these tools are never compressed.
     pub protect_tools: Vec<String>,
+    /// The learned compressors for prose and code (see `compress::text`).
+    pub text: TextConfig,
 }
 
 impl Default for CompressionConfig {
@@ -21,6 +24,7 @@ impl Default for CompressionConfig {
             min_tokens: 300,
             budget_ms: 250,
             protect_tools: Vec::new(),
+            text: TextConfig::default(),
         }
     }
 }

@@ -6,6 +6,7 @@
 //! panic or fail a request (any failure means the original bytes go through).
 
 mod config;
+pub mod text;
 
 pub use config::CompressionConfig;
 

@@ -1,0 +1,295 @@
+//! The learned compressors for prose and code.
+//!
+//! [`RelevanceCompressor`] (model kind `embedder`): splits a block into units (headings and
+//! paragraphs, or top-level code items), scores each against the block's task text (sentence
+//! embedding of the unit's head + a lexical match over the whole unit), and keeps the most
+//! relevant units within `keep_ratio` of the block, in their original order. Headings and
+//! error lines are always kept; a dropped code item keeps its signature line; every run of
+//! dropped units leaves one marker line. [`WordCompressor`] (kind `token_classifier`) keeps
+//! the words an LLMLingua-2 style model scores highest.
+//!
+//! Must never: reorder or edit kept text, depend on anything but the block, its task text and
+//! the configuration (results are cached by content and must match across turns), or run on
+//! an async worker thread.
+
+mod lexical;
+mod units;
+mod words;
+
+pub use units::{shape, split, Shape, Unit, UnitKind};
+pub use words::WordCompressor;
+
+use super::{BlockInput, CompressError, Compressor};
+use crate::model::{cosine, Embedder, ModelError};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// `compression.text`: settings of the learned compressors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextConfig {
+    /// Share of the block kept (by size for units, by word count for the token classifier).
+    pub keep_ratio: f64,
+    /// Most model tokens spent scoring one block; units beyond what fits are ranked by the
+    /// lexical match alone. Bounds latency: about 250 ms per 1,000 tokens per CPU core.
+    pub score_tokens: usize,
+    /// Words the token classifier always keeps (besides numbers, identifiers and paths).
+    pub force_keep: Vec<String>,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        TextConfig {
+            keep_ratio: 0.5,
+            score_tokens: 768,
+            force_keep: Vec::new(),
+        }
+    }
+}
+
+/// Fewest tokens of a unit head worth embedding, and the most.
+const MIN_HEAD_TOKENS: usize = 24;
+const MAX_HEAD_TOKENS: usize = 96;
+/// Weight of the lexical match next to the cosine similarity (both in 0..1).
+const LEXICAL_WEIGHT: f32 = 0.5;
+/// Blocks with fewer units than this are left alone.
+const MIN_UNITS: usize = 3;
+
+pub struct RelevanceCompressor {
+    embedder: Arc<Embedder>,
+    config: TextConfig,
+}
+
+impl RelevanceCompressor {
+    pub fn new(embedder: Arc<Embedder>, config: TextConfig) -> Self {
+        RelevanceCompressor { embedder, config }
+    }
+
+    pub fn config(&self) -> &TextConfig {
+        &self.config
+    }
+
+    /// Relevance of every unit to `task` (higher is more relevant).
+    fn scores(&self, text: &str, units: &[Unit], task: &str) -> Result<Vec<f32>, ModelError> {
+        let contents: Vec<&str> = units.iter().map(|u| u.content(text)).collect();
+        let lexical = lexical::scores(task, &contents);
+
+        // Spend the token budget on the units with the best lexical match (all of them when
+        // they fit), embedding each unit's head.
+        let budget = self.config.score_tokens.max(MIN_HEAD_TOKENS * 2);
+        let task_tokens = (budget / 4).clamp(MIN_HEAD_TOKENS, self.embedder.max_tokens());
+        let scorable: Vec<usize> = (0..units.len())
+            .filter(|&i| !matches!(units[i].kind, UnitKind::Heading))
+            .collect();
+        let room = budget.saturating_sub(task_tokens);
+        let fit = (room / MIN_HEAD_TOKENS).max(1);
+        let mut chosen = scorable.clone();
+        if chosen.len() > fit {
+            chosen.sort_by(|&a, &b| lexical[b].total_cmp(&lexical[a]).then(a.cmp(&b)));
+            chosen.truncate(fit);
+            chosen.sort_unstable();
+        }
+        let head_tokens = (room / chosen.len().max(1)).clamp(MIN_HEAD_TOKENS, MAX_HEAD_TOKENS);
+
+        let task_emb = self.embedder.embed_limited(&[task], task_tokens)?;
+        let heads: Vec<&str> = chosen
+            .iter()
+            .map(|&i| head(contents[i], head_tokens))
+            .collect();
+        let head_embs = self.embedder.embed_limited(&heads, head_tokens)?;
+        let mut semantic = vec![0f32; units.len()];
+        for (&i, emb) in chosen.iter().zip(&head_embs) {
+            semantic[i] = cosine(&task_emb[0], emb).max(0.0);
+        }
+        Ok(semantic
+            .iter()
+            .zip(&lexical)
+            .map(|(s, l)| s + LEXICAL_WEIGHT * l)
+            .collect())
+    }
+}
+
+/// The start of a unit, cut at a char boundary to about what `tokens` tokens cover (about four
+/// bytes per token for English prose and code; the tokenizer cuts exactly).
+fn head(content: &str, tokens: usize) -> &str {
+    let limit = tokens * 5;
+    if content.len() <= limit {
+        return content;
+    }
+    let mut end = limit;
+    while !content.is_char_boundary(end) {
+        end -= 1;
+    }
+    &content[..end]
+}
+
+impl Compressor for RelevanceCompressor {
+    fn name(&self) -> &'static str {
+        "text"
+    }
+
+    fn compress(&self, input: &BlockInput<'_>) -> Result<Option<String>, CompressError> {
+        let text = input.text;
+        let task = input.task.trim();
+        if task.is_empty() {
+            return Ok(None);
+        }
+        let shape = units::shape(text);
+        let units = units::split(text, shape);
+        if units.len() < MIN_UNITS {
+            return Ok(None);
+        }
+        let scores = self
+            .scores(text, &units, task)
+            .map_err(|e| CompressError::Failed {
+                compressor: "text",
+                message: e.to_string(),
+            })?;
+        let keep = select(text, &units, &scores, self.config.keep_ratio);
+        let out = render(text, &units, &keep, shape);
+        Ok((out.len() < text.len()).then_some(out))
+    }
+}
+
+/// Which units to keep: headings and units with error lines always, then the best-scoring
+/// ones while the kept bytes stay within `keep_ratio` of the block (the best one is kept even
+/// if it alone is larger). Ties go to the earlier unit.
+fn select(text: &str, units: &[Unit], scores: &[f32], keep_ratio: f64) -> Vec<bool> {
+    let total: usize = units.iter().map(|u| u.content(text).len()).sum();
+    let budget = (total as f64 * keep_ratio.clamp(0.0, 1.0)) as usize;
+    let mut keep = vec![false; units.len()];
+    let mut used = 0usize;
+    for (i, u) in units.iter().enumerate() {
+        let forced =
+            matches!(u.kind, UnitKind::Heading) || lexical::has_error_line(u.content(text));
+        if forced {
+            keep[i] = true;
+            used += u.content(text).len();
+        }
+    }
+    let mut order: Vec<usize> = (0..units.len()).filter(|&i| !keep[i]).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
+    for (rank, i) in order.into_iter().enumerate() {
+        let size = units[i].content(text).len();
+        if rank == 0 || used + size <= budget {
+            keep[i] = true;
+            used += size;
+        }
+    }
+    keep
+}
+
+/// The kept units verbatim, in order; each run of dropped units becomes its code signatures
+/// (if any) and one marker line.
+fn render(text: &str, units: &[Unit], keep: &[bool], shape: Shape) -> String {
+    let mut out = String::with_capacity(text.len() / 2);
+    let mut i = 0;
+    while i < units.len() {
+        if keep[i] {
+            out.push_str(&text[units[i].range.clone()]);
+            i += 1;
+            continue;
+        }
+        let run_start = i;
+        while i < units.len() && !keep[i] {
+            i += 1;
+        }
+        let run = &units[run_start..i];
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        let mut lines = 0usize;
+        for u in run {
+            lines += u.content(text).lines().count();
+            if let UnitKind::Item {
+                signature: Some(sig),
+            } = &u.kind
+            {
+                out.push_str(text[sig.clone()].trim_end_matches('\n'));
+                out.push('\n');
+                lines -= 1;
+            }
+        }
+        out.push_str(&marker(shape, run.len(), lines));
+        out.push('\n');
+        let last = &run[run.len() - 1];
+        out.push_str(&text[last.content_end..last.range.end]);
+    }
+    out
+}
+
+fn marker(shape: Shape, units: usize, lines: usize) -> String {
+    let plural = |n: usize, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    match shape {
+        Shape::Prose => format!(
+            "[headroom: omitted {} ({}) less relevant to the task]",
+            plural(units, "paragraph", "paragraphs"),
+            plural(lines, "line", "lines")
+        ),
+        Shape::Code => format!(
+            "[headroom: omitted the bodies of {} above, {}]",
+            plural(units, "item", "items"),
+            plural(lines, "line", "lines")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn select_keeps_headings_and_the_best_units_within_the_ratio() {
+        let t =
+            "# H\nalpha alpha alpha\n\nbeta beta beta\n\ngamma gamma gamma\n\ndelta delta delta\n";
+        let units = split(t, Shape::Prose);
+        assert_eq!(units.len(), 5);
+        let scores = [0.0, 0.1, 0.9, 0.2, 0.8];
+        let keep = select(t, &units, &scores, 0.6);
+        assert_eq!(keep, [true, false, true, false, true]);
+    }
+
+    #[test]
+    fn select_always_keeps_units_with_error_lines() {
+        let t = "one one one\n\nERROR: disk full\n\nthree three three\n\nfour four four\n";
+        let units = split(t, Shape::Prose);
+        let keep = select(t, &units, &[0.9, 0.0, 0.1, 0.2], 0.3);
+        assert_eq!(keep, [true, true, false, false]);
+    }
+
+    #[test]
+    fn render_leaves_one_marker_per_dropped_run_and_keeps_spacing() {
+        let t = "a\n\nb\n\nc\n\nd\n";
+        let units = split(t, Shape::Prose);
+        let out = render(t, &units, &[true, false, false, true], Shape::Prose);
+        assert_eq!(
+            out,
+            "a\n\n[headroom: omitted 2 paragraphs (2 lines) less relevant to the task]\n\nd\n"
+        );
+    }
+
+    #[test]
+    fn render_keeps_signatures_of_dropped_code_items() {
+        let t = "fn a() {\n    1\n}\n\nfn b() {\n    2\n    3\n}\n\nfn c() {}\n";
+        let units = split(t, Shape::Code);
+        assert_eq!(units.len(), 3);
+        let out = render(t, &units, &[true, false, true], Shape::Code);
+        assert_eq!(
+            out,
+            "fn a() {\n    1\n}\n\nfn b() {\n[headroom: omitted the bodies of 1 item above, 3 lines]\n\nfn c() {}\n"
+        );
+    }
+
+    #[test]
+    fn head_cuts_at_a_char_boundary() {
+        let s = "é".repeat(200);
+        let h = head(&s, 24);
+        assert!(h.len() <= 120 && !h.is_empty());
+    }
+}
