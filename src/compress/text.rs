@@ -22,7 +22,7 @@ pub use words::WordCompressor;
 use super::{BlockInput, CompressError, Compressor};
 use crate::model::{cosine, Embedder, ModelError};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// `compression.text`: settings of the learned compressors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -151,29 +151,70 @@ impl Compressor for RelevanceCompressor {
     }
 }
 
-/// Which units to keep: headings and units with error lines always, then the best-scoring
-/// ones while the kept bytes stay within `keep_ratio` of the block (the best one is kept even
-/// if it alone is larger). Ties go to the earlier unit.
-fn select(text: &str, units: &[Unit], scores: &[f32], keep_ratio: f64) -> Vec<bool> {
-    let total: usize = units.iter().map(|u| u.content(text).len()).sum();
-    let budget = (total as f64 * keep_ratio.clamp(0.0, 1.0)) as usize;
-    let mut keep = vec![false; units.len()];
-    let mut used = 0usize;
-    for (i, u) in units.iter().enumerate() {
-        let forced =
-            matches!(u.kind, UnitKind::Heading) || lexical::has_error_line(u.content(text));
-        if forced {
-            keep[i] = true;
-            used += u.content(text).len();
-        }
+/// Tokens a marker line costs in the output (about; the text varies with the counts).
+const MARKER_TOKENS: usize = 10;
+
+/// The cl100k token count the pipeline measures blocks with. Falls back to an estimate of a
+/// quarter of the bytes if the vocabulary could not be built.
+fn approx_tokens(s: &str) -> usize {
+    static BPE: LazyLock<Option<tiktoken_rs::CoreBPE>> =
+        LazyLock::new(|| tiktoken_rs::cl100k_base().ok());
+    match BPE.as_ref() {
+        Some(bpe) => bpe.encode_ordinary(s).len(),
+        None => s.len().div_ceil(4),
     }
+}
+
+/// Which units to keep: headings and units with error lines always, then the best-scoring
+/// ones while the output (kept units, signatures of dropped items, one marker per dropped run)
+/// stays within `keep_ratio` of the block. The best unit is kept even if it alone is larger.
+/// Ties go to the earlier unit.
+fn select(text: &str, units: &[Unit], scores: &[f32], keep_ratio: f64) -> Vec<bool> {
+    let sizes: Vec<usize> = units
+        .iter()
+        .map(|u| approx_tokens(u.content(text)))
+        .collect();
+    let signature_sizes: Vec<usize> = units
+        .iter()
+        .map(|u| match &u.kind {
+            UnitKind::Item {
+                signature: Some(sig),
+            } => approx_tokens(&text[sig.clone()]),
+            _ => 0,
+        })
+        .collect();
+    let size = |i: usize| sizes[i];
+    let dropped_size = |i: usize| signature_sizes[i];
+    let total: usize = sizes.iter().sum();
+    let budget = (total as f64 * keep_ratio.clamp(0.0, 1.0)) as usize;
+    let keep: Vec<bool> = units
+        .iter()
+        .map(|u| matches!(u.kind, UnitKind::Heading) || lexical::has_error_line(u.content(text)))
+        .collect();
+    let mut keep = keep;
+    let runs = |keep: &[bool]| {
+        (0..keep.len())
+            .filter(|&i| !keep[i] && (i == 0 || keep[i - 1]))
+            .count()
+    };
+    let mut used: usize = (0..units.len())
+        .map(|i| if keep[i] { size(i) } else { dropped_size(i) })
+        .sum::<usize>()
+        + runs(&keep) * MARKER_TOKENS;
     let mut order: Vec<usize> = (0..units.len()).filter(|&i| !keep[i]).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     for (rank, i) in order.into_iter().enumerate() {
-        let size = units[i].content(text).len();
-        if rank == 0 || used + size <= budget {
+        let left_dropped = i > 0 && !keep[i - 1];
+        let right_dropped = i + 1 < units.len() && !keep[i + 1];
+        let grown = size(i) - dropped_size(i).min(size(i));
+        let cost = match (left_dropped, right_dropped) {
+            (true, true) => used + grown + MARKER_TOKENS,
+            (false, false) => (used + grown).saturating_sub(MARKER_TOKENS),
+            _ => used + grown,
+        };
+        if rank == 0 || cost <= budget {
             keep[i] = true;
-            used += size;
+            used = cost;
         }
     }
     keep
@@ -227,15 +268,15 @@ fn marker(shape: Shape, units: usize, lines: usize) -> String {
         }
     };
     match shape {
-        Shape::Prose => format!(
-            "[headroom: omitted {} ({}) less relevant to the task]",
-            plural(units, "paragraph", "paragraphs"),
-            plural(lines, "line", "lines")
-        ),
+        Shape::Prose => format!("[… {} omitted …]", plural(units, "paragraph", "paragraphs")),
         Shape::Code => format!(
-            "[headroom: omitted the bodies of {} above, {}]",
-            plural(units, "item", "items"),
-            plural(lines, "line", "lines")
+            "[… {} omitted: {} …]",
+            plural(lines, "line", "lines"),
+            if units == 1 {
+                "the body above"
+            } else {
+                "the bodies above"
+            }
         ),
     }
 }
@@ -246,12 +287,20 @@ mod tests {
 
     #[test]
     fn select_keeps_headings_and_the_best_units_within_the_ratio() {
-        let t =
-            "# H\nalpha alpha alpha\n\nbeta beta beta\n\ngamma gamma gamma\n\ndelta delta delta\n";
-        let units = split(t, Shape::Prose);
+        let para = |w: &str| format!("{}\n\n", [w; 40].join(" "));
+        let t = format!(
+            "# H\n{}{}{}{}",
+            para("alpha"),
+            para("beta"),
+            para("gamma"),
+            para("delta")
+        );
+        let units = split(&t, Shape::Prose);
         assert_eq!(units.len(), 5);
         let scores = [0.0, 0.1, 0.9, 0.2, 0.8];
-        let keep = select(t, &units, &scores, 0.6);
+        // Each paragraph is 41 cl100k tokens of 166: two plus the heading (2) and two markers
+        // (10 each) fit in 75 % (124), a third (+41, one marker less) does not.
+        let keep = select(&t, &units, &scores, 0.75);
         assert_eq!(keep, [true, false, true, false, true]);
     }
 
@@ -259,7 +308,7 @@ mod tests {
     fn select_always_keeps_units_with_error_lines() {
         let t = "one one one\n\nERROR: disk full\n\nthree three three\n\nfour four four\n";
         let units = split(t, Shape::Prose);
-        let keep = select(t, &units, &[0.9, 0.0, 0.1, 0.2], 0.3);
+        let keep = select(t, &units, &[0.9, 0.0, 0.1, 0.2], 0.0);
         assert_eq!(keep, [true, true, false, false]);
     }
 
@@ -268,10 +317,7 @@ mod tests {
         let t = "a\n\nb\n\nc\n\nd\n";
         let units = split(t, Shape::Prose);
         let out = render(t, &units, &[true, false, false, true], Shape::Prose);
-        assert_eq!(
-            out,
-            "a\n\n[headroom: omitted 2 paragraphs (2 lines) less relevant to the task]\n\nd\n"
-        );
+        assert_eq!(out, "a\n\n[… 2 paragraphs omitted …]\n\nd\n");
     }
 
     #[test]
@@ -282,7 +328,7 @@ mod tests {
         let out = render(t, &units, &[true, false, true], Shape::Code);
         assert_eq!(
             out,
-            "fn a() {\n    1\n}\n\nfn b() {\n[headroom: omitted the bodies of 1 item above, 3 lines]\n\nfn c() {}\n"
+            "fn a() {\n    1\n}\n\nfn b() {\n[… 3 lines omitted: the body above …]\n\nfn c() {}\n"
         );
     }
 

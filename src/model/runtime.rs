@@ -147,6 +147,7 @@ fn with_device_hint(device: Device, reason: &str) -> String {
     if hint.is_empty() {
         reason.to_string()
     } else {
+        let reason = reason.trim().trim_end_matches('.').trim_end();
         format!("{reason}. {hint}; or set model.device to cpu or auto")
     }
 }

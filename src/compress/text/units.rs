@@ -209,20 +209,68 @@ fn paragraph_units(text: &str, start: usize, end: usize) -> Vec<Unit> {
 }
 
 fn split_code(text: &str) -> Vec<Unit> {
+    let mut out = Vec::new();
+    for unit in split_items(text, 0..text.len(), "") {
+        out.extend(split_container(text, unit));
+    }
+    out
+}
+
+/// Items longer than this whose body holds several items of its own (a class, an `impl`
+/// block) are split into their members.
+const CONTAINER_LINES: usize = 30;
+
+/// A long container becomes its members: the first keeps the container's header, the last
+/// its closing lines. Anything else comes back as it was.
+fn split_container(text: &str, unit: Unit) -> Vec<Unit> {
+    let content = &text[unit.range.start..unit.content_end];
+    if content.lines().count() <= CONTAINER_LINES {
+        return vec![unit];
+    }
+    let Some(indent) = body_indent(content) else {
+        return vec![unit];
+    };
+    let members = split_items(text, unit.range.clone(), indent);
+    if members.len() < 3 {
+        return vec![unit];
+    }
+    members
+}
+
+/// The indentation of the first indented non-blank line.
+fn body_indent(content: &str) -> Option<&str> {
+    content.lines().find_map(|l| {
+        let trimmed = l.trim_start();
+        let indent = &l[..l.len() - trimmed.len()];
+        (!trimmed.is_empty() && !indent.is_empty()).then_some(indent)
+    })
+}
+
+/// Splits `range` into items starting at lines indented exactly by `indent`. Less indented
+/// lines (a container's header and closing brace) and more indented ones (bodies) join the
+/// item around them; so do lines inside triple-quoted strings.
+fn split_items(text: &str, range: Range<usize>, indent: &str) -> Vec<Unit> {
     let mut units: Vec<Unit> = Vec::new();
     // Whether the unit being built holds only comments / attributes / decorators so far: the
     // item they describe joins it.
     let mut header_only = true;
-    for (s, e) in lines(text) {
+    let mut in_string = false;
+    for (s, e) in lines(&text[range.clone()]) {
+        let (s, e) = (range.start + s, range.start + e);
         let line = &text[s..e];
         let blank = is_blank(text, (s, e));
-        let top_level = !blank && !line.starts_with([' ', '\t']);
-        let decoration = top_level && is_decoration(line);
+        let at_level = !blank
+            && !in_string
+            && line.starts_with(indent)
+            && !line[indent.len()..].starts_with([' ', '\t']);
+        in_string ^=
+            line.matches("\"\"\"").count() % 2 == 1 || line.matches("'''").count() % 2 == 1;
+        let decoration = at_level && is_decoration(line);
         let continues = units
             .last()
-            .is_some_and(|u| continues_on_next_line(&text[u.range.start..u.content_end]));
+            .is_some_and(|u| continues_on_next_line(&text[u.range.start..u.content_end], indent));
         let new_unit =
-            units.is_empty() || (top_level && !is_closer(line) && !header_only && !continues);
+            units.is_empty() || (at_level && !is_closer(line) && !header_only && !continues);
         if new_unit {
             units.push(Unit {
                 range: s..e,
@@ -253,10 +301,12 @@ fn split_code(text: &str) -> Vec<Unit> {
 }
 
 /// The last content line leaves a statement open (a multi-line signature or expression).
-fn continues_on_next_line(content: &str) -> bool {
+fn continues_on_next_line(content: &str, indent: &str) -> bool {
     content.lines().next_back().is_some_and(|l| {
         let t = l.trim_end();
-        !l.starts_with([' ', '\t']) && t.ends_with(['(', ',', '\\', '=', '[', '+', '|', '&'])
+        l.starts_with(indent)
+            && !l[indent.len()..].starts_with([' ', '\t'])
+            && t.ends_with(['(', ',', '\\', '=', '[', '+', '|', '&'])
     })
 }
 
