@@ -77,7 +77,8 @@ impl RelevanceCompressor {
         // Spend the token budget on the units with the best lexical match (all of them when
         // they fit), embedding each unit's head.
         let budget = self.config.score_tokens.max(MIN_HEAD_TOKENS * 2);
-        let task_tokens = (budget / 4).clamp(MIN_HEAD_TOKENS, self.embedder.max_tokens());
+        let task_cap = (budget / 3).clamp(MIN_HEAD_TOKENS, self.embedder.max_tokens());
+        let task_tokens = self.embedder.count_tokens(task)?.min(task_cap);
         let scorable: Vec<usize> = (0..units.len())
             .filter(|&i| !matches!(units[i].kind, UnitKind::Heading))
             .collect();
@@ -91,7 +92,7 @@ impl RelevanceCompressor {
         }
         let head_tokens = (room / chosen.len().max(1)).clamp(MIN_HEAD_TOKENS, MAX_HEAD_TOKENS);
 
-        let task_emb = self.embedder.embed_limited(&[task], task_tokens)?;
+        let task_emb = self.embedder.embed_limited(&[task], task_cap)?;
         let heads: Vec<&str> = chosen
             .iter()
             .map(|&i| head(contents[i], head_tokens))
@@ -145,14 +146,12 @@ impl Compressor for RelevanceCompressor {
                 compressor: "text",
                 message: e.to_string(),
             })?;
-        let keep = select(text, &units, &scores, self.config.keep_ratio);
+        let marker_tokens = approx_tokens(&marker(shape, 2, 20)) + 1;
+        let keep = select(text, &units, &scores, self.config.keep_ratio, marker_tokens);
         let out = render(text, &units, &keep, shape);
         Ok((out.len() < text.len()).then_some(out))
     }
 }
-
-/// Tokens a marker line costs in the output (about; the text varies with the counts).
-const MARKER_TOKENS: usize = 10;
 
 /// The cl100k token count the pipeline measures blocks with. Falls back to an estimate of a
 /// quarter of the bytes if the vocabulary could not be built.
@@ -169,10 +168,16 @@ fn approx_tokens(s: &str) -> usize {
 /// ones while the output (kept units, signatures of dropped items, one marker per dropped run)
 /// stays within `keep_ratio` of the block. The best unit is kept even if it alone is larger.
 /// Ties go to the earlier unit.
-fn select(text: &str, units: &[Unit], scores: &[f32], keep_ratio: f64) -> Vec<bool> {
+fn select(
+    text: &str,
+    units: &[Unit],
+    scores: &[f32],
+    keep_ratio: f64,
+    marker_tokens: usize,
+) -> Vec<bool> {
     let sizes: Vec<usize> = units
         .iter()
-        .map(|u| approx_tokens(u.content(text)))
+        .map(|u| approx_tokens(&text[u.range.clone()]))
         .collect();
     let signature_sizes: Vec<usize> = units
         .iter()
@@ -186,7 +191,8 @@ fn select(text: &str, units: &[Unit], scores: &[f32], keep_ratio: f64) -> Vec<bo
     let size = |i: usize| sizes[i];
     let dropped_size = |i: usize| signature_sizes[i];
     let total: usize = sizes.iter().sum();
-    let budget = (total as f64 * keep_ratio.clamp(0.0, 1.0)) as usize;
+    // 2 % slack for token merges across unit boundaries, which the per-unit counts miss.
+    let budget = ((total as f64 * keep_ratio.clamp(0.0, 1.0)) as usize).saturating_sub(total / 50);
     let keep: Vec<bool> = units
         .iter()
         .map(|u| matches!(u.kind, UnitKind::Heading) || lexical::has_error_line(u.content(text)))
@@ -200,7 +206,7 @@ fn select(text: &str, units: &[Unit], scores: &[f32], keep_ratio: f64) -> Vec<bo
     let mut used: usize = (0..units.len())
         .map(|i| if keep[i] { size(i) } else { dropped_size(i) })
         .sum::<usize>()
-        + runs(&keep) * MARKER_TOKENS;
+        + runs(&keep) * marker_tokens;
     let mut order: Vec<usize> = (0..units.len()).filter(|&i| !keep[i]).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]).then(a.cmp(&b)));
     for (rank, i) in order.into_iter().enumerate() {
@@ -208,8 +214,8 @@ fn select(text: &str, units: &[Unit], scores: &[f32], keep_ratio: f64) -> Vec<bo
         let right_dropped = i + 1 < units.len() && !keep[i + 1];
         let grown = size(i) - dropped_size(i).min(size(i));
         let cost = match (left_dropped, right_dropped) {
-            (true, true) => used + grown + MARKER_TOKENS,
-            (false, false) => (used + grown).saturating_sub(MARKER_TOKENS),
+            (true, true) => used + grown + marker_tokens,
+            (false, false) => (used + grown).saturating_sub(marker_tokens),
             _ => used + grown,
         };
         if rank == 0 || cost <= budget {
@@ -240,6 +246,7 @@ fn render(text: &str, units: &[Unit], keep: &[bool], shape: Shape) -> String {
             out.push('\n');
         }
         let mut lines = 0usize;
+        let mut signatures = 0usize;
         for u in run {
             lines += u.content(text).lines().count();
             if let UnitKind::Item {
@@ -249,9 +256,14 @@ fn render(text: &str, units: &[Unit], keep: &[bool], shape: Shape) -> String {
                 out.push_str(text[sig.clone()].trim_end_matches('\n'));
                 out.push('\n');
                 lines -= 1;
+                signatures += 1;
             }
         }
-        out.push_str(&marker(shape, run.len(), lines));
+        let counted = match shape {
+            Shape::Prose => run.len(),
+            Shape::Code => signatures,
+        };
+        out.push_str(&marker(shape, counted, lines));
         out.push('\n');
         let last = &run[run.len() - 1];
         out.push_str(&text[last.content_end..last.range.end]);
@@ -259,6 +271,8 @@ fn render(text: &str, units: &[Unit], keep: &[bool], shape: Shape) -> String {
     out
 }
 
+/// The line standing for a dropped run: `units` paragraphs for prose; for code, `lines` lines
+/// of which `units` were bodies below a kept signature line.
 fn marker(shape: Shape, units: usize, lines: usize) -> String {
     let plural = |n: usize, one: &str, many: &str| {
         if n == 1 {
@@ -267,16 +281,16 @@ fn marker(shape: Shape, units: usize, lines: usize) -> String {
             format!("{n} {many}")
         }
     };
-    match shape {
-        Shape::Prose => format!("[… {} omitted …]", plural(units, "paragraph", "paragraphs")),
-        Shape::Code => format!(
-            "[… {} omitted: {} …]",
-            plural(lines, "line", "lines"),
-            if units == 1 {
-                "the body above"
-            } else {
-                "the bodies above"
-            }
+    match (shape, units) {
+        (Shape::Prose, _) => format!("[… {} omitted …]", plural(units, "paragraph", "paragraphs")),
+        (Shape::Code, 0) => format!("[… {} omitted …]", plural(lines, "line", "lines")),
+        (Shape::Code, 1) => format!(
+            "[… {} omitted: the body above …]",
+            plural(lines, "line", "lines")
+        ),
+        (Shape::Code, _) => format!(
+            "[… {} omitted: the bodies above …]",
+            plural(lines, "line", "lines")
         ),
     }
 }
@@ -298,9 +312,9 @@ mod tests {
         let units = split(&t, Shape::Prose);
         assert_eq!(units.len(), 5);
         let scores = [0.0, 0.1, 0.9, 0.2, 0.8];
-        // Each paragraph is 41 cl100k tokens of 166: two plus the heading (2) and two markers
-        // (10 each) fit in 75 % (124), a third (+41, one marker less) does not.
-        let keep = select(&t, &units, &scores, 0.75);
+        // Each paragraph is 41 cl100k tokens of 167: two plus the heading and two markers
+        // (8 each) fit in 70 % (116 less 3 slack), a third (+41, one marker less) does not.
+        let keep = select(&t, &units, &scores, 0.7, 8);
         assert_eq!(keep, [true, false, true, false, true]);
     }
 
@@ -308,7 +322,7 @@ mod tests {
     fn select_always_keeps_units_with_error_lines() {
         let t = "one one one\n\nERROR: disk full\n\nthree three three\n\nfour four four\n";
         let units = split(t, Shape::Prose);
-        let keep = select(t, &units, &[0.9, 0.0, 0.1, 0.2], 0.0);
+        let keep = select(t, &units, &[0.9, 0.0, 0.1, 0.2], 0.0, 8);
         assert_eq!(keep, [true, true, false, false]);
     }
 

@@ -78,7 +78,12 @@ impl TokenClassifier {
                     }
                     let at = (r * seq + t) * classes;
                     let keep = keep_probability(out.data[at], out.data[at + 1]);
-                    if let Some(w) = word_at(&words, base + s) {
+                    // SentencePiece tokens (`▁word`) may start at the space before the word.
+                    let first = text
+                        .get(base + s..base + e)
+                        .and_then(|t| t.find(|c: char| !c.is_whitespace()))
+                        .map_or(base + s, |k| base + s + k);
+                    if let Some(w) = word_at(&words, first) {
                         sums[w] += keep;
                         counts[w] += 1;
                     }

@@ -45,10 +45,8 @@ fn split_identifier(word: &str) -> Vec<String> {
     let mut current = String::new();
     let mut prev_lower = false;
     for c in word.chars() {
-        if c == '_' || (c.is_uppercase() && prev_lower) {
-            if !current.is_empty() {
-                parts.push(std::mem::take(&mut current));
-            }
+        if (c == '_' || (c.is_uppercase() && prev_lower)) && !current.is_empty() {
+            parts.push(std::mem::take(&mut current));
         }
         if c != '_' {
             current.push(c);

@@ -343,6 +343,8 @@ fn merge_one_liners(text: &str, units: Vec<Unit>) -> Vec<Unit> {
                 if prev.content_end == prev.range.end {
                     prev.range.end = u.range.end;
                     prev.content_end = u.content_end;
+                    // A group of imports or constants has no one line that stands for it.
+                    prev.kind = UnitKind::Item { signature: None };
                     continue;
                 }
             }

@@ -2,6 +2,20 @@
 //! scores at or above the `keep_ratio` quantile, plus numbers, identifiers, paths and the
 //! configured `force_keep` words. Kept words keep their order; a gap that held a line break
 //! keeps one.
+//!
+//! Using a real LLMLingua-2 model (its weights are CC-BY-NC-SA, so headroom does not ship
+//! them): on a machine with internet access,
+//!
+//! ```text
+//! pip install "optimum[exporters]" onnxruntime
+//! optimum-cli export onnx --task token-classification \
+//!     --model microsoft/llmlingua-2-xlm-roberta-large-meetingbank llmlingua2/
+//! ```
+//!
+//! then point `model.path` at `llmlingua2/model.onnx`, `model.tokenizer` at
+//! `llmlingua2/tokenizer.json` and set `model.kind: token_classifier` (or
+//! `HEADROOM_COMPRESSION_PROVIDER=llmlingua`). The export has the inputs `input_ids` and
+//! `attention_mask` and the output `logits` `[batch, seq, 2]` this module expects.
 
 use super::TextConfig;
 use crate::compress::{BlockInput, CompressError, Compressor};
