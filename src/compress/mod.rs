@@ -5,6 +5,7 @@
 //! Must never: change `system`, `tools`, assistant turns or unknown block types; inflate a block;
 //! panic or fail a request (any failure means the original bytes go through).
 
+pub mod cli;
 mod config;
 pub mod text;
 
