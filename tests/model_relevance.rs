@@ -143,3 +143,18 @@ fn no_task_text_means_no_compression() {
         None
     );
 }
+
+#[test]
+fn relevance_scores_rank_the_item_that_matches_the_task_first() {
+    let Some(c) = compressor() else { return };
+    let items = [
+        "2024-05-01 INFO cache warmed in 120 ms",
+        "2024-05-01 WARN certificate for shop.example.com expires in 3 days",
+        "2024-05-01 INFO 200 GET /health",
+    ];
+    let scores = c
+        .relevance("when does the TLS cert run out?", &items)
+        .expect("scores");
+    assert_eq!(scores.len(), 3);
+    assert!(scores[1] > scores[0] && scores[1] > scores[2], "{scores:?}");
+}

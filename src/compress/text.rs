@@ -28,7 +28,8 @@ use std::sync::{Arc, LazyLock};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TextConfig {
-    /// Share of the block kept (by size for units, by word count for the token classifier).
+    /// Share of the block kept (in cl100k tokens for units, in words for the token
+    /// classifier). 0 < keep_ratio ≤ 1.
     pub keep_ratio: f64,
     /// Most model tokens spent scoring one block; units beyond what fits are ranked by the
     /// lexical match alone. Bounds latency: about 250 ms per 1,000 tokens per CPU core.
@@ -44,6 +45,27 @@ impl Default for TextConfig {
             score_tokens: 768,
             force_keep: Vec::new(),
         }
+    }
+}
+
+impl TextConfig {
+    /// Problems with these settings, phrased for `compression.text` in the config file.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if !(self.keep_ratio > 0.0 && self.keep_ratio <= 1.0) {
+            out.push(format!(
+                "`compression.text.keep_ratio` is {}; it must be above 0 and at most 1",
+                self.keep_ratio
+            ));
+        }
+        if self.score_tokens < MIN_HEAD_TOKENS * 2 {
+            out.push(format!(
+                "`compression.text.score_tokens` is {}; it must be at least {}",
+                self.score_tokens,
+                MIN_HEAD_TOKENS * 2
+            ));
+        }
+        out
     }
 }
 
@@ -67,6 +89,21 @@ impl RelevanceCompressor {
 
     pub fn config(&self) -> &TextConfig {
         &self.config
+    }
+
+    /// Relevance of arbitrary items (lines, JSON items, search hits) to `task`: cosine
+    /// similarity of each item's head plus the lexical match, as used for units. For other
+    /// compressors that want to break ties by meaning; costs one model run per call.
+    pub fn relevance(&self, task: &str, items: &[&str]) -> Result<Vec<f32>, ModelError> {
+        let lexical = lexical::scores(task, items);
+        let task_emb = self.embedder.embed_limited(&[task], MAX_HEAD_TOKENS)?;
+        let heads: Vec<&str> = items.iter().map(|i| head(i, MIN_HEAD_TOKENS * 2)).collect();
+        let embs = self.embedder.embed_limited(&heads, MIN_HEAD_TOKENS * 2)?;
+        Ok(embs
+            .iter()
+            .zip(&lexical)
+            .map(|(e, l)| cosine(&task_emb[0], e).max(0.0) + LEXICAL_WEIGHT * l)
+            .collect())
     }
 
     /// Relevance of every unit to `task` (higher is more relevant).
@@ -344,6 +381,20 @@ mod tests {
             out,
             "fn a() {\n    1\n}\n\nfn b() {\n[… 3 lines omitted: the body above …]\n\nfn c() {}\n"
         );
+    }
+
+    #[test]
+    fn config_problems_name_the_key() {
+        assert!(TextConfig::default().problems().is_empty());
+        let bad = TextConfig {
+            keep_ratio: 0.0,
+            score_tokens: 10,
+            ..TextConfig::default()
+        };
+        let p = bad.problems();
+        assert_eq!(p.len(), 2);
+        assert!(p[0].contains("compression.text.keep_ratio"));
+        assert!(p[1].contains("compression.text.score_tokens"));
     }
 
     #[test]

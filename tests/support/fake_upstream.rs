@@ -178,7 +178,10 @@ impl FakeUpstream {
             let usage = self.usage_for(&req, cache);
             let json = req.json();
             let stream = json.get("stream").and_then(|v| v.as_bool()) == Some(true);
-            match (req.method.as_str(), req.path.split('?').next().unwrap_or("")) {
+            match (
+                req.method.as_str(),
+                req.path.split('?').next().unwrap_or(""),
+            ) {
                 ("POST", "/v1/messages") if stream => {
                     let limit = match behaviour {
                         Behaviour::CloseMidStream(n) => Some(n),
@@ -319,7 +322,8 @@ async fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Re
             .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n))
             .map(|(_, v)| v.clone())
     };
-    let chunked = get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked =
+        get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let mut body = Vec::new();
     if chunked {
         loop {
