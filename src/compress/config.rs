@@ -4,6 +4,7 @@
 //!
 //! Must never: hold runtime state (this is a plain, serialisable snapshot).
 
+use super::text::TextConfig;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,18 +147,5 @@ impl Default for GenericConfig {
             enabled: true,
             min_repeats: 3,
         }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TextConfig {
-    /// Send prose and source code to the learned compressor (ignored when none is loaded).
-    pub enabled: bool,
-}
-
-impl Default for TextConfig {
-    fn default() -> Self {
-        TextConfig { enabled: true }
     }
 }

@@ -19,11 +19,14 @@ mod pipeline;
 pub mod search;
 mod table;
 pub mod template;
+pub mod text;
 pub mod tokens;
 mod walk;
 
+pub use text::TextConfig;
+
 pub use config::{
-    CompressionConfig, DiffConfig, GenericConfig, JsonConfig, LogConfig, SearchConfig, TextConfig,
+    CompressionConfig, DiffConfig, GenericConfig, JsonConfig, LogConfig, SearchConfig,
 };
 pub use pipeline::{BlockOutcome, Pipeline};
 
