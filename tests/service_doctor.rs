@@ -237,8 +237,10 @@ fn enabled_model_needs_runtime_and_files_present() {
     ];
     let (out, report) = doctor(&home, &args);
     assert_eq!(out.status.code(), Some(1), "{report}");
+    assert!(check(&report, "model").starts_with('✗'), "{report}");
+    let model_section = &report[report.find("model ").unwrap()..];
     assert!(
-        check(&report, "model").contains(&lib.display().to_string()),
+        model_section.contains(&lib.display().to_string()),
         "{report}"
     );
 

@@ -1,11 +1,8 @@
 //! `doctor`'s check that the learned compressor can start: ONNX Runtime library, model and
 //! tokenizer files, and a device this machine can provide.
 //!
-//! TEMPORARY: file discovery belongs to `crate::model` (`locate_runtime` / `locate_model_files`,
-//! being written on the model branch). Until those land, [`locate`] below mirrors the layout of
-//! `scripts/setup-model.sh` (`.runtime/libonnxruntime.*`, `models/minilm/{model.onnx,
-//! tokenizer.json}`); when they land, replace the body of [`locate`] with calls to them and
-//! delete the rest of the discovery code here.
+//! File discovery is the model's own (`crate::model::locate_*`), so doctor looks exactly where
+//! the proxy will.
 //!
 //! Must never: load the runtime (a wrong library can abort the process); it only looks for files.
 
@@ -22,9 +19,8 @@ pub struct ModelFiles {
 
 /// Finds the runtime library and model files for `cfg`, or says what was looked for.
 pub fn locate(cfg: &ModelConfig) -> Result<ModelFiles, String> {
-    let roots = search_roots();
-    let runtime = locate_runtime(cfg, &roots)?;
-    let (model, tokenizer) = locate_model_files(cfg, &roots)?;
+    let runtime = crate::model::locate_runtime(cfg).map_err(|e| e.to_string())?;
+    let (model, tokenizer) = crate::model::locate_model_files(cfg).map_err(|e| e.to_string())?;
     Ok(ModelFiles {
         runtime,
         model,
@@ -59,102 +55,6 @@ pub fn check_device(device: Device, runtime: &Path) -> Result<String, String> {
             }
         }
     }
-}
-
-/// Directories the setup script may have filled: the current directory and the checkout that
-/// holds this binary (`<repo>/target/<profile>/headroom`).
-fn search_roots() -> Vec<PathBuf> {
-    let mut roots = Vec::new();
-    if let Ok(cwd) = std::env::current_dir() {
-        roots.push(cwd);
-    }
-    if let Some(repo) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent()?.parent()?.parent().map(Path::to_path_buf))
-    {
-        if !roots.contains(&repo) {
-            roots.push(repo);
-        }
-    }
-    roots
-}
-
-fn locate_runtime(cfg: &ModelConfig, roots: &[PathBuf]) -> Result<PathBuf, String> {
-    let explicit = cfg
-        .runtime
-        .clone()
-        .map(|p| (p, "model.runtime"))
-        .or_else(|| {
-            std::env::var_os("ORT_DYLIB_PATH")
-                .filter(|v| !v.is_empty())
-                .map(|p| (PathBuf::from(p), "ORT_DYLIB_PATH"))
-        });
-    if let Some((path, from)) = explicit {
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!("{from} = {} does not exist", path.display()))
-        };
-    }
-    let mut looked = Vec::new();
-    for root in roots {
-        let dir = root.join(".runtime");
-        looked.push(dir.join("libonnxruntime.*").display().to_string());
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        let mut libs: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                let name = p.file_name().map(|n| n.to_string_lossy().into_owned());
-                name.is_some_and(|n| {
-                    (n.starts_with("libonnxruntime.so") || n.starts_with("libonnxruntime."))
-                        && (n.contains(".so") || n.ends_with(".dylib"))
-                })
-            })
-            .collect();
-        libs.sort();
-        if let Some(lib) = libs.pop() {
-            return Ok(lib);
-        }
-    }
-    Err(format!(
-        "no ONNX Runtime library: model.runtime and ORT_DYLIB_PATH are unset and none of {} exists",
-        looked.join(", ")
-    ))
-}
-
-fn locate_model_files(cfg: &ModelConfig, roots: &[PathBuf]) -> Result<(PathBuf, PathBuf), String> {
-    let model = match &cfg.path {
-        Some(p) if p.is_file() => p.clone(),
-        Some(p) => return Err(format!("model.path = {} does not exist", p.display())),
-        None => {
-            let candidates: Vec<PathBuf> = roots
-                .iter()
-                .map(|r| r.join("models").join("minilm").join("model.onnx"))
-                .collect();
-            match candidates.iter().find(|p| p.is_file()) {
-                Some(p) => p.clone(),
-                None => {
-                    let looked: Vec<String> =
-                        candidates.iter().map(|p| p.display().to_string()).collect();
-                    return Err(format!(
-                        "no model: model.path is unset and none of {} exists",
-                        looked.join(", ")
-                    ));
-                }
-            }
-        }
-    };
-    let tokenizer = match &cfg.tokenizer {
-        Some(t) => t.clone(),
-        None => model.with_file_name("tokenizer.json"),
-    };
-    if !tokenizer.is_file() {
-        return Err(format!("tokenizer {} does not exist", tokenizer.display()));
-    }
-    Ok((model, tokenizer))
 }
 
 #[cfg(test)]
