@@ -377,6 +377,7 @@ impl Config {
                 problems.push(format!("`{key}` must be greater than 0"));
             }
         }
+        problems.extend(self.compression.text.problems());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             problems.push(format!(
                 "`log.level`: {:?} is not a level (error, warn, info, debug, trace): {e}",

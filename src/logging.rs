@@ -1,11 +1,14 @@
 //! Structured logs to stderr through `tracing`, with Pingora's `log` records bridged in. The
 //! level can change on reload; the format (text or JSON) is fixed at start.
 //!
-//! Must never: print header values or prompt text (callers log sizes and names only).
+//! Must never: print header values or prompt text (callers log sizes and names only). Pingora
+//! logs whole request headers (API keys, OAuth tokens) at debug and trace, so its records are
+//! capped at INFO whatever level is configured.
 
 use crate::config::{Log, LogFormat};
 use std::sync::OnceLock;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
 
@@ -22,9 +25,15 @@ fn filter_for(level: &str) -> EnvFilter {
     EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"))
 }
 
+/// True for records that may carry header values: Pingora's below INFO.
+fn may_carry_header_values(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target().starts_with("pingora") && *meta.level() > tracing::Level::INFO
+}
+
 /// Installs the global subscriber (once per process).
 pub fn init(cfg: &Log) {
     let (filter, handle) = reload::Layer::new(filter_for(&cfg.level));
+    let never_headers = filter_fn(|meta| !may_carry_header_values(meta));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match cfg.format {
         LogFormat::Json => registry
@@ -33,11 +42,17 @@ pub fn init(cfg: &Log) {
                     .json()
                     .with_writer(std::io::stderr)
                     .flatten_event(true)
-                    .with_current_span(false),
+                    .with_current_span(false)
+                    .with_filter(never_headers),
             )
             .try_init(),
         LogFormat::Text => registry
-            .with(fmt::layer().with_writer(std::io::stderr).with_ansi(false))
+            .with(
+                fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(false)
+                    .with_filter(never_headers),
+            )
             .try_init(),
     };
     if result.is_ok() {

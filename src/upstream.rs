@@ -5,7 +5,6 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 /// An upstream base URL: `http(s)://host[:port][/base/path]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -139,18 +138,6 @@ impl Upstream {
             .find(|a| a.is_ipv4())
             .or_else(|| a.first())
             .copied()
-    }
-
-    /// Re-resolves every `period` on a plain thread, for the life of the process.
-    pub fn spawn_refresher(upstreams: Vec<Upstream>, period: Duration) {
-        let _ = std::thread::Builder::new()
-            .name("headroom-dns".into())
-            .spawn(move || loop {
-                std::thread::sleep(period);
-                for u in &upstreams {
-                    u.refresh();
-                }
-            });
     }
 }
 

@@ -252,21 +252,36 @@ fn sighup_under_load_switches_behaviour_without_dropping_a_request() {
         up.clear();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
+            // Requests that started before the swap may land late: judge the newest three.
             let reqs = up.requests();
-            if reqs.len() >= 3 {
-                return reqs[reqs.len() - 1].chunked == enabled;
+            if reqs.len() >= 6 {
+                return reqs[reqs.len() - 3..].iter().all(|r| r.chunked == enabled);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         false
     };
+    let reloads = |result: &str| -> u64 {
+        let text = proxy.get("/metrics").text();
+        let key = format!("headroom_config_reloads_total{{result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0)
+    };
+    let wait_for = |result: &str, n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reloads(result) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(reloads(result), n, "reload {result} #{n} never finished");
+    };
     let mut reloads_ok = 0;
-    for i in 0..20 {
+    for i in 0..20u64 {
         let enabled = i % 2 == 1;
         write_cfg(enabled);
         proxy.signal(libc::SIGHUP);
-        std::thread::sleep(Duration::from_millis(150));
-        // Only requests that started after the swap count.
+        wait_for("ok", i + 1);
+        // Requests that started before the swap may still be finishing.
         std::thread::sleep(Duration::from_millis(50));
         if framing_after_reload(enabled) {
             reloads_ok += 1;
@@ -278,7 +293,7 @@ fn sighup_under_load_switches_behaviour_without_dropping_a_request() {
             )
             .unwrap();
             proxy.signal(libc::SIGHUP);
-            std::thread::sleep(Duration::from_millis(200));
+            wait_for("error", 1);
         }
     }
     stop.store(true, Ordering::Relaxed);

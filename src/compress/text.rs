@@ -28,6 +28,8 @@ use std::sync::{Arc, LazyLock};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TextConfig {
+    /// Send prose and source code to the learned compressor (ignored when none is loaded).
+    pub enabled: bool,
     /// Share of the block kept (in cl100k tokens for units, in words for the token
     /// classifier). 0 < keep_ratio ≤ 1.
     pub keep_ratio: f64,
@@ -42,6 +44,7 @@ pub struct TextConfig {
 impl Default for TextConfig {
     fn default() -> Self {
         TextConfig {
+            enabled: true,
             keep_ratio: 0.5,
             score_tokens: 768,
             force_keep: Vec::new(),

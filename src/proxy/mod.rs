@@ -6,6 +6,7 @@
 
 pub mod body;
 mod errors;
+pub mod framing;
 mod local;
 pub mod routes;
 pub mod usage;
@@ -97,11 +98,21 @@ impl ProxyHttp for Headroom {
         }
     }
 
-    /// Classifies the request; answers local routes (`/health`, `/metrics`, `/stats`) itself;
-    /// decides whether the body will be buffered for compression.
+    /// Refuses ambiguous framing; classifies the request; answers local routes (`/health`,
+    /// `/metrics`, `/stats`) itself; decides whether the body will be buffered for compression.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let timeouts = &ctx.snapshot.config.timeouts;
         session.set_read_timeout(Some(Duration::from_millis(timeouts.client_read_ms)));
+        if let Some(err) = refuse_ambiguous_framing(session) {
+            ctx.status = err.status;
+            crate::metrics::REQUEST_ERRORS
+                .with_label_values(&[error_kind(err.status)])
+                .inc();
+            // The rest of the connection cannot be trusted to start a new request.
+            session.set_keepalive(None);
+            local::respond_error(session, &err).await?;
+            return Ok(true);
+        }
         let req = session.req_header();
         ctx.route = routes::classify(&req.method, req.uri.path());
         match ctx.route {
@@ -129,7 +140,11 @@ impl ProxyHttp for Headroom {
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         let up = ctx.upstream();
-        let Some(addr) = up.addr() else {
+        let addr = match up.addr() {
+            Some(a) => Some(a),
+            None => resolve_now(up.clone(), &ctx.snapshot.config.timeouts).await,
+        };
+        let Some(addr) = addr else {
             return Err(Error::explain(
                 ErrorType::ConnectNoRoute,
                 format!("cannot resolve the {} upstream host", up.name),
@@ -217,14 +232,20 @@ impl ProxyHttp for Headroom {
         Ok(())
     }
 
-    /// Chooses how to tap usage from the response; records upstream latency.
+    /// Chooses how to tap usage from the response; records upstream latency; frames the
+    /// body for HTTP/1.0 clients.
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         ctx.status = resp.status.as_u16();
+        if session.req_header().version == http::Version::HTTP_10 {
+            // HTTP/1.0 has no chunked coding (RFC 9112 §6.1): without Transfer-Encoding the
+            // body is delimited by closing the connection, which a 1.0 client understands.
+            resp.remove_header("transfer-encoding");
+        }
         if let Some(sent) = ctx.upstream_sent {
             crate::metrics::UPSTREAM_DURATION
                 .with_label_values(&[ctx.upstream().name])
@@ -259,23 +280,38 @@ impl ProxyHttp for Headroom {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> FailToProxy {
+        let gone = FailToProxy {
+            error_code: 0,
+            can_reuse_downstream: false,
+        };
+        if let Some(sent) = session.response_written() {
+            // The status line already went out (e.g. an SSE stream cut mid-way). Writing an
+            // error body now would splice JSON into the stream and terminate it as if complete;
+            // closing the connection is the only honest signal left.
+            ctx.status = sent.status.as_u16();
+            let kind = match e.esource() {
+                pingora::ErrorSource::Upstream => "upstream_interrupted",
+                _ => "client_disconnected",
+            };
+            crate::metrics::REQUEST_ERRORS
+                .with_label_values(&[kind])
+                .inc();
+            return gone;
+        }
         let upstream = ctx.upstream().url.display();
         let name = ctx.upstream().name;
         let Some(err) = errors::from_pingora(e, &format!("{name} ({upstream})")) else {
-            return FailToProxy {
-                error_code: 0,
-                can_reuse_downstream: false,
-            };
+            crate::metrics::REQUEST_ERRORS
+                .with_label_values(&["client_disconnected"])
+                .inc();
+            return gone;
         };
         crate::metrics::REQUEST_ERRORS
             .with_label_values(&[error_kind(err.status)])
             .inc();
         ctx.status = err.status;
         if local::respond_error(session, &err).await.is_err() {
-            return FailToProxy {
-                error_code: 0,
-                can_reuse_downstream: false,
-            };
+            return gone;
         }
         FailToProxy {
             error_code: err.status,
@@ -320,7 +356,7 @@ impl Headroom {
                 });
             }
         }
-        let Some(format) = format else { return None };
+        let format = format?;
         if !config.compression.enabled {
             return None;
         }
@@ -329,12 +365,28 @@ impl Headroom {
         let encoded =
             header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
         let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
-        if !json || encoded || !has_body || length.is_some_and(|l| l > limit) {
+        if !json || encoded || !has_body {
+            return None;
+        }
+        if length.is_some_and(|l| l > limit) {
+            // Too big to compress: streams through untouched, counted as oversize.
+            ctx.outcome.oversize = true;
             return None;
         }
         ctx.body = Some(BufferedBody::new(format, limit, length));
         None
     }
+}
+
+/// The upstream has never resolved (offline at start, say): try again now, on the blocking pool,
+/// within the connect timeout.
+async fn resolve_now(
+    up: crate::upstream::Upstream,
+    t: &crate::config::Timeouts,
+) -> Option<std::net::SocketAddr> {
+    let limit = Duration::from_millis(t.connect_ms);
+    let job = tokio::task::spawn_blocking(move || up.refresh().then(|| up.addr()).flatten());
+    tokio::time::timeout(limit, job).await.ok()?.ok()?
 }
 
 fn strip_hop_by_hop(req: &mut RequestHeader) {
@@ -359,6 +411,17 @@ fn strip_hop_by_hop(req: &mut RequestHeader) {
     }
 }
 
+/// Refuses requests whose body framing is ambiguous (see [`framing`]).
+fn refuse_ambiguous_framing(session: &Session) -> Option<ProxyError> {
+    let h1 = session.as_downstream().as_http1()?;
+    let e = framing::check(&h1.get_headers_raw_bytes()).err()?;
+    Some(ProxyError {
+        status: 400,
+        kind: "invalid_request_error",
+        message: format!("headroom: {e}; refusing an ambiguously framed request"),
+    })
+}
+
 fn has_credentials(req: &RequestHeader) -> bool {
     req.headers.contains_key("x-api-key") || req.headers.contains_key("authorization")
 }
@@ -371,30 +434,6 @@ fn error_kind(status: u16) -> &'static str {
         408 => "client_timeout",
         400 => "bad_request",
         _ => "internal",
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strips_hop_by_hop_and_connection_listed_headers() {
-        let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
-        req.insert_header("connection", "keep-alive, x-trace")
-            .unwrap();
-        req.insert_header("x-trace", "1").unwrap();
-        req.insert_header("keep-alive", "timeout=5").unwrap();
-        req.insert_header("te", "trailers").unwrap();
-        req.insert_header("x-api-key", "k").unwrap();
-        req.insert_header("anthropic-version", "2023-06-01")
-            .unwrap();
-        strip_hop_by_hop(&mut req);
-        for gone in ["connection", "x-trace", "keep-alive", "te"] {
-            assert!(!req.headers.contains_key(gone), "{gone} kept");
-        }
-        assert!(req.headers.contains_key("x-api-key"));
-        assert!(req.headers.contains_key("anthropic-version"));
     }
 }
 
@@ -423,5 +462,29 @@ impl RequestCtx {
     }
     pub fn injected_key(&self) -> bool {
         self.injected_key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_listed_headers() {
+        let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
+        req.insert_header("connection", "keep-alive, x-trace")
+            .unwrap();
+        req.insert_header("x-trace", "1").unwrap();
+        req.insert_header("keep-alive", "timeout=5").unwrap();
+        req.insert_header("te", "trailers").unwrap();
+        req.insert_header("x-api-key", "k").unwrap();
+        req.insert_header("anthropic-version", "2023-06-01")
+            .unwrap();
+        strip_hop_by_hop(&mut req);
+        for gone in ["connection", "x-trace", "keep-alive", "te"] {
+            assert!(!req.headers.contains_key(gone), "{gone} kept");
+        }
+        assert!(req.headers.contains_key("x-api-key"));
+        assert!(req.headers.contains_key("anthropic-version"));
     }
 }
