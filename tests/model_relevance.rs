@@ -5,24 +5,27 @@ mod model_support;
 
 use headroom::compress::text::{RelevanceCompressor, TextConfig};
 use headroom::compress::{BlockInput, Compressor};
-use headroom::model::load_embedder;
+use headroom::model::{load_embedder, Embedder};
 use model_support::{fixture, minilm_cpu, ready};
 use std::sync::{Arc, OnceLock};
 
-fn compressor() -> Option<&'static RelevanceCompressor> {
-    static C: OnceLock<Option<RelevanceCompressor>> = OnceLock::new();
-    C.get_or_init(|| {
+fn embedder() -> Option<Arc<Embedder>> {
+    static E: OnceLock<Option<Arc<Embedder>>> = OnceLock::new();
+    E.get_or_init(|| {
         let cfg = minilm_cpu();
         if !ready(&cfg) {
             return None;
         }
         let (embedder, _) = load_embedder(&cfg).expect("MiniLM loads");
-        Some(RelevanceCompressor::new(
-            Arc::new(embedder),
-            TextConfig::default(),
-        ))
+        Some(Arc::new(embedder))
     })
-    .as_ref()
+    .clone()
+}
+
+fn compressor() -> Option<&'static RelevanceCompressor> {
+    static C: OnceLock<Option<RelevanceCompressor>> = OnceLock::new();
+    C.get_or_init(|| Some(RelevanceCompressor::new(embedder()?, TextConfig::default())))
+        .as_ref()
 }
 
 fn compress(text: &str, task: &str) -> String {
@@ -157,4 +160,25 @@ fn relevance_scores_rank_the_item_that_matches_the_task_first() {
         .expect("scores");
     assert_eq!(scores.len(), 3);
     assert!(scores[1] > scores[0] && scores[1] > scores[2], "{scores:?}");
+}
+
+#[test]
+fn a_scoring_budget_smaller_than_the_block_still_finds_the_answer_via_the_lexical_prefilter() {
+    let Some(embedder) = embedder() else { return };
+    // 160 tokens: room for the task and five 24-token heads out of ~25 paragraphs.
+    let c = RelevanceCompressor::new(
+        embedder,
+        TextConfig {
+            score_tokens: 160,
+            ..TextConfig::default()
+        },
+    );
+    let doc = std::fs::read_to_string(fixture("operations_guide.md")).unwrap();
+    let task = "How do I rotate the TLS certificate without restarting the gateway?";
+    let out = c
+        .compress(&BlockInput { text: &doc, task })
+        .expect("compresses")
+        .expect("shorter");
+    assert!(out.contains("`harborctl reload --certificates`"), "{out}");
+    assert_dropped_half(&doc, &out);
 }

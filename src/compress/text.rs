@@ -34,7 +34,8 @@ pub struct TextConfig {
     /// classifier). 0 < keep_ratio ≤ 1.
     pub keep_ratio: f64,
     /// Most model tokens spent scoring one block; units beyond what fits are ranked by the
-    /// lexical match alone. Bounds latency: about 250 ms per 1,000 tokens per CPU core.
+    /// lexical match alone. Bounds latency: MiniLM runs about 3,000-4,500 tokens/s per CPU core
+    /// in fp32 and about twice that in int8 (`benches/model.rs`).
     pub score_tokens: usize,
     /// Words the token classifier always keeps (besides numbers, identifiers and paths).
     pub force_keep: Vec<String>,

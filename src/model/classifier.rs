@@ -227,6 +227,18 @@ mod tests {
     }
 
     #[test]
+    fn sentences_over_the_budget_split_at_word_boundaries() {
+        let text = "a b c d e f g h";
+        // One token per word.
+        let tokens_in = |r: &std::ops::Range<usize>| word_spans(&text[r.clone()]).len();
+        let pieces: Vec<&str> = split_long(0..text.len(), &tokens_in, 3, text)
+            .into_iter()
+            .map(|r| &text[r])
+            .collect();
+        assert_eq!(pieces, ["a b c", "d e f", "g h"]);
+    }
+
+    #[test]
     fn word_lookup_maps_bytes_inside_words_only() {
         let words = word_spans("ab cd");
         assert_eq!(word_at(&words, 0), Some(0));
