@@ -5,6 +5,14 @@
 pub mod cli;
 pub mod compress;
 pub mod config;
+pub mod logging;
 pub mod metrics;
 pub mod model;
+mod model_glue;
+pub mod observe;
+pub mod proxy;
+pub mod reload;
+pub mod server;
+pub mod state;
+pub mod stats;
 pub mod upstream;

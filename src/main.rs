@@ -1,45 +1,71 @@
+//! `headroom`: parse the command line, load the config, run. Nothing else lives here.
+
 use clap::Parser;
-use headroom::cli::{Cli, Command};
-use headroom::config::{Config, Overrides};
+use headroom::cli::{Cli, Command, RunArgs};
+use headroom::config::{Config, ConfigError, Overrides};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    headroom::server::ignore_sighup_until_ready();
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Check) => {
-            let overrides = Overrides::default();
-            let loaded = match &cli.run.config {
-                Some(p) => Config::load(p, &overrides),
-                None => Config::load_default(&overrides),
-            };
-            match loaded {
-                Ok(_) => {
-                    println!("config ok");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::from(1)
-                }
+        None => run(&cli.run),
+        Some(Command::Proxy(args)) => run(&merge(&cli.run, &args)),
+        Some(Command::Check) => match load(&cli.run) {
+            Ok(_) => {
+                println!("config ok");
+                ExitCode::SUCCESS
             }
-        }
-        Some(Command::Compress(args)) => {
-            let overrides = Overrides::default();
-            let loaded = match &cli.run.config {
-                Some(p) => Config::load(p, &overrides),
-                None => Config::load_default(&overrides),
-            };
-            match loaded {
-                Ok(config) => {
-                    let pipeline = headroom::compress::Pipeline::new(config.compression.clone(), None);
-                    headroom::compress::cli::run(&args, &pipeline)
-                }
-                Err(e) => {
-                    eprintln!("{e}");
-                    ExitCode::from(1)
-                }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
             }
-        }
-        _ => ExitCode::SUCCESS,
+        },
+        Some(Command::Compress(args)) => match load(&cli.run) {
+            Ok(config) => headroom::compress::cli::run(&args, &config),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
     }
+}
+
+fn overrides(args: &RunArgs) -> Overrides {
+    Overrides {
+        host: args.host.clone(),
+        port: args.port,
+    }
+}
+
+fn load(args: &RunArgs) -> Result<Config, ConfigError> {
+    match &args.config {
+        Some(p) => Config::load(p, &overrides(args)),
+        None => Config::load_default(&overrides(args)),
+    }
+}
+
+/// `headroom proxy …` flags win over the top-level ones.
+fn merge(top: &RunArgs, sub: &RunArgs) -> RunArgs {
+    RunArgs {
+        config: sub.config.clone().or_else(|| top.config.clone()),
+        host: sub.host.clone().or_else(|| top.host.clone()),
+        port: sub.port.or(top.port),
+    }
+}
+
+fn run(args: &RunArgs) -> ExitCode {
+    let config = match load(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("headroom: invalid config\n{e}");
+            return ExitCode::from(1);
+        }
+    };
+    headroom::logging::init(&config.log);
+    let path = args
+        .config
+        .as_ref()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
+    headroom::server::run(config, path, overrides(args))
 }

@@ -5,7 +5,6 @@
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 /// An upstream base URL: `http(s)://host[:port][/base/path]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,18 +135,6 @@ impl Upstream {
         let a = self.addrs.read().ok()?;
         // Prefer IPv4 where both exist: laptops on broken IPv6 networks are common.
         a.iter().find(|a| a.is_ipv4()).or_else(|| a.first()).copied()
-    }
-
-    /// Re-resolves every `period` on a plain thread, for the life of the process.
-    pub fn spawn_refresher(upstreams: Vec<Upstream>, period: Duration) {
-        let _ = std::thread::Builder::new()
-            .name("headroom-dns".into())
-            .spawn(move || loop {
-                std::thread::sleep(period);
-                for u in &upstreams {
-                    u.refresh();
-                }
-            });
     }
 }
 

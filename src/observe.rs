@@ -1,0 +1,149 @@
+//! What a finished request leaves behind: one log line, metrics, stats. Also the verbose
+//! health document.
+//!
+//! Must never: log header values or prompt text (only sizes, counts, names and timings).
+
+use crate::metrics;
+use crate::proxy::RequestCtx;
+use crate::state::Shared;
+use pingora_core::Error;
+use pingora_proxy::Session;
+use std::sync::Arc;
+use std::time::UNIX_EPOCH;
+
+/// Records a finished request.
+pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
+    let route = ctx.route_label();
+    let status = ctx.status();
+    let elapsed = ctx.elapsed();
+    metrics::REQUESTS
+        .with_label_values(&[route, status_label(status)])
+        .inc();
+    metrics::REQUEST_DURATION
+        .with_label_values(&[route])
+        .observe(elapsed.as_secs_f64());
+
+    let outcome = ctx.outcome();
+    let blocks = outcome
+        .rewritten
+        .as_ref()
+        .map(|r| r.blocks.as_slice())
+        .unwrap_or(&[]);
+    let (mut before, mut after) = (0u64, 0u64);
+    for b in blocks {
+        before += b.tokens_before as u64;
+        after += b.tokens_after as u64;
+        metrics::COMPRESSION_DURATION
+            .with_label_values(&[b.compressor])
+            .observe(b.duration.as_secs_f64());
+    }
+    metrics::COMPRESSION_TOKENS
+        .with_label_values(&["before"])
+        .inc_by(before);
+    metrics::COMPRESSION_TOKENS
+        .with_label_values(&["after"])
+        .inc_by(after);
+    if let Some(reason) = outcome.failure {
+        metrics::COMPRESSION_FAILURES
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+    if outcome.oversize {
+        metrics::COMPRESSION_FAILURES
+            .with_label_values(&["oversize"])
+            .inc();
+    }
+    let usage = ctx.usage();
+    for (kind, v) in [
+        ("input", usage.input),
+        ("output", usage.output),
+        ("cache_read", usage.cache_read),
+        ("cache_creation", usage.cache_creation),
+    ] {
+        if v > 0 {
+            metrics::UPSTREAM_USAGE.with_label_values(&[kind]).inc_by(v);
+        }
+    }
+    if ctx.is_local() {
+        return;
+    }
+    let failed = e.is_some() || status == 0 || status >= 500;
+    crate::stats::global().record(&crate::stats::RequestRecord {
+        failed,
+        blocks,
+        usage,
+    });
+    let req = session.req_header();
+    tracing::info!(
+        target: "headroom::request",
+        method = %req.method,
+        path = req.uri.path(),
+        status,
+        upstream = ctx.upstream_name(),
+        duration_ms = (elapsed.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
+        bytes_in = outcome.bytes_in,
+        bytes_out = outcome.bytes_out,
+        tokens_before = before,
+        tokens_after = after,
+        compress_ms = outcome.compress_time.as_millis() as u64,
+        compress_failure = outcome.failure.map(|f| f.as_str()),
+        input_tokens = usage.input,
+        output_tokens = usage.output,
+        cache_read_tokens = usage.cache_read,
+        cache_creation_tokens = usage.cache_creation,
+        key_injected = ctx.injected_key(),
+        error = e.map(|e| format!("{:?}", e.etype())),
+        "request"
+    );
+}
+
+fn status_label(status: u16) -> &'static str {
+    match status {
+        0 => "none",
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        408 => "408",
+        413 => "413",
+        429 => "429",
+        400..=499 => "4xx",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        529 => "529",
+        _ => "5xx",
+    }
+}
+
+/// `GET /health?verbose=1`.
+pub fn health_verbose(shared: &Arc<Shared>) -> Vec<u8> {
+    let snap = shared.snapshot();
+    let reload = shared.last_reload.lock().ok().and_then(|r| r.clone());
+    let doc = serde_json::json!({
+        "status": "healthy",
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": shared.started.elapsed().as_secs(),
+        "config_path": shared.config_path.as_ref().map(|p| p.display().to_string()),
+        "last_reload": reload.map(|r| serde_json::json!({
+            "at_unix": r.at.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+            "result": if r.ok { "ok" } else { "error" },
+            "message": r.message,
+        })),
+        "compression": {
+            "enabled": snap.config.compression.enabled,
+            "model": snap.model_device.map(|d| d.as_str()),
+        },
+        "model_device": snap.model_device.map(|d| d.as_str()),
+        "upstreams": {
+            "anthropic": snap.anthropic.url.display(),
+            "openai": snap.openai.url.display(),
+        },
+        "in_flight": shared.in_flight(),
+    });
+    serde_json::to_vec(&doc).unwrap_or_default()
+}

@@ -1,0 +1,97 @@
+//! Request framing checks on the raw header bytes, before anything is forwarded.
+//!
+//! Pingora resolves some ambiguous framings itself (Transfer-Encoding wins over Content-Length,
+//! identical duplicate Content-Length values are merged) and hands the proxy the cleaned
+//! header. A proxy in front of every model call has no reason to accept either: a client that
+//! sends them is broken or probing for request smuggling, so they are refused here, where the
+//! original field lines are still visible.
+//!
+//! Must never: log or echo header values.
+
+/// Why a request's framing is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FramingError {
+    #[error("request has both Content-Length and Transfer-Encoding")]
+    LengthAndTransferEncoding,
+    #[error("request has more than one Content-Length")]
+    RepeatedContentLength,
+    #[error("request has a Content-Length that is not a plain decimal number")]
+    InvalidContentLength,
+}
+
+/// Checks the header section of one HTTP/1 request (request line, field lines, blank line).
+pub fn check(raw_head: &[u8]) -> Result<(), FramingError> {
+    let mut lengths = 0usize;
+    let mut transfer_encoding = false;
+    for line in raw_head.split(|&b| b == b'\n').skip(1) {
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let name = line[..colon].trim_ascii();
+        let value = line[colon + 1..].trim_ascii();
+        if name.eq_ignore_ascii_case(b"content-length") {
+            // A comma-separated list counts as repeated fields (RFC 9110 §5.3).
+            let commas = value.iter().filter(|&&b| b == b',').count();
+            lengths += 1 + commas;
+            // `1*DIGIT` only: `+5` or `0x5` parse differently in different servers.
+            if commas == 0 && (value.is_empty() || !value.iter().all(u8::is_ascii_digit)) {
+                return Err(FramingError::InvalidContentLength);
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            transfer_encoding = true;
+        }
+    }
+    if lengths > 0 && transfer_encoding {
+        return Err(FramingError::LengthAndTransferEncoding);
+    }
+    if lengths > 1 {
+        return Err(FramingError::RepeatedContentLength);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_one_length_or_one_transfer_encoding() {
+        assert_eq!(check(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"), Ok(()));
+        assert_eq!(check(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), Ok(()));
+        assert_eq!(check(b"GET / HTTP/1.1\r\nX-Content-Length: 1\r\nX-Transfer-Encoding: 1\r\n\r\n"), Ok(()));
+    }
+
+    #[test]
+    fn refuses_length_with_transfer_encoding_in_any_case_and_order() {
+        for head in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\ntransfer-encoding: chunked\r\ncontent-length: 0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nTRANSFER-ENCODING:chunked\r\nCONTENT-LENGTH:5\r\n\r\n",
+        ] {
+            assert_eq!(check(head), Err(FramingError::LengthAndTransferEncoding));
+        }
+    }
+
+    #[test]
+    fn refuses_lengths_that_are_not_plain_digits() {
+        for head in [
+            &b"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 0x5\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
+        ] {
+            assert_eq!(check(head), Err(FramingError::InvalidContentLength));
+        }
+    }
+
+    #[test]
+    fn refuses_repeated_content_length_even_when_equal() {
+        for head in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 5\r\ncontent-length: 6\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: 5, 5\r\n\r\n",
+        ] {
+            assert_eq!(check(head), Err(FramingError::RepeatedContentLength));
+        }
+    }
+}

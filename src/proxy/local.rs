@@ -1,0 +1,77 @@
+//! Routes the proxy answers itself: `/health` (`?verbose=1` for details), `/metrics`, `/stats`,
+//! and error responses.
+//!
+//! Must never: expose credentials, header values or prompt text.
+
+use super::errors::ProxyError;
+use super::routes::Route;
+use crate::state::Shared;
+use bytes::Bytes;
+use pingora_core::Result;
+use pingora::http::ResponseHeader;
+use pingora_proxy::Session;
+use std::sync::Arc;
+
+/// The exact body of `GET /health`.
+pub const HEALTHY: &[u8] = br#"{"status":"healthy"}"#;
+
+/// Answers a local route; returns the status sent.
+pub async fn respond(
+    session: &mut Session,
+    route: Route,
+    query: &str,
+    shared: &Arc<Shared>,
+) -> Result<u16> {
+    let (content_type, body): (&str, Vec<u8>) = match route {
+        Route::Health if query_flag(query, "verbose") => {
+            ("application/json", crate::observe::health_verbose(shared))
+        }
+        Route::Health => ("application/json", HEALTHY.to_vec()),
+        Route::Metrics => (
+            "text/plain; version=0.0.4; charset=utf-8",
+            crate::metrics::render(),
+        ),
+        Route::Stats => ("application/json", crate::stats::global().render_json()),
+        Route::Upstream { .. } => return Ok(0),
+    };
+    send(session, 200, content_type, body).await?;
+    Ok(200)
+}
+
+/// Sends an Anthropic-shaped error.
+pub async fn respond_error(session: &mut Session, err: &ProxyError) -> Result<()> {
+    send(session, err.status, "application/json", err.body()).await
+}
+
+async fn send(session: &mut Session, status: u16, content_type: &str, body: Vec<u8>) -> Result<()> {
+    let head_only = session.req_header().method == http::Method::HEAD;
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header("content-type", content_type)?;
+    resp.insert_header("content-length", body.len().to_string())?;
+    resp.insert_header("cache-control", "no-store")?;
+    session.write_response_header(Box::new(resp), head_only).await?;
+    if !head_only {
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await?;
+    }
+    Ok(())
+}
+
+fn query_flag(query: &str, name: &str) -> bool {
+    query.split('&').any(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, "1"));
+        k == name && !matches!(v, "0" | "false" | "no")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reads_query_flags() {
+        assert!(super::query_flag("verbose=1", "verbose"));
+        assert!(super::query_flag("a=b&verbose", "verbose"));
+        assert!(!super::query_flag("verbose=0", "verbose"));
+        assert!(!super::query_flag("", "verbose"));
+    }
+}

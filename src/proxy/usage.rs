@@ -1,0 +1,271 @@
+//! Taps token usage from upstream responses while their bytes pass through untouched.
+//!
+//! JSON responses: the `usage` object of the whole body. SSE: Anthropic's
+//! `message_start.message.usage` and `message_delta.usage`, OpenAI's `usage` in the final chunk.
+//! Must never: delay, alter or hold back a byte of the response; grow without bound.
+
+use serde_json::Value;
+
+/// Upper bound on a buffered JSON body or a single SSE line we try to read usage from.
+const MAX_TAPPED: usize = 4 * 1024 * 1024;
+
+/// Token usage as the provider reports it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Usage {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_creation: u64,
+}
+
+impl Usage {
+    pub fn is_empty(&self) -> bool {
+        *self == Usage::default()
+    }
+
+    /// Merges a usage object (Anthropic or OpenAI field names). Later values replace earlier
+    /// ones field by field: `message_delta` carries cumulative counts.
+    fn merge(&mut self, u: &Value) {
+        let get = |k: &str| u.get(k).and_then(Value::as_u64);
+        if let Some(v) = get("input_tokens").or_else(|| get("prompt_tokens")) {
+            self.input = v;
+        }
+        if let Some(v) = get("output_tokens").or_else(|| get("completion_tokens")) {
+            self.output = v;
+        }
+        if let Some(v) = get("cache_read_input_tokens").or_else(|| {
+            u.get("prompt_tokens_details")
+                .and_then(|d| d.get("cached_tokens"))
+                .and_then(Value::as_u64)
+        }) {
+            self.cache_read = v;
+        }
+        if let Some(v) = get("cache_creation_input_tokens") {
+            self.cache_creation = v;
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    Identity,
+    Gzip,
+    Deflate,
+}
+
+#[derive(Debug)]
+enum Mode {
+    Off,
+    Json(Vec<u8>, Encoding),
+    Sse(Vec<u8>),
+}
+
+/// Watches one response body.
+#[derive(Debug)]
+pub struct UsageTap {
+    mode: Mode,
+    pub usage: Usage,
+}
+
+impl Default for UsageTap {
+    fn default() -> Self {
+        UsageTap {
+            mode: Mode::Off,
+            usage: Usage::default(),
+        }
+    }
+}
+
+impl UsageTap {
+    /// Chooses how to read the body from its response headers.
+    pub fn for_response(content_type: Option<&str>, content_encoding: Option<&str>) -> UsageTap {
+        let encoding = match content_encoding.map(|e| e.trim().to_ascii_lowercase()) {
+            None => Some(Encoding::Identity),
+            Some(e) if e.is_empty() || e == "identity" => Some(Encoding::Identity),
+            Some(e) if e == "gzip" || e == "x-gzip" => Some(Encoding::Gzip),
+            Some(e) if e == "deflate" => Some(Encoding::Deflate),
+            Some(_) => None,
+        };
+        let ct = content_type.unwrap_or("").to_ascii_lowercase();
+        let mode = match encoding {
+            Some(Encoding::Identity) if ct.starts_with("text/event-stream") => Mode::Sse(Vec::new()),
+            Some(enc) if ct.contains("json") => Mode::Json(Vec::new(), enc),
+            _ => Mode::Off,
+        };
+        UsageTap {
+            mode,
+            usage: Usage::default(),
+        }
+    }
+
+    /// Feeds a chunk of the body as it passes.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        match &mut self.mode {
+            Mode::Off => {}
+            Mode::Json(buf, _) => {
+                if buf.len() + chunk.len() > MAX_TAPPED {
+                    self.mode = Mode::Off;
+                } else {
+                    buf.extend_from_slice(chunk);
+                }
+            }
+            Mode::Sse(pending) => {
+                let mut rest = chunk;
+                while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+                    pending.extend_from_slice(&rest[..i]);
+                    let line = std::mem::take(pending);
+                    sse_line(&line, &mut self.usage);
+                    rest = &rest[i + 1..];
+                }
+                if pending.len() + rest.len() > MAX_TAPPED {
+                    pending.clear();
+                } else {
+                    pending.extend_from_slice(rest);
+                }
+            }
+        }
+    }
+
+    /// Call at end of body.
+    pub fn finish(&mut self) {
+        match std::mem::replace(&mut self.mode, Mode::Off) {
+            Mode::Json(buf, enc) => {
+                let Some(buf) = decode(buf, enc) else { return };
+                if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
+                    if let Some(u) = v.get("usage") {
+                        self.usage.merge(u);
+                    }
+                }
+            }
+            Mode::Sse(pending) => sse_line(&pending, &mut self.usage),
+            Mode::Off => {}
+        }
+    }
+}
+
+/// Undoes a content encoding, bounded by `MAX_TAPPED` output bytes.
+fn decode(buf: Vec<u8>, enc: Encoding) -> Option<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::new();
+    let limit = MAX_TAPPED as u64 + 1;
+    let read = match enc {
+        Encoding::Identity => return Some(buf),
+        Encoding::Gzip => flate2::read::GzDecoder::new(&buf[..])
+            .take(limit)
+            .read_to_end(&mut out),
+        Encoding::Deflate => flate2::read::ZlibDecoder::new(&buf[..])
+            .take(limit)
+            .read_to_end(&mut out),
+    };
+    (read.is_ok() && out.len() <= MAX_TAPPED).then_some(out)
+}
+
+fn sse_line(line: &[u8], usage: &mut Usage) {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let Some(data) = line.strip_prefix(b"data:") else {
+        return;
+    };
+    // Cheap filter: most events (content deltas) carry no usage.
+    if !contains(data, b"usage") {
+        return;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    match v.get("type").and_then(Value::as_str) {
+        Some("message_start") => {
+            if let Some(u) = v.get("message").and_then(|m| m.get("usage")) {
+                usage.merge(u);
+            }
+        }
+        _ => {
+            if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+                usage.merge(u);
+            }
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_anthropic_sse_usage_across_split_chunks() {
+        let stream = concat!(
+            "event: message_start\n",
+            "data: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"usage\":{\"input_tokens\":25,\"cache_read_input_tokens\":7,\"cache_creation_input_tokens\":3,\"output_tokens\":1}}}\n\n",
+            "event: content_block_delta\n",
+            "data: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n",
+            "event: message_delta\r\n",
+            "data: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\"},\"usage\":{\"output_tokens\":15}}\r\n\r\n",
+        );
+        for split in [1usize, 7, 64, stream.len()] {
+            let mut tap = UsageTap::for_response(Some("text/event-stream; charset=utf-8"), None);
+            for c in stream.as_bytes().chunks(split) {
+                tap.feed(c);
+            }
+            tap.finish();
+            assert_eq!(
+                tap.usage,
+                Usage {
+                    input: 25,
+                    output: 15,
+                    cache_read: 7,
+                    cache_creation: 3
+                },
+                "split {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_json_and_openai_usage() {
+        let mut tap = UsageTap::for_response(Some("application/json"), None);
+        tap.feed(br#"{"id":"x","usage":{"prompt_tokens":10,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":6}}}"#);
+        tap.finish();
+        assert_eq!(
+            tap.usage,
+            Usage {
+                input: 10,
+                output: 4,
+                cache_read: 6,
+                cache_creation: 0
+            }
+        );
+    }
+
+    #[test]
+    fn reads_gzipped_json_usage() {
+        use std::io::Write;
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(br#"{"usage":{"input_tokens":42,"output_tokens":7}}"#).unwrap();
+        let bytes = gz.finish().unwrap();
+        let mut tap = UsageTap::for_response(Some("application/json"), Some("gzip"));
+        for c in bytes.chunks(5) {
+            tap.feed(c);
+        }
+        tap.finish();
+        assert_eq!((tap.usage.input, tap.usage.output), (42, 7));
+    }
+
+    #[test]
+    fn ignores_encoded_and_garbage_bodies() {
+        let mut tap = UsageTap::for_response(Some("application/json"), Some("br"));
+        tap.feed(b"whatever");
+        tap.finish();
+        assert!(tap.usage.is_empty());
+        let mut tap = UsageTap::for_response(Some("application/json"), Some("gzip"));
+        tap.feed(b"\x1f\x8b garbage");
+        tap.finish();
+        assert!(tap.usage.is_empty());
+        let mut tap = UsageTap::for_response(Some("text/event-stream"), None);
+        tap.feed(b"data: {not json usage\n\ndata: [DONE]\n");
+        tap.finish();
+        assert!(tap.usage.is_empty());
+    }
+}

@@ -1,0 +1,190 @@
+//! Assembles and runs the Pingora server: our config (never Pingora's argv or YAML), one
+//! listener, the reload and shutdown signal handling, stats flushing.
+//!
+//! Must never: start when the listen port is taken (Pingora would retry for 30 s and then leave a
+//! process with no listener); linger after SIGTERM/SIGINT once idle.
+
+use crate::config::Config;
+use crate::state::{ReloadStatus, Shared, Snapshot};
+use async_trait::async_trait;
+use pingora_core::server::configuration::ServerConf;
+use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Exit code when the listen address is taken or cannot be bound.
+pub const EXIT_BIND: u8 = 2;
+
+/// Makes SIGHUP harmless until the reload handler is installed (its default action kills).
+pub fn ignore_sighup_until_ready() {
+    // SAFETY: setting a signal disposition to SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
+/// Checks the listen address can be bound, with the message a user can act on.
+pub fn check_bind(addr: std::net::SocketAddr) -> Result<(), String> {
+    match std::net::TcpListener::bind(addr) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => Err(format!(
+            "Address already in use: {addr} — another process holds the port; stop it or set HEADROOM_PROXY_PORT"
+        )),
+        Err(e) => Err(format!("cannot listen on {addr}: {e}")),
+    }
+}
+
+/// Runs the proxy until SIGTERM/SIGINT. `config_path` is re-read on SIGHUP.
+pub fn run(config: Config, config_path: Option<PathBuf>, overrides: crate::config::Overrides) -> ExitCode {
+    crate::metrics::init();
+    let addr = match config.listen_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if !addr.ip().is_loopback() {
+        tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use your credentials through this proxy");
+    }
+    if let Err(msg) = check_bind(addr) {
+        eprintln!("headroom: {msg}");
+        return ExitCode::from(EXIT_BIND);
+    }
+    let snapshot = match Snapshot::build(config.clone(), None) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let shared = Shared::new(snapshot, config_path.clone());
+
+    let stats = crate::stats::global();
+    match config.stats.path.clone().or_else(crate::stats::default_path) {
+        Some(p) => stats.open(p),
+        None => tracing::warn!("no HOME: lifetime stats are not persisted"),
+    }
+    stats.spawn_flusher(Duration::from_secs(config.stats.flush_seconds));
+    spawn_dns_refresher(shared.clone());
+    crate::reload::spawn(shared.clone(), overrides);
+
+    let mut conf = ServerConf {
+        threads: config.threads,
+        grace_period_seconds: Some(config.shutdown.grace_seconds),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
+    let tag = format!("headroom-{}", std::process::id());
+    conf.pid_file = std::env::temp_dir().join(format!("{tag}.pid")).display().to_string();
+    conf.upgrade_sock = std::env::temp_dir().join(format!("{tag}.sock")).display().to_string();
+    let mut server = Server::new_with_opt_and_conf(None::<pingora_core::server::configuration::Opt>, conf);
+    server.bootstrap();
+    let mut proxy = pingora_proxy::http_proxy_service_with_name(
+        &server.configuration,
+        crate::proxy::Headroom::new(shared.clone()),
+        "headroom",
+    );
+    proxy.add_tcp(&addr.to_string());
+    server.add_service(proxy);
+
+    tracing::info!(
+        %addr,
+        config = config_path.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "embedded default".into()),
+        anthropic = %shared.snapshot().anthropic.url.display(),
+        openai = %shared.snapshot().openai.url.display(),
+        compression = config.compression.enabled,
+        model_device = shared.snapshot().model_device.map(|d| d.as_str()),
+        "headroom listening"
+    );
+    let grace = Duration::from_secs(config.shutdown.grace_seconds);
+    server.run(RunArgs {
+        shutdown_signal: Box::new(Drain { shared, grace }),
+    });
+    stats.flush();
+    ExitCode::SUCCESS
+}
+
+fn spawn_dns_refresher(shared: Arc<Shared>) {
+    let _ = std::thread::Builder::new()
+        .name("headroom-dns".into())
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(60));
+            let snap = shared.snapshot();
+            snap.anthropic.refresh();
+            snap.openai.refresh();
+        });
+}
+
+/// Shutdown on SIGTERM or SIGINT: stop accepting, then exit as soon as no request is in
+/// flight (or when the grace period ends). A second signal exits at once.
+struct Drain {
+    shared: Arc<Shared>,
+    grace: Duration,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for Drain {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install SIGTERM/SIGINT handlers");
+            std::future::pending::<()>().await;
+            return ShutdownSignal::FastShutdown;
+        };
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, in_flight = self.shared.in_flight(), grace_s = self.grace.as_secs(), "shutting down: no new connections; waiting for requests in flight");
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+            tracing::warn!("second signal: exiting now");
+            crate::stats::global().flush();
+            std::process::exit(130);
+        });
+        let shared = self.shared.clone();
+        let grace = self.grace;
+        let _ = std::thread::Builder::new()
+            .name("headroom-drain".into())
+            .spawn(move || {
+                let start = Instant::now();
+                // Let the listeners see the shutdown before counting.
+                std::thread::sleep(Duration::from_millis(20));
+                while shared.in_flight() > 0 && start.elapsed() < grace {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                let left = shared.in_flight();
+                if left > 0 {
+                    tracing::warn!(in_flight = left, "grace period over; closing requests still in flight");
+                } else {
+                    tracing::info!("all requests finished; exiting");
+                }
+                crate::stats::global().flush();
+                std::process::exit(0);
+            });
+        ShutdownSignal::GracefulTerminate
+    }
+}
+
+/// Records a reload's result for `/health?verbose=1` and the metric.
+pub fn note_reload(shared: &Shared, ok: bool, message: String) {
+    crate::metrics::CONFIG_RELOADS
+        .with_label_values(&[if ok { "ok" } else { "error" }])
+        .inc();
+    if let Ok(mut r) = shared.last_reload.lock() {
+        *r = Some(ReloadStatus {
+            at: SystemTime::now(),
+            ok,
+            message,
+        });
+    }
+}

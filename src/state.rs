@@ -1,0 +1,130 @@
+//! The runtime snapshot every request reads: the config plus what is built from it (upstreams,
+//! the compression pipeline, the model). Swapped atomically on reload; a request keeps the
+//! snapshot it started with until it ends.
+//!
+//! Must never: block a request on building a snapshot (building happens at start-up and in the
+//! reload task, off the request path).
+
+use crate::compress::Pipeline;
+use crate::config::Config;
+use crate::model::Device;
+use crate::upstream::{Upstream, UpstreamUrl};
+use arc_swap::ArcSwap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+use tokio::sync::Semaphore;
+
+/// Everything a request needs, built from one config.
+pub struct Snapshot {
+    pub config: Arc<Config>,
+    pub pipeline: Arc<Pipeline>,
+    pub anthropic: Upstream,
+    pub openai: Upstream,
+    /// Bounds compressions running at once (the blocking pool's back-pressure).
+    pub compressions: Arc<Semaphore>,
+    /// The device the model actually runs on, when it is loaded.
+    pub model_device: Option<Device>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error("{0}")]
+    Config(String),
+    #[error("model: {0}")]
+    Model(String),
+}
+
+impl Snapshot {
+    /// Builds a snapshot. `previous` lets a reload keep the loaded model when model settings
+    /// did not change.
+    pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Snapshot, BuildError> {
+        let anthropic = UpstreamUrl::parse(&config.upstreams.anthropic)
+            .map_err(|e| BuildError::Config(format!("`upstreams.anthropic`: {e}")))?;
+        let openai = UpstreamUrl::parse(&config.upstreams.openai)
+            .map_err(|e| BuildError::Config(format!("`upstreams.openai`: {e}")))?;
+        let reuse = |u: &Upstream, url: &UpstreamUrl| u.url == *url;
+        let anthropic = match previous {
+            Some(p) if reuse(&p.anthropic, &anthropic) => p.anthropic.clone(),
+            _ => Upstream::new("anthropic", anthropic),
+        };
+        let openai = match previous {
+            Some(p) if reuse(&p.openai, &openai) => p.openai.clone(),
+            _ => Upstream::new("openai", openai),
+        };
+        let (text, model_device) = crate::model_glue::text_compressor(&config, previous)?;
+        let pipeline = Arc::new(Pipeline::new(config.compression.clone(), text));
+        let compressions = Arc::new(Semaphore::new(config.limits.max_concurrent_compressions));
+        Ok(Snapshot {
+            config: Arc::new(config),
+            pipeline,
+            anthropic,
+            openai,
+            compressions,
+            model_device,
+        })
+    }
+}
+
+/// Result of the last reload, for `/health?verbose=1`.
+#[derive(Debug, Clone)]
+pub struct ReloadStatus {
+    pub at: SystemTime,
+    pub ok: bool,
+    pub message: String,
+}
+
+/// Process-wide state: the current snapshot and facts about the process.
+pub struct Shared {
+    current: ArcSwap<Snapshot>,
+    pub config_path: Option<PathBuf>,
+    pub started: Instant,
+    /// `ANTHROPIC_API_KEY`, read once at start; injected only where the config says so.
+    pub api_key: Option<String>,
+    pub last_reload: Mutex<Option<ReloadStatus>>,
+    in_flight: AtomicUsize,
+}
+
+impl Shared {
+    pub fn new(snapshot: Snapshot, config_path: Option<PathBuf>) -> Arc<Shared> {
+        Arc::new(Shared {
+            current: ArcSwap::from_pointee(snapshot),
+            config_path,
+            started: Instant::now(),
+            api_key: std::env::var("ANTHROPIC_API_KEY")
+                .ok()
+                .filter(|k| !k.trim().is_empty()),
+            last_reload: Mutex::new(None),
+            in_flight: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    pub fn swap(&self, snapshot: Snapshot) {
+        self.current.store(Arc::new(snapshot));
+    }
+
+    /// Requests currently being handled.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Counts a request as in flight until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+}
+
+/// Held by each request's context; shutdown waits until none are left.
+pub struct InFlight(Arc<Shared>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
