@@ -9,7 +9,6 @@
 //! Run: `cargo bench --bench soak` (`SOAK_SECONDS=30 cargo bench --bench soak` for a short one).
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code)]
 mod support;
 
 use std::io::{BufReader, Write};
@@ -23,7 +22,12 @@ use support::{read_response, Proxy};
 const CONNECTIONS: usize = 32;
 
 fn env_secs(name: &str, default: u64) -> Duration {
-    Duration::from_secs(std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default))
+    Duration::from_secs(
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default),
+    )
 }
 
 /// The kinds of request in the mix, with their share (out of 100).
@@ -63,7 +67,11 @@ fn large_tool_result(seed: usize) -> String {
     let mut log = String::new();
     let mut i = 0;
     while log.len() < 200_000 {
-        let level = if i % 997 == seed % 997 { "ERROR" } else { "INFO" };
+        let level = if i % 997 == seed % 997 {
+            "ERROR"
+        } else {
+            "INFO"
+        };
         log.push_str(&format!(
             "2026-03-0{}T10:{:02}:{:02}.{:03}Z {level} build-worker-{} compiled crate_{} in {} ms\n",
             seed % 9 + 1,
@@ -80,12 +88,15 @@ fn large_tool_result(seed: usize) -> String {
         .map(|r| {
             serde_json::json!({
                 "id": r, "path": format!("src/mod_{}/file_{r}.rs", r % 17),
-                "status": if (r + seed) % 53 == 0 { "failed" } else { "ok" },
+                "status": if (r + seed).is_multiple_of(53) { "failed" } else { "ok" },
                 "lines": (r * 31 + seed) % 2000, "owner": format!("team-{}", r % 5)
             })
         })
         .collect();
-    format!("{log}\n{}", serde_json::to_string_pretty(&rows).unwrap_or_default())
+    format!(
+        "{log}\n{}",
+        serde_json::to_string_pretty(&rows).unwrap_or_default()
+    )
 }
 
 fn anthropic_body(tool_output: &str, stream: bool, n: u64) -> Vec<u8> {
@@ -156,7 +167,10 @@ impl Client {
         )
         .into_bytes();
         wire.extend_from_slice(body);
-        let result = conn.get_mut().write_all(&wire).and_then(|_| read_response(conn));
+        let result = conn
+            .get_mut()
+            .write_all(&wire)
+            .and_then(|_| read_response(conn));
         let keep = matches!(&result, Ok(r) if !r.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")));
         if !keep {
             self.conn = None;
@@ -167,7 +181,11 @@ impl Client {
 
 fn check(kind: Kind, r: &support::Response) -> Result<(), String> {
     if r.status != 200 {
-        return Err(format!("{kind:?}: status {} {}", r.status, r.text().chars().take(200).collect::<String>()));
+        return Err(format!(
+            "{kind:?}: status {} {}",
+            r.status,
+            r.text().chars().take(200).collect::<String>()
+        ));
     }
     let text = r.text();
     let expect = match kind {
@@ -229,7 +247,8 @@ fn main() {
     let started = Instant::now();
     let workers: Vec<_> = (0..CONNECTIONS)
         .map(|t| {
-            let (stop, done, tally, bodies) = (stop.clone(), done.clone(), tally.clone(), bodies.clone());
+            let (stop, done, tally, bodies) =
+                (stop.clone(), done.clone(), tally.clone(), bodies.clone());
             let port = proxy.port;
             std::thread::spawn(move || {
                 let mut client = Client { port, conn: None };
@@ -240,7 +259,11 @@ fn main() {
                     let kind = pick(n.wrapping_mul(2654435761) >> 7);
                     let (path, body) = bodies.request(kind, n);
                     let t0 = Instant::now();
-                    match client.send(path, &body).map_err(|e| format!("{kind:?}: {e}")).and_then(|r| check(kind, &r)) {
+                    match client
+                        .send(path, &body)
+                        .map_err(|e| format!("{kind:?}: {e}"))
+                        .and_then(|r| check(kind, &r))
+                    {
                         Ok(()) => local.latencies.push((kind, t0.elapsed())),
                         Err(e) => local.errors.push(e),
                     }
@@ -260,7 +283,8 @@ fn main() {
     let mut next_reload = reload_every;
     // Stall detection: seconds with no completed request, and how late this sampler itself woke
     // (a late sampler means the whole machine stalled, not the proxy).
-    let (mut idle_run, mut longest_idle, mut last_done, mut max_lag) = (0u32, 0u32, 0u64, Duration::ZERO);
+    let (mut idle_run, mut longest_idle, mut last_done, mut max_lag) =
+        (0u32, 0u32, 0u64, Duration::ZERO);
     while started.elapsed() < duration {
         let slept = Instant::now();
         std::thread::sleep(Duration::from_secs(1));
@@ -268,19 +292,36 @@ fn main() {
         let t = started.elapsed();
         samples.push((t, rss_kib(pid), fd_count(pid)));
         let now_done = done.load(Ordering::Relaxed);
-        idle_run = if now_done == last_done { idle_run + 1 } else { 0 };
+        idle_run = if now_done == last_done {
+            idle_run + 1
+        } else {
+            0
+        };
         longest_idle = longest_idle.max(idle_run);
         last_done = now_done;
         if t >= next_reload {
-            let timeout = if reloads % 2 == 0 { 60_001 } else { 60_000 };
-            let text = base.replace("client_read_ms: 60000", &format!("client_read_ms: {timeout}"));
+            let timeout = if reloads.is_multiple_of(2) {
+                60_001
+            } else {
+                60_000
+            };
+            let text = base.replace(
+                "client_read_ms: 60000",
+                &format!("client_read_ms: {timeout}"),
+            );
             std::fs::write(&proxy.config_path, text).expect("rewrite config");
             proxy.signal(libc::SIGHUP);
             reloads += 1;
             next_reload += reload_every;
         }
-        if samples.len() % 10 == 0 {
-            eprintln!("  t={:>4}s requests={:>8} rss={} KiB fds={}", t.as_secs(), done.load(Ordering::Relaxed), rss_kib(pid), fd_count(pid));
+        if samples.len().is_multiple_of(10) {
+            eprintln!(
+                "  t={:>4}s requests={:>8} rss={} KiB fds={}",
+                t.as_secs(),
+                done.load(Ordering::Relaxed),
+                rss_kib(pid),
+                fd_count(pid)
+            );
         }
     }
     stop.store(true, Ordering::Relaxed);
@@ -294,51 +335,97 @@ fn main() {
 
     let tally = tally.lock().expect("tally");
     let total = tally.latencies.len() + tally.errors.len();
-    println!("\n== soak: {} s, {CONNECTIONS} connections, {reloads} SIGHUP reloads ==", elapsed.as_secs());
-    println!("requests: {total} ({:.0}/s), unexpected errors: {}", total as f64 / elapsed.as_secs_f64(), tally.errors.len());
+    println!(
+        "\n== soak: {} s, {CONNECTIONS} connections, {reloads} SIGHUP reloads ==",
+        elapsed.as_secs()
+    );
+    println!(
+        "requests: {total} ({:.0}/s), unexpected errors: {}",
+        total as f64 / elapsed.as_secs_f64(),
+        tally.errors.len()
+    );
     for e in tally.errors.iter().take(10) {
         println!("  error: {e}");
     }
-    println!("{:<14} {:>8} {:>10} {:>10} {:>10}", "kind", "count", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "{:<14} {:>8} {:>10} {:>10} {:>10}",
+        "kind", "count", "p50 ms", "p99 ms", "max ms"
+    );
     let mut kinds: Vec<Kind> = MIX.iter().map(|(k, _)| *k).collect();
     kinds.sort();
     let mut all: Vec<Duration> = tally.latencies.iter().map(|(_, d)| *d).collect();
     all.sort();
     for k in kinds {
-        let mut v: Vec<Duration> = tally.latencies.iter().filter(|(kk, _)| *kk == k).map(|(_, d)| *d).collect();
+        let mut v: Vec<Duration> = tally
+            .latencies
+            .iter()
+            .filter(|(kk, _)| *kk == k)
+            .map(|(_, d)| *d)
+            .collect();
         v.sort();
-        println!("{:<14} {:>8} {:>10} {:>10} {:>10}", format!("{k:?}"), v.len(), ms(percentile(&v, 0.5)), ms(percentile(&v, 0.99)), ms(percentile(&v, 1.0)));
+        println!(
+            "{:<14} {:>8} {:>10} {:>10} {:>10}",
+            format!("{k:?}"),
+            v.len(),
+            ms(percentile(&v, 0.5)),
+            ms(percentile(&v, 0.99)),
+            ms(percentile(&v, 1.0))
+        );
     }
-    println!("{:<14} {:>8} {:>10} {:>10} {:>10}", "all", all.len(), ms(percentile(&all, 0.5)), ms(percentile(&all, 0.99)), ms(percentile(&all, 1.0)));
+    println!(
+        "{:<14} {:>8} {:>10} {:>10} {:>10}",
+        "all",
+        all.len(),
+        ms(percentile(&all, 0.5)),
+        ms(percentile(&all, 0.99)),
+        ms(percentile(&all, 1.0))
+    );
 
     let at = |frac: f64| {
         let t = elapsed.mul_f64(frac);
-        samples.iter().rev().find(|(s, _, _)| *s <= t).or(samples.first()).copied().unwrap_or((Duration::ZERO, 0, 0))
+        samples
+            .iter()
+            .rev()
+            .find(|(s, _, _)| *s <= t)
+            .or(samples.first())
+            .copied()
+            .unwrap_or((Duration::ZERO, 0, 0))
     };
     let (t_mid, rss_mid, fd_mid) = at(0.5);
     let (t_end, rss_end, fd_end) = at(1.0);
     let (t_start, _, fd_start) = at(0.05);
     let growth = (rss_end as f64 - rss_mid as f64) / rss_mid.max(1) as f64 * 100.0;
-    println!("RSS: {rss_mid} KiB at {}s, {rss_end} KiB at {}s: growth {growth:+.1} %", t_mid.as_secs(), t_end.as_secs());
+    println!(
+        "RSS: {rss_mid} KiB at {}s, {rss_end} KiB at {}s: growth {growth:+.1} %",
+        t_mid.as_secs(),
+        t_end.as_secs()
+    );
     println!(
         "fds: idle {fd_idle}; under load {fd_start} at {}s, {fd_mid} at {}s, {fd_end} at {}s; after clients closed {fd_after}",
         t_start.as_secs(),
         t_mid.as_secs(),
         t_end.as_secs()
     );
-    let metrics = support::request(proxy.port, "GET", "/metrics", &[], b"").map(|r| r.text()).unwrap_or_default();
+    let metrics = support::request(proxy.port, "GET", "/metrics", &[], b"")
+        .map(|r| r.text())
+        .unwrap_or_default();
     let reloads_ok = metrics
         .lines()
         .find_map(|l| l.strip_prefix("headroom_config_reloads_total{result=\"ok\"} "))
         .unwrap_or("?")
         .to_string();
-    println!("reloads counted by the proxy: ok={reloads_ok} (sent {reloads}); proxy alive: {alive}");
+    println!(
+        "reloads counted by the proxy: ok={reloads_ok} (sent {reloads}); proxy alive: {alive}"
+    );
     println!(
         "stalls: longest run without a completed request {longest_idle} s; sampler woke up to {} ms late",
         max_lag.as_millis()
     );
     let log = proxy.stderr();
-    let noisy: Vec<&str> = log.lines().filter(|l| l.contains("WARN") || l.contains("ERROR")).collect();
+    let noisy: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
     println!("proxy log: {} WARN/ERROR lines", noisy.len());
     for l in noisy.iter().take(5) {
         println!("  {}", l.chars().take(240).collect::<String>());
@@ -372,11 +459,15 @@ fn main() {
 
 fn proxy_alive(pid: u32) -> bool {
     std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default().contains("State:\tZ")
+        && !std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .contains("State:\tZ")
 }
 
 fn fd_count(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 fn rss_kib(pid: u32) -> u64 {

@@ -8,14 +8,21 @@ mod properties;
 use std::path::{Path, PathBuf};
 
 fn corpus(target: &str) -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fuzz").join(target);
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz")
+        .join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("corpus entry").path())
         .filter(|p| p.is_file())
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "{} holds only {} seeds", dir.display(), files.len());
+    assert!(
+        files.len() >= 5,
+        "{} holds only {} seeds",
+        dir.display(),
+        files.len()
+    );
     files
 }
 
@@ -23,7 +30,11 @@ fn replay(target: &str, property: fn(&[u8])) {
     for path in corpus(target) {
         let data = std::fs::read(&path).expect("read seed");
         let outcome = std::panic::catch_unwind(|| property(&data));
-        assert!(outcome.is_ok(), "{target}: property failed on {}", path.display());
+        assert!(
+            outcome.is_ok(),
+            "{target}: property failed on {}",
+            path.display()
+        );
     }
 }
 

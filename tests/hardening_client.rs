@@ -18,12 +18,22 @@ fn busy(proxy: &Proxy) -> u64 {
 }
 
 /// Starts an upload of `declared` bytes, sends `sent` of them, and drops the connection.
-fn abandon_upload(port: u16, path: &str, content_type: &str, marker: &str, declared: usize, sent: usize) {
+fn abandon_upload(
+    port: u16,
+    path: &str,
+    content_type: &str,
+    marker: &str,
+    declared: usize,
+    sent: usize,
+) {
     let mut s = connect(port, Duration::from_secs(5));
     post_head(
         &mut s,
         path,
-        &[&format!("content-type: {content_type}"), &format!("content-length: {declared}")],
+        &[
+            &format!("content-type: {content_type}"),
+            &format!("content-length: {declared}"),
+        ],
     );
     let mut body = format!("{{\"model\":\"m\",\"marker\":\"{marker}\",\"messages\":[{{\"role\":\"user\",\"content\":\"")
         .into_bytes();
@@ -40,7 +50,10 @@ fn abandon_stream(port: u16) {
     post_head(
         &mut s,
         "/v1/messages",
-        &["content-type: application/json", &format!("content-length: {}", body.len())],
+        &[
+            "content-type: application/json",
+            &format!("content-length: {}", body.len()),
+        ],
     );
     s.write_all(&body).unwrap();
     let mut r = BufReader::new(s);
@@ -71,25 +84,44 @@ fn abandoned_uploads_never_reach_the_upstream_complete_and_leak_nothing() {
                             1 => ("/v1/chat/completions", "application/json"),
                             _ => ("/v1/messages", "application/octet-stream"),
                         };
-                        abandon_upload(port, path, ct, &format!("abandoned-{t}-{i}"), 1 << 20, 64 * 1024);
+                        abandon_upload(
+                            port,
+                            path,
+                            ct,
+                            &format!("abandoned-{t}-{i}"),
+                            1 << 20,
+                            64 * 1024,
+                        );
                     }
                 });
             }
         });
     };
     round(10);
-    assert!(eventually(Duration::from_secs(10), || busy(&proxy) == 0), "requests stuck in flight");
+    assert!(
+        eventually(Duration::from_secs(10), || busy(&proxy) == 0),
+        "requests stuck in flight"
+    );
     let (fd0, rss0) = (fd_count(pid), rss_kib(pid));
     round(60);
-    assert!(eventually(Duration::from_secs(10), || busy(&proxy) == 0), "requests stuck in flight");
+    assert!(
+        eventually(Duration::from_secs(10), || busy(&proxy) == 0),
+        "requests stuck in flight"
+    );
     assert!(
         eventually(Duration::from_secs(10), || fd_count(pid) <= fd0 + 4),
         "descriptors grew from {fd0} to {}",
         fd_count(pid)
     );
     let rss1 = rss_kib(pid);
-    eprintln!("abandoned uploads: fds {fd0} -> {}, RSS {rss0} KiB -> {rss1} KiB", fd_count(pid));
-    assert!(rss1 < rss0 + 32 * 1024, "RSS grew from {rss0} KiB to {rss1} KiB over 240 abandoned uploads");
+    eprintln!(
+        "abandoned uploads: fds {fd0} -> {}, RSS {rss0} KiB -> {rss1} KiB",
+        fd_count(pid)
+    );
+    assert!(
+        rss1 < rss0 + 32 * 1024,
+        "RSS grew from {rss0} KiB to {rss1} KiB over 240 abandoned uploads"
+    );
     // A truncated upload must never be completed (e.g. by a terminating chunk) and forwarded.
     for r in up.requests() {
         assert!(
@@ -99,8 +131,19 @@ fn abandoned_uploads_never_reach_the_upstream_complete_and_leak_nothing() {
         );
     }
     let m = proxy.get("/metrics").text();
-    assert!(metric(&m, r#"headroom_request_errors_total{kind="client_disconnected"}"#) >= 1.0, "{m}");
-    assert_eq!(proxy.post_json("/v1/messages", &messages_body("after", false)).status, 200);
+    assert!(
+        metric(
+            &m,
+            r#"headroom_request_errors_total{kind="client_disconnected"}"#
+        ) >= 1.0,
+        "{m}"
+    );
+    assert_eq!(
+        proxy
+            .post_json("/v1/messages", &messages_body("after", false))
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -138,10 +181,22 @@ fn abandoned_streams_cancel_the_upstream_request_and_leak_nothing() {
         fd_count(pid)
     );
     let rss1 = rss_kib(pid);
-    eprintln!("abandoned streams: fds {fd0} -> {}, RSS {rss0} KiB -> {rss1} KiB", fd_count(pid));
-    assert!(rss1 < rss0 + 32 * 1024, "RSS grew from {rss0} KiB to {rss1} KiB");
+    eprintln!(
+        "abandoned streams: fds {fd0} -> {}, RSS {rss0} KiB -> {rss1} KiB",
+        fd_count(pid)
+    );
+    assert!(
+        rss1 < rss0 + 32 * 1024,
+        "RSS grew from {rss0} KiB to {rss1} KiB"
+    );
     let m = proxy.get("/metrics").text();
-    assert!(metric(&m, r#"headroom_request_errors_total{kind="client_disconnected"}"#) >= 96.0, "{m}");
+    assert!(
+        metric(
+            &m,
+            r#"headroom_request_errors_total{kind="client_disconnected"}"#
+        ) >= 96.0,
+        "{m}"
+    );
     up.set(|s| s.event_gap = Duration::ZERO);
     let r = proxy.post_json("/v1/messages", &messages_body("after", true));
     assert!(r.text().contains("event: message_stop"), "{}", r.text());
@@ -150,9 +205,17 @@ fn abandoned_streams_cancel_the_upstream_request_and_leak_nothing() {
 #[test]
 fn slow_loris_bodies_are_cut_after_client_read_ms() {
     let up = FakeUpstream::start();
-    let proxy = Proxy::start(&format!("{}timeouts:\n  client_read_ms: 400\n", upstreams(&up.url())));
+    let proxy = Proxy::start(&format!(
+        "{}timeouts:\n  client_read_ms: 400\n",
+        upstreams(&up.url())
+    ));
     let mut conns = Vec::new();
-    for (i, ct) in ["application/json", "text/plain"].iter().cycle().take(6).enumerate() {
+    for (i, ct) in ["application/json", "text/plain"]
+        .iter()
+        .cycle()
+        .take(6)
+        .enumerate()
+    {
         let mut s = connect(proxy.port, Duration::from_secs(10));
         post_head(
             &mut s,
@@ -163,20 +226,41 @@ fn slow_loris_bodies_are_cut_after_client_read_ms() {
         conns.push(s);
     }
     // Meanwhile other clients are served.
-    assert_eq!(proxy.post_json("/v1/messages", &messages_body("others", false)).status, 200);
+    assert_eq!(
+        proxy
+            .post_json("/v1/messages", &messages_body("others", false))
+            .status,
+        200
+    );
     for mut s in conns {
         let (bytes, end) = read_until_close(&mut s);
-        assert_eq!(end, ReadEnd::Closed, "slow body kept open: {}", String::from_utf8_lossy(&bytes));
+        assert_eq!(
+            end,
+            ReadEnd::Closed,
+            "slow body kept open: {}",
+            String::from_utf8_lossy(&bytes)
+        );
         let statuses = status_lines(&bytes);
-        assert!(statuses.is_empty() || statuses == [408], "{}", String::from_utf8_lossy(&bytes));
+        assert!(
+            statuses.is_empty() || statuses == [408],
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
-    assert!(up.requests().iter().all(|r| !r.body.starts_with(b"{\"loris\"")));
+    assert!(up
+        .requests()
+        .iter()
+        .all(|r| !r.body.starts_with(b"{\"loris\"")));
     assert!(eventually(Duration::from_secs(5), || busy(&proxy) == 0));
     let m = proxy.get("/metrics").text();
     assert!(
-        metric(&m, r#"headroom_request_errors_total{kind="client_timeout"}"#)
-            + metric(&m, r#"headroom_request_errors_total{kind="client_disconnected"}"#)
-            >= 6.0,
+        metric(
+            &m,
+            r#"headroom_request_errors_total{kind="client_timeout"}"#
+        ) + metric(
+            &m,
+            r#"headroom_request_errors_total{kind="client_disconnected"}"#
+        ) >= 6.0,
         "{m}"
     );
 }
@@ -187,20 +271,34 @@ fn slow_loris_bodies_are_cut_after_client_read_ms() {
 #[test]
 fn slow_loris_headers_are_closed_and_do_not_starve_other_clients() {
     let up = FakeUpstream::start();
-    let proxy = Proxy::start(&format!("{}timeouts:\n  client_read_ms: 400\n", upstreams(&up.url())));
+    let proxy = Proxy::start(&format!(
+        "{}timeouts:\n  client_read_ms: 400\n",
+        upstreams(&up.url())
+    ));
     let mut conns: Vec<_> = (0..50)
         .map(|_| {
             let mut s = connect(proxy.port, Duration::from_secs(75));
-            s.write_all(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-ty").unwrap();
+            s.write_all(b"POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-ty")
+                .unwrap();
             s
         })
         .collect();
     for _ in 0..20 {
-        assert_eq!(proxy.post_json("/v1/messages", &messages_body("others", false)).status, 200);
+        assert_eq!(
+            proxy
+                .post_json("/v1/messages", &messages_body("others", false))
+                .status,
+            200
+        );
     }
     for s in conns.iter_mut() {
         let (bytes, end) = read_until_close(s);
-        assert_eq!(end, ReadEnd::Closed, "stalled header kept open: {}", String::from_utf8_lossy(&bytes));
+        assert_eq!(
+            end,
+            ReadEnd::Closed,
+            "stalled header kept open: {}",
+            String::from_utf8_lossy(&bytes)
+        );
     }
     assert_eq!(up.requests().len(), 20);
 }
@@ -229,11 +327,19 @@ fn pipelined_requests_are_answered_in_order_or_closed_never_merged() {
     assert_eq!(end, ReadEnd::Closed, "{}", String::from_utf8_lossy(&bytes));
     let statuses = status_lines(&bytes);
     let got: Vec<Vec<u8>> = up.requests().into_iter().map(|r| r.body).collect();
-    eprintln!("pipelined: statuses {statuses:?}, upstream saw {} requests", got.len());
+    eprintln!(
+        "pipelined: statuses {statuses:?}, upstream saw {} requests",
+        got.len()
+    );
     // Either both are answered in order, or the first is and the connection closes (RFC 9112
     // §9.3.2 lets a server close; the client retries). Never a merged or partial request.
     assert!(statuses == [200, 200] || statuses == [200], "{statuses:?}");
-    assert_eq!(got.len(), statuses.len(), "upstream saw {} requests", got.len());
+    assert_eq!(
+        got.len(),
+        statuses.len(),
+        "upstream saw {} requests",
+        got.len()
+    );
     assert_eq!(got[0], a);
     if got.len() == 2 {
         assert_eq!(got[1], b);
@@ -245,9 +351,16 @@ fn pipelined_requests_are_answered_in_order_or_closed_never_merged() {
 fn http_1_0_requests_are_proxied_and_answered_in_http_1_0_framing() {
     let up = FakeUpstream::start();
     let proxy = Proxy::start(&upstreams(&up.url()));
-    let out = raw_exchange(proxy.port, b"GET /health HTTP/1.0\r\n\r\n", Duration::from_secs(10));
+    let out = raw_exchange(
+        proxy.port,
+        b"GET /health HTTP/1.0\r\n\r\n",
+        Duration::from_secs(10),
+    );
     let text = String::from_utf8_lossy(&out);
-    assert!(text.starts_with("HTTP/1.") && text.contains(" 200 "), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.") && text.contains(" 200 "),
+        "{text}"
+    );
     assert!(text.ends_with(r#"{"status":"healthy"}"#), "{text}");
     for stream in [false, true] {
         let body = messages_body("from an old client", stream);
@@ -261,8 +374,17 @@ fn http_1_0_requests_are_proxied_and_answered_in_http_1_0_framing() {
         let text = String::from_utf8_lossy(&out);
         assert!(text.contains(" 200 "), "{text}");
         // HTTP/1.0 has no chunked coding: the body is delimited by length or by close.
-        assert!(!text.to_ascii_lowercase().contains("transfer-encoding: chunked"), "{text}");
-        let expect = if stream { "event: message_stop" } else { "fake answer" };
+        assert!(
+            !text
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked"),
+            "{text}"
+        );
+        let expect = if stream {
+            "event: message_stop"
+        } else {
+            "fake answer"
+        };
         assert!(text.contains(expect), "{text}");
         assert_eq!(up.last().unwrap().body, body);
     }

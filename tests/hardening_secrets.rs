@@ -21,14 +21,22 @@ fn exercise(proxy: &Proxy, up: &FakeUpstream) -> Vec<String> {
     let mut seen = Vec::new();
     let body = messages_body(PROMPT, false);
     let streamed = messages_body(PROMPT, true);
-    let with_key = [("content-type", "application/json"), ("x-api-key", CLIENT_KEY)];
+    let with_key = [
+        ("content-type", "application/json"),
+        ("x-api-key", CLIENT_KEY),
+    ];
     let with_oauth = [
         ("content-type", "application/json"),
         ("authorization", &format!("Bearer {OAUTH}") as &str),
         ("anthropic-beta", "oauth-2025-04-20"),
     ];
     let bare = [("content-type", "application/json")];
-    for behaviour in [Behaviour::Normal, Behaviour::Status(401), Behaviour::Reset, Behaviour::CloseMidStream(3)] {
+    for behaviour in [
+        Behaviour::Normal,
+        Behaviour::Status(401),
+        Behaviour::Reset,
+        Behaviour::CloseMidStream(3),
+    ] {
         up.set(|s| s.behaviour = behaviour.clone());
         for headers in [&with_key[..], &with_oauth[..], &bare[..]] {
             for b in [&body, &streamed] {
@@ -36,7 +44,13 @@ fn exercise(proxy: &Proxy, up: &FakeUpstream) -> Vec<String> {
                     seen.push(r.text());
                 }
             }
-            if let Ok(r) = request(proxy.port, "POST", "/v1/chat/completions", headers, b"{not json") {
+            if let Ok(r) = request(
+                proxy.port,
+                "POST",
+                "/v1/chat/completions",
+                headers,
+                b"{not json",
+            ) {
                 seen.push(r.text());
             }
         }
@@ -66,33 +80,60 @@ fn credentials_never_leave_the_request_even_at_debug_level() {
     let dead = free_port();
     for (name, yaml) in [
         ("live upstream", upstreams(&up.url())),
-        ("dead upstream", upstreams(&format!("http://127.0.0.1:{dead}"))),
+        (
+            "dead upstream",
+            upstreams(&format!("http://127.0.0.1:{dead}")),
+        ),
     ] {
         let proxy = Proxy::start_with_env(
             &format!("{yaml}log:\n  level: debug\ntimeouts:\n  client_read_ms: 300\n"),
             &[("ANTHROPIC_API_KEY", ENV_KEY)],
         );
         let bodies = exercise(&proxy, &up);
-        assert!(bodies.iter().any(|b| b.contains("\"type\":\"error\"")), "{name}: no error body seen");
+        assert!(
+            bodies.iter().any(|b| b.contains("\"type\":\"error\"")),
+            "{name}: no error body seen"
+        );
         std::thread::sleep(Duration::from_millis(300));
         let secrets = [ENV_KEY, CLIENT_KEY, OAUTH];
         for b in &bodies {
             assert_clean(&format!("{name}: a response body"), b, &secrets);
         }
-        assert_clean(&format!("{name}: /stats"), &proxy.get("/stats").text(), &secrets);
-        assert_clean(&format!("{name}: /metrics"), &proxy.get("/metrics").text(), &secrets);
-        assert_clean(&format!("{name}: /health"), &proxy.get("/health?verbose=1").text(), &secrets);
+        assert_clean(
+            &format!("{name}: /stats"),
+            &proxy.get("/stats").text(),
+            &secrets,
+        );
+        assert_clean(
+            &format!("{name}: /metrics"),
+            &proxy.get("/metrics").text(),
+            &secrets,
+        );
+        assert_clean(
+            &format!("{name}: /health"),
+            &proxy.get("/health?verbose=1").text(),
+            &secrets,
+        );
         assert_clean(&format!("{name}: debug log"), &proxy.stderr(), &secrets);
     }
     // The credentials did reach the upstream: the test would be vacuous otherwise.
-    assert!(up.requests().iter().any(|r| r.header("x-api-key") == Some(ENV_KEY)));
-    assert!(up.requests().iter().any(|r| r.header("authorization") == Some(&format!("Bearer {OAUTH}"))));
+    assert!(up
+        .requests()
+        .iter()
+        .any(|r| r.header("x-api-key") == Some(ENV_KEY)));
+    assert!(up
+        .requests()
+        .iter()
+        .any(|r| r.header("authorization") == Some(&format!("Bearer {OAUTH}"))));
 }
 
 #[test]
 fn prompt_text_never_reaches_the_log_at_the_default_level() {
     let up = FakeUpstream::start();
-    let proxy = Proxy::start(&format!("{}timeouts:\n  client_read_ms: 300\n", upstreams(&up.url())));
+    let proxy = Proxy::start(&format!(
+        "{}timeouts:\n  client_read_ms: 300\n",
+        upstreams(&up.url())
+    ));
     exercise(&proxy, &up);
     std::thread::sleep(Duration::from_millis(300));
     let log = proxy.stderr();

@@ -25,12 +25,28 @@ fn ambiguous_framings_are_refused_and_nothing_reaches_the_upstream() {
     let proxy = Proxy::start(&upstreams(&up.url()));
     let cases: &[(&str, &str, bool)] = &[
         // (framing header lines, HTTP version, refused by headroom itself: counted in metrics)
-        ("content-length: 48\r\ntransfer-encoding: chunked\r\n", "HTTP/1.1", true),
-        ("transfer-encoding: chunked\r\ncontent-length: 48\r\n", "HTTP/1.1", true),
-        ("Content-Length: 5\r\nContent-Length: 5\r\n", "HTTP/1.1", true),
+        (
+            "content-length: 48\r\ntransfer-encoding: chunked\r\n",
+            "HTTP/1.1",
+            true,
+        ),
+        (
+            "transfer-encoding: chunked\r\ncontent-length: 48\r\n",
+            "HTTP/1.1",
+            true,
+        ),
+        (
+            "Content-Length: 5\r\nContent-Length: 5\r\n",
+            "HTTP/1.1",
+            true,
+        ),
         ("content-length: 5, 5\r\n", "HTTP/1.1", true),
         ("content-length: +5\r\n", "HTTP/1.1", false),
-        ("content-length: 5\r\ncontent-length: 48\r\n", "HTTP/1.1", false),
+        (
+            "content-length: 5\r\ncontent-length: 48\r\n",
+            "HTTP/1.1",
+            false,
+        ),
         ("content-length: -1\r\n", "HTTP/1.1", false),
         ("transfer-encoding: gzip\r\n", "HTTP/1.1", false),
         ("transfer-encoding: chunked, gzip\r\n", "HTTP/1.1", false),
@@ -39,16 +55,28 @@ fn ambiguous_framings_are_refused_and_nothing_reaches_the_upstream() {
     ];
     let mut ours = 0.0;
     for (framing, version, counted) in cases {
-        let out = raw_exchange(proxy.port, &smuggle(framing, version), Duration::from_secs(10));
+        let out = raw_exchange(
+            proxy.port,
+            &smuggle(framing, version),
+            Duration::from_secs(10),
+        );
         let text = String::from_utf8_lossy(&out);
         assert_eq!(status_lines(&out), [400], "{framing:?} {version}: {text}");
         if *counted {
             ours += 1.0;
             let v: serde_json::Value =
-                serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap_or("")).unwrap_or_default();
-            assert_eq!(v["error"]["type"], "invalid_request_error", "{framing:?}: {text}");
+                serde_json::from_str(text.split("\r\n\r\n").nth(1).unwrap_or(""))
+                    .unwrap_or_default();
+            assert_eq!(
+                v["error"]["type"], "invalid_request_error",
+                "{framing:?}: {text}"
+            );
         }
-        assert!(up.requests().is_empty(), "{framing:?} {version} reached the upstream: {:?}", up.requests());
+        assert!(
+            up.requests().is_empty(),
+            "{framing:?} {version} reached the upstream: {:?}",
+            up.requests()
+        );
     }
     assert!(
         eventually(Duration::from_secs(5), || metric(
@@ -82,7 +110,12 @@ fn a_plain_chunked_upload_is_forwarded_with_one_framing() {
         }
         wire.extend_from_slice(b"0\r\n\r\n");
         let out = raw_exchange(proxy.port, &wire, Duration::from_secs(10));
-        assert_eq!(status_lines(&out), [200], "{}", String::from_utf8_lossy(&out));
+        assert_eq!(
+            status_lines(&out),
+            [200],
+            "{}",
+            String::from_utf8_lossy(&out)
+        );
         let got = up.last().unwrap();
         assert_eq!(got.body, body);
         let framings = got.headers.iter().filter(|(k, _)| {

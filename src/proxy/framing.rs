@@ -56,9 +56,18 @@ mod tests {
 
     #[test]
     fn accepts_one_length_or_one_transfer_encoding() {
-        assert_eq!(check(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"), Ok(()));
-        assert_eq!(check(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), Ok(()));
-        assert_eq!(check(b"GET / HTTP/1.1\r\nX-Content-Length: 1\r\nX-Transfer-Encoding: 1\r\n\r\n"), Ok(()));
+        assert_eq!(
+            check(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n"),
+            Ok(())
+        );
+        assert_eq!(
+            check(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            Ok(())
+        );
+        assert_eq!(
+            check(b"GET / HTTP/1.1\r\nX-Content-Length: 1\r\nX-Transfer-Encoding: 1\r\n\r\n"),
+            Ok(())
+        );
     }
 
     #[test]

@@ -241,7 +241,7 @@ pub fn prompt_cache_usage(
     use std::hash::{Hash, Hasher};
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let mut pieces: Vec<(String, bool)> = Vec::new();
-    let mut push_items = |items: Option<&serde_json::Value>, pieces: &mut Vec<(String, bool)>| {
+    let push_items = |items: Option<&serde_json::Value>, pieces: &mut Vec<(String, bool)>| {
         if let Some(arr) = items.and_then(|t| t.as_array()) {
             for item in arr {
                 let marked = item.get("cache_control").is_some();
