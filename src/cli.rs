@@ -44,6 +44,12 @@ pub enum Command {
     Check,
     /// Compress one request body offline and print it; a per-block summary goes to stderr.
     Compress(CompressArgs),
+    /// macOS LaunchAgent: generate the plist (install with launchd/install.sh).
+    Launchd(crate::service::LaunchdArgs),
+    /// Linux systemd user unit: generate it (install with launchd/install.sh --platform linux).
+    Systemd(crate::service::SystemdArgs),
+    /// Check an installed setup and say how to fix what is wrong; exit 1 if anything is.
+    Doctor(crate::service::DoctorArgs),
 }
 
 #[derive(Debug, Args)]

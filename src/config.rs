@@ -230,9 +230,8 @@ impl Config {
 
     /// Reads and parses a file, applies environment overrides and `overrides`, validates.
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigError::one(format!("cannot read config {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::one(format!("cannot read config {}: {e}", path.display())))?;
         let mut config = Config::from_yaml(&text, &path.display().to_string())?;
         config.apply_env(&|k| std::env::var(k).ok())?;
         config.apply_overrides(overrides);
@@ -368,13 +367,17 @@ impl Config {
         for (key, v) in [
             ("timeouts.connect_ms", self.timeouts.connect_ms),
             ("timeouts.upstream_read_ms", self.timeouts.upstream_read_ms),
-            ("timeouts.upstream_write_ms", self.timeouts.upstream_write_ms),
+            (
+                "timeouts.upstream_write_ms",
+                self.timeouts.upstream_write_ms,
+            ),
             ("timeouts.client_read_ms", self.timeouts.client_read_ms),
         ] {
             if v == 0 {
                 problems.push(format!("`{key}` must be greater than 0"));
             }
         }
+        problems.extend(self.compression.text.problems());
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             problems.push(format!(
                 "`log.level`: {:?} is not a level (error, warn, info, debug, trace): {e}",
@@ -419,9 +422,12 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named_with_its_line() {
-        let err = Config::from_yaml("listen: 127.0.0.1:1\ncompression:\n  enabeld: true\n", "x.yaml")
-            .unwrap_err()
-            .to_string();
+        let err = Config::from_yaml(
+            "listen: 127.0.0.1:1\ncompression:\n  enabeld: true\n",
+            "x.yaml",
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("x.yaml line 3"), "{err}");
         assert!(err.contains("enabeld"), "{err}");
         assert!(err.contains("compression"), "{err}");

@@ -13,6 +13,7 @@ pub mod observe;
 pub mod proxy;
 pub mod reload;
 pub mod server;
+pub mod service;
 pub mod state;
 pub mod stats;
 pub mod upstream;

@@ -22,12 +22,25 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Compress(args)) => match load(&cli.run) {
-            Ok(config) => headroom::compress::cli::run(&args, &config),
+            Ok(config) => match headroom::state::Snapshot::build(config, None) {
+                Ok(snapshot) => headroom::compress::cli::run(&args, &snapshot.pipeline),
+                Err(e) => {
+                    eprintln!("headroom compress: {e}");
+                    ExitCode::from(1)
+                }
+            },
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(1)
             }
         },
+        Some(Command::Launchd(a)) => {
+            headroom::service::launchd_command(&a, cli.run.config.as_deref())
+        }
+        Some(Command::Systemd(a)) => {
+            headroom::service::systemd_command(&a, cli.run.config.as_deref())
+        }
+        Some(Command::Doctor(a)) => headroom::service::doctor(&a, cli.run.config.as_deref()),
     }
 }
 

@@ -98,25 +98,31 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
 }
 
 fn status_label(status: u16) -> &'static str {
-    match status {
-        0 => "none",
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        408 => "408",
-        413 => "413",
-        429 => "429",
-        400..=499 => "4xx",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        504 => "504",
-        529 => "529",
-        _ => "5xx",
+    // Statuses clients act on get their own label; the rest are grouped by class.
+    const EXACT: &[(u16, &str)] = &[
+        (400, "400"),
+        (401, "401"),
+        (403, "403"),
+        (404, "404"),
+        (408, "408"),
+        (413, "413"),
+        (429, "429"),
+        (500, "500"),
+        (502, "502"),
+        (503, "503"),
+        (504, "504"),
+        (529, "529"),
+    ];
+    if let Some((_, label)) = EXACT.iter().find(|(code, _)| *code == status) {
+        return label;
+    }
+    match status / 100 {
+        1 => "1xx",
+        2 => "2xx",
+        3 => "3xx",
+        4 => "4xx",
+        5 => "5xx",
+        _ => "none",
     }
 }
 

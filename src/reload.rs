@@ -54,7 +54,11 @@ pub fn spawn(shared: Arc<Shared>, overrides: Overrides) {
 pub fn reload(shared: &Shared, overrides: &Overrides) -> bool {
     let Some(path) = shared.config_path.clone() else {
         tracing::info!("SIGHUP: running on the embedded default config; nothing to reload");
-        crate::server::note_reload(shared, true, "embedded default config: nothing to reload".into());
+        crate::server::note_reload(
+            shared,
+            true,
+            "embedded default config: nothing to reload".into(),
+        );
         return true;
     };
     let old = shared.snapshot();

@@ -37,7 +37,11 @@ pub fn check_bind(addr: std::net::SocketAddr) -> Result<(), String> {
 }
 
 /// Runs the proxy until SIGTERM/SIGINT. `config_path` is re-read on SIGHUP.
-pub fn run(config: Config, config_path: Option<PathBuf>, overrides: crate::config::Overrides) -> ExitCode {
+pub fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    overrides: crate::config::Overrides,
+) -> ExitCode {
     crate::metrics::init();
     let addr = match config.listen_addr() {
         Ok(a) => a,
@@ -63,7 +67,12 @@ pub fn run(config: Config, config_path: Option<PathBuf>, overrides: crate::confi
     let shared = Shared::new(snapshot, config_path.clone());
 
     let stats = crate::stats::global();
-    match config.stats.path.clone().or_else(crate::stats::default_path) {
+    match config
+        .stats
+        .path
+        .clone()
+        .or_else(crate::stats::default_path)
+    {
         Some(p) => stats.open(p),
         None => tracing::warn!("no HOME: lifetime stats are not persisted"),
     }
@@ -78,9 +87,16 @@ pub fn run(config: Config, config_path: Option<PathBuf>, overrides: crate::confi
         ..ServerConf::default()
     };
     let tag = format!("headroom-{}", std::process::id());
-    conf.pid_file = std::env::temp_dir().join(format!("{tag}.pid")).display().to_string();
-    conf.upgrade_sock = std::env::temp_dir().join(format!("{tag}.sock")).display().to_string();
-    let mut server = Server::new_with_opt_and_conf(None::<pingora_core::server::configuration::Opt>, conf);
+    conf.pid_file = std::env::temp_dir()
+        .join(format!("{tag}.pid"))
+        .display()
+        .to_string();
+    conf.upgrade_sock = std::env::temp_dir()
+        .join(format!("{tag}.sock"))
+        .display()
+        .to_string();
+    let mut server =
+        Server::new_with_opt_and_conf(None::<pingora_core::server::configuration::Opt>, conf);
     server.bootstrap();
     let mut proxy = pingora_proxy::http_proxy_service_with_name(
         &server.configuration,
@@ -141,7 +157,12 @@ impl ShutdownSignalWatch for Drain {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
-        tracing::info!(signal = name, in_flight = self.shared.in_flight(), grace_s = self.grace.as_secs(), "shutting down: no new connections; waiting for requests in flight");
+        tracing::info!(
+            signal = name,
+            in_flight = self.shared.in_flight(),
+            grace_s = self.grace.as_secs(),
+            "shutting down: no new connections; waiting for requests in flight"
+        );
         tokio::spawn(async move {
             tokio::select! {
                 _ = term.recv() => {},
@@ -164,7 +185,10 @@ impl ShutdownSignalWatch for Drain {
                 }
                 let left = shared.in_flight();
                 if left > 0 {
-                    tracing::warn!(in_flight = left, "grace period over; closing requests still in flight");
+                    tracing::warn!(
+                        in_flight = left,
+                        "grace period over; closing requests still in flight"
+                    );
                 } else {
                     tracing::info!("all requests finished; exiting");
                 }

@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub compressions: Arc<Semaphore>,
     /// The device the model actually runs on, when it is loaded.
     pub model_device: Option<Device>,
+    /// The loaded model, kept so a reload with the same model settings reuses it.
+    pub text: Option<crate::model_glue::TextModel>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,8 +55,12 @@ impl Snapshot {
             Some(p) if reuse(&p.openai, &openai) => p.openai.clone(),
             _ => Upstream::new("openai", openai),
         };
-        let (text, model_device) = crate::model_glue::text_compressor(&config, previous)?;
-        let pipeline = Arc::new(Pipeline::new(config.compression.clone(), text));
+        let text = crate::model_glue::text_model(&config, previous)?;
+        let pipeline = Arc::new(Pipeline::new(
+            config.compression.clone(),
+            text.as_ref().map(|t| t.compressor.clone()),
+        ));
+        let model_device = text.as_ref().map(|t| t.device);
         let compressions = Arc::new(Semaphore::new(config.limits.max_concurrent_compressions));
         Ok(Snapshot {
             config: Arc::new(config),
@@ -63,6 +69,7 @@ impl Snapshot {
             openai,
             compressions,
             model_device,
+            text,
         })
     }
 }

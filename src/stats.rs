@@ -330,7 +330,15 @@ mod tests {
         });
         let (run, life) = b.snapshot();
         assert_eq!(run.requests, 1);
-        assert_eq!((life.requests, life.failed, life.tokens_before, life.tokens_after), (2, 1, 1000, 100));
+        assert_eq!(
+            (
+                life.requests,
+                life.failed,
+                life.tokens_before,
+                life.tokens_after
+            ),
+            (2, 1, 1000, 100)
+        );
         assert_eq!(life.compressors["json"].blocks, 1);
     }
 

@@ -134,7 +134,10 @@ impl Upstream {
     pub fn addr(&self) -> Option<SocketAddr> {
         let a = self.addrs.read().ok()?;
         // Prefer IPv4 where both exist: laptops on broken IPv6 networks are common.
-        a.iter().find(|a| a.is_ipv4()).or_else(|| a.first()).copied()
+        a.iter()
+            .find(|a| a.is_ipv4())
+            .or_else(|| a.first())
+            .copied()
     }
 }
 
@@ -145,10 +148,16 @@ mod tests {
     #[test]
     fn parses_urls() {
         let u = UpstreamUrl::parse("https://api.anthropic.com").unwrap();
-        assert_eq!((u.tls, u.host.as_str(), u.port), (true, "api.anthropic.com", 443));
+        assert_eq!(
+            (u.tls, u.host.as_str(), u.port),
+            (true, "api.anthropic.com", 443)
+        );
         assert_eq!(u.host_header(), "api.anthropic.com");
         let u = UpstreamUrl::parse("http://127.0.0.1:9000/gateway/").unwrap();
-        assert_eq!((u.tls, u.port, u.base_path.as_str()), (false, 9000, "/gateway"));
+        assert_eq!(
+            (u.tls, u.port, u.base_path.as_str()),
+            (false, 9000, "/gateway")
+        );
         assert_eq!(u.host_header(), "127.0.0.1:9000");
         let u = UpstreamUrl::parse("http://[::1]:81").unwrap();
         assert_eq!((u.host.as_str(), u.port), ("::1", 81));

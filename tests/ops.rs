@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 use support::fake_upstream::FakeUpstream;
 use support::*;
 
-const BODY: &[u8] = br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}"#;
+const BODY: &[u8] =
+    br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}"#;
 
 fn have(cmd: &str) -> bool {
     Command::new("sh")
@@ -24,7 +25,10 @@ fn require(cmd: &str) -> bool {
     if have(cmd) {
         return true;
     }
-    assert!(std::env::var_os("CI").is_none(), "CI must have {cmd}: scripts/setup.sh installs it");
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI must have {cmd}: scripts/setup.sh installs it"
+    );
     eprintln!("SKIPPED: {cmd} is not installed (scripts/setup.sh installs it)");
     false
 }
@@ -48,7 +52,10 @@ fn metrics_pass_promtool_and_cover_the_documented_families() {
     }
     assert!(text.contains("le=\"0.00005\""), "50 µs bucket missing");
     assert!(text.contains("le=\"600\""), "10 min bucket missing");
-    assert!(text.contains("headroom_requests_total{route=\"messages\",status=\"2xx\"} 1"), "{text}");
+    assert!(
+        text.contains("headroom_requests_total{route=\"messages\",status=\"2xx\"} 1"),
+        "{text}"
+    );
     if !require("promtool") {
         return;
     }
@@ -60,14 +67,22 @@ fn metrics_pass_promtool_and_cover_the_documented_families() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let said = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.status.success() && said.trim().is_empty(), "promtool: {said}");
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
 }
 
 #[test]
@@ -93,7 +108,10 @@ fn a_real_prometheus_scrapes_the_proxy() {
     .unwrap();
     let mut prom = Command::new("prometheus")
         .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -174,7 +192,11 @@ fn corrupt_stats_file_is_set_aside_not_fatal() {
     .unwrap();
     let proxy = Proxy::spawn(dir, port, config_path, &[]);
     assert_eq!(proxy.get("/stats").json()["lifetime"]["requests"], 0);
-    assert!(proxy.stderr().contains("stats file is corrupt"), "{}", proxy.stderr());
+    assert!(
+        proxy.stderr().contains("stats file is corrupt"),
+        "{}",
+        proxy.stderr()
+    );
     let names: Vec<String> = std::fs::read_dir(proxy.dir.path())
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
@@ -187,7 +209,11 @@ fn sighup_under_load_switches_behaviour_without_dropping_a_request() {
     let up = FakeUpstream::start();
     let base = upstreams(&up.url());
     let proxy = Proxy::start(&format!("{base}compression:\n  enabled: true\n"));
-    let listen = format!("listen: 127.0.0.1:{}\nstats:\n  path: {}\n", proxy.port, proxy.dir.path().join("stats.json").display());
+    let listen = format!(
+        "listen: 127.0.0.1:{}\nstats:\n  path: {}\n",
+        proxy.port,
+        proxy.dir.path().join("stats.json").display()
+    );
     let write_cfg = |enabled: bool| {
         std::fs::write(
             &proxy.config_path,
@@ -204,7 +230,13 @@ fn sighup_under_load_switches_behaviour_without_dropping_a_request() {
             let (stop, failures, sent) = (stop.clone(), failures.clone(), sent.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    match request(port, "POST", "/v1/messages", &[("content-type", "application/json")], BODY) {
+                    match request(
+                        port,
+                        "POST",
+                        "/v1/messages",
+                        &[("content-type", "application/json")],
+                        BODY,
+                    ) {
                         Ok(r) if r.status == 200 => {}
                         _ => {
                             failures.fetch_add(1, Ordering::Relaxed);
@@ -220,44 +252,80 @@ fn sighup_under_load_switches_behaviour_without_dropping_a_request() {
         up.clear();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
+            // Requests that started before the swap may land late: judge the newest three.
             let reqs = up.requests();
-            if reqs.len() >= 3 {
-                return reqs[reqs.len() - 1].chunked == enabled;
+            if reqs.len() >= 6 {
+                return reqs[reqs.len() - 3..].iter().all(|r| r.chunked == enabled);
             }
             std::thread::sleep(Duration::from_millis(5));
         }
         false
     };
+    let reloads = |result: &str| -> u64 {
+        let text = proxy.get("/metrics").text();
+        let key = format!("headroom_config_reloads_total{{result=\"{result}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0)
+    };
+    let wait_for = |result: &str, n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while reloads(result) < n && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(reloads(result), n, "reload {result} #{n} never finished");
+    };
     let mut reloads_ok = 0;
-    for i in 0..20 {
+    for i in 0..20u64 {
         let enabled = i % 2 == 1;
         write_cfg(enabled);
         proxy.signal(libc::SIGHUP);
-        std::thread::sleep(Duration::from_millis(150));
-        // Only requests that started after the swap count.
+        wait_for("ok", i + 1);
+        // Requests that started before the swap may still be finishing.
         std::thread::sleep(Duration::from_millis(50));
         if framing_after_reload(enabled) {
             reloads_ok += 1;
         }
         if i == 10 {
-            std::fs::write(&proxy.config_path, format!("{listen}{base}compression:\n  enabld: true\n")).unwrap();
+            std::fs::write(
+                &proxy.config_path,
+                format!("{listen}{base}compression:\n  enabld: true\n"),
+            )
+            .unwrap();
             proxy.signal(libc::SIGHUP);
-            std::thread::sleep(Duration::from_millis(200));
+            wait_for("error", 1);
         }
     }
     stop.store(true, Ordering::Relaxed);
     for c in clients {
         c.join().unwrap();
     }
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "failed requests during reloads");
-    assert!(sent.load(Ordering::Relaxed) > 100, "load too light: {}", sent.load(Ordering::Relaxed));
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "failed requests during reloads"
+    );
+    assert!(
+        sent.load(Ordering::Relaxed) > 100,
+        "load too light: {}",
+        sent.load(Ordering::Relaxed)
+    );
     assert_eq!(reloads_ok, 20, "behaviour did not follow every reload");
     let metrics = proxy.get("/metrics").text();
-    assert!(metrics.contains("headroom_config_reloads_total{result=\"error\"} 1"), "{metrics}");
-    assert!(metrics.contains("headroom_config_reloads_total{result=\"ok\"} 20"), "{metrics}");
+    assert!(
+        metrics.contains("headroom_config_reloads_total{result=\"error\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("headroom_config_reloads_total{result=\"ok\"} 20"),
+        "{metrics}"
+    );
     let health = proxy.get("/health?verbose=1").json();
     assert_eq!(health["last_reload"]["result"], "ok", "{health}");
-    assert!(proxy.stderr().contains("enabld"), "invalid reload not explained");
+    assert!(
+        proxy.stderr().contains("enabld"),
+        "invalid reload not explained"
+    );
     assert_eq!(proxy.get("/health").text(), r#"{"status":"healthy"}"#);
 }
 
@@ -268,8 +336,10 @@ fn verbose_health_reports_version_config_and_upstreams() {
     let h = proxy.get("/health?verbose=1").json();
     assert_eq!(h["status"], "healthy");
     assert_eq!(h["version"], env!("CARGO_PKG_VERSION"));
-    assert!(h["config_path"].as_str().unwrap().ends_with("headroom.yaml"));
+    assert!(h["config_path"]
+        .as_str()
+        .unwrap()
+        .ends_with("headroom.yaml"));
     assert_eq!(h["upstreams"]["anthropic"], up.url());
     assert!(h["uptime_seconds"].is_u64());
 }
-

@@ -26,11 +26,18 @@ fn anthropic_python_sdk_round_trips_through_the_proxy() {
     up.set(|s| s.deltas = 4);
     let proxy = Proxy::start(&upstreams(&up.url()));
     let out = std::process::Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sdk_client.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/python/sdk_client.py"
+        ))
         .arg(format!("http://127.0.0.1:{}", proxy.port))
         .output()
         .expect("python3 runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["text"], "fake answer");
     assert_eq!(v["streamed"], "part0 part1 part2 part3 ");
@@ -50,7 +57,10 @@ fn anthropic_python_sdk_round_trips_through_the_proxy() {
         .unwrap_or("");
     assert!(credential.ends_with("sk-ant-sdk-test"), "{credential}");
     assert!(first.header("anthropic-version").is_some());
-    assert!(first.header("user-agent").unwrap_or("").contains("Anthropic/Python"));
+    assert!(first
+        .header("user-agent")
+        .unwrap_or("")
+        .contains("Anthropic/Python"));
     assert_eq!(first.json()["messages"][0]["content"], "Say hi");
     assert_eq!(reqs[1].json()["stream"], true);
     assert_eq!(reqs[2].path, "/v1/messages/count_tokens");

@@ -20,14 +20,25 @@ fn health_answers_exactly_healthy_to_curl() {
     let up = FakeUpstream::start();
     let proxy = Proxy::start(&upstreams(&up.url()));
     let out = std::process::Command::new("curl")
-        .args(["-s", "-i", &format!("http://127.0.0.1:{}/health", proxy.port)])
+        .args([
+            "-s",
+            "-i",
+            &format!("http://127.0.0.1:{}/health", proxy.port),
+        ])
         .output()
         .expect("curl runs");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    assert!(text.to_ascii_lowercase().contains("content-type: application/json"), "{text}");
+    assert!(
+        text.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{text}"
+    );
     assert!(text.ends_with("\r\n\r\n{\"status\":\"healthy\"}"), "{text}");
-    assert!(up.requests().is_empty(), "health must not reach the upstream");
+    assert!(
+        up.requests().is_empty(),
+        "health must not reach the upstream"
+    );
 }
 
 #[test]
@@ -41,7 +52,10 @@ fn forwards_unchanged_bodies_byte_identical() {
     let got = up.last().unwrap();
     assert_eq!(sha256_hex(&got.body), sha256_hex(&body));
     assert_eq!(got.path, "/v1/messages");
-    assert_eq!(got.header("host"), Some(format!("127.0.0.1:{}", up.port).as_str()));
+    assert_eq!(
+        got.header("host"),
+        Some(format!("127.0.0.1:{}", up.port).as_str())
+    );
 }
 
 #[test]
@@ -54,7 +68,10 @@ fn unbuffered_routes_keep_content_length() {
     assert!(r.json()["input_tokens"].as_u64().unwrap() > 0);
     let got = up.last().unwrap();
     assert!(!got.chunked);
-    assert_eq!(got.header("content-length"), Some(body.len().to_string().as_str()));
+    assert_eq!(
+        got.header("content-length"),
+        Some(body.len().to_string().as_str())
+    );
     assert_eq!(got.body, body);
 }
 
@@ -74,7 +91,11 @@ fn routes_openai_paths_to_the_openai_upstream() {
     assert_eq!(proxy.post_json("/v1/messages", body).status, 200);
     assert_eq!(proxy.get("/some/other/path?x=1").status, 200);
     let o: Vec<String> = openai.requests().iter().map(|r| r.path.clone()).collect();
-    let a: Vec<String> = anthropic.requests().iter().map(|r| r.path.clone()).collect();
+    let a: Vec<String> = anthropic
+        .requests()
+        .iter()
+        .map(|r| r.path.clone())
+        .collect();
     assert_eq!(o, ["/v1/chat/completions", "/v1/responses", "/v1/models"]);
     assert_eq!(a, ["/v1/messages", "/some/other/path?x=1"]);
 }
@@ -112,10 +133,23 @@ fn streams_sse_events_without_buffering() {
     let total = started.elapsed();
     let first = first_event_at.expect("message_start arrives");
     // 10 events 250 ms apart: the first must arrive long before the last was sent.
-    assert!(total >= Duration::from_millis(2000), "stream took {total:?}");
+    assert!(
+        total >= Duration::from_millis(2000),
+        "stream took {total:?}"
+    );
     assert!(first < total / 3, "first event at {first:?} of {total:?}");
-    for ev in ["message_start", "content_block_start", "content_block_delta", "content_block_stop", "message_delta", "message_stop"] {
-        assert!(text.contains(&format!("event: {ev}")), "{ev} missing: {text}");
+    for ev in [
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "content_block_stop",
+        "message_delta",
+        "message_stop",
+    ] {
+        assert!(
+            text.contains(&format!("event: {ev}")),
+            "{ev} missing: {text}"
+        );
     }
 }
 
@@ -135,7 +169,12 @@ fn taps_usage_from_json_and_sse_into_stats() {
     assert_eq!(stats["upstream_usage"]["output"], 6, "{stats}");
     assert_eq!(stats["requests"], 2);
     let metrics = proxy.get("/metrics").text();
-    assert!(metrics.contains(&format!("headroom_upstream_usage_tokens_total{{kind=\"input\"}} {expected_input}")), "{metrics}");
+    assert!(
+        metrics.contains(&format!(
+            "headroom_upstream_usage_tokens_total{{kind=\"input\"}} {expected_input}"
+        )),
+        "{metrics}"
+    );
 }
 
 #[test]
@@ -150,7 +189,10 @@ fn injects_api_key_only_when_missing_and_enabled() {
         proxy.port,
         "POST",
         "/v1/messages",
-        &[("content-type", "application/json"), ("authorization", "Bearer oauth-token-XYZ")],
+        &[
+            ("content-type", "application/json"),
+            ("authorization", "Bearer oauth-token-XYZ"),
+        ],
         &body,
     )
     .unwrap();
@@ -161,17 +203,29 @@ fn injects_api_key_only_when_missing_and_enabled() {
         proxy.port,
         "POST",
         "/v1/messages",
-        &[("content-type", "application/json"), ("x-api-key", "client-key"), ("anthropic-version", "2023-06-01"), ("anthropic-beta", "prompt-caching-2024-07-31")],
+        &[
+            ("content-type", "application/json"),
+            ("x-api-key", "client-key"),
+            ("anthropic-version", "2023-06-01"),
+            ("anthropic-beta", "prompt-caching-2024-07-31"),
+        ],
         &body,
     )
     .unwrap();
     let last = up.last().unwrap();
     assert_eq!(last.header("x-api-key"), Some("client-key"));
     assert_eq!(last.header("anthropic-version"), Some("2023-06-01"));
-    assert_eq!(last.header("anthropic-beta"), Some("prompt-caching-2024-07-31"));
+    assert_eq!(
+        last.header("anthropic-beta"),
+        Some("prompt-caching-2024-07-31")
+    );
     // Secrets never reach logs, stats or metrics.
     std::thread::sleep(Duration::from_millis(100));
-    for text in [proxy.stderr(), proxy.get("/stats").text(), proxy.get("/metrics").text()] {
+    for text in [
+        proxy.stderr(),
+        proxy.get("/stats").text(),
+        proxy.get("/metrics").text(),
+    ] {
         for secret in [key, "oauth-token-XYZ", "client-key"] {
             assert!(!text.contains(secret), "{secret} leaked: {text}");
         }
@@ -194,7 +248,13 @@ fn upstream_down_is_a_502_in_anthropic_shape() {
     let v = r.json();
     assert_eq!(v["type"], "error");
     assert_eq!(v["error"]["type"], "api_error");
-    assert!(v["error"]["message"].as_str().unwrap().contains("anthropic"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("anthropic"),
+        "{v}"
+    );
     // The proxy is still up.
     assert_eq!(proxy.get("/health").status, 200);
 }
@@ -237,7 +297,10 @@ fn taken_port_exits_2_with_a_clear_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains(&format!("Address already in use: 127.0.0.1:{port}")), "{err}");
+    assert!(
+        err.contains(&format!("Address already in use: 127.0.0.1:{port}")),
+        "{err}"
+    );
     assert!(err.contains("HEADROOM_PROXY_PORT"), "{err}");
 }
 
@@ -252,14 +315,25 @@ fn sigterm_lets_an_open_stream_finish_then_exits_0() {
     let port = proxy.port;
     let body = messages_body(true);
     let client = std::thread::spawn(move || {
-        request(port, "POST", "/v1/messages", &[("content-type", "application/json")], &body)
+        request(
+            port,
+            "POST",
+            "/v1/messages",
+            &[("content-type", "application/json")],
+            &body,
+        )
     });
     std::thread::sleep(Duration::from_millis(400));
     proxy.signal(libc::SIGTERM);
     let r = client.join().unwrap().expect("stream completes");
     assert_eq!(r.status, 200);
     assert!(r.text().contains("event: message_stop"), "{}", r.text());
-    assert_eq!(proxy.wait_exit(Duration::from_secs(10)), Some(0), "{}", proxy.stderr());
+    assert_eq!(
+        proxy.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        proxy.stderr()
+    );
 }
 
 #[test]
@@ -269,7 +343,12 @@ fn idle_proxy_exits_promptly_on_sigterm_and_sigint() {
         let mut proxy = Proxy::start(&upstreams(&up.url()));
         proxy.signal(sig);
         // launchd kills after 20 s; an idle proxy must be long gone by then.
-        assert_eq!(proxy.wait_exit(Duration::from_secs(5)), Some(0), "{}", proxy.stderr());
+        assert_eq!(
+            proxy.wait_exit(Duration::from_secs(5)),
+            Some(0),
+            "{}",
+            proxy.stderr()
+        );
     }
 }
 
@@ -292,13 +371,19 @@ fn check_validates_configs() {
     let out = run(&bad);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 3") && err.contains("model.device"), "{err}");
+    assert!(
+        err.contains("line 3") && err.contains("model.device"),
+        "{err}"
+    );
 }
 
 #[test]
 fn oversize_bodies_stream_through_or_get_413() {
     let up = FakeUpstream::start();
-    let proxy = Proxy::start(&format!("{}limits:\n  max_body_bytes: 1000\n", upstreams(&up.url())));
+    let proxy = Proxy::start(&format!(
+        "{}limits:\n  max_body_bytes: 1000\n",
+        upstreams(&up.url())
+    ));
     let big = format!(
         "{{\"model\":\"m\",\"messages\":[{{\"role\":\"user\",\"content\":\"{}\"}}]}}",
         "x".repeat(5000)

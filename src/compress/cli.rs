@@ -1,12 +1,15 @@
-//! `headroom compress`: runs the proxy's rewrite on one request body offline.
+//! `headroom compress`: runs the proxy's exact rewrite on one request body read from a file or
+//! stdin, prints the rewritten body to stdout and a per-block summary to stderr.
+//!
+//! Must never: print anything but the body on stdout.
 
+use super::{rewrite, ApiFormat, Context, Pipeline};
 use crate::cli::{CompressArgs, FormatArg};
-use crate::compress::{rewrite, ApiFormat, Context};
-use crate::config::Config;
 use std::io::{Read, Write};
 use std::process::ExitCode;
+use std::time::Instant;
 
-pub fn run(args: &CompressArgs, config: &Config) -> ExitCode {
+pub fn run(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
     let mut body = Vec::new();
     let read = if args.input == "-" {
         std::io::stdin().read_to_end(&mut body).map(|_| ())
@@ -17,41 +20,48 @@ pub fn run(args: &CompressArgs, config: &Config) -> ExitCode {
         eprintln!("headroom compress: cannot read {}: {e}", args.input);
         return ExitCode::from(1);
     }
-    let snapshot = match crate::state::Snapshot::build(config.clone(), None) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("headroom compress: {e}");
-            return ExitCode::from(1);
-        }
-    };
     let format = match args.format {
         FormatArg::Anthropic => ApiFormat::Anthropic,
         FormatArg::Openai => ApiFormat::OpenAi,
     };
-    let out = rewrite(
-        &body,
-        &Context {
-            format,
-            pipeline: &snapshot.pipeline,
-        },
-    );
-    for b in &out.blocks {
-        eprintln!(
-            "{:<6} {:<10} {:>7} -> {:>7} tokens  {:>7.2} ms{}",
+    let started = Instant::now();
+    let result = rewrite(&body, &Context { format, pipeline });
+    let elapsed = started.elapsed();
+    let out = result.body.as_deref().unwrap_or(&body);
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(out).and_then(|_| stdout.flush()) {
+        eprintln!("headroom compress: cannot write output: {e}");
+        return ExitCode::from(1);
+    }
+    let mut err = std::io::stderr().lock();
+    for (b, location) in result.blocks.iter().zip(&result.locations) {
+        let _ = writeln!(
+            err,
+            "{:<56} {:<6} {:<8} {:>7} → {:>7} tokens {:>7.2} ms{}{}",
+            location,
             b.kind,
             b.compressor,
             b.tokens_before,
             b.tokens_after,
             b.duration.as_secs_f64() * 1000.0,
-            if b.cached { " (cached)" } else { "" }
+            if b.cached { " (cached)" } else { "" },
+            if b.changed() { "" } else { " (kept)" },
         );
     }
-    for f in &out.failures {
-        eprintln!("untouched: {}", f.as_str());
+    for f in &result.failures {
+        let _ = writeln!(err, "failure: {}", f.as_str());
     }
-    let bytes = out.body.as_deref().unwrap_or(&body);
-    if std::io::stdout().write_all(bytes).is_err() {
-        return ExitCode::from(1);
-    }
+    let (before, after) = (result.tokens_before(), result.tokens_after());
+    let _ =
+        writeln!(
+        err,
+        "total: {} blocks, {before} → {after} tokens ({:.1} % fewer), {} → {} bytes, {:.2} ms ({})",
+        result.blocks.len(),
+        if before > 0 { 100.0 * (before - after.min(before)) as f64 / before as f64 } else { 0.0 },
+        body.len(),
+        out.len(),
+        elapsed.as_secs_f64() * 1000.0,
+        format.as_str(),
+    );
     ExitCode::SUCCESS
 }

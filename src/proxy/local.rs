@@ -7,8 +7,8 @@ use super::errors::ProxyError;
 use super::routes::Route;
 use crate::state::Shared;
 use bytes::Bytes;
-use pingora_core::Result;
 use pingora::http::ResponseHeader;
+use pingora_core::Result;
 use pingora_proxy::Session;
 use std::sync::Arc;
 
@@ -49,7 +49,9 @@ async fn send(session: &mut Session, status: u16, content_type: &str, body: Vec<
     resp.insert_header("content-type", content_type)?;
     resp.insert_header("content-length", body.len().to_string())?;
     resp.insert_header("cache-control", "no-store")?;
-    session.write_response_header(Box::new(resp), head_only).await?;
+    session
+        .write_response_header(Box::new(resp), head_only)
+        .await?;
     if !head_only {
         session
             .write_response_body(Some(Bytes::from(body)), true)

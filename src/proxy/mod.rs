@@ -15,9 +15,9 @@ use crate::state::{InFlight, Shared, Snapshot};
 use async_trait::async_trait;
 use body::{BodyOutcome, BufferedBody, Step};
 use bytes::Bytes;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorType, Result};
-use pingora::http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 use routes::{Route, UpstreamKind};
 use std::sync::Arc;
@@ -174,11 +174,7 @@ impl ProxyHttp for Headroom {
         strip_hop_by_hop(req);
         req.insert_header("host", up.host_header())?;
         if !up.base_path.is_empty() {
-            let pq = req
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str())
-                .unwrap_or("/");
+            let pq = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             let uri: http::Uri = format!("{}{}", up.base_path, pq)
                 .parse()
                 .map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "bad upstream path"))?;
@@ -297,7 +293,9 @@ impl ProxyHttp for Headroom {
                 pingora::ErrorSource::Upstream => "upstream_interrupted",
                 _ => "client_disconnected",
             };
-            crate::metrics::REQUEST_ERRORS.with_label_values(&[kind]).inc();
+            crate::metrics::REQUEST_ERRORS
+                .with_label_values(&[kind])
+                .inc();
             return gone;
         }
         let upstream = ctx.upstream().url.display();
@@ -358,12 +356,14 @@ impl Headroom {
                 });
             }
         }
-        let Some(format) = format else { return None };
+        let format = format?;
         if !config.compression.enabled {
             return None;
         }
-        let json = header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
-        let encoded = header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+        let json =
+            header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+        let encoded =
+            header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
         let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
         if !json || encoded || !has_body {
             return None;
@@ -437,28 +437,6 @@ fn error_kind(status: u16) -> &'static str {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strips_hop_by_hop_and_connection_listed_headers() {
-        let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
-        req.insert_header("connection", "keep-alive, x-trace").unwrap();
-        req.insert_header("x-trace", "1").unwrap();
-        req.insert_header("keep-alive", "timeout=5").unwrap();
-        req.insert_header("te", "trailers").unwrap();
-        req.insert_header("x-api-key", "k").unwrap();
-        req.insert_header("anthropic-version", "2023-06-01").unwrap();
-        strip_hop_by_hop(&mut req);
-        for gone in ["connection", "x-trace", "keep-alive", "te"] {
-            assert!(!req.headers.contains_key(gone), "{gone} kept");
-        }
-        assert!(req.headers.contains_key("x-api-key"));
-        assert!(req.headers.contains_key("anthropic-version"));
-    }
-}
-
 /// Read access for the observation code (logs, metrics, stats).
 impl RequestCtx {
     pub fn route_label(&self) -> &'static str {
@@ -484,5 +462,29 @@ impl RequestCtx {
     }
     pub fn injected_key(&self) -> bool {
         self.injected_key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_hop_by_hop_and_connection_listed_headers() {
+        let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
+        req.insert_header("connection", "keep-alive, x-trace")
+            .unwrap();
+        req.insert_header("x-trace", "1").unwrap();
+        req.insert_header("keep-alive", "timeout=5").unwrap();
+        req.insert_header("te", "trailers").unwrap();
+        req.insert_header("x-api-key", "k").unwrap();
+        req.insert_header("anthropic-version", "2023-06-01")
+            .unwrap();
+        strip_hop_by_hop(&mut req);
+        for gone in ["connection", "x-trace", "keep-alive", "te"] {
+            assert!(!req.headers.contains_key(gone), "{gone} kept");
+        }
+        assert!(req.headers.contains_key("x-api-key"));
+        assert!(req.headers.contains_key("anthropic-version"));
     }
 }

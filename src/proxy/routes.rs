@@ -118,16 +118,31 @@ mod tests {
         assert_eq!(classify(&Method::GET, "/health"), Route::Health);
         assert_eq!(classify(&Method::GET, "/metrics"), Route::Metrics);
         assert_eq!(kind(Method::POST, "/health"), Some(UpstreamKind::Anthropic));
-        assert_eq!(kind(Method::POST, "/v1/messages"), Some(UpstreamKind::Anthropic));
+        assert_eq!(
+            kind(Method::POST, "/v1/messages"),
+            Some(UpstreamKind::Anthropic)
+        );
         assert_eq!(
             kind(Method::POST, "/v1/messages/count_tokens"),
             Some(UpstreamKind::Anthropic)
         );
-        assert_eq!(kind(Method::POST, "/v1/messages/batches"), Some(UpstreamKind::Anthropic));
-        assert_eq!(kind(Method::POST, "/v1/chat/completions"), Some(UpstreamKind::OpenAi));
-        assert_eq!(kind(Method::POST, "/v1/responses"), Some(UpstreamKind::OpenAi));
+        assert_eq!(
+            kind(Method::POST, "/v1/messages/batches"),
+            Some(UpstreamKind::Anthropic)
+        );
+        assert_eq!(
+            kind(Method::POST, "/v1/chat/completions"),
+            Some(UpstreamKind::OpenAi)
+        );
+        assert_eq!(
+            kind(Method::POST, "/v1/responses"),
+            Some(UpstreamKind::OpenAi)
+        );
         assert_eq!(kind(Method::GET, "/v1/models"), Some(UpstreamKind::OpenAi));
-        assert_eq!(kind(Method::GET, "/anything"), Some(UpstreamKind::Anthropic));
+        assert_eq!(
+            kind(Method::GET, "/anything"),
+            Some(UpstreamKind::Anthropic)
+        );
     }
 
     #[test]
@@ -136,8 +151,14 @@ mod tests {
             Route::Upstream { format, .. } => format,
             _ => None,
         };
-        assert_eq!(fmt(Method::POST, "/v1/messages"), Some(ApiFormat::Anthropic));
-        assert_eq!(fmt(Method::POST, "/v1/chat/completions"), Some(ApiFormat::OpenAi));
+        assert_eq!(
+            fmt(Method::POST, "/v1/messages"),
+            Some(ApiFormat::Anthropic)
+        );
+        assert_eq!(
+            fmt(Method::POST, "/v1/chat/completions"),
+            Some(ApiFormat::OpenAi)
+        );
         assert_eq!(fmt(Method::GET, "/v1/messages"), None);
         assert_eq!(fmt(Method::POST, "/v1/messages/count_tokens"), None);
     }

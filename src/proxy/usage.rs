@@ -88,7 +88,9 @@ impl UsageTap {
         };
         let ct = content_type.unwrap_or("").to_ascii_lowercase();
         let mode = match encoding {
-            Some(Encoding::Identity) if ct.starts_with("text/event-stream") => Mode::Sse(Vec::new()),
+            Some(Encoding::Identity) if ct.starts_with("text/event-stream") => {
+                Mode::Sse(Vec::new())
+            }
             Some(enc) if ct.contains("json") => Mode::Json(Vec::new(), enc),
             _ => Mode::Off,
         };
@@ -243,7 +245,8 @@ mod tests {
     fn reads_gzipped_json_usage() {
         use std::io::Write;
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(br#"{"usage":{"input_tokens":42,"output_tokens":7}}"#).unwrap();
+        gz.write_all(br#"{"usage":{"input_tokens":42,"output_tokens":7}}"#)
+            .unwrap();
         let bytes = gz.finish().unwrap();
         let mut tap = UsageTap::for_response(Some("application/json"), Some("gzip"));
         for c in bytes.chunks(5) {

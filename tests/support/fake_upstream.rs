@@ -5,6 +5,9 @@
 //! stalls, resets and broken streams.
 #![allow(dead_code)]
 
+#[path = "prompt_cache.rs"]
+mod prompt_cache;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -73,12 +76,7 @@ pub struct FakeUpstream {
     pub port: u16,
     pub received: Arc<Mutex<Vec<Received>>>,
     pub settings: Arc<Mutex<Settings>>,
-    cache: Arc<Mutex<PromptCacheState>>,
-}
-
-#[derive(Default)]
-struct PromptCacheState {
-    seen: std::collections::HashSet<u64>,
+    cache: Arc<Mutex<prompt_cache::PromptCache>>,
 }
 
 impl FakeUpstream {
@@ -178,7 +176,10 @@ impl FakeUpstream {
             let usage = self.usage_for(&req, cache);
             let json = req.json();
             let stream = json.get("stream").and_then(|v| v.as_bool()) == Some(true);
-            match (req.method.as_str(), req.path.split('?').next().unwrap_or("")) {
+            match (
+                req.method.as_str(),
+                req.path.split('?').next().unwrap_or(""),
+            ) {
                 ("POST", "/v1/messages") if stream => {
                     let limit = match behaviour {
                         Behaviour::CloseMidStream(n) => Some(n),
@@ -218,77 +219,22 @@ impl FakeUpstream {
         }
     }
 
-    /// (input, cache_creation, cache_read) tokens for a request: a rough count (bytes / 4),
-    /// with Anthropic's prefix caching simulated when enabled.
+    /// (input, cache_creation, cache_read) tokens for a request: a rough count (bytes / 4), or
+    /// with prompt caching simulated (real token counts, Anthropic's prefix rules) when enabled.
     fn usage_for(&self, req: &Received, cache: bool) -> (u64, u64, u64) {
         let total = (req.body.len() as u64 / 4).max(1);
-        if !cache {
+        if !cache || !req.path.starts_with("/v1/messages") || req.path.contains("count_tokens") {
             return (total, 0, 0);
         }
-        let mut state = self.cache.lock().unwrap();
-        prompt_cache_usage(&req.body, &mut state.seen).unwrap_or((total, 0, 0))
-    }
-}
-
-/// Anthropic prompt caching, simplified: the request's canonical order is tools → system →
-/// messages; each `cache_control` marks the end of a cacheable prefix. The longest prefix seen
-/// before is read from cache, the rest up to the last breakpoint is written, and what follows
-/// is plain input. Token counts are bytes / 4 of the canonical serialisation.
-pub fn prompt_cache_usage(
-    body: &[u8],
-    seen: &mut std::collections::HashSet<u64>,
-) -> Option<(u64, u64, u64)> {
-    use std::hash::{Hash, Hasher};
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    let mut pieces: Vec<(String, bool)> = Vec::new();
-    let push_items = |items: Option<&serde_json::Value>, pieces: &mut Vec<(String, bool)>| {
-        if let Some(arr) = items.and_then(|t| t.as_array()) {
-            for item in arr {
-                let marked = item.get("cache_control").is_some();
-                pieces.push((item.to_string(), marked));
-            }
-        } else if let Some(s) = items.and_then(|t| t.as_str()) {
-            pieces.push((s.to_string(), false));
-        }
-    };
-    push_items(v.get("tools"), &mut pieces);
-    push_items(v.get("system"), &mut pieces);
-    if let Some(msgs) = v.get("messages").and_then(|m| m.as_array()) {
-        for m in msgs {
-            match m.get("content") {
-                Some(serde_json::Value::Array(blocks)) => {
-                    for b in blocks {
-                        pieces.push((b.to_string(), b.get("cache_control").is_some()));
-                    }
-                }
-                Some(other) => pieces.push((other.to_string(), false)),
-                None => {}
-            }
+        match self.cache.lock().unwrap().request(&req.body) {
+            Ok(u) => (
+                u.input_tokens,
+                u.cache_creation_input_tokens,
+                u.cache_read_input_tokens,
+            ),
+            Err(_) => (total, 0, 0),
         }
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let mut tokens = 0u64;
-    let mut read = 0u64;
-    let mut last_break = 0u64;
-    let mut breakpoints = Vec::new();
-    for (text, marked) in &pieces {
-        text.hash(&mut hasher);
-        tokens += (text.len() as u64 / 4).max(1);
-        if *marked {
-            let h = hasher.finish();
-            breakpoints.push(h);
-            if seen.contains(&h) {
-                read = tokens;
-            }
-            last_break = tokens;
-        }
-    }
-    for h in breakpoints {
-        seen.insert(h);
-    }
-    let creation = last_break.saturating_sub(read);
-    let input = tokens - read - creation;
-    Some((input, creation, read))
 }
 
 async fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Received>> {
@@ -319,7 +265,8 @@ async fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Re
             .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(n))
             .map(|(_, v)| v.clone())
     };
-    let chunked = get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    let chunked =
+        get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let mut body = Vec::new();
     if chunked {
         loop {

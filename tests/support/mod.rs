@@ -52,7 +52,10 @@ impl Proxy {
         config_path: PathBuf,
         env: &[(&str, &str)],
     ) -> Proxy {
-        let stderr_path = dir.path().join(format!("stderr-{}.log", Instant::now().elapsed().as_nanos()));
+        let stderr_path = dir.path().join(format!(
+            "stderr-{}.log",
+            Instant::now().elapsed().as_nanos()
+        ));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_headroom"));
         cmd.arg("-c")
@@ -185,7 +188,8 @@ pub fn request(
 ) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    let mut head = format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n");
+    let mut head =
+        format!("{method} {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nconnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
     }

@@ -1,0 +1,325 @@
+//! Omission markers and the small text helpers every lossy compressor shares: how an omission
+//! is announced, which lines are error-level, which words of the task a line mentions.
+//!
+//! Must never: produce output that depends on anything but its arguments (markers must be
+//! byte-stable across requests, or prompt caches break).
+
+use std::collections::HashSet;
+use std::sync::LazyLock;
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One marker line: `[… 2,994 similar lines omitted (template: "…") …]`.
+pub fn omitted(count: usize, what: &str, detail: &str) -> String {
+    if detail.is_empty() {
+        format!("[… {} {what} omitted …]", thousands(count))
+    } else {
+        format!("[… {} {what} omitted ({detail}) …]", thousands(count))
+    }
+}
+
+/// Shortens `s` to at most `max` chars, on a char boundary, with an ellipsis.
+pub fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// Case-insensitive whole-word test for words that mark a line as error level.
+pub fn is_error_level(line: &str) -> bool {
+    // Fast path: no letter that starts any of our words.
+    let bytes = line.as_bytes();
+    if !bytes
+        .iter()
+        .any(|b| matches!(b | 0x20, b'e' | b'f' | b'p' | b'w' | b't' | b'c' | b's'))
+    {
+        return false;
+    }
+    words(line).any(|w| {
+        let mut buf = [0u8; 16];
+        if w.len() < 3 || w.len() > buf.len() {
+            return false;
+        }
+        for (slot, b) in buf.iter_mut().zip(w.bytes()) {
+            *slot = b.to_ascii_lowercase();
+        }
+        std::str::from_utf8(&buf[..w.len()]).is_ok_and(|lower| ERROR_WORDS.contains(lower))
+    })
+}
+
+static ERROR_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    [
+        "error",
+        "errors",
+        "err",
+        "fatal",
+        "panic",
+        "panicked",
+        "exception",
+        "traceback",
+        "critical",
+        "crit",
+        "fail",
+        "failed",
+        "failure",
+        "failing",
+        "warn",
+        "warning",
+        "severe",
+        "emerg",
+        "alert",
+        "segfault",
+        "oomkilled",
+        "crashloopbackoff",
+        "caused",
+        "denied",
+        "refused",
+        "unhandled",
+        "abort",
+        "aborted",
+        "timeout",
+    ]
+    .into_iter()
+    .collect()
+});
+
+/// Words of a line: maximal runs of ASCII alphanumerics or `_`, plus non-ASCII runs.
+pub fn words(line: &str) -> impl Iterator<Item = &str> {
+    line.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+}
+
+/// Whole words of an error type name ending in Error/Exception (`ValueError`, `IOException`).
+pub fn has_error_type(line: &str) -> bool {
+    words(line).any(|w| {
+        w.len() > 5
+            && (w.ends_with("Error") || w.ends_with("Exception"))
+            && w.as_bytes()[0].is_ascii_uppercase()
+    })
+}
+
+/// The distinctive words of the task text a block answers.
+#[derive(Debug, Default, Clone)]
+pub struct TaskWords {
+    words: HashSet<String>,
+}
+
+impl TaskWords {
+    pub fn new(task: &str) -> Self {
+        let mut set = HashSet::new();
+        // Long pasted tasks carry little signal past their start.
+        let task = &task[..floor_char_boundary(task, 4000)];
+        for w in words(task) {
+            let lower = w.to_lowercase();
+            let has_digit = lower.bytes().any(|b| b.is_ascii_digit());
+            let keep = if has_digit {
+                lower.len() >= 3
+            } else {
+                lower.chars().count() >= 4 && !STOPWORDS.contains(lower.as_str())
+            };
+            if keep {
+                if !has_digit {
+                    set.insert(stem(&lower).to_string());
+                }
+                set.insert(lower);
+            }
+        }
+        TaskWords { words: set }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Whether `text` contains one of the task's words as a whole word.
+    pub fn matches(&self, text: &str) -> bool {
+        if self.words.is_empty() {
+            return false;
+        }
+        let mut buf = String::new();
+        words(text).any(|w| {
+            if w.len() < 3 {
+                return false;
+            }
+            buf.clear();
+            buf.extend(w.chars().flat_map(char::to_lowercase));
+            self.words.contains(&buf) || self.words.contains(stem(&buf))
+        })
+    }
+}
+
+/// A crude English stem so `checkouts`, `failing` and `retried` meet `checkout`, `fail`, `retry`.
+fn stem(w: &str) -> &str {
+    for suffix in ["ing", "ies", "ed", "es", "s"] {
+        if let Some(s) = w.strip_suffix(suffix) {
+            if s.chars().count() >= 4 {
+                return s;
+            }
+        }
+    }
+    w
+}
+
+pub fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+static STOPWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
+    [
+        "about",
+        "above",
+        "after",
+        "again",
+        "also",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "could",
+        "does",
+        "doing",
+        "done",
+        "down",
+        "each",
+        "from",
+        "have",
+        "having",
+        "here",
+        "into",
+        "just",
+        "like",
+        "look",
+        "make",
+        "more",
+        "most",
+        "need",
+        "only",
+        "other",
+        "over",
+        "please",
+        "same",
+        "should",
+        "show",
+        "some",
+        "such",
+        "than",
+        "that",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "under",
+        "until",
+        "very",
+        "want",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "will",
+        "with",
+        "would",
+        "your",
+        "check",
+        "find",
+        "tell",
+        "let's",
+        "lets",
+        "thanks",
+        "why",
+        "how",
+        "can",
+        "the",
+        "and",
+        "for",
+        "you",
+        "fix",
+        "file",
+        "files",
+        "code",
+        "run",
+        "running",
+        "output",
+        "using",
+        "use",
+        "used",
+        "help",
+        "know",
+        "think",
+        "something",
+        "anything",
+        "everything",
+        "into",
+        "onto",
+        "true",
+        "false",
+        "null",
+        "none",
+    ]
+    .into_iter()
+    .collect()
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_use_thousands_separators() {
+        assert_eq!(
+            omitted(2994, "similar lines", "template: \"x\""),
+            "[… 2,994 similar lines omitted (template: \"x\") …]"
+        );
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+    }
+
+    #[test]
+    fn error_level_lines_are_recognised_as_whole_words() {
+        assert!(is_error_level("2024-01-01 ERROR db: connection refused"));
+        assert!(is_error_level("thread 'main' panicked at src/main.rs:3:5"));
+        assert!(is_error_level("npm ERR! code ERESOLVE"));
+        assert!(!is_error_level("INFO terrorform applied"));
+        assert!(!is_error_level("GET /index.html 200"));
+    }
+
+    #[test]
+    fn task_words_match_identifiers_case_insensitively() {
+        let t = TaskWords::new("Why does InvoiceService fail for customer 48213?");
+        assert!(t.matches("at com.acme.billing.InvoiceService.charge(InvoiceService.java:214)"));
+        assert!(t.matches("customer_id=48213"));
+        assert!(!t.matches("does the thing"));
+        let t = TaskWords::new("any failed checkouts?");
+        assert!(t.matches("POST /api/v1/checkout"));
+    }
+}

@@ -1,0 +1,211 @@
+//! Running headroom as a per-user service: the macOS LaunchAgent plist (`headroom launchd
+//! plist`), the systemd user unit (`headroom systemd unit`) and `headroom doctor`, which checks
+//! an installed setup the way the troubleshooting guide would.
+//!
+//! Owns: the command-line arguments of those three commands and what they print.
+//! Must never: print or log an API key (it may be written into a plist only when the user asks
+//! with `--api-key-from-env`), or change anything on disk: install and uninstall are the shell
+//! scripts' job (`launchd/*.sh`); these commands only generate text and inspect.
+
+mod doctor;
+pub mod launchd;
+mod model_check;
+mod probe;
+mod service_file;
+pub mod systemd;
+
+use clap::{Args, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub use doctor::{doctor, DoctorArgs};
+
+/// The label (and plist file name) used when none is given.
+pub const DEFAULT_LABEL: &str = "com.headroom.proxy";
+/// The systemd user unit name (without `.service`) used when none is given.
+pub const DEFAULT_UNIT: &str = "headroom";
+/// The port the service listens on when neither `--port` nor a config says otherwise.
+pub const DEFAULT_PORT: u16 = 8787;
+
+/// `headroom launchd ...`
+#[derive(Debug, Args)]
+pub struct LaunchdArgs {
+    #[command(subcommand)]
+    pub command: LaunchdCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LaunchdCommand {
+    /// Print a LaunchAgent plist that runs this proxy at login and restarts it if it dies.
+    ///
+    /// With `-c FILE` the agent runs `headroom -c FILE`; without it, `headroom proxy --host
+    /// 127.0.0.1 --port N`. Install it with launchd/install.sh, or by hand:
+    /// `headroom launchd plist > ~/Library/LaunchAgents/com.headroom.proxy.plist`.
+    Plist(PlistArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlistArgs {
+    /// launchd label; also the plist's file name in ~/Library/LaunchAgents.
+    #[arg(long, default_value = DEFAULT_LABEL, value_name = "LABEL")]
+    pub label: String,
+    /// Port (sets HEADROOM_PROXY_PORT). Default: the config's port, else 8787.
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// The headroom binary the agent runs. Default: this binary.
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// Home directory: working directory and the base of ~/Library/Logs. Default: $HOME.
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Copy ANTHROPIC_API_KEY from this environment into the plist (then keep it chmod 600).
+    #[arg(long)]
+    pub api_key_from_env: bool,
+    /// Hard limit on resident memory in bytes (HardResourceLimits.ResidentSetSize).
+    #[arg(long, value_name = "BYTES")]
+    pub memory_max: Option<u64>,
+}
+
+/// `headroom systemd ...`
+#[derive(Debug, Args)]
+pub struct SystemdArgs {
+    #[command(subcommand)]
+    pub command: SystemdCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SystemdCommand {
+    /// Print a systemd user unit that runs this proxy and restarts it on failure.
+    ///
+    /// Install it with launchd/install.sh --platform linux, or by hand:
+    /// `headroom systemd unit > ~/.config/systemd/user/headroom.service`, then
+    /// `systemctl --user daemon-reload && systemctl --user enable --now headroom`.
+    Unit(UnitArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    /// Port (sets HEADROOM_PROXY_PORT). Default: the config's port, else 8787.
+    #[arg(long, value_name = "N")]
+    pub port: Option<u16>,
+    /// The headroom binary the unit runs. Default: this binary.
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+}
+
+/// Which service manager a command talks about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Platform {
+    Macos,
+    Linux,
+}
+
+impl Platform {
+    /// The platform this binary was built for (anything that is not macOS is treated as Linux).
+    pub fn current() -> Platform {
+        if cfg!(target_os = "macos") {
+            Platform::Macos
+        } else {
+            Platform::Linux
+        }
+    }
+}
+
+/// Why a service file could not be generated.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("HOME is not set; pass --home DIR")]
+    NoHome,
+    #[error("cannot find this binary's own path ({0}); pass --binary PATH")]
+    NoBinary(std::io::Error),
+    #[error("{what} {path}: {source}")]
+    Path {
+        what: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Config { path: PathBuf, message: String },
+    #[error("--api-key-from-env: ANTHROPIC_API_KEY is not set (or empty) in this environment")]
+    NoApiKey,
+    #[error("label {0:?} may only contain letters, digits, '.', '-' and '_'")]
+    BadLabel(String),
+    #[error("cannot write the plist: {0}")]
+    Plist(#[from] plist::Error),
+}
+
+/// `headroom launchd ...`: prints the plist; exit 1 with the reason on error.
+pub fn launchd_command(args: &LaunchdArgs, config: Option<&Path>) -> ExitCode {
+    let LaunchdCommand::Plist(a) = &args.command;
+    let result = launchd::PlistSpec::from_args(a, config, &|k| std::env::var(k).ok())
+        .and_then(|spec| spec.to_xml());
+    print_or_fail(result)
+}
+
+/// `headroom systemd ...`: prints the unit; exit 1 with the reason on error.
+pub fn systemd_command(args: &SystemdArgs, config: Option<&Path>) -> ExitCode {
+    let SystemdCommand::Unit(a) = &args.command;
+    let result = systemd::UnitSpec::from_args(a, config).map(|u| u.render().into_bytes());
+    print_or_fail(result)
+}
+
+fn print_or_fail(result: Result<Vec<u8>, ServiceError>) -> ExitCode {
+    match result {
+        Ok(bytes) => {
+            let mut out = std::io::stdout().lock();
+            if out.write_all(&bytes).and_then(|_| out.flush()).is_err() {
+                return ExitCode::from(1);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// An absolute form of `path` (relative to the current directory), without requiring it to exist.
+fn absolute(path: &Path, what: &'static str) -> Result<PathBuf, ServiceError> {
+    std::path::absolute(path).map_err(|source| ServiceError::Path {
+        what,
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The binary the service runs: `--binary`, else the running executable.
+fn service_binary(binary: Option<&Path>) -> Result<PathBuf, ServiceError> {
+    match binary {
+        Some(b) => absolute(b, "binary"),
+        None => std::env::current_exe().map_err(ServiceError::NoBinary),
+    }
+}
+
+/// The config the service runs with, absolute and checked to exist, and the port it implies.
+fn service_config(config: Option<&Path>) -> Result<Option<(PathBuf, u16)>, ServiceError> {
+    let Some(path) = config else {
+        return Ok(None);
+    };
+    let path = absolute(path, "config")?;
+    let text = std::fs::read_to_string(&path).map_err(|source| ServiceError::Path {
+        what: "config",
+        path: path.clone(),
+        source,
+    })?;
+    let origin = path.display().to_string();
+    let cfg =
+        crate::config::Config::from_yaml(&text, &origin).map_err(|e| ServiceError::Config {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+    let port = cfg
+        .listen_addr()
+        .map_err(|message| ServiceError::Config {
+            path: path.clone(),
+            message,
+        })?
+        .port();
+    Ok(Some((path, port)))
+}

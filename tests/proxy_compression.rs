@@ -1,0 +1,178 @@
+//! Compression through the real proxy: what the fake upstream receives, and what users pay
+//! with Anthropic's prompt cache simulated by the fake upstream.
+
+#[path = "support/agent_session.rs"]
+mod agent_session;
+mod support;
+
+use serde_json::{json, Value};
+use support::fake_upstream::FakeUpstream;
+use support::*;
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(agent_session::fixture_dir().join(format!("{name}.txt"))).unwrap()
+}
+
+/// The byte span of the first JSON string literal in `body` whose value is `text`.
+fn string_span(body: &[u8], text: &str) -> std::ops::Range<usize> {
+    let literal = serde_json::to_string(text).unwrap();
+    let at = body
+        .windows(literal.len())
+        .position(|w| w == literal.as_bytes())
+        .expect("tool output literal present");
+    at..at + literal.len()
+}
+
+fn strip_cache_control(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("cache_control");
+            m.values_mut().for_each(strip_cache_control);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_cache_control),
+        _ => {}
+    }
+}
+
+#[test]
+fn large_tool_result_arrives_compressed_and_the_rest_byte_identical() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&upstreams(&up.url()));
+    let output = fixture("ci_log");
+    let messages = vec![
+        json!({"role": "user", "content": [{"type": "text", "text": "CI is red on main, what broke?"}]}),
+        json!({"role": "assistant", "content": [
+            {"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": {"command": "gh run view --log"}}
+        ]}),
+        json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": output}]}),
+    ];
+    let body = agent_session::request(&messages);
+    let r = proxy.post_json("/v1/messages", &body);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = up.last().unwrap();
+    assert!(
+        got.body.len() * 2 < body.len(),
+        "{} -> {} bytes",
+        body.len(),
+        got.body.len()
+    );
+    let span = string_span(&body, &output);
+    let tail = body.len() - span.end;
+    assert_eq!(
+        &got.body[..span.start],
+        &body[..span.start],
+        "bytes before the block changed"
+    );
+    assert_eq!(
+        &got.body[got.body.len() - tail..],
+        &body[span.end..],
+        "bytes after the block changed"
+    );
+    let sent: Value = serde_json::from_slice(&got.body).expect("valid JSON upstream");
+    let compressed = sent["messages"][2]["content"][0]["content"]
+        .as_str()
+        .unwrap();
+    for needle in std::fs::read_to_string(agent_session::fixture_dir().join("ci_log.needles"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+    {
+        assert!(compressed.contains(needle), "needle lost: {needle}");
+    }
+    let stats = proxy.get("/stats").json();
+    assert!(stats["tokens_saved"].as_u64().unwrap() > 0, "{stats}");
+    let metrics = proxy.get("/metrics").text();
+    assert!(
+        metrics.contains("headroom_compression_tokens_total{stage=\"before\"}"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn old_turns_reach_the_upstream_unchanged_across_a_session() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&upstreams(&up.url()));
+    let bodies = agent_session::session(7, 12);
+    let mut received: Vec<Value> = Vec::new();
+    for body in &bodies {
+        let r = proxy.post_json("/v1/messages", body);
+        assert_eq!(r.status, 200);
+        let mut v: Value = serde_json::from_slice(&up.last().unwrap().body).unwrap();
+        strip_cache_control(&mut v);
+        received.push(v);
+    }
+    let total_in: usize = bodies.iter().map(Vec::len).sum();
+    let total_out: usize = up.requests().iter().map(|r| r.body.len()).sum();
+    assert!(
+        total_out < total_in,
+        "session not compressed: {total_in} -> {total_out}"
+    );
+    for n in 1..received.len() {
+        let before = received[n - 1]["messages"].as_array().unwrap();
+        let now = received[n]["messages"].as_array().unwrap();
+        assert_eq!(
+            &now[..before.len()],
+            &before[..],
+            "turn {n} changed earlier messages"
+        );
+    }
+}
+
+/// Effective input cost the way the API bills it: input + 1.25 × cache writes + 0.1 × reads.
+fn session_cost(proxy_port: u16, bodies: &[Vec<u8>]) -> f64 {
+    let mut cost = 0.0;
+    for body in bodies {
+        let r = request(
+            proxy_port,
+            "POST",
+            "/v1/messages",
+            &[("content-type", "application/json")],
+            body,
+        )
+        .unwrap();
+        assert_eq!(r.status, 200);
+        let text = r.text();
+        let start = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("data: ")
+                    .filter(|d| d.contains("message_start"))
+            })
+            .expect("message_start event");
+        let u = &serde_json::from_str::<Value>(start).unwrap()["message"]["usage"];
+        let n = |k: &str| u[k].as_u64().unwrap() as f64;
+        cost += n("input_tokens")
+            + 1.25 * n("cache_creation_input_tokens")
+            + 0.1 * n("cache_read_input_tokens");
+    }
+    cost
+}
+
+#[test]
+fn replayed_sessions_cost_less_through_the_proxy_and_never_more() {
+    let mut direct_total = 0.0;
+    let mut proxy_total = 0.0;
+    for seed in [3u64, 11, 19] {
+        let bodies = agent_session::session(seed, 20);
+        // Fresh caches for each side.
+        let direct_up = FakeUpstream::start();
+        direct_up.set(|s| s.prompt_cache = true);
+        let via_up = FakeUpstream::start();
+        via_up.set(|s| s.prompt_cache = true);
+        let direct = session_cost(direct_up.port, &bodies);
+        let proxy = Proxy::start(&upstreams(&via_up.url()));
+        let through = session_cost(proxy.port, &bodies);
+        println!(
+            "session {seed}: direct {direct:.0}, through headroom {through:.0}, ratio {:.2}",
+            through / direct
+        );
+        assert!(
+            through <= direct,
+            "session {seed} costs more through the proxy"
+        );
+        direct_total += direct;
+        proxy_total += through;
+    }
+    println!("overall ratio {:.2}", proxy_total / direct_total);
+    assert!(proxy_total < direct_total);
+}
