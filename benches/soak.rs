@@ -281,10 +281,24 @@ fn main() {
     let mut samples: Vec<(Duration, u64, usize)> = Vec::new();
     let mut reloads = 0u64;
     let mut next_reload = reload_every;
+    // Stall detection: seconds with no completed request, and how late this sampler itself woke
+    // (a late sampler means the whole machine stalled, not the proxy).
+    let (mut idle_run, mut longest_idle, mut last_done, mut max_lag) =
+        (0u32, 0u32, 0u64, Duration::ZERO);
     while started.elapsed() < duration {
+        let slept = Instant::now();
         std::thread::sleep(Duration::from_secs(1));
+        max_lag = max_lag.max(slept.elapsed().saturating_sub(Duration::from_secs(1)));
         let t = started.elapsed();
         samples.push((t, rss_kib(pid), fd_count(pid)));
+        let now_done = done.load(Ordering::Relaxed);
+        idle_run = if now_done == last_done {
+            idle_run + 1
+        } else {
+            0
+        };
+        longest_idle = longest_idle.max(idle_run);
+        last_done = now_done;
         if t >= next_reload {
             let timeout = if reloads.is_multiple_of(2) {
                 60_001
@@ -403,6 +417,19 @@ fn main() {
     println!(
         "reloads counted by the proxy: ok={reloads_ok} (sent {reloads}); proxy alive: {alive}"
     );
+    println!(
+        "stalls: longest run without a completed request {longest_idle} s; sampler woke up to {} ms late",
+        max_lag.as_millis()
+    );
+    let log = proxy.stderr();
+    let noisy: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+        .collect();
+    println!("proxy log: {} WARN/ERROR lines", noisy.len());
+    for l in noisy.iter().take(5) {
+        println!("  {}", l.chars().take(240).collect::<String>());
+    }
 
     let mut failed = Vec::new();
     if !tally.errors.is_empty() {

@@ -327,6 +327,10 @@ fn pipelined_requests_are_answered_in_order_or_closed_never_merged() {
     assert_eq!(end, ReadEnd::Closed, "{}", String::from_utf8_lossy(&bytes));
     let statuses = status_lines(&bytes);
     let got: Vec<Vec<u8>> = up.requests().into_iter().map(|r| r.body).collect();
+    eprintln!(
+        "pipelined: statuses {statuses:?}, upstream saw {} requests",
+        got.len()
+    );
     // Either both are answered in order, or the first is and the connection closes (RFC 9112
     // §9.3.2 lets a server close; the client retries). Never a merged or partial request.
     assert!(statuses == [200, 200] || statuses == [200], "{statuses:?}");

@@ -231,3 +231,73 @@ fn self_signed_https_upstream_is_a_502_that_says_tls_and_names_the_upstream() {
     );
     assert_eq!(proxy.get("/health").status, 200);
 }
+
+#[test]
+fn upstream_going_silent_mid_stream_is_cut_after_upstream_read_ms() {
+    let up = FakeUpstream::start();
+    // The first event comes at once, the next after 3 s: longer than the 500 ms read timeout.
+    up.set(|s| s.event_gap = Duration::from_secs(3));
+    let proxy = Proxy::start(&format!(
+        "{}timeouts:\n  upstream_read_ms: 500\n",
+        upstreams(&up.url())
+    ));
+    let (text, end) = stream_until_close(proxy.port, &messages_body("hi", true));
+    assert_eq!(end, ReadEnd::Closed, "the client was left hanging: {text}");
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(text.contains("event: message_start"), "{text}");
+    assert!(!text.contains("content_block_start"), "{text}");
+    assert!(
+        !text.contains("\"type\":\"error\""),
+        "error body injected into the stream: {text}"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || metric(
+            &metrics(&proxy),
+            r#"headroom_request_errors_total{kind="upstream_interrupted"}"#
+        ) == 1.0),
+        "{}",
+        metrics(&proxy)
+    );
+    up.set(|s| s.event_gap = Duration::ZERO);
+    let (text, _) = stream_until_close(proxy.port, &messages_body("hi", true));
+    assert!(text.contains("event: message_stop"), "{text}");
+}
+
+#[test]
+fn upstream_error_answers_reach_the_client_byte_identical_with_their_headers() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&upstreams(&up.url()));
+    for (code, kind) in [
+        (500u16, "api_error"),
+        (529, "overloaded_error"),
+        (429, "rate_limit_error"),
+        (400, "invalid_request_error"),
+    ] {
+        up.set(|s| s.behaviour = Behaviour::Status(code));
+        let r = proxy.post_json("/v1/messages", &messages_body("hi", true));
+        assert_eq!(r.status, code);
+        let expected = format!(
+            r#"{{"type":"error","error":{{"type":"{kind}","message":"fake upstream says {code}"}}}}"#
+        );
+        assert_eq!(r.text(), expected);
+        assert_eq!(r.header("request-id"), Some("req_fake"));
+        assert_eq!(r.header("content-type"), Some("application/json"));
+    }
+    // The upstream's own errors are answers, not proxy failures.
+    let m = metrics(&proxy);
+    assert_eq!(
+        metric(
+            &m,
+            r#"headroom_request_errors_total{kind="upstream_unavailable"}"#
+        ),
+        0.0,
+        "{m}"
+    );
+    up.set(|s| s.behaviour = Behaviour::Normal);
+    assert_eq!(
+        proxy
+            .post_json("/v1/messages", &messages_body("hi", false))
+            .status,
+        200
+    );
+}
