@@ -2,7 +2,13 @@
 //! seed corpus. Each function takes arbitrary bytes and panics when a property fails.
 #![allow(dead_code)]
 
-use headroom::compress::{self, ApiFormat, CompressionConfig, Context, Pipeline};
+use headroom::compress::diff::DiffCompressor;
+use headroom::compress::generic::GenericCompressor;
+use headroom::compress::json::JsonCompressor;
+use headroom::compress::log::LogCompressor;
+use headroom::compress::search::SearchCompressor;
+use headroom::compress::{self, jsontree, marker, ApiFormat, BlockInput, CompressionConfig};
+use headroom::compress::{Compressor, Context, Pipeline};
 use headroom::config::{Config, Overrides};
 use headroom::proxy::usage::UsageTap;
 use std::io::Write;
@@ -28,9 +34,10 @@ fn pipeline() -> &'static Pipeline {
 /// `compress::rewrite`: never panics; never "fixes" a body that is not JSON; a rewritten body
 /// is valid JSON and differs from the input only inside string values (keys, numbers,
 /// punctuation and whitespace are byte-identical).
-pub fn rewrite(data: &[u8]) {
+/// Returns whether the body was rewritten.
+pub fn rewrite(data: &[u8]) -> bool {
     let Some((&selector, body)) = data.split_first() else {
-        return;
+        return false;
     };
     let format = if selector & 1 == 0 {
         ApiFormat::Anthropic
@@ -43,7 +50,7 @@ pub fn rewrite(data: &[u8]) {
     };
     let result = compress::rewrite(body, &ctx);
     let Some(out) = result.body else {
-        return;
+        return false;
     };
     let input_is_json = serde_json::from_slice::<serde_json::Value>(body).is_ok();
     assert!(input_is_json, "a body that is not JSON was rewritten");
@@ -55,6 +62,7 @@ pub fn rewrite(data: &[u8]) {
         skeleton(&out),
         "bytes outside string values changed"
     );
+    true
 }
 
 /// A JSON text with every string *value* replaced by `""`; object keys, numbers, literals,
@@ -158,4 +166,66 @@ pub fn config(data: &[u8]) {
         port: None,
     });
     let _ = config.validate();
+}
+
+/// The rule-based compressors with their default configuration, by selector.
+fn compressors() -> &'static [Box<dyn Compressor>] {
+    static ALL: OnceLock<Vec<Box<dyn Compressor>>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        let c = CompressionConfig::default();
+        vec![
+            Box::new(JsonCompressor::new(c.json.clone())),
+            Box::new(LogCompressor::new(c.log.clone())),
+            Box::new(SearchCompressor::new(c.search.clone())),
+            Box::new(DiffCompressor::new(c.diff.clone())),
+            Box::new(GenericCompressor::new(c.generic.clone())),
+        ]
+    })
+}
+
+/// Each rule-based compressor (first byte picks one; `\0` separates the task from the block):
+/// never panics, is a pure function of its input (the same block compresses to the same bytes
+/// every time, which prompt caching relies on), and the log compressor keeps every error-level
+/// line verbatim. A selector past the compressors fuzzes the span-recording JSON parser, which
+/// must never accept what `serde_json` rejects.
+pub fn compressor(data: &[u8]) {
+    let Some((&selector, rest)) = data.split_first() else {
+        return;
+    };
+    let text = String::from_utf8_lossy(rest);
+    let all = compressors();
+    let index = selector as usize % (all.len() + 1);
+    if index == all.len() {
+        if jsontree::parse(&text).is_ok() {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(&text).is_ok(),
+                "jsontree accepted what serde_json rejects"
+            );
+        }
+        return;
+    }
+    let (task, block) = text.split_once('\0').unwrap_or(("why did it fail", &text));
+    let input = BlockInput { text: block, task };
+    let c = &all[index];
+    let first = c.compress(&input);
+    let second = c.compress(&input);
+    match (&first, &second) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b, "{} is not deterministic", c.name()),
+        (Err(_), Err(_)) => {}
+        _ => panic!(
+            "{} is not deterministic: {first:?} then {second:?}",
+            c.name()
+        ),
+    }
+    if let (Ok(Some(out)), "log") = (&first, c.name()) {
+        for line in block
+            .lines()
+            .filter(|l| marker::is_error_level(l) && l.len() <= 200)
+        {
+            assert!(
+                out.contains(line),
+                "log dropped an error-level line: {line:?}"
+            );
+        }
+    }
 }

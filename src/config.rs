@@ -378,7 +378,14 @@ impl Config {
             }
         }
         problems.extend(self.compression.text.problems());
-        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+        if !self.log.level.is_ascii() {
+            // tracing-subscriber 0.3.23 panics slicing a directive with a multi-byte character
+            // after leading whitespace (`info, é=debug`): refuse before it parses.
+            problems.push(format!(
+                "`log.level`: {:?} is not a level (error, warn, info, debug, trace) or an ASCII `target=level` list",
+                self.log.level
+            ));
+        } else if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             problems.push(format!(
                 "`log.level`: {:?} is not a level (error, warn, info, debug, trace): {e}",
                 self.log.level
@@ -490,5 +497,15 @@ mod tests {
         .unwrap();
         let err = c.validate().unwrap_err();
         assert!(err.problems.len() >= 3, "{:?}", err.problems);
+    }
+
+    #[test]
+    fn non_ascii_log_levels_are_an_error_not_a_panic() {
+        for level in ["info, é=debug", " é=debug", "headroom=débug"] {
+            let mut c = Config::default();
+            c.log.level = level.into();
+            let err = c.validate().expect_err(level).to_string();
+            assert!(err.contains("log.level"), "{err}");
+        }
     }
 }

@@ -157,11 +157,12 @@ impl Parser<'_> {
         }
     }
 
+    /// `depth` counts the arrays and objects around this value. Like `serde_json` (whose limit
+    /// of 128 counts down to zero), fewer than `MAX_DEPTH` may be open at once; scalars do not
+    /// count.
     fn value(&mut self, depth: usize) -> Result<Node, ParseError> {
-        if depth > MAX_DEPTH {
-            return Err(self.err("nested too deeply"));
-        }
         match self.b.get(self.i) {
+            Some(b'{' | b'[') if depth + 1 >= MAX_DEPTH => Err(self.err("nested too deeply")),
             Some(b'{') => self.object(depth),
             Some(b'[') => self.array(depth),
             Some(b'"') => {
@@ -407,5 +408,16 @@ mod tests {
         let text = "tab\t nl\n quote\" back\\ bell\u{7} é 🙂 \u{2028}";
         let enc = encode_str(text);
         assert_eq!(serde_json::from_str::<String>(&enc).unwrap(), text);
+    }
+
+    #[test]
+    fn nesting_limit_matches_serde_json() {
+        for n in 126..=130 {
+            for inner in ["", "1", "{}", "\"s\""] {
+                let doc = format!("{}{inner}{}", "[".repeat(n), "]".repeat(n));
+                let serde = serde_json::from_str::<serde_json::Value>(&doc).is_ok();
+                assert_eq!(parse(&doc).is_ok(), serde, "{n} arrays around {inner:?}");
+            }
+        }
     }
 }

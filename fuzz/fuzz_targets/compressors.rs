@@ -1,0 +1,8 @@
+//! Each rule-based compressor (json, log, search, diff, generic) and the span-recording JSON
+//! parser they share.
+#![no_main]
+
+#[path = "../properties.rs"]
+mod properties;
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::compressor(data));
