@@ -163,7 +163,7 @@ fn taps_usage_from_json_and_sse_into_stats() {
     let r = proxy.post_json("/v1/messages", &streamed);
     assert_eq!(r.status, 200);
     let expected_input = (body.len() / 4 + streamed.len() / 4) as u64;
-    let stats = proxy.get("/stats").json();
+    let stats = proxy.stats_when(|s| s["requests"] == 2);
     assert_eq!(stats["upstream_usage"]["input"], expected_input, "{stats}");
     // JSON answer: 2 output tokens; SSE: message_delta says deltas + 1 = 4.
     assert_eq!(stats["upstream_usage"]["output"], 6, "{stats}");

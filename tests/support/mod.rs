@@ -132,6 +132,19 @@ impl Proxy {
         .expect("request through proxy")
     }
 
+    /// `/stats` once `ready` holds for it (requests are recorded just after their response
+    /// goes out, so a client can ask before the last one is counted), or as it is after 5 s.
+    pub fn stats_when(&self, ready: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let s = self.get("/stats").json();
+            if ready(&s) || Instant::now() > deadline {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn get(&self, path: &str) -> Response {
         request(self.port, "GET", path, &[], b"").expect("GET through proxy")
     }
