@@ -176,3 +176,68 @@ fn replayed_sessions_cost_less_through_the_proxy_and_never_more() {
     println!("overall ratio {:.2}", proxy_total / direct_total);
     assert!(proxy_total < direct_total);
 }
+
+fn model_fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/model/").to_string() + name,
+    )
+    .unwrap()
+}
+
+/// A request whose tool result is `output`, asked about with `task`.
+fn read_result_request(task: &str, output: &str) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 1024,
+        "messages": [
+            {"role": "user", "content": task},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "Read", "input": {"file_path": "/repo/file"}}]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": output}]}
+        ]
+    }))
+    .unwrap()
+}
+
+#[test]
+fn prose_and_code_results_shrink_through_the_model_with_their_answers_kept() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&upstreams(&up.url()));
+    let health = proxy.get("/health?verbose=1").json();
+    if health["model_device"].is_null() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must have the model: scripts/setup-model.sh; {}",
+            proxy.stderr()
+        );
+        eprintln!("SKIPPED: no model (run scripts/setup-model.sh)");
+        return;
+    }
+    assert_eq!(health["model_device"], "cpu");
+    let cases = [
+        (
+            "How do I rotate the TLS certificate without restarting the gateway?",
+            model_fixture("operations_guide.md"),
+            "To rotate the TLS certificate without restarting the gateway, upload",
+        ),
+        (
+            "Why does moving stock between warehouse locations get refused?",
+            model_fixture("inventory.py"),
+            "def transfer(self, sku: str, source: str, destination: str, quantity: int) -> None:",
+        ),
+    ];
+    for (task, output, answer) in cases {
+        let body = read_result_request(task, &output);
+        assert_eq!(proxy.post_json("/v1/messages", &body).status, 200);
+        let sent: Value = serde_json::from_slice(&up.last().unwrap().body).unwrap();
+        let got = sent["messages"][2]["content"][0]["content"]
+            .as_str()
+            .unwrap();
+        assert!(
+            got.len() * 10 < output.len() * 7,
+            "{} -> {} bytes",
+            output.len(),
+            got.len()
+        );
+        assert!(got.contains(answer), "answer lost:\n{got}");
+    }
+}

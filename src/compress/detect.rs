@@ -241,7 +241,7 @@ fn is_log_line(line: &str) -> bool {
         return true;
     }
     let t = line.trim_start();
-    const PREFIXES: [&str; 12] = [
+    const PREFIXES: [&str; 11] = [
         "npm ",
         "Compiling ",
         "Downloaded ",
@@ -250,12 +250,15 @@ fn is_log_line(line: &str) -> bool {
         "Running ",
         "Finished ",
         "Step ",
-        "#",
         "test ",
         "==>",
         "---> ",
     ];
-    PREFIXES.iter().any(|p| t.starts_with(p))
+    // BuildKit steps are `#12 ...`; a bare `#` starts a Markdown heading, which is prose.
+    let buildkit_step = t
+        .strip_prefix('#')
+        .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()));
+    buildkit_step || PREFIXES.iter().any(|p| t.starts_with(p))
 }
 
 fn is_code_line(line: &str) -> bool {
@@ -313,6 +316,16 @@ mod tests {
         );
         let log = "2024-05-01T12:00:01Z INFO start\n2024-05-01T12:00:02Z WARN slow\n";
         assert_eq!(detect(log), Kind::Log);
+        let markdown = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/model/operations_guide.md"
+        ))
+        .unwrap();
+        assert_eq!(
+            detect(&markdown),
+            Kind::Prose,
+            "Markdown headings are not log lines"
+        );
         assert_eq!(
             detect("     1→use std::io;\n     2→fn main() {\n     3→}\n"),
             Kind::Code
