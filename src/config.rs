@@ -425,6 +425,8 @@ mod tests {
         c.validate().unwrap();
         assert_eq!(c.listen, "127.0.0.1:8787");
         assert_eq!(c.limits.max_body_bytes, 33_554_432);
+        // The shipped file documents the defaults: it must say exactly what the code does.
+        assert_eq!(c, Config::default());
     }
 
     #[test]

@@ -22,13 +22,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Compress(args)) => match load(&cli.run) {
-            Ok(config) => match headroom::state::Snapshot::build(config, None) {
-                Ok(snapshot) => headroom::compress::cli::run(&args, &snapshot.pipeline),
-                Err(e) => {
-                    eprintln!("headroom compress: {e}");
-                    ExitCode::from(1)
-                }
-            },
+            Ok(config) => headroom::compress::cli::run(&args, &config),
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(1)

@@ -46,8 +46,8 @@ fn fixtures() -> Vec<Fixture> {
 
 fn expected_kind(name: &str) -> &'static str {
     match name {
-        n if n.starts_with("rg_") => "search",
-        "github_repos" | "k8s_pods" | "sql_orders" => "json",
+        n if n.starts_with("rg_") || n.starts_with("grep_") => "search",
+        "github_repos" | "k8s_pods" | "sql_orders" | "stripe_charges" => "json",
         _ => "log",
     }
 }

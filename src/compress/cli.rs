@@ -1,15 +1,28 @@
-//! `headroom compress`: runs the proxy's exact rewrite on one request body read from a file or
-//! stdin, prints the rewritten body to stdout and a per-block summary to stderr.
+//! `headroom compress`: runs the proxy's exact rewrite (the same snapshot-built pipeline, with
+//! the learned text compressor when the config enables one) on one request body read from a
+//! file or stdin; prints the rewritten body to stdout and a per-block summary to stderr.
 //!
 //! Must never: print anything but the body on stdout.
 
 use super::{rewrite, ApiFormat, Context, Pipeline};
 use crate::cli::{CompressArgs, FormatArg};
+use crate::config::Config;
 use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::Instant;
 
-pub fn run(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
+/// Builds the pipeline from `config` the way the proxy does, then runs [`run_with`].
+pub fn run(args: &CompressArgs, config: &Config) -> ExitCode {
+    match crate::state::Snapshot::build(config.clone(), None) {
+        Ok(snapshot) => run_with(args, &snapshot.pipeline),
+        Err(e) => {
+            eprintln!("headroom compress: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn run_with(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
     let mut body = Vec::new();
     let read = if args.input == "-" {
         std::io::stdin().read_to_end(&mut body).map(|_| ())
@@ -49,15 +62,18 @@ pub fn run(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
         );
     }
     for f in &result.failures {
-        let _ = writeln!(err, "failure: {}", f.as_str());
+        let _ = writeln!(err, "untouched: {}", f.as_str());
     }
     let (before, after) = (result.tokens_before(), result.tokens_after());
-    let _ =
-        writeln!(
+    let saved = if before > 0 {
+        100.0 * before.saturating_sub(after) as f64 / before as f64
+    } else {
+        0.0
+    };
+    let _ = writeln!(
         err,
-        "total: {} blocks, {before} → {after} tokens ({:.1} % fewer), {} → {} bytes, {:.2} ms ({})",
+        "total: {} blocks, {before} → {after} tokens ({saved:.1} % fewer), {} → {} bytes, {:.2} ms ({})",
         result.blocks.len(),
-        if before > 0 { 100.0 * (before - after.min(before)) as f64 / before as f64 } else { 0.0 },
         body.len(),
         out.len(),
         elapsed.as_secs_f64() * 1000.0,

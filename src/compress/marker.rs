@@ -4,7 +4,7 @@
 //! Must never: produce output that depends on anything but its arguments (markers must be
 //! byte-stable across requests, or prompt caches break).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 /// `1234567` → `1,234,567`.
@@ -143,6 +143,43 @@ impl TaskWords {
 
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()
+    }
+
+    /// Only the words that occur in at most `max_hits` of `texts`: a word found everywhere
+    /// (`useEffect` in a search for `useEffect`) says nothing about which item matters.
+    pub fn selective<'t>(
+        &self,
+        texts: impl Iterator<Item = &'t str>,
+        max_hits: usize,
+    ) -> TaskWords {
+        let mut hits: HashMap<&str, usize> = HashMap::new();
+        let mut seen: Vec<&str> = Vec::new();
+        let mut buf = String::new();
+        for text in texts {
+            seen.clear();
+            for w in words(text) {
+                buf.clear();
+                buf.extend(w.chars().flat_map(char::to_lowercase));
+                for candidate in [buf.as_str(), stem(&buf)] {
+                    if let Some(word) = self.words.get(candidate) {
+                        if !seen.contains(&word.as_str()) {
+                            seen.push(word.as_str());
+                        }
+                    }
+                }
+            }
+            for w in &seen {
+                *hits.entry(w).or_default() += 1;
+            }
+        }
+        TaskWords {
+            words: self
+                .words
+                .iter()
+                .filter(|w| hits.get(w.as_str()).copied().unwrap_or(0) <= max_hits)
+                .cloned()
+                .collect(),
+        }
     }
 
     /// Whether `text` contains one of the task's words as a whole word.
@@ -319,6 +356,16 @@ mod tests {
         assert!(t.matches("at com.acme.billing.InvoiceService.charge(InvoiceService.java:214)"));
         assert!(t.matches("customer_id=48213"));
         assert!(!t.matches("does the thing"));
+        let everywhere = [
+            "useEffect(a)",
+            "useEffect(b)",
+            "useEffect(c)",
+            "setInterval(poll)",
+        ];
+        let t = TaskWords::new("which useEffect never clears its interval poll")
+            .selective(everywhere.into_iter(), 1);
+        assert!(!t.matches("useEffect(x)"));
+        assert!(t.matches("poll"));
         let t = TaskWords::new("any failed checkouts?");
         assert!(t.matches("POST /api/v1/checkout"));
     }

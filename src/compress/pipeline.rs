@@ -61,7 +61,10 @@ struct Cached {
 }
 
 impl Pipeline {
+    /// Builds the pipeline; the first call in a process also builds the cl100k BPE (about a
+    /// tenth of a second), so no request pays for it.
     pub fn new(config: CompressionConfig, text: Option<Arc<dyn Compressor>>) -> Self {
+        tokens::warm_up();
         let mut id = serde_json::to_vec(&config).unwrap_or_default();
         id.extend_from_slice(text.as_ref().map_or("none", |t| t.name()).as_bytes());
         Pipeline {

@@ -85,6 +85,7 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
     if entries.len() < 4 {
         return None;
     }
+    let task = task.selective(entries.iter().map(|e| e.text), (entries.len() / 10).max(3));
 
     // Group identical matches.
     let mut fate: Vec<Fate> = entries.iter().map(|_| Fate::Keep).collect();
@@ -213,6 +214,17 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
 }
 
 fn group_summary(key: &str, members: &[usize], entries: &[Entry], all_matches: bool) -> String {
+    // The directory every member shares is stated once.
+    let first = entries[members[0]].path;
+    let mut common = first.rfind('/').map_or(0, |i| i + 1);
+    for &m in members {
+        let p = entries[m].path;
+        while common > 0
+            && !(p.len() > common && p.is_char_boundary(common) && p[..common] == first[..common])
+        {
+            common = first[..common - 1].rfind('/').map_or(0, |i| i + 1);
+        }
+    }
     let mut places: Vec<String> = Vec::new();
     let mut last_path = "";
     for &m in members {
@@ -223,12 +235,17 @@ fn group_summary(key: &str, members: &[usize], entries: &[Entry], all_matches: b
                 p.push_str(e.lineno);
             }
         } else {
-            places.push(format!("{}:{}", e.path, e.lineno));
+            places.push(format!("{}:{}", &e.path[common..], e.lineno));
             last_path = e.path;
         }
     }
+    let under = if common > 0 {
+        format!("in {}", &first[..common])
+    } else {
+        "at".to_string()
+    };
     format!(
-        "[{}× identical {} \"{}\" at: {}]",
+        "[{}× identical {} \"{}\" {under}: {}]",
         thousands(members.len()),
         if all_matches { "match" } else { "line" },
         clip(key, 120),
@@ -280,9 +297,9 @@ mod tests {
         );
         let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
         assert!(out.starts_with(
-            "[30× identical match \"use serde::Deserialize;\" at: crates/c0/src/lib.rs:1; "
+            "[30× identical match \"use serde::Deserialize;\" in crates/: c0/src/lib.rs:1; "
         ));
-        assert!(out.contains("crates/c29/src/lib.rs:30]"));
+        assert!(out.contains("; c29/src/lib.rs:30]"));
         assert!(out.contains(
             "crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;"
         ));

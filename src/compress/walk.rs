@@ -252,3 +252,67 @@ fn openai_content(
     }
     current
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compress::jsontree::parse;
+
+    fn run(body: &str, format: ApiFormat, protect: &[String]) -> (Vec<(String, String)>, Walk) {
+        let root = parse(body).unwrap();
+        let w = walk(body, &root, format, protect);
+        let found = w
+            .candidates
+            .iter()
+            .map(|c| {
+                (
+                    decode_str(body, &c.span).into_owned(),
+                    w.tasks[c.task].clone(),
+                )
+            })
+            .collect();
+        (found, w)
+    }
+
+    #[test]
+    fn a_tool_result_answers_the_user_text_before_it_not_the_newest() {
+        let body = r#"{"system":"sys","messages":[
+            {"role":"user","content":"first question"},
+            {"role":"assistant","content":[{"type":"tool_use","id":"a","name":"Bash","input":{"x":"in"}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":"result A"}]},
+            {"role":"assistant","content":[{"type":"thinking","thinking":"t"},{"type":"tool_use","id":"b","name":"Read","input":{}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"b","content":[{"type":"text","text":"result B"},{"type":"image","source":{}}]},{"type":"text","text":"second question"}]},
+            {"role":"user","content":[{"type":"server_tool_use","id":"c"},{"type":"text","text":"third"}]}
+        ]}"#;
+        let (found, _) = run(body, ApiFormat::Anthropic, &[]);
+        let expect = [
+            ("first question", ""),
+            ("result A", "first question"),
+            ("result B", "first question"),
+            ("second question", "first question"),
+            ("third", "second question"),
+        ];
+        let got: Vec<(&str, &str)> = found
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        assert_eq!(got, expect);
+    }
+
+    #[test]
+    fn protected_tools_are_skipped_in_both_formats() {
+        let anthropic = r#"{"messages":[
+            {"role":"assistant","content":[{"type":"tool_use","id":"a","name":"Secret","input":{}}]},
+            {"role":"user","content":[{"type":"tool_result","tool_use_id":"a","content":"hidden"}]}]}"#;
+        let protect = vec!["Secret".to_string()];
+        assert!(run(anthropic, ApiFormat::Anthropic, &protect).0.is_empty());
+        let openai = r#"{"messages":[
+            {"role":"system","content":"sys"},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"Secret","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"c1","content":"hidden"},
+            {"role":"tool","tool_call_id":"c2","content":"shown"}]}"#;
+        let (found, _) = run(openai, ApiFormat::OpenAi, &protect);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].0, "shown");
+    }
+}

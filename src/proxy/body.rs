@@ -11,8 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
-/// Extra time past the budget before the proxy stops waiting for a compression thread.
-const BUDGET_SLACK: Duration = Duration::from_millis(50);
+/// Extra time past the budget before the proxy stops waiting for a compression thread. The
+/// pipeline keeps its own budget (blocks not started by the deadline stay as they are, finished
+/// ones are kept, which keeps old turns stable for the prompt cache); this outer limit is only a
+/// safety net for a block that hangs, so it is generous: past it the whole request goes out
+/// untouched.
+fn hang_limit(budget: Duration) -> Duration {
+    budget * 2 + Duration::from_millis(100)
+}
 
 /// A body being collected for rewriting.
 #[derive(Debug)]
@@ -113,7 +119,7 @@ pub async fn rewrite(
             )
         }))
     });
-    let remaining = budget.saturating_sub(started.elapsed()) + BUDGET_SLACK;
+    let remaining = hang_limit(budget).saturating_sub(started.elapsed());
     let result = match tokio::time::timeout(remaining, job).await {
         Ok(Ok(Ok(r))) => Ok(r),
         Ok(Ok(Err(_))) | Ok(Err(_)) => Err(FailureReason::Panic),
