@@ -417,6 +417,22 @@ fn main() {
     println!(
         "reloads counted by the proxy: ok={reloads_ok} (sent {reloads}); proxy alive: {alive}"
     );
+    let sample = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = sample("headroom_compression_tokens_total{stage=\"before\"}");
+    let after = sample("headroom_compression_tokens_total{stage=\"after\"}");
+    println!(
+        "compression: {before:.0} tokens in compressed blocks became {after:.0} ({:.1} % saved)",
+        if before > 0.0 {
+            (1.0 - after / before) * 100.0
+        } else {
+            0.0
+        }
+    );
     println!(
         "stalls: longest run without a completed request {longest_idle} s; sampler woke up to {} ms late",
         max_lag.as_millis()
