@@ -378,11 +378,12 @@ impl Config {
             }
         }
         problems.extend(self.compression.text.problems());
-        if !self.log.level.is_ascii() {
-            // tracing-subscriber 0.3.23 panics slicing a directive with a multi-byte character
-            // after leading whitespace (`info, é=debug`): refuse before it parses.
+        if !is_plain_log_filter(&self.log.level) {
+            // tracing-subscriber panics on some non-ASCII directives (`info, é=debug`) and
+            // compiles span field filters (`[{f=…}]`) into regexes that can take minutes:
+            // refuse both before it parses.
             problems.push(format!(
-                "`log.level`: {:?} is not a level (error, warn, info, debug, trace) or an ASCII `target=level` list",
+                "`log.level`: {:?} is not a level (error, warn, info, debug, trace) or a `target=level` list (span and field filters are not supported)",
                 self.log.level
             ));
         } else if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
@@ -397,6 +398,15 @@ impl Config {
             Err(ConfigError { problems })
         }
     }
+}
+
+/// A log filter made only of levels and `target=level` directives: ASCII, no span or field
+/// filters, of reasonable length.
+pub fn is_plain_log_filter(spec: &str) -> bool {
+    spec.len() <= 512
+        && spec
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_:,=-. ".contains(&b))
 }
 
 fn join_host_port(host: &str, port: &str) -> String {
@@ -500,8 +510,14 @@ mod tests {
     }
 
     #[test]
-    fn non_ascii_log_levels_are_an_error_not_a_panic() {
-        for level in ["info, é=debug", " é=debug", "headroom=débug"] {
+    fn non_ascii_and_span_filter_log_levels_are_an_error_not_a_panic_or_hang() {
+        for level in [
+            "info, é=debug",
+            " é=debug",
+            "headroom=débug",
+            "info[{x=<<<<|<<00}]",
+            "[span]=debug",
+        ] {
             let mut c = Config::default();
             c.log.level = level.into();
             let err = c.validate().expect_err(level).to_string();

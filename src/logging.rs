@@ -22,9 +22,9 @@ fn filter_for(level: &str) -> EnvFilter {
     } else {
         level.to_string()
     };
-    // Non-ASCII directives can panic inside tracing-subscriber; validation refuses them, and
-    // this keeps a config that skipped validation from taking the process down.
-    if !spec.is_ascii() {
+    // Some directives panic or take minutes inside tracing-subscriber; validation refuses
+    // them, and this keeps a config that skipped validation from taking the process down.
+    if !crate::config::is_plain_log_filter(&spec) {
         return EnvFilter::new("info");
     }
     EnvFilter::try_new(spec).unwrap_or_else(|_| EnvFilter::new("info"))
