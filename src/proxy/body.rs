@@ -95,6 +95,12 @@ pub async fn rewrite(
     permits: Arc<Semaphore>,
     outcome: &mut BodyOutcome,
 ) -> Bytes {
+    // A block worth compressing has at least `min_tokens` tokens, so at least that many bytes:
+    // a smaller body cannot change, and needs no trip to the blocking pool.
+    if original.len() < pipeline.config().min_tokens {
+        outcome.bytes_out += original.len();
+        return original;
+    }
     let started = Instant::now();
     let budget = Duration::from_millis(pipeline.config().budget_ms);
     // Waiting for a pool slot counts against the budget too.
