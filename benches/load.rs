@@ -185,7 +185,40 @@ fn main() {
             via.p99_ms - direct.p99_ms
         );
     }
-    println!("proxy RSS: idle {idle_rss:.1} MB, peak under load {peak_rss:.1} MB");
+    println!("proxy RSS (default config, MiniLM model loaded): idle {idle_rss:.1} MB, peak under load {peak_rss:.1} MB");
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+
+    // The same proxy without the learned compressor (rule-based compression only).
+    let bare = dir.path().join("no-model.yaml");
+    std::fs::write(
+        &bare,
+        format!(
+            "listen: 127.0.0.1:{port}\nupstreams:\n  anthropic: {0}\n  openai: {0}\nmodel:\n  enabled: false\nlog:\n  level: warn\nstats:\n  path: {1}\n",
+            up.url(),
+            dir.path().join("stats2.json").display()
+        ),
+    )
+    .unwrap();
+    let mut proxy = Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .arg("-c")
+        .arg(&bare)
+        .env("HOME", dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start headroom");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    println!(
+        "proxy RSS (model.enabled: false): idle {:.1} MB",
+        rss_mb(proxy.id())
+    );
     let _ = proxy.kill();
     let _ = proxy.wait();
 }
