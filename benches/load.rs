@@ -94,6 +94,40 @@ fn rss_mb(pid: u32) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Starts the benchmarked binary on `port` with `extra` config, and waits until it is idle.
+fn start_proxy(
+    dir: &std::path::Path,
+    port: u16,
+    upstream: &str,
+    extra: &str,
+) -> std::process::Child {
+    let config = dir.join("headroom.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen: 127.0.0.1:{port}\nupstreams:\n  anthropic: {upstream}\n  openai: {upstream}\nlog:\n  level: warn\nstats:\n  path: {}\n{extra}",
+            dir.join("stats.json").display()
+        ),
+    )
+    .unwrap();
+    let proxy = Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .arg("-c")
+        .arg(&config)
+        .env("HOME", dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start headroom");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    proxy
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` / libtest probes: nothing to list
@@ -109,31 +143,7 @@ fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let config = dir.path().join("headroom.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "listen: 127.0.0.1:{port}\nupstreams:\n  anthropic: {0}\n  openai: {0}\nlog:\n  level: warn\nstats:\n  path: {1}\n",
-            up.url(),
-            dir.path().join("stats.json").display()
-        ),
-    )
-    .unwrap();
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .arg("-c")
-        .arg(&config)
-        .env("HOME", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start headroom");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let mut proxy = start_proxy(dir.path(), port, &up.url(), "");
     let idle_rss = rss_mb(proxy.id());
 
     let body = r#"{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}"#;
@@ -190,31 +200,7 @@ fn main() {
     let _ = proxy.wait();
 
     // The same proxy without the learned compressor (rule-based compression only).
-    let bare = dir.path().join("no-model.yaml");
-    std::fs::write(
-        &bare,
-        format!(
-            "listen: 127.0.0.1:{port}\nupstreams:\n  anthropic: {0}\n  openai: {0}\nmodel:\n  enabled: false\nlog:\n  level: warn\nstats:\n  path: {1}\n",
-            up.url(),
-            dir.path().join("stats2.json").display()
-        ),
-    )
-    .unwrap();
-    let mut proxy = Command::new(env!("CARGO_BIN_EXE_headroom"))
-        .arg("-c")
-        .arg(&bare)
-        .env("HOME", dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start headroom");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    std::thread::sleep(Duration::from_millis(300));
+    let mut proxy = start_proxy(dir.path(), port, &up.url(), "model:\n  enabled: false\n");
     println!(
         "proxy RSS (model.enabled: false): idle {:.1} MB",
         rss_mb(proxy.id())
