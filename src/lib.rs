@@ -8,7 +8,7 @@ pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod model;
-mod model_glue;
+pub mod model_glue;
 pub mod observe;
 pub mod proxy;
 pub mod reload;

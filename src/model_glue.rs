@@ -59,10 +59,15 @@ pub fn text_model(
 }
 
 fn explicitly_requested(config: &Config, e: &ModelError) -> bool {
-    let m = &config.model;
-    matches!(e, ModelError::DeviceUnavailable { .. })
-        || m.device != Device::Auto
-        || m.path.is_some()
-        || m.runtime.is_some()
-        || m.tokenizer.is_some()
+    matches!(e, ModelError::DeviceUnavailable { .. }) || model_required(&config.model)
+}
+
+/// Whether the config asks for a particular model setup (then failing to load it is an error
+/// rather than a degraded start).
+pub fn model_required(m: &crate::model::ModelConfig) -> bool {
+    m.enabled
+        && (m.device != Device::Auto
+            || m.path.is_some()
+            || m.runtime.is_some()
+            || m.tokenizer.is_some())
 }

@@ -241,3 +241,44 @@ fn prose_and_code_results_shrink_through_the_model_with_their_answers_kept() {
         assert!(got.contains(answer), "answer lost:\n{got}");
     }
 }
+
+#[test]
+fn without_a_usable_runtime_default_settings_start_degraded_and_explicit_ones_refuse() {
+    let up = FakeUpstream::start();
+    let missing = [("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so.1.32.0")];
+    let proxy = Proxy::start_with_env(&upstreams(&up.url()), &missing);
+    let health = proxy.get("/health?verbose=1").json();
+    assert!(health["model_device"].is_null(), "{health}");
+    let log = proxy.stderr();
+    assert!(log.contains("model unavailable"), "{log}");
+    assert!(
+        log.contains("/nonexistent/libonnxruntime.so.1.32.0"),
+        "{log}"
+    );
+    // Rule-based compression still works.
+    let body = read_result_request("what failed?", &fixture("ci_log"));
+    assert_eq!(proxy.post_json("/v1/messages", &body).status, 200);
+    assert!(up.last().unwrap().body.len() * 2 < body.len());
+
+    // Asking for a device explicitly makes a missing runtime a start-up error.
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.yaml");
+    std::fs::write(
+        &cfg,
+        format!("listen: 127.0.0.1:{}\nmodel:\n  device: cpu\n", free_port()),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
+        .arg("-c")
+        .arg(&cfg)
+        .env("ORT_DYLIB_PATH", missing[0].1)
+        .env("HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ONNX Runtime") && err.contains("setup-model.sh"),
+        "{err}"
+    );
+}

@@ -541,6 +541,16 @@ fn check_model(cfg: &Config) -> Finding {
     let setup_fix = "run scripts/setup-model.sh in the headroom checkout, set model.runtime / ORT_DYLIB_PATH and model.path, or set model.enabled: false";
     let files = match model_check::locate(&cfg.model) {
         Ok(f) => f,
+        // With default model settings the proxy starts without the model (prose and code pass
+        // through uncompressed); with explicit ones it refuses to start.
+        Err(e) if !crate::model_glue::model_required(&cfg.model) => {
+            return Finding::new(
+                Status::Warn,
+                "model",
+                format!("{e}\nThe proxy runs without the learned compressor until this is fixed."),
+            )
+            .fix(setup_fix)
+        }
         Err(e) => return Finding::new(Status::Fail, "model", e).fix(setup_fix),
     };
     match model_check::check_device(cfg.model.device, &files.runtime) {
