@@ -218,6 +218,11 @@ impl Config {
                 .map(|l| format!(" line {}", l.line()))
                 .unwrap_or_default();
             let message = strip_location(&inner.to_string());
+            // serde_yaml may already start its message with the path: say it once.
+            let message = message
+                .strip_prefix(&format!("{path}: "))
+                .map(str::to_string)
+                .unwrap_or(message);
             let key = if path == "." || path.is_empty() {
                 String::new()
             } else {
@@ -458,6 +463,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("model.device"), "{err}");
+        assert_eq!(err.matches("model.device").count(), 1, "{err}");
         assert!(err.contains("coreml"), "{err}");
     }
 
