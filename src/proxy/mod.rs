@@ -166,7 +166,7 @@ impl ProxyHttp for Headroom {
     /// `Content-Length` when the body may be rewritten (Pingora then frames it chunked).
     async fn upstream_request_filter(
         &self,
-        session: &mut Session,
+        _session: &mut Session,
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
@@ -192,7 +192,6 @@ impl ProxyHttp for Headroom {
         if ctx.body.is_some() {
             req.remove_header("content-length");
         }
-        let _ = session;
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
     }
