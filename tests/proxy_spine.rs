@@ -399,3 +399,44 @@ fn oversize_bodies_stream_through_or_get_413() {
     assert_eq!(r.status, 413);
     assert_eq!(r.json()["error"]["type"], "request_too_large");
 }
+
+#[test]
+fn curl_large_upload_with_expect_100_continue_arrives_whole() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&upstreams(&up.url()));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("body.json");
+    // Not compressible (unique words), larger than curl's 1 KiB Expect threshold.
+    let text: String = (0..20_000).map(|i| format!("w{i} ")).collect();
+    let body = serde_json::to_vec(&serde_json::json!({
+        "model": "m", "max_tokens": 5,
+        "messages": [{"role": "user", "content": text}]
+    }))
+    .unwrap();
+    std::fs::write(&file, &body).unwrap();
+    let out = std::process::Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "content-type: application/json",
+            "-H",
+            "Expect: 100-continue",
+            "--data-binary",
+        ])
+        .arg(format!("@{}", file.display()))
+        .arg(format!("http://127.0.0.1:{}/v1/messages", proxy.port))
+        .output()
+        .expect("curl runs");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "200",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got = up.last().unwrap();
+    assert_eq!(sha256_hex(&got.body), sha256_hex(&body));
+}
