@@ -3,7 +3,7 @@
 //!
 //! Must never: include `ANTHROPIC_API_KEY` unless the caller asked for it.
 
-use super::{service_binary, service_config, PlistArgs, ServiceError, DEFAULT_LABEL, DEFAULT_PORT};
+use super::{program_arguments, PlistArgs, ServiceCommand, ServiceError, DEFAULT_LABEL};
 use plist::{Dictionary, Value};
 use std::path::{Path, PathBuf};
 
@@ -36,12 +36,7 @@ impl PlistSpec {
                 .map(PathBuf::from)
                 .ok_or(ServiceError::NoHome)?,
         };
-        let binary = service_binary(args.binary.as_deref())?;
-        let config = service_config(config)?;
-        let port = args
-            .port
-            .or(config.as_ref().map(|c| c.1))
-            .unwrap_or(DEFAULT_PORT);
+        let command = ServiceCommand::resolve(args.binary.as_deref(), config, args.port)?;
         let api_key = if args.api_key_from_env {
             let key = env("ANTHROPIC_API_KEY").filter(|k| !k.trim().is_empty());
             Some(key.ok_or(ServiceError::NoApiKey)?)
@@ -50,9 +45,9 @@ impl PlistSpec {
         };
         Ok(PlistSpec {
             label: args.label.clone(),
-            binary,
-            config: config.map(|c| c.0),
-            port,
+            binary: command.binary,
+            config: command.config,
+            port: command.port,
             home,
             api_key,
             memory_max: args.memory_max,
@@ -71,19 +66,10 @@ impl PlistSpec {
 
     /// The plist as a value tree, keys in the order a reader expects.
     pub fn to_value(&self) -> Value {
-        let mut args = vec![path_value(&self.binary)];
-        match &self.config {
-            Some(c) => {
-                args.push(Value::String("-c".into()));
-                args.push(path_value(c));
-            }
-            None => {
-                for a in ["proxy", "--host", "127.0.0.1", "--port"] {
-                    args.push(Value::String(a.into()));
-                }
-                args.push(Value::String(self.port.to_string()));
-            }
-        }
+        let args = program_arguments(&self.binary, self.config.as_deref(), self.port)
+            .into_iter()
+            .map(Value::String)
+            .collect();
         let mut env = Dictionary::new();
         env.insert(
             "HEADROOM_PROXY_PORT".into(),

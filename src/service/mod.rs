@@ -175,6 +175,52 @@ fn absolute(path: &Path, what: &'static str) -> Result<PathBuf, ServiceError> {
     })
 }
 
+/// What a service runs: the binary, the config it is given (if any), and its port (`--port`,
+/// else the config's `listen` port, else the default).
+pub(crate) struct ServiceCommand {
+    pub binary: PathBuf,
+    pub config: Option<PathBuf>,
+    pub port: u16,
+}
+
+impl ServiceCommand {
+    pub fn resolve(
+        binary: Option<&Path>,
+        config: Option<&Path>,
+        port: Option<u16>,
+    ) -> Result<ServiceCommand, ServiceError> {
+        let binary = service_binary(binary)?;
+        let config = service_config(config)?;
+        let port = port
+            .or(config.as_ref().map(|c| c.1))
+            .unwrap_or(DEFAULT_PORT);
+        Ok(ServiceCommand {
+            binary,
+            config: config.map(|c| c.0),
+            port,
+        })
+    }
+}
+
+/// The command line a service manager runs: `BINARY -c CONFIG`, or, without a config,
+/// `BINARY proxy --host 127.0.0.1 --port N` (the form the macOS guide uses).
+pub(crate) fn program_arguments(binary: &Path, config: Option<&Path>, port: u16) -> Vec<String> {
+    let mut args = vec![binary.to_string_lossy().into_owned()];
+    match config {
+        Some(c) => {
+            args.push("-c".into());
+            args.push(c.to_string_lossy().into_owned());
+        }
+        None => {
+            for a in ["proxy", "--host", "127.0.0.1", "--port"] {
+                args.push(a.into());
+            }
+            args.push(port.to_string());
+        }
+    }
+    args
+}
+
 /// The binary the service runs: `--binary`, else the running executable.
 fn service_binary(binary: Option<&Path>) -> Result<PathBuf, ServiceError> {
     match binary {

@@ -4,7 +4,7 @@
 //! Must never: put an API key in the unit text (units are world-readable by convention; the key
 //! belongs in the mode-600 environment file).
 
-use super::{service_binary, service_config, ServiceError, UnitArgs, DEFAULT_PORT};
+use super::{program_arguments, ServiceCommand, ServiceError, UnitArgs};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -21,35 +21,17 @@ pub struct UnitSpec {
 
 impl UnitSpec {
     pub fn from_args(args: &UnitArgs, config: Option<&Path>) -> Result<UnitSpec, ServiceError> {
-        let binary = service_binary(args.binary.as_deref())?;
-        let config = service_config(config)?;
-        let port = args
-            .port
-            .or(config.as_ref().map(|c| c.1))
-            .unwrap_or(DEFAULT_PORT);
+        let c = ServiceCommand::resolve(args.binary.as_deref(), config, args.port)?;
         Ok(UnitSpec {
-            binary,
-            config: config.map(|c| c.0),
-            port,
+            binary: c.binary,
+            config: c.config,
+            port: c.port,
         })
     }
 
     /// The command line systemd runs, before quoting.
     pub fn exec_args(&self) -> Vec<String> {
-        let mut args = vec![self.binary.to_string_lossy().into_owned()];
-        match &self.config {
-            Some(c) => {
-                args.push("-c".into());
-                args.push(c.to_string_lossy().into_owned());
-            }
-            None => {
-                for a in ["proxy", "--host", "127.0.0.1", "--port"] {
-                    args.push(a.into());
-                }
-                args.push(self.port.to_string());
-            }
-        }
-        args
+        program_arguments(&self.binary, self.config.as_deref(), self.port)
     }
 
     /// The unit file text.
