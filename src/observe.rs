@@ -142,9 +142,9 @@ pub fn health_verbose(shared: &Arc<Shared>) -> Vec<u8> {
         })),
         "compression": {
             "enabled": snap.config.compression.enabled,
-            "model": snap.model_device.map(|d| d.as_str()),
+            "learned": snap.text.is_some(),
         },
-        "model_device": snap.model_device.map(|d| d.as_str()),
+        "model_device": snap.model_device().map(|d| d.as_str()),
         "upstreams": {
             "anthropic": snap.anthropic.url.display(),
             "openai": snap.openai.url.display(),

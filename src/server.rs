@@ -112,7 +112,7 @@ pub fn run(
         anthropic = %shared.snapshot().anthropic.url.display(),
         openai = %shared.snapshot().openai.url.display(),
         compression = config.compression.enabled,
-        model_device = shared.snapshot().model_device.map(|d| d.as_str()),
+        model_device = shared.snapshot().model_device().map(|d| d.as_str()),
         "headroom listening"
     );
     let grace = Duration::from_secs(config.shutdown.grace_seconds);

@@ -24,8 +24,6 @@ pub struct Snapshot {
     pub openai: Upstream,
     /// Bounds compressions running at once (the blocking pool's back-pressure).
     pub compressions: Arc<Semaphore>,
-    /// The device the model actually runs on, when it is loaded.
-    pub model_device: Option<Device>,
     /// The loaded model, kept so a reload with the same model settings reuses it.
     pub text: Option<crate::model_glue::TextModel>,
 }
@@ -60,7 +58,6 @@ impl Snapshot {
             config.compression.clone(),
             text.as_ref().map(|t| t.compressor.clone()),
         ));
-        let model_device = text.as_ref().map(|t| t.device);
         let compressions = Arc::new(Semaphore::new(config.limits.max_concurrent_compressions));
         Ok(Snapshot {
             config: Arc::new(config),
@@ -68,9 +65,15 @@ impl Snapshot {
             anthropic,
             openai,
             compressions,
-            model_device,
             text,
         })
+    }
+}
+
+impl Snapshot {
+    /// The device the model actually runs on, when it is loaded.
+    pub fn model_device(&self) -> Option<Device> {
+        self.text.as_ref().map(|t| t.device)
     }
 }
 
