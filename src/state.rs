@@ -54,10 +54,22 @@ impl Snapshot {
             _ => Upstream::new("openai", openai),
         };
         let text = crate::model_glue::text_model(&config, previous)?;
-        let pipeline = Arc::new(Pipeline::new(
-            config.compression.clone(),
-            text.as_ref().map(|t| t.compressor.clone()),
-        ));
+        // Same compression settings and the same model: keep the pipeline and its result cache,
+        // so a reload that changes something else costs nothing to compress again.
+        let same_model = |p: &Snapshot| match (&p.text, &text) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.compressor, &b.compressor),
+            (None, None) => true,
+            _ => false,
+        };
+        let pipeline = match previous {
+            Some(p) if p.config.compression == config.compression && same_model(p) => {
+                p.pipeline.clone()
+            }
+            _ => Arc::new(Pipeline::new(
+                config.compression.clone(),
+                text.as_ref().map(|t| t.compressor.clone()),
+            )),
+        };
         let compressions = Arc::new(Semaphore::new(config.limits.max_concurrent_compressions));
         Ok(Snapshot {
             config: Arc::new(config),
@@ -136,5 +148,30 @@ pub struct InFlight(Arc<Shared>);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(min_tokens: usize, level: &str) -> Config {
+        let mut c = Config::default();
+        c.model.enabled = false;
+        c.upstreams.anthropic = "http://127.0.0.1:9".into();
+        c.upstreams.openai = "http://127.0.0.1:9".into();
+        c.compression.min_tokens = min_tokens;
+        c.log.level = level.into();
+        c
+    }
+
+    #[test]
+    fn reload_keeps_the_pipeline_and_its_cache_unless_compression_changed() {
+        let first = Snapshot::build(config(300, "info"), None).unwrap();
+        let log_only = Snapshot::build(config(300, "debug"), Some(&first)).unwrap();
+        assert!(Arc::ptr_eq(&first.pipeline, &log_only.pipeline));
+        let changed = Snapshot::build(config(500, "debug"), Some(&log_only)).unwrap();
+        assert!(!Arc::ptr_eq(&log_only.pipeline, &changed.pipeline));
+        assert_eq!(changed.pipeline.config().min_tokens, 500);
     }
 }
