@@ -9,6 +9,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod model_glue;
+pub mod notify;
 pub mod observe;
 pub mod proxy;
 pub mod reload;
