@@ -90,6 +90,11 @@ pub struct Log {
     /// `error | warn | info | debug | trace`, or a tracing filter such as `headroom=debug`.
     pub level: String,
     pub format: LogFormat,
+    /// When stderr is a regular file (launchd's StandardErrorPath, `2>> file`), rotate it past
+    /// this size: `file` → `file.1` → … (0 turns rotation off).
+    pub max_file_bytes: u64,
+    /// Rotated files kept beside the live one.
+    pub keep_files: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +176,8 @@ impl Default for Log {
         Log {
             level: "info".into(),
             format: LogFormat::Text,
+            max_file_bytes: 10 * 1024 * 1024,
+            keep_files: 3,
         }
     }
 }
@@ -461,6 +468,14 @@ fn strip_location(msg: &str) -> String {
     }
 }
 
+/// True when YAML text holds nothing but blank lines, comments and document markers.
+fn is_blank_yaml(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -536,6 +551,27 @@ mod tests {
     }
 
     #[test]
+    fn a_public_listen_address_needs_key_injection_off() {
+        let mut c = Config {
+            listen: "0.0.0.0:8787".into(),
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("auth.inject_api_key"), "{e}");
+        c.auth.inject_api_key = false;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn empty_files_are_errors_not_defaults() {
+        for text in ["", " \n", "# nothing\n", "---\n# c\n...\n"] {
+            let e = Config::from_yaml(text, "h.yaml").unwrap_err().to_string();
+            assert!(e.starts_with("h.yaml: the file is empty"), "{text:?}: {e}");
+        }
+        assert!(Config::from_yaml("threads: 3\n", "h.yaml").is_ok());
+    }
+
+    #[test]
     fn validation_collects_every_problem() {
         let c = Config::from_yaml(
             "listen: nowhere\nupstreams:\n  anthropic: ftp://x\nthreads: 0\n",
@@ -561,12 +597,4 @@ mod tests {
             assert!(err.contains("log.level"), "{err}");
         }
     }
-}
-
-/// True when YAML text holds nothing but blank lines, comments and document markers.
-fn is_blank_yaml(text: &str) -> bool {
-    text.lines().all(|l| {
-        let t = l.trim();
-        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
-    })
 }

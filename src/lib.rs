@@ -18,3 +18,4 @@ pub mod service;
 pub mod state;
 pub mod stats;
 pub mod upstream;
+pub mod usage;

@@ -117,6 +117,12 @@ pub fn run(
         "readiness",
         Readiness { addr },
     ));
+    server.add_service(pingora_core::services::background::background_service(
+        "log rotation",
+        LogRotation {
+            shared: shared.clone(),
+        },
+    ));
 
     tracing::info!(
         %addr,
@@ -129,8 +135,12 @@ pub fn run(
     );
     let grace = Duration::from_secs(config.shutdown.grace_seconds);
     server.run(RunArgs {
-        shutdown_signal: Box::new(Drain { shared, grace }),
+        shutdown_signal: Box::new(Drain {
+            shared: shared.clone(),
+            grace,
+        }),
     });
+    record_cut_requests(&shared);
     stats.flush();
     ExitCode::SUCCESS
 }
@@ -197,20 +207,38 @@ impl ShutdownSignalWatch for Drain {
                 while shared.in_flight() > 0 && start.elapsed() < grace {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                let left = shared.in_flight();
-                if left > 0 {
-                    tracing::warn!(
-                        in_flight = left,
-                        "grace period over; closing requests still in flight"
-                    );
-                } else {
-                    tracing::info!("all requests finished; exiting");
-                }
+                record_cut_requests(&shared);
                 crate::stats::global().flush();
                 std::process::exit(0);
             });
         ShutdownSignal::GracefulTerminate
     }
+}
+
+/// At the end of the grace period: says how many requests and streams are being cut, and
+/// records the usage those streams reported so far (their logging phase will not run).
+fn record_cut_requests(shared: &Shared) {
+    let left = shared.in_flight();
+    let cut = shared.streams.cut();
+    if left == 0 && cut.is_empty() {
+        tracing::info!("all requests finished; exiting");
+        return;
+    }
+    let stats = crate::stats::global();
+    for usage in &cut {
+        stats.record(&crate::stats::RequestRecord {
+            failed: true,
+            blocks: &[],
+            usage: *usage,
+        });
+    }
+    tracing::warn!(
+        in_flight = left,
+        streams_cut = cut.len(),
+        input_tokens = cut.iter().map(|u| u.input).sum::<u64>(),
+        output_tokens = cut.iter().map(|u| u.output).sum::<u64>(),
+        "grace period over; cutting requests and streams still in flight (their usage so far is recorded)"
+    );
 }
 
 /// Tells the service manager the proxy is ready once its listener accepts connections.
@@ -236,6 +264,31 @@ impl pingora_core::services::background::BackgroundService for Readiness {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         tracing::warn!(addr = %self.addr, "listener did not accept connections within 5 s");
+    }
+}
+
+/// Keeps a file-backed stderr (launchd's log) under `log.max_file_bytes`, checked every
+/// `stats.flush_seconds`.
+struct LogRotation {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl pingora_core::services::background::BackgroundService for LogRotation {
+    async fn start(&self, mut shutdown: pingora_core::server::ShutdownWatch) {
+        loop {
+            let config = self.shared.snapshot().config.clone();
+            let every = Duration::from_secs(config.stats.flush_seconds.max(1));
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+            let (max, keep) = (config.log.max_file_bytes, config.log.keep_files);
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::logging::rotate_stderr_if_needed(max, keep)
+            })
+            .await;
+        }
     }
 }
 

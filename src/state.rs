@@ -115,6 +115,8 @@ pub struct Shared {
     pub api_key: Option<String>,
     pub last_reload: Mutex<Option<ReloadStatus>>,
     in_flight: AtomicUsize,
+    /// Responses still streaming, so a shutdown that cuts them records their usage.
+    pub streams: crate::usage::OpenStreams,
 }
 
 impl Shared {
@@ -128,6 +130,7 @@ impl Shared {
                 .filter(|k| !k.trim().is_empty()),
             last_reload: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
+            streams: crate::usage::OpenStreams::default(),
         })
     }
 

@@ -532,7 +532,19 @@ fn client_disconnects_are_not_errors_in_the_log() {
     s.write_all(b).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     drop(s);
+    // Half a request head, then gone.
+    let mut s = TcpStream::connect(("127.0.0.1", p.port)).unwrap();
+    s.write_all(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-le")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    drop(s);
     std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        p.stderr()
+            .contains("client closed the connection while sending request headers"),
+        "{}",
+        p.stderr()
+    );
     let log = p.stderr();
     assert!(
         !log.lines().any(|l| l.contains("ERROR")),
@@ -651,4 +663,97 @@ fn a_second_sigterm_exits_143_and_sighup_at_start_is_harmless() {
         let _ = child.wait();
         assert!(alive, "SIGHUP {delay_us} µs after start killed the process");
     }
+}
+
+#[test]
+fn streams_cut_at_grace_expiry_are_logged_and_their_usage_recorded() {
+    let up = FakeUpstream::start();
+    up.set(|s| {
+        s.event_gap = Duration::from_millis(200);
+        s.deltas = 100;
+    });
+    let mut p = Proxy::start(&format!(
+        "{}shutdown:\n  grace_seconds: 1\n",
+        upstreams(&up.url())
+    ));
+    let mut s = TcpStream::connect(("127.0.0.1", p.port)).unwrap();
+    let b = br#"{"model":"claude-sonnet-4-5","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"tell me a long story"}]}"#;
+    s.write_all(
+        format!(
+            "POST /v1/messages HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            own_host(&p),
+            b.len()
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    s.write_all(b).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("message_start") {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(0));
+    let log = p.stderr();
+    assert!(log.contains("streams_cut=1"), "{log}");
+    let (dir, port, config) = p.into_state();
+    let again = Proxy::spawn(dir, port, config, &[]);
+    let stats = again.get("/stats").json();
+    let life = &stats["lifetime"];
+    assert!(
+        life["upstream_usage"]["input"].as_u64().unwrap_or(0) > 0,
+        "{stats}"
+    );
+    assert_eq!(life["failed"], 1, "{stats}");
+}
+
+#[test]
+fn a_file_backed_log_is_rotated_by_size_and_keeps_a_bounded_number_of_copies() {
+    let up = FakeUpstream::start();
+    let p = Proxy::start(&format!(
+        "{}log:\n  max_file_bytes: 4000\n  keep_files: 2\nmodel:\n  enabled: false\n",
+        upstreams(&up.url())
+    ));
+    let rotated = |n: u32| {
+        let mut s = p.stderr_path.as_os_str().to_os_string();
+        s.push(format!(".{n}"));
+        std::path::PathBuf::from(s)
+    };
+    let mut sent = 0;
+    for round in 0..3 {
+        for _ in 0..30 {
+            assert_eq!(p.post_json("/v1/messages", body()).status, 200);
+            sent += 1;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !rotated(round.min(1) + 1).exists() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(1200));
+    }
+    assert!(
+        rotated(1).exists() && rotated(2).exists(),
+        "no rotation happened"
+    );
+    assert!(!rotated(3).exists(), "more copies kept than keep_files");
+    let live = std::fs::metadata(&p.stderr_path).unwrap().len();
+    assert!(live < 40_000, "live log grew to {live} bytes");
+    // The newest copies hold every request line written since the oldest kept one began.
+    let all: String = [rotated(2), rotated(1), p.stderr_path.clone()]
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let lines = all
+        .lines()
+        .filter(|l| l.contains("headroom::request"))
+        .count();
+    assert!(
+        lines > 0 && lines <= sent,
+        "{lines} request lines for {sent} requests"
+    );
+    assert!(all.contains("log file rotated"), "{all}");
 }

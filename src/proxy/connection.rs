@@ -212,6 +212,12 @@ impl AsyncRead for HeaderDeadline {
             res?;
             let new = &buf.filled()[filled..];
             if new.is_empty() {
+                if this.seen_bytes > 0 {
+                    tracing::info!(
+                        header_bytes = this.seen_bytes,
+                        "client closed the connection while sending request headers"
+                    );
+                }
                 return Poll::Ready(Ok(()));
             }
             let new = new.to_vec();

@@ -53,6 +53,8 @@ pub struct RequestCtx {
     trust: trust::Trust,
     /// `x-headroom-bypass: 1`: forwarded untouched, header stripped.
     bypass: bool,
+    /// This response's usage so far, once it reported any (for a shutdown that cuts it).
+    live: Option<Arc<crate::usage::StreamUsage>>,
     _in_flight: InFlight,
 }
 
@@ -101,6 +103,7 @@ impl ProxyHttp for Headroom {
             injected_key: false,
             trust: trust::Trust::Untrusted("not assessed"),
             bypass: false,
+            live: None,
             _in_flight: self.shared.enter(),
         }
     }
@@ -312,7 +315,13 @@ impl ProxyHttp for Headroom {
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
         if let Some(b) = body.as_ref() {
+            let before = ctx.tap.usage;
             ctx.tap.feed(b);
+            if ctx.tap.usage != before {
+                ctx.live
+                    .get_or_insert_with(|| self.shared.streams.open())
+                    .set(ctx.tap.usage);
+            }
         }
         if end_of_stream {
             ctx.tap.finish();
@@ -402,6 +411,9 @@ impl ProxyHttp for Headroom {
                 .response_written()
                 .map(|r| r.status.as_u16())
                 .unwrap_or(0);
+        }
+        if let Some(live) = &ctx.live {
+            live.finish();
         }
         crate::observe::request_done(session, e, ctx);
         if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {

@@ -139,7 +139,7 @@ impl TrustPolicy {
 
     fn allowed_origin(&self, origin: &str) -> bool {
         let o = origin.trim().trim_end_matches('/').to_ascii_lowercase();
-        self.allowed_origins.iter().any(|a| *a == o)
+        self.allowed_origins.contains(&o)
     }
 }
 

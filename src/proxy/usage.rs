@@ -9,42 +9,7 @@ use serde_json::Value;
 /// Upper bound on a buffered JSON body or a single SSE line we try to read usage from.
 const MAX_TAPPED: usize = 4 * 1024 * 1024;
 
-/// Token usage as the provider reports it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub cache_creation: u64,
-}
-
-impl Usage {
-    pub fn is_empty(&self) -> bool {
-        *self == Usage::default()
-    }
-
-    /// Merges a usage object (Anthropic or OpenAI field names). Later values replace earlier
-    /// ones field by field: `message_delta` carries cumulative counts.
-    fn merge(&mut self, u: &Value) {
-        let get = |k: &str| u.get(k).and_then(Value::as_u64);
-        if let Some(v) = get("input_tokens").or_else(|| get("prompt_tokens")) {
-            self.input = v;
-        }
-        if let Some(v) = get("output_tokens").or_else(|| get("completion_tokens")) {
-            self.output = v;
-        }
-        if let Some(v) = get("cache_read_input_tokens").or_else(|| {
-            u.get("prompt_tokens_details")
-                .and_then(|d| d.get("cached_tokens"))
-                .and_then(Value::as_u64)
-        }) {
-            self.cache_read = v;
-        }
-        if let Some(v) = get("cache_creation_input_tokens") {
-            self.cache_creation = v;
-        }
-    }
-}
+pub use crate::usage::Usage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Encoding {
