@@ -116,7 +116,12 @@ impl ProxyHttp for Headroom {
         let req = session.req_header();
         ctx.route = routes::classify(&req.method, req.uri.path());
         match ctx.route {
-            Route::Health | Route::Metrics | Route::Stats => {
+            Route::Health
+            | Route::Metrics
+            | Route::Stats
+            | Route::StatsHistory
+            | Route::Dashboard
+            | Route::DashboardData => {
                 let query = req.uri.query().unwrap_or("").to_string();
                 let route = ctx.route;
                 ctx.status = local::respond(session, route, &query, &self.shared).await?;
@@ -452,6 +457,10 @@ impl RequestCtx {
     }
     pub fn usage(&self) -> usage::Usage {
         self.tap.usage
+    }
+    /// The model the upstream's response named, if it did.
+    pub fn model(&self) -> Option<&str> {
+        self.tap.model.as_deref()
     }
     pub fn is_local(&self) -> bool {
         !matches!(self.route, Route::Upstream { .. })
