@@ -215,6 +215,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn notes_the_model_from_json_and_sse_responses() {
+        let mut tap = UsageTap::for_response(Some("application/json"), None);
+        tap.feed(br#"{"model":"claude-sonnet-4-5","usage":{"input_tokens":3}}"#);
+        tap.finish();
+        assert_eq!(tap.model.as_deref(), Some("claude-sonnet-4-5"));
+        let mut tap = UsageTap::for_response(Some("text/event-stream"), None);
+        tap.feed(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-haiku-4-5\",\"usage\":{\"input_tokens\":1}}}\n\n");
+        tap.finish();
+        assert_eq!(tap.model.as_deref(), Some("claude-haiku-4-5"));
+    }
+
+    #[test]
     fn reads_anthropic_sse_usage_across_split_chunks() {
         let stream = concat!(
             "event: message_start\n",

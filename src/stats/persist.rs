@@ -200,6 +200,22 @@ mod tests {
     }
 
     #[test]
+    fn a_write_that_fails_at_the_rename_removes_its_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        // A non-empty directory where the file should be: create, write and fsync of the temp
+        // file succeed, the rename over it fails.
+        let path = dir.path().join("stats.json");
+        std::fs::create_dir(&path).unwrap();
+        std::fs::write(path.join("keep"), b"x").unwrap();
+        assert!(write_atomic(&path, &delta(1)).is_err());
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["stats.json".to_string()]);
+    }
+
+    #[test]
     fn version_1_files_still_read() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stats.json");
