@@ -72,7 +72,9 @@ impl Pricing {
         let mut out = Vec::new();
         for (i, p) in self.models.iter().enumerate() {
             if p.prefix.trim().is_empty() {
-                out.push(format!("pricing[{i}].prefix is empty: name a model prefix such as `claude-sonnet-4`"));
+                out.push(format!(
+                    "pricing[{i}].prefix is empty: name a model prefix such as `claude-sonnet-4`"
+                ));
             }
             for (name, v) in [
                 ("input", p.input),
@@ -92,7 +94,13 @@ impl Pricing {
     }
 }
 
-fn anthropic(prefix: &str, input: f64, cache_write: f64, cache_read: f64, output: f64) -> ModelPrice {
+fn anthropic(
+    prefix: &str,
+    input: f64,
+    cache_write: f64,
+    cache_read: f64,
+    output: f64,
+) -> ModelPrice {
     ModelPrice {
         prefix: prefix.into(),
         input,
@@ -152,9 +160,18 @@ mod tests {
     #[test]
     fn longest_prefix_wins() {
         let p = Pricing::default();
-        assert_eq!(p.price_for("claude-opus-4-5-20251101").map(|m| m.input), Some(5.0));
-        assert_eq!(p.price_for("claude-opus-4-1-20250805").map(|m| m.input), Some(15.0));
-        assert_eq!(p.price_for("gpt-4o-mini-2024-07-18").map(|m| m.input), Some(0.15));
+        assert_eq!(
+            p.price_for("claude-opus-4-5-20251101").map(|m| m.input),
+            Some(5.0)
+        );
+        assert_eq!(
+            p.price_for("claude-opus-4-1-20250805").map(|m| m.input),
+            Some(15.0)
+        );
+        assert_eq!(
+            p.price_for("gpt-4o-mini-2024-07-18").map(|m| m.input),
+            Some(0.15)
+        );
         assert_eq!(p.price_for("gpt-4o-2024-08-06").map(|m| m.input), Some(2.5));
         assert_eq!(p.price_for("gpt-5-mini").map(|m| m.output), Some(2.0));
         assert!(p.price_for("llama-3").is_none());

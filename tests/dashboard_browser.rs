@@ -57,7 +57,9 @@ impl Trap {
                 let mut line = String::new();
                 let _ = BufReader::new(&conn).read_line(&mut line);
                 log.lock().unwrap().push(line.trim().to_string());
-                let _ = conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                let _ = conn.write_all(
+                    b"HTTP/1.1 502 Bad Gateway\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                );
             }
         });
         Trap { port, seen }
@@ -73,7 +75,12 @@ impl Trap {
                 let target = line.split_whitespace().nth(1)?;
                 let rest = target.split_once("://").map_or(target, |(_, r)| r);
                 let authority = rest.split('/').next()?;
-                Some(authority.rsplit_once(':').map_or(authority, |(h, _)| h).to_string())
+                Some(
+                    authority
+                        .rsplit_once(':')
+                        .map_or(authority, |(h, _)| h)
+                        .to_string(),
+                )
             })
             .collect()
     }
@@ -169,7 +176,12 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
     let proxy = Proxy::start(&upstreams(&up.url()));
     // The known set: three compressible tool outputs, two plain OpenAI calls.
     for name in ["ci_log", "docker_build", "github_repos"] {
-        assert_eq!(proxy.post_json("/v1/messages", &tool_request(&fixture(name))).status, 200);
+        assert_eq!(
+            proxy
+                .post_json("/v1/messages", &tool_request(&fixture(name)))
+                .status,
+            200
+        );
     }
     let chat = br#"{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}"#;
     for _ in 0..2 {
@@ -198,19 +210,29 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
         .unwrap_or(0);
     assert!(polls >= 1, "the page never rendered a poll:\n{dom}");
 
-    let num = |id: &str| attr_of_id(&dom, id, "data-value").unwrap_or_else(|| panic!("{id} missing"));
+    let num =
+        |id: &str| attr_of_id(&dom, id, "data-value").unwrap_or_else(|| panic!("{id} missing"));
     assert_eq!(num("lifetime-tokens"), saved.to_string());
     assert_eq!(num("lifetime-requests"), "5");
-    assert_eq!(num("lifetime-compressed"), life["compressed_requests"].to_string());
+    assert_eq!(
+        num("lifetime-compressed"),
+        life["compressed_requests"].to_string()
+    );
     // Every request happened within the last hour: today and 7 days equal lifetime.
     assert_eq!(num("today-tokens"), saved.to_string());
     assert_eq!(num("week-tokens"), saved.to_string());
     let dollars: f64 = num("lifetime-dollars").parse().unwrap();
     let want = life["estimated_dollars_saved"].as_f64().unwrap();
-    assert!((dollars - want).abs() < 1e-9 && want > 0.0, "{dollars} vs {want}");
+    assert!(
+        (dollars - want).abs() < 1e-9 && want > 0.0,
+        "{dollars} vs {want}"
+    );
 
     // The token chart: one point per hour of the last 24, holding exactly the tokens counted.
-    assert_eq!(attr_of_id(&dom, "tokens-chart", "data-points").as_deref(), Some("24"));
+    assert_eq!(
+        attr_of_id(&dom, "tokens-chart", "data-points").as_deref(),
+        Some("24")
+    );
     let points = tags_with(&dom, "class=\"point\" data-start=");
     let circles: Vec<&&str> = points.iter().filter(|t| t.starts_with("<circle")).collect();
     assert_eq!(circles.len(), 24, "{points:?}");
@@ -222,16 +244,28 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
     };
     assert_eq!(sum("data-before"), life["tokens_before"].as_u64().unwrap());
     assert_eq!(sum("data-after"), life["tokens_after"].as_u64().unwrap());
-    assert_eq!(attr_of_id(&dom, "dollars-chart", "data-points").as_deref(), Some("30"));
+    assert_eq!(
+        attr_of_id(&dom, "dollars-chart", "data-points").as_deref(),
+        Some("30")
+    );
 
     // Breakdowns and the request list.
     let models: Value = life["models"].clone();
     for name in models.as_object().unwrap().keys() {
-        assert!(dom.contains(&format!("data-model=\"{name}\"")), "{name} not listed");
+        assert!(
+            dom.contains(&format!("data-model=\"{name}\"")),
+            "{name} not listed"
+        );
     }
-    assert!(dom.contains("not priced"), "gpt-fake is not in the price table");
+    assert!(
+        dom.contains("not priced"),
+        "gpt-fake is not in the price table"
+    );
     for kind in life["content_types"].as_object().unwrap().keys() {
-        assert!(dom.contains(&format!("data-type=\"{kind}\"")), "{kind} not listed");
+        assert!(
+            dom.contains(&format!("data-type=\"{kind}\"")),
+            "{kind} not listed"
+        );
     }
     assert_eq!(dom.matches("<tr class=\"request\">").count(), 5);
     assert!(dom.contains(env!("CARGO_PKG_VERSION")));
@@ -247,11 +281,24 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
             "--window-size=1280,1000".into(),
         ],
     );
-    assert!(std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000), "no screenshot");
+    assert!(
+        std::fs::metadata(&shot).is_ok_and(|m| m.len() > 10_000),
+        "no screenshot"
+    );
     let extra: Vec<String> = trap.hosts().difference(&browser_own).cloned().collect();
-    assert!(extra.is_empty(), "the dashboard tried to leave the machine: {extra:?}");
+    assert!(
+        extra.is_empty(),
+        "the dashboard tried to leave the machine: {extra:?}"
+    );
     // The page names nothing off the machine either (its CSP would hide such a load from the trap).
-    for pattern in ["src=\"http", "href=\"http", "url(http", "@import", "src=\"//", "href=\"//"] {
+    for pattern in [
+        "src=\"http",
+        "href=\"http",
+        "url(http",
+        "@import",
+        "src=\"//",
+        "href=\"//",
+    ] {
         assert!(!dom.contains(pattern), "the dashboard references {pattern}");
     }
 
@@ -268,8 +315,19 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
             let _ = write!(conn, "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
         }
     });
-    browse(bin, &trap, &format!("http://127.0.0.1:{page_port}/"), &["--dump-dom".into()]);
+    browse(
+        bin,
+        &trap,
+        &format!("http://127.0.0.1:{page_port}/"),
+        &["--dump-dom".into()],
+    );
     let seen = trap.hosts();
-    assert!(seen.contains("assets.example.com"), "trap missed an external image: {seen:?}");
-    assert!(seen.contains("cdn.example.net"), "trap missed an external script: {seen:?}");
+    assert!(
+        seen.contains("assets.example.com"),
+        "trap missed an external image: {seen:?}"
+    );
+    assert!(
+        seen.contains("cdn.example.net"),
+        "trap missed an external script: {seen:?}"
+    );
 }

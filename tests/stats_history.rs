@@ -43,7 +43,12 @@ fn send(p: &Proxy, n: usize) {
 
 fn stop(mut p: Proxy) {
     p.signal(libc::SIGTERM);
-    assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(0), "{}", p.stderr());
+    assert_eq!(
+        p.wait_exit(Duration::from_secs(10)),
+        Some(0),
+        "{}",
+        p.stderr()
+    );
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
@@ -69,7 +74,10 @@ fn two_instances_on_one_stats_file_sum_exactly() {
     stop(b);
     let t = file_totals(&path);
     assert_eq!(t["requests"], 55, "{t}");
-    assert_eq!(t["models"]["claude-sonnet-4-5-20250929"]["requests"], 55, "{t}");
+    assert_eq!(
+        t["models"]["claude-sonnet-4-5-20250929"]["requests"], 55,
+        "{t}"
+    );
     assert!(names_in(state.path()).iter().all(|n| !n.contains("tmp")));
 }
 
@@ -116,9 +124,14 @@ fn history_survives_kill_9_and_restart_and_serves_json_and_csv() {
     send(&second, 2);
     let h = second.get("/stats/history?period=hour").json();
     let buckets = h["buckets"].as_array().unwrap();
-    let total: u64 = buckets.iter().map(|b| b["requests"].as_u64().unwrap()).sum();
+    let total: u64 = buckets
+        .iter()
+        .map(|b| b["requests"].as_u64().unwrap())
+        .sum();
     assert_eq!(total, 6, "{h}");
-    assert!(buckets.iter().all(|b| b["start"].as_str().unwrap().ends_with(":00:00Z")));
+    assert!(buckets
+        .iter()
+        .all(|b| b["start"].as_str().unwrap().ends_with(":00:00Z")));
     let d = second.get("/stats/history?period=day&format=csv");
     assert_eq!(d.status, 200);
     assert!(d.header("content-type").unwrap().starts_with("text/csv"));
@@ -136,13 +149,25 @@ fn history_survives_kill_9_and_restart_and_serves_json_and_csv() {
 fn bad_history_parameters_get_an_anthropic_shaped_400() {
     let up = FakeUpstream::start();
     let proxy = Proxy::start(&upstreams(&up.url()));
-    for q in ["period=week", "from=tuesday", "format=xml", "to=2020-01-01&from=2021-01-01", "x=1"] {
+    for q in [
+        "period=week",
+        "from=tuesday",
+        "format=xml",
+        "to=2020-01-01&from=2021-01-01",
+        "x=1",
+    ] {
         let r = proxy.get(&format!("/stats/history?{q}"));
         assert_eq!(r.status, 400, "{q}");
         let v = r.json();
         assert_eq!(v["type"], "error", "{q}: {v}");
         assert_eq!(v["error"]["type"], "invalid_request_error", "{q}: {v}");
-        assert!(v["error"]["message"].as_str().unwrap().contains("/stats/history"), "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("/stats/history"),
+            "{v}"
+        );
     }
 }
 
@@ -162,8 +187,14 @@ fn stats_show_estimated_dollars_per_model() {
         + usage["cache_creation"].as_f64().unwrap() * 3.75)
         / 1e6;
     let spent = m["estimated_dollars_spent"].as_f64().unwrap();
-    assert!((spent - (expected * 1000.0).round() / 1000.0).abs() < 1e-9, "{spent} vs {expected}: {s}");
-    assert!(s["lifetime"]["estimates"].is_null() && s["estimates"].is_string(), "{s}");
+    assert!(
+        (spent - (expected * 1000.0).round() / 1000.0).abs() < 1e-9,
+        "{spent} vs {expected}: {s}"
+    );
+    assert!(
+        s["lifetime"]["estimates"].is_null() && s["estimates"].is_string(),
+        "{s}"
+    );
 }
 
 fn headroom_stats(config: &Path, json: bool) -> (i32, String) {
@@ -228,7 +259,9 @@ fn an_unwritable_stats_file_warns_once_shows_in_health_and_leaves_no_temp_file()
         std::thread::sleep(Duration::from_millis(1300));
     }
     let h = p.get("/health?verbose=1").json();
-    let err = h["stats_write_error"]["message"].as_str().unwrap_or_default();
+    let err = h["stats_write_error"]["message"]
+        .as_str()
+        .unwrap_or_default();
     assert!(err.contains("stats.json"), "{h}");
     let warnings = p.stderr().matches("cannot write stats file").count();
     assert_eq!(warnings, 1, "{}", p.stderr());

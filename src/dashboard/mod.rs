@@ -4,10 +4,10 @@
 //! Must never: load or link anything off the machine; put header values, query strings or
 //! prompt text in the data (the page shows counts, names, timings and statuses only).
 
+use crate::state::Shared;
 use crate::stats::history::{Period, DAY, HOUR};
 use crate::stats::persist::now_unix;
 use crate::stats::Stats;
-use crate::state::Shared;
 use std::time::UNIX_EPOCH;
 
 /// The page, served as is.

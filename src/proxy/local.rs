@@ -55,7 +55,10 @@ pub async fn respond(
         }
         Route::Dashboard => {
             let page = crate::dashboard::PAGE.as_bytes().to_vec();
-            let csp = ("content-security-policy", crate::dashboard::CONTENT_SECURITY_POLICY);
+            let csp = (
+                "content-security-policy",
+                crate::dashboard::CONTENT_SECURITY_POLICY,
+            );
             send_with(session, 200, "text/html; charset=utf-8", &[csp], page).await?;
             return Ok(200);
         }

@@ -171,7 +171,13 @@ mod tests {
 
     #[test]
     fn data_routes_are_marked_as_exposing_data() {
-        for p in ["/stats", "/metrics", "/stats/history", "/dashboard", "/dashboard/data"] {
+        for p in [
+            "/stats",
+            "/metrics",
+            "/stats/history",
+            "/dashboard",
+            "/dashboard/data",
+        ] {
             let r = classify(&Method::GET, p);
             assert!(r.exposes_data(), "{p}: {r:?}");
             assert!(!matches!(r, Route::Upstream { .. }), "{p}");

@@ -94,7 +94,9 @@ impl History {
 
     /// Buckets whose start lies in `[from, to)`, oldest first.
     pub fn range(&self, p: Period, from: i64, to: i64) -> impl Iterator<Item = (i64, &Totals)> {
-        self.buckets(p).range(from..to.max(from)).map(|(k, v)| (*k, v))
+        self.buckets(p)
+            .range(from..to.max(from))
+            .map(|(k, v)| (*k, v))
     }
 
     /// Every bucket start in `[from, to)` with its totals (empty ones included), oldest first.

@@ -54,10 +54,7 @@ impl RequestRecord<'_> {
             let (before, after) = (b.tokens_before as u64, b.tokens_after as u64);
             t.tokens_before += before;
             t.tokens_after += after;
-            for (map, key) in [
-                (&mut t.compressors, b.compressor),
-                (&mut t.kinds, b.kind),
-            ] {
+            for (map, key) in [(&mut t.compressors, b.compressor), (&mut t.kinds, b.kind)] {
                 let e = map.entry(key.to_string()).or_default();
                 e.blocks += 1;
                 e.tokens_before += before;
@@ -159,7 +156,12 @@ impl Stats {
         let delta = r.totals(&model);
         let recent = RecentRequest {
             at_unix_ms: at_ms,
-            method: r.method.chars().filter(char::is_ascii_uppercase).take(10).collect(),
+            method: r
+                .method
+                .chars()
+                .filter(char::is_ascii_uppercase)
+                .take(10)
+                .collect(),
             path: recent::display_path(r.path),
             model,
             status: r.status,
@@ -167,7 +169,9 @@ impl Stats {
             tokens_before: delta.tokens_before,
             tokens_after: delta.tokens_after,
         };
-        let Ok(mut c) = self.counts.lock() else { return };
+        let Ok(mut c) = self.counts.lock() else {
+            return;
+        };
         c.run.add(&delta);
         c.pending.totals.add(&delta);
         c.pending.history.record((at_ms / 1000) as i64, &delta);
@@ -235,7 +239,9 @@ impl Stats {
 
     /// Adds what this process counted since its last flush to the file, if anything.
     pub fn flush(&self) {
-        let Ok(_one) = self.flush_lock.lock() else { return };
+        let Ok(_one) = self.flush_lock.lock() else {
+            return;
+        };
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return;
         }
@@ -251,7 +257,9 @@ impl Stats {
             Err(_) => return,
         };
         let result = persist::merge_into(&path, &delta, persist::now_unix());
-        let Ok(mut c) = self.counts.lock() else { return };
+        let Ok(mut c) = self.counts.lock() else {
+            return;
+        };
         let flushed = std::mem::take(&mut c.flushing);
         match result {
             Ok(file) => {

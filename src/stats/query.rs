@@ -26,7 +26,8 @@ impl HistoryQuery {
         let (mut period, mut from, mut to, mut csv) = (Period::Hour, None, None, false);
         for kv in query.split('&').filter(|kv| !kv.is_empty()) {
             let (k, raw) = kv.split_once('=').unwrap_or((kv, ""));
-            let v = percent_decode(raw).ok_or_else(|| format!("`{k}` is not valid percent-encoded UTF-8"))?;
+            let v = percent_decode(raw)
+                .ok_or_else(|| format!("`{k}` is not valid percent-encoded UTF-8"))?;
             match k {
                 "period" => {
                     period = match v.as_str() {
@@ -39,7 +40,11 @@ impl HistoryQuery {
                     let t = parse_time(&v).ok_or_else(|| {
                         format!("`{k}={v}` is not a time: give Unix seconds, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ (UTC)")
                     })?;
-                    if k == "from" { from = Some(t) } else { to = Some(t) }
+                    if k == "from" {
+                        from = Some(t)
+                    } else {
+                        to = Some(t)
+                    }
                 }
                 "format" => {
                     csv = match v.as_str() {
@@ -119,7 +124,10 @@ input_tokens,cache_write_tokens,cache_read_tokens,output_tokens,estimated_dollar
             "timezone": "UTC",
             "buckets": list,
         });
-        ("application/json", serde_json::to_vec_pretty(&doc).unwrap_or_default())
+        (
+            "application/json",
+            serde_json::to_vec_pretty(&doc).unwrap_or_default(),
+        )
     }
 }
 
@@ -214,7 +222,10 @@ mod tests {
         let text = String::from_utf8(body).unwrap();
         let rows: Vec<&str> = text.lines().collect();
         assert_eq!(rows.len(), 3, "{text}");
-        assert!(rows[1].starts_with("2026-11-30T00:00:00Z,2,0,0,300,100,200,"), "{text}");
+        assert!(
+            rows[1].starts_with("2026-11-30T00:00:00Z,2,0,0,300,100,200,"),
+            "{text}"
+        );
         assert!(rows[2].starts_with("2026-12-01T00:00:00Z,2,"), "{text}");
     }
 }

@@ -6,13 +6,14 @@
 
 use super::persist::{now_unix, Ledger};
 use crate::config::Config;
-use crate::pricing::Pricing;
 use std::process::ExitCode;
 
 /// Prints the summary; exit 1 when the file cannot be read.
 pub fn run(config: &Config, json: bool) -> ExitCode {
     let Some(path) = config.stats.path.clone().or_else(super::default_path) else {
-        eprintln!("headroom stats: no stats file: set `stats.path` in the config (HOME is not set)");
+        eprintln!(
+            "headroom stats: no stats file: set `stats.path` in the config (HOME is not set)"
+        );
         return ExitCode::from(1);
     };
     let ledger = match std::fs::read(&path) {
@@ -37,20 +38,31 @@ pub fn run(config: &Config, json: bool) -> ExitCode {
         }
         println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else {
-        print!("{}", table(&summary, &path.display().to_string(), &config.pricing));
+        print!("{}", table(&summary, &path.display().to_string()));
     }
     ExitCode::SUCCESS
 }
 
-fn table(summary: &serde_json::Value, path: &str, _pricing: &Pricing) -> String {
+fn table(summary: &serde_json::Value, path: &str) -> String {
     let mut out = format!(
         "headroom savings from {path}\n(today and 7 days are UTC days; dollars are estimates from the `pricing` table)\n\n"
     );
     out.push_str(&format!(
         "{:<12} {:>9} {:>14} {:>13} {:>13} {:>8} {:>12} {:>12}\n",
-        "", "requests", "tokens before", "tokens after", "tokens saved", "saved", "est. saved", "est. spent"
+        "",
+        "requests",
+        "tokens before",
+        "tokens after",
+        "tokens saved",
+        "saved",
+        "est. saved",
+        "est. spent"
     ));
-    for (key, label) in [("today", "today"), ("last_7_days", "last 7 days"), ("lifetime", "lifetime")] {
+    for (key, label) in [
+        ("today", "today"),
+        ("last_7_days", "last 7 days"),
+        ("lifetime", "lifetime"),
+    ] {
         let v = &summary[key];
         let n = |k: &str| group(v[k].as_u64().unwrap_or(0));
         out.push_str(&format!(
@@ -61,8 +73,14 @@ fn table(summary: &serde_json::Value, path: &str, _pricing: &Pricing) -> String 
             n("tokens_after"),
             n("tokens_saved"),
             v["savings_percent"].as_f64().unwrap_or(0.0),
-            format!("${:.2}", v["estimated_dollars_saved"].as_f64().unwrap_or(0.0)),
-            format!("${:.2}", v["estimated_dollars_spent"].as_f64().unwrap_or(0.0)),
+            format!(
+                "${:.2}",
+                v["estimated_dollars_saved"].as_f64().unwrap_or(0.0)
+            ),
+            format!(
+                "${:.2}",
+                v["estimated_dollars_spent"].as_f64().unwrap_or(0.0)
+            ),
         ));
     }
     out
@@ -73,7 +91,7 @@ fn group(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

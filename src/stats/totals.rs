@@ -264,8 +264,10 @@ mod tests {
 
     #[test]
     fn adding_merges_every_breakdown() {
-        let mut a = Totals::default();
-        a.requests = 1;
+        let mut a = Totals {
+            requests: 1,
+            ..Default::default()
+        };
         a.kinds.entry("log".into()).or_default().tokens_before = 10;
         a.model_entry("m").upstream_usage.input = 5;
         let mut b = a.clone();
