@@ -68,8 +68,15 @@ pub struct Timeouts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Auth {
-    /// Add `x-api-key: $ANTHROPIC_API_KEY` to Anthropic requests that carry no credentials.
+    /// Add `x-api-key: $ANTHROPIC_API_KEY` to Anthropic requests that carry no credentials
+    /// (trusted local requests only: see README, "Security").
     pub inject_api_key: bool,
+    /// Extra `Host` names (optionally `name:port`) the proxy answers to besides localhost,
+    /// 127.0.0.1 and [::1]; any other Host is refused (DNS-rebinding defence).
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` values (`scheme://host:port`) of web apps allowed to use the proxy as a trusted
+    /// local caller; requests with any other Origin get no key and no local data.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -156,6 +163,8 @@ impl Default for Auth {
     fn default() -> Self {
         Auth {
             inject_api_key: true,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -209,8 +218,12 @@ pub struct Overrides {
 impl Config {
     /// Parses YAML text; `origin` names the file in error messages.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        if text.trim().is_empty() {
-            return Ok(Config::default());
+        if is_blank_yaml(text) {
+            return Err(ConfigError::one(format!(
+                "{origin}: the file is empty (only blank lines or comments); refusing to fall back \
+                 to the defaults. Write the settings you want, or run without `-c` to use the \
+                 embedded default config."
+            )));
         }
         let de = serde_yaml::Deserializer::from_str(text);
         let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
@@ -346,8 +359,26 @@ impl Config {
     /// Checks everything serde cannot: addresses, URLs, ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
-        if let Err(e) = self.listen_addr() {
-            problems.push(e);
+        match self.listen_addr() {
+            Err(e) => problems.push(e),
+            Ok(addr) if !addr.ip().is_loopback() && self.auth.inject_api_key => problems.push(format!(
+                "`listen`: {addr} is not a loopback address, and `auth.inject_api_key` is on: \
+                 anyone who can reach it could spend your API key. Set `auth.inject_api_key: false` \
+                 (clients bring their own keys) or listen on 127.0.0.1."
+            )),
+            Ok(_) => {}
+        }
+        for (key, list) in [
+            ("auth.allowed_hosts", &self.auth.allowed_hosts),
+            ("auth.allowed_origins", &self.auth.allowed_origins),
+        ] {
+            for v in list {
+                if v.trim().is_empty() || v.contains(|c: char| c.is_whitespace() || c == '*') {
+                    problems.push(format!(
+                        "`{key}`: {v:?} is not a plain name (no spaces, no wildcards)"
+                    ));
+                }
+            }
         }
         for (key, url) in [
             ("upstreams.anthropic", &self.upstreams.anthropic),
@@ -534,4 +565,12 @@ mod tests {
             assert!(err.contains("log.level"), "{err}");
         }
     }
+}
+
+/// True when YAML text holds nothing but blank lines, comments and document markers.
+fn is_blank_yaml(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+    })
 }

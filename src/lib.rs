@@ -10,6 +10,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod model_glue;
+pub mod notify;
 pub mod observe;
 pub mod pricing;
 pub mod proxy;

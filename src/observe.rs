@@ -64,6 +64,9 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
             metrics::UPSTREAM_USAGE.with_label_values(&[kind]).inc_by(v);
         }
     }
+    if ctx.bypassed() {
+        metrics::BYPASSED.inc();
+    }
     if ctx.is_local() {
         return;
     }

@@ -41,7 +41,9 @@ pub fn spawn(shared: Arc<Shared>, overrides: Overrides) {
                     let shared = shared.clone();
                     let overrides = overrides.clone();
                     // Building may load a model: keep it off this runtime's thread.
+                    crate::notify::reloading();
                     let _ = tokio::task::spawn_blocking(move || reload(&shared, &overrides)).await;
+                    crate::notify::ready();
                 }
             });
         });
@@ -66,7 +68,7 @@ pub fn reload(shared: &Shared, overrides: &Overrides) -> bool {
         Ok(c) => c,
         Err(e) => {
             for p in &e.problems {
-                tracing::error!(problem = %p, "reload rejected; keeping the current config");
+                tracing::error!(path = %path.display(), problem = %p, "reload rejected; keeping the current config");
             }
             crate::server::note_reload(shared, false, e.to_string());
             return false;

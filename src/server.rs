@@ -14,8 +14,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-/// Exit code when the listen address is taken or cannot be bound.
-pub const EXIT_BIND: u8 = 2;
+/// Exit code for a configuration that cannot be used (sysexits' `EX_CONFIG`).
+pub const EXIT_CONFIG: u8 = 78;
+/// Exit code when the listen address is taken or cannot be bound (`EX_UNAVAILABLE`).
+pub const EXIT_BIND: u8 = 69;
+/// Exit code for a failure while running (`EX_SOFTWARE`). Usage errors exit 2 (clap's).
+pub const EXIT_RUNTIME: u8 = 70;
 
 /// Makes SIGHUP harmless until the reload handler is installed (its default action kills).
 pub fn ignore_sighup_until_ready() {
@@ -47,7 +51,7 @@ pub fn run(
         Ok(a) => a,
         Err(e) => {
             eprintln!("headroom: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     if !addr.ip().is_loopback() {
@@ -61,7 +65,7 @@ pub fn run(
         Ok(s) => s,
         Err(e) => {
             eprintln!("headroom: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     let shared = Shared::new(snapshot, config_path.clone());
@@ -98,13 +102,21 @@ pub fn run(
     let mut server =
         Server::new_with_opt_and_conf(None::<pingora_core::server::configuration::Opt>, conf);
     server.bootstrap();
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
+    let http = pingora_proxy::http_proxy(
         &server.configuration,
         crate::proxy::Headroom::new(shared.clone()),
-        "headroom",
     );
+    let header_limit = shared.clone();
+    let guarded = crate::proxy::connection::GuardedHttp::new(http, move || {
+        Duration::from_millis(header_limit.snapshot().config.timeouts.client_read_ms)
+    });
+    let mut proxy = pingora_core::services::listening::Service::new("headroom".into(), guarded);
     proxy.add_tcp(&addr.to_string());
     server.add_service(proxy);
+    server.add_service(pingora_core::services::background::background_service(
+        "readiness",
+        Readiness { addr },
+    ));
 
     tracing::info!(
         %addr,
@@ -157,6 +169,7 @@ impl ShutdownSignalWatch for Drain {
             _ = term.recv() => "SIGTERM",
             _ = int.recv() => "SIGINT",
         };
+        crate::notify::stopping();
         tracing::info!(
             signal = name,
             in_flight = self.shared.in_flight(),
@@ -164,13 +177,14 @@ impl ShutdownSignalWatch for Drain {
             "shutting down: no new connections; waiting for requests in flight"
         );
         tokio::spawn(async move {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
-            }
+            // The conventional 128 + signal number, so a supervisor sees which one it was.
+            let code = tokio::select! {
+                _ = term.recv() => 128 + libc::SIGTERM,
+                _ = int.recv() => 128 + libc::SIGINT,
+            };
             tracing::warn!("second signal: exiting now");
             crate::stats::global().flush();
-            std::process::exit(130);
+            std::process::exit(code);
         });
         let shared = self.shared.clone();
         let grace = self.grace;
@@ -196,6 +210,32 @@ impl ShutdownSignalWatch for Drain {
                 std::process::exit(0);
             });
         ShutdownSignal::GracefulTerminate
+    }
+}
+
+/// Tells the service manager the proxy is ready once its listener accepts connections.
+struct Readiness {
+    addr: std::net::SocketAddr,
+}
+
+#[async_trait]
+impl pingora_core::services::background::BackgroundService for Readiness {
+    async fn start(&self, _shutdown: pingora_core::server::ShutdownWatch) {
+        let mut probe = self.addr;
+        if probe.ip().is_unspecified() {
+            probe.set_ip(match probe {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(probe).await.is_ok() {
+                crate::notify::ready();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracing::warn!(addr = %self.addr, "listener did not accept connections within 5 s");
     }
 }
 

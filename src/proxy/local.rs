@@ -4,7 +4,7 @@
 //! Must never: expose credentials, header values or prompt text.
 
 use super::errors::ProxyError;
-use super::routes::Route;
+use super::routes::{Route, UpstreamKind};
 use crate::state::Shared;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -48,7 +48,7 @@ pub async fn respond(
                         kind: "invalid_request_error",
                         message: format!("headroom: /stats/history: {message}"),
                     };
-                    respond_error(session, &err).await?;
+                    respond_error(session, &err, UpstreamKind::Anthropic).await?;
                     return Ok(400);
                 }
             }
@@ -72,9 +72,19 @@ pub async fn respond(
     Ok(200)
 }
 
-/// Sends an Anthropic-shaped error.
-pub async fn respond_error(session: &mut Session, err: &ProxyError) -> Result<()> {
-    send(session, err.status, "application/json", err.body()).await
+/// Sends an error in the shape of the provider the route belongs to.
+pub async fn respond_error(
+    session: &mut Session,
+    err: &ProxyError,
+    provider: UpstreamKind,
+) -> Result<()> {
+    send(
+        session,
+        err.status,
+        "application/json",
+        err.body_for(provider),
+    )
+    .await
 }
 
 async fn send(session: &mut Session, status: u16, content_type: &str, body: Vec<u8>) -> Result<()> {
@@ -107,7 +117,7 @@ async fn send_with(
     Ok(())
 }
 
-fn query_flag(query: &str, name: &str) -> bool {
+pub(super) fn query_flag(query: &str, name: &str) -> bool {
     query.split('&').any(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, "1"));
         k == name && !matches!(v, "0" | "false" | "no")

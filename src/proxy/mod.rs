@@ -5,10 +5,12 @@
 //! differs from the client's except by intended compression.
 
 pub mod body;
+pub mod connection;
 mod errors;
 pub mod framing;
 mod local;
 pub mod routes;
+pub mod trust;
 pub mod usage;
 
 use crate::state::{InFlight, Shared, Snapshot};
@@ -19,7 +21,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorType, Result};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use routes::{Route, UpstreamKind};
+use routes::{ProviderHints, Route, UpstreamKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use usage::UsageTap;
@@ -48,6 +50,9 @@ pub struct RequestCtx {
     tap: UsageTap,
     status: u16,
     injected_key: bool,
+    trust: trust::Trust,
+    /// `x-headroom-bypass: 1`: forwarded untouched, header stripped.
+    bypass: bool,
     _in_flight: InFlight,
 }
 
@@ -94,46 +99,79 @@ impl ProxyHttp for Headroom {
             tap: UsageTap::default(),
             status: 0,
             injected_key: false,
+            trust: trust::Trust::Untrusted("not assessed"),
+            bypass: false,
             _in_flight: self.shared.enter(),
         }
     }
 
-    /// Refuses ambiguous framing; classifies the request; answers local routes (`/health`,
-    /// `/metrics`, `/stats`) itself; decides whether the body will be buffered for compression.
+    /// Refuses ambiguous framing; classifies the request; decides whether the caller is trusted
+    /// (refusing foreign hosts and cross-site browser requests); answers local routes itself;
+    /// plans the body.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let timeouts = &ctx.snapshot.config.timeouts;
         session.set_read_timeout(Some(Duration::from_millis(timeouts.client_read_ms)));
         if let Some(err) = refuse_ambiguous_framing(session) {
-            ctx.status = err.status;
-            crate::metrics::REQUEST_ERRORS
-                .with_label_values(&[error_kind(err.status)])
-                .inc();
             // The rest of the connection cannot be trusted to start a new request.
             session.set_keepalive(None);
-            local::respond_error(session, &err).await?;
-            return Ok(true);
+            return answer_error(session, ctx, err).await;
         }
         let req = session.req_header();
-        ctx.route = routes::classify(&req.method, req.uri.path());
-        match ctx.route {
-            Route::Health
-            | Route::Metrics
-            | Route::Stats
-            | Route::StatsHistory
-            | Route::Dashboard
-            | Route::DashboardData => {
-                let query = req.uri.query().unwrap_or("").to_string();
-                let route = ctx.route;
-                ctx.status = local::respond(session, route, &query, &self.shared).await?;
-                Ok(true)
+        let hints = ProviderHints::from_headers(&req.headers);
+        ctx.route = routes::classify(&req.method, req.uri.path(), hints);
+        let query = req.uri.query().unwrap_or("");
+        let open_health = ctx.route == Route::Health && !local::query_flag(query, "verbose");
+        if !open_health {
+            let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
+            let caller = trust::Caller {
+                peer: session
+                    .client_addr()
+                    .and_then(|a| a.as_inet())
+                    .map(|a| a.ip()),
+                host: header("host").or_else(|| req.uri.authority().map(|a| a.as_str())),
+                origin: header("origin"),
+                content_type: header("content-type"),
+            };
+            let to_provider = matches!(ctx.route, Route::Upstream { .. });
+            match ctx.snapshot.trust.assess(&caller, to_provider) {
+                Ok(t) => ctx.trust = t,
+                Err(err) => return answer_error(session, ctx, err).await,
             }
-            Route::Upstream { format, .. } => {
-                if let Some(limit_err) = self.plan_body(session, ctx, format) {
-                    ctx.status = limit_err.status;
-                    local::respond_error(session, &limit_err).await?;
-                    return Ok(true);
+        }
+        match ctx.route {
+            Route::Upstream { kind, format, .. } => {
+                let req = session.req_header();
+                if let Some(err) = routes::credential_conflict(kind, &req.headers) {
+                    return answer_error(session, ctx, err).await;
+                }
+                ctx.bypass = req
+                    .headers
+                    .get(BYPASS_HEADER)
+                    .is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
+                let format = if ctx.bypass { None } else { format };
+                match plan_body(session.req_header(), &ctx.snapshot.config, format) {
+                    BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
+                    BodyPlan::Buffer(b) => ctx.body = Some(b),
+                    BodyPlan::Stream { oversize } => ctx.outcome.oversize = oversize,
                 }
                 Ok(false)
+            }
+            route if (route.exposes_data() || !open_health) && !ctx.trust.is_local() => {
+                let err = ProxyError {
+                    status: 403,
+                    kind: "permission_error",
+                    message: format!(
+                        "headroom: {} is only served to local clients (from 127.0.0.1 or ::1, \
+                         addressed to this proxy, without a foreign Origin)",
+                        route.label()
+                    ),
+                };
+                answer_error(session, ctx, err).await
+            }
+            route => {
+                let query = session.req_header().uri.query().unwrap_or("").to_string();
+                ctx.status = local::respond(session, route, &query, &self.shared).await?;
+                Ok(true)
             }
         }
     }
@@ -150,10 +188,13 @@ impl ProxyHttp for Headroom {
             None => resolve_now(up.clone(), &ctx.snapshot.config.timeouts).await,
         };
         let Some(addr) = addr else {
-            return Err(Error::explain(
+            // Upstream-sourced, so the client gets a 502 naming the upstream, not a 500.
+            let mut e = Error::explain(
                 ErrorType::ConnectNoRoute,
                 format!("cannot resolve the {} upstream host", up.name),
-            ));
+            );
+            e.esource = pingora::ErrorSource::Upstream;
+            return Err(e);
         };
         let url = &up.url;
         let mut peer = HttpPeer::new(addr, url.tls, url.host.clone());
@@ -185,8 +226,10 @@ impl ProxyHttp for Headroom {
                 .map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "bad upstream path"))?;
             req.set_uri(uri);
         }
+        req.remove_header(BYPASS_HEADER);
         if ctx.upstream_kind() == UpstreamKind::Anthropic
             && ctx.snapshot.config.auth.inject_api_key
+            && ctx.trust.is_local()
             && !has_credentials(req)
         {
             if let Some(key) = &self.shared.api_key {
@@ -314,13 +357,42 @@ impl ProxyHttp for Headroom {
             .with_label_values(&[error_kind(err.status)])
             .inc();
         ctx.status = err.status;
-        if local::respond_error(session, &err).await.is_err() {
+        if local::respond_error(session, &err, ctx.upstream_kind())
+            .await
+            .is_err()
+        {
             return gone;
         }
         FailToProxy {
             error_code: err.status,
             can_reuse_downstream: false,
         }
+    }
+
+    /// Pingora's own error line: kept for upstream failures, dropped for clients that went away
+    /// (our request line records those at INFO).
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        let client_gone = e.esource() == &pingora::ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+            );
+        if client_gone {
+            tracing::info!(error = ?e.etype(), "client closed the connection");
+        }
+        client_gone
+    }
+
+    /// What Pingora's error lines say about a request: method, path and route, never the
+    /// query string (it can carry keys) or any header value.
+    fn request_summary(&self, session: &Session, ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        format!(
+            "{} {} (route {})",
+            req.method,
+            req.uri.path(),
+            ctx.route.label()
+        )
     }
 
     /// One log line, metrics and stats per request.
@@ -332,55 +404,80 @@ impl ProxyHttp for Headroom {
                 .unwrap_or(0);
         }
         crate::observe::request_done(session, e, ctx);
+        if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
+            connection::request_finished(*peer);
+        }
     }
 }
 
-impl Headroom {
-    /// Decides whether this request's body is buffered for compression (returns an error to
-    /// answer instead when an oversize body must be refused).
-    fn plan_body(
-        &self,
-        session: &Session,
-        ctx: &mut RequestCtx,
-        format: Option<crate::compress::ApiFormat>,
-    ) -> Option<ProxyError> {
-        let config = &ctx.snapshot.config;
-        let req = session.req_header();
-        let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
-        let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
-        let limit = config.limits.max_body_bytes;
-        if let Some(len) = length {
-            if len > limit && config.limits.reject_oversize {
-                return Some(ProxyError {
-                    status: 413,
-                    kind: "request_too_large",
-                    message: format!(
-                        "headroom: request body of {len} bytes exceeds limits.max_body_bytes ({limit})"
-                    ),
-                });
-            }
-        }
-        let format = format?;
-        if !config.compression.enabled {
-            return None;
-        }
-        let json =
-            header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
-        let encoded =
-            header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-        let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
-        if !json || encoded || !has_body {
-            return None;
-        }
-        if length.is_some_and(|l| l > limit) {
-            // Too big to compress: streams through untouched, counted as oversize.
-            ctx.outcome.oversize = true;
-            return None;
-        }
-        ctx.body = Some(BufferedBody::new(format, limit, length));
-        None
-    }
+/// What the body phase will do with a request's body.
+#[derive(Debug)]
+enum BodyPlan {
+    /// Answer this error instead of forwarding (an oversize body under `reject_oversize`).
+    Refuse(ProxyError),
+    /// Read it whole, compress, emit at end of stream.
+    Buffer(BufferedBody),
+    /// Pass it through chunk by chunk; `oversize` when it was too big to compress.
+    Stream { oversize: bool },
 }
+
+/// Decides whether a request's body is buffered for compression. `format` is `None` for
+/// routes whose bodies are never compressed.
+fn plan_body(
+    req: &RequestHeader,
+    config: &crate::config::Config,
+    format: Option<crate::compress::ApiFormat>,
+) -> BodyPlan {
+    let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
+    let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    let limit = config.limits.max_body_bytes;
+    let oversize = length.is_some_and(|l| l > limit);
+    if oversize && config.limits.reject_oversize {
+        let len = length.unwrap_or_default();
+        return BodyPlan::Refuse(ProxyError {
+            status: 413,
+            kind: "request_too_large",
+            message: format!(
+                "headroom: request body of {len} bytes exceeds limits.max_body_bytes ({limit})"
+            ),
+        });
+    }
+    let Some(format) = format else {
+        return BodyPlan::Stream { oversize: false };
+    };
+    if !config.compression.enabled {
+        return BodyPlan::Stream { oversize: false };
+    }
+    let json = header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    let encoded = header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+    let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
+    if !json || encoded || !has_body {
+        return BodyPlan::Stream { oversize: false };
+    }
+    if oversize {
+        // Too big to compress: streams through untouched, counted as oversize.
+        return BodyPlan::Stream { oversize: true };
+    }
+    BodyPlan::Buffer(BufferedBody::new(format, limit, length))
+}
+
+/// The one way the proxy answers an error itself: sets the status, counts the error, sends
+/// the body in the route's provider's shape.
+async fn answer_error(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    err: ProxyError,
+) -> Result<bool> {
+    ctx.status = err.status;
+    crate::metrics::REQUEST_ERRORS
+        .with_label_values(&[error_kind(err.status)])
+        .inc();
+    local::respond_error(session, &err, ctx.upstream_kind()).await?;
+    Ok(true)
+}
+
+/// Request header that asks the proxy to forward this request untouched.
+pub const BYPASS_HEADER: &str = "x-headroom-bypass";
 
 /// The upstream has never resolved (offline at start, say): try again now, on the blocking pool,
 /// within the connect timeout.
@@ -434,7 +531,9 @@ fn error_kind(status: u16) -> &'static str {
     match status {
         504 => "upstream_timeout",
         502 => "upstream_unavailable",
+        431 => "headers_too_large",
         413 => "body_too_large",
+        403 => "forbidden",
         408 => "client_timeout",
         400 => "bad_request",
         _ => "internal",
@@ -470,6 +569,9 @@ impl RequestCtx {
     }
     pub fn injected_key(&self) -> bool {
         self.injected_key
+    }
+    pub fn bypassed(&self) -> bool {
+        self.bypass
     }
 }
 
