@@ -272,3 +272,26 @@ fn an_unwritable_stats_file_warns_once_shows_in_health_and_leaves_no_temp_file()
     // The counts are kept: this run still reports them.
     assert_eq!(p.get("/stats").json()["requests"], 3);
 }
+
+#[test]
+fn dashboard_and_history_are_refused_to_foreign_origins() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&upstreams(&up.url()));
+    for path in ["/dashboard", "/dashboard/data", "/stats/history"] {
+        let ok = proxy.get(path);
+        assert_eq!(ok.status, 200, "{path}");
+        let r = request(
+            proxy.port,
+            "GET",
+            path,
+            &[("origin", "http://attacker.example")],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(r.status, 403, "{path}: {}", r.text());
+        assert!(!r.text().contains("tokens_before"), "{path} leaked data");
+    }
+    let page = proxy.get("/dashboard");
+    let csp = page.header("content-security-policy").unwrap_or_default();
+    assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"), "{csp}");
+}
