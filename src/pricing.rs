@@ -94,6 +94,7 @@ impl Pricing {
     }
 }
 
+/// Anthropic reports cached tokens apart from `input_tokens`.
 fn anthropic(
     prefix: &str,
     input: f64,
@@ -111,15 +112,11 @@ fn anthropic(
     }
 }
 
-/// OpenAI bills cache writes as ordinary input.
+/// OpenAI bills cache writes as ordinary input and counts cached tokens inside `prompt_tokens`.
 fn openai(prefix: &str, input: f64, cache_read: f64, output: f64) -> ModelPrice {
     ModelPrice {
-        prefix: prefix.into(),
-        input,
-        cache_write: input,
-        cache_read,
-        output,
         cached_in_input: true,
+        ..anthropic(prefix, input, input, cache_read, output)
     }
 }
 

@@ -293,5 +293,8 @@ fn dashboard_and_history_are_refused_to_foreign_origins() {
     }
     let page = proxy.get("/dashboard");
     let csp = page.header("content-security-policy").unwrap_or_default();
-    assert!(csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"), "{csp}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("connect-src 'self'"),
+        "{csp}"
+    );
 }
