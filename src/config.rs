@@ -25,6 +25,8 @@ pub struct Config {
     pub auth: Auth,
     pub log: Log,
     pub stats: Stats,
+    /// Estimated prices per model family, for the dollar figures (see `pricing.rs`).
+    pub pricing: crate::pricing::Pricing,
     pub shutdown: Shutdown,
     /// Worker threads for the proxy's async runtime.
     pub threads: usize,
@@ -125,6 +127,7 @@ impl Default for Config {
             auth: Auth::default(),
             log: Log::default(),
             stats: Stats::default(),
+            pricing: crate::pricing::Pricing::default(),
             shutdown: Shutdown::default(),
             threads: 2,
         }
@@ -407,6 +410,7 @@ impl Config {
         if self.stats.flush_seconds == 0 {
             problems.push("`stats.flush_seconds` must be at least 1".into());
         }
+        problems.extend(self.pricing.problems());
         for (key, v) in [
             ("timeouts.connect_ms", self.timeouts.connect_ms),
             ("timeouts.upstream_read_ms", self.timeouts.upstream_read_ms),

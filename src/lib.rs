@@ -5,12 +5,14 @@
 pub mod cli;
 pub mod compress;
 pub mod config;
+pub mod dashboard;
 pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod model_glue;
 pub mod notify;
 pub mod observe;
+pub mod pricing;
 pub mod proxy;
 pub mod reload;
 pub mod server;

@@ -71,12 +71,17 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
         return;
     }
     let failed = e.is_some() || status == 0 || status >= 500;
+    let req = session.req_header();
     crate::stats::global().record(&crate::stats::RequestRecord {
         failed,
         blocks,
         usage,
+        model: ctx.model(),
+        method: req.method.as_str(),
+        path: req.uri.path(),
+        status,
+        duration: elapsed,
     });
-    let req = session.req_header();
     tracing::info!(
         target: "headroom::request",
         method = %req.method,
@@ -153,6 +158,10 @@ pub fn health_verbose(shared: &Arc<Shared>) -> Vec<u8> {
             "openai": snap.openai.url.display(),
         },
         "in_flight": shared.in_flight(),
+        "stats_write_error": crate::stats::global().last_write_error().map(|e| serde_json::json!({
+            "at_unix": e.at_unix,
+            "message": e.message,
+        })),
     });
     serde_json::to_vec(&doc).unwrap_or_default()
 }

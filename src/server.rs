@@ -230,6 +230,11 @@ fn record_cut_requests(shared: &Shared) {
             failed: true,
             blocks: &[],
             usage: *usage,
+            model: None,
+            method: "",
+            path: "(cut at shutdown)",
+            status: 0,
+            duration: Duration::ZERO,
         });
     }
     tracing::warn!(

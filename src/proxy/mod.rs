@@ -569,6 +569,10 @@ impl RequestCtx {
     pub fn usage(&self) -> usage::Usage {
         self.tap.usage
     }
+    /// The model the upstream's response named, if it did.
+    pub fn model(&self) -> Option<&str> {
+        self.tap.model.as_deref()
+    }
     pub fn is_local(&self) -> bool {
         !matches!(self.route, Route::Upstream { .. })
     }

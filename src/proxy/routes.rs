@@ -26,6 +26,12 @@ pub enum Route {
     Health,
     Metrics,
     Stats,
+    /// `GET /stats/history`: bucketed savings as JSON or CSV.
+    StatsHistory,
+    /// `GET /dashboard`: the page.
+    Dashboard,
+    /// `GET /dashboard/data`: what the page polls.
+    DashboardData,
     Upstream {
         kind: UpstreamKind,
         /// Set when the body may be compressed (JSON POSTs to the message endpoints).
@@ -42,13 +48,23 @@ impl Route {
             Route::Health => "health",
             Route::Metrics => "metrics",
             Route::Stats => "stats",
+            Route::StatsHistory => "stats_history",
+            Route::Dashboard => "dashboard",
+            Route::DashboardData => "dashboard_data",
             Route::Upstream { label, .. } => label,
         }
     }
 
-    /// Local routes that expose data (savings, traffic, configuration): trusted callers only.
+    /// Local routes that show what the proxy counted: only trusted callers may use them.
     pub fn exposes_data(&self) -> bool {
-        matches!(self, Route::Metrics | Route::Stats)
+        match self {
+            Route::Stats
+            | Route::Metrics
+            | Route::StatsHistory
+            | Route::Dashboard
+            | Route::DashboardData => true,
+            Route::Health | Route::Upstream { .. } => false,
+        }
     }
 }
 
@@ -102,6 +118,9 @@ pub fn classify(method: &http::Method, path: &str, hints: ProviderHints) -> Rout
         "/health" | "/healthz" if get => return Route::Health,
         "/metrics" if get => return Route::Metrics,
         "/stats" if get => return Route::Stats,
+        "/stats/history" if get => return Route::StatsHistory,
+        "/dashboard" | "/dashboard/" if get => return Route::Dashboard,
+        "/dashboard/data" if get => return Route::DashboardData,
         _ => {}
     }
     let post = method == http::Method::POST;
@@ -212,6 +231,24 @@ mod tests {
             kind(Method::GET, "/anything"),
             Some(UpstreamKind::Anthropic)
         );
+    }
+
+    #[test]
+    fn data_routes_are_marked_as_exposing_data() {
+        for p in [
+            "/stats",
+            "/metrics",
+            "/stats/history",
+            "/dashboard",
+            "/dashboard/data",
+        ] {
+            let r = classify(&Method::GET, p, ProviderHints::default());
+            assert!(r.exposes_data(), "{p}: {r:?}");
+            assert!(!matches!(r, Route::Upstream { .. }), "{p}");
+        }
+        assert!(!classify(&Method::GET, "/health", ProviderHints::default()).exposes_data());
+        assert!(!classify(&Method::POST, "/v1/messages", ProviderHints::default()).exposes_data());
+        assert!(!classify(&Method::POST, "/dashboard", ProviderHints::default()).exposes_data());
     }
 
     #[test]
