@@ -57,6 +57,7 @@ pub fn run(
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use your credentials through this proxy");
     }
+    let stop_signals = listen_for_stop_signals();
     if let Err(msg) = check_bind(addr) {
         eprintln!("headroom: {msg}");
         return ExitCode::from(EXIT_BIND);
@@ -138,6 +139,7 @@ pub fn run(
         shutdown_signal: Box::new(Drain {
             shared: shared.clone(),
             grace,
+            signals: std::sync::Mutex::new(Some(stop_signals)),
         }),
     });
     record_cut_requests(&shared);
@@ -161,23 +163,67 @@ fn spawn_dns_refresher(shared: Arc<Shared>) {
 struct Drain {
     shared: Arc<Shared>,
     grace: Duration,
+    signals: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<i32>>>,
+}
+
+/// Listens for SIGTERM and SIGINT from now on (on its own thread), so a signal that arrives
+/// while the server is still starting is acted on instead of killing the process or being lost.
+fn listen_for_stop_signals() -> tokio::sync::mpsc::UnboundedReceiver<i32> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("headroom-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    tracing::error!("cannot install SIGTERM/SIGINT handlers");
+                    let _ = ready_tx.send(());
+                    return;
+                };
+                let _ = ready_tx.send(());
+                loop {
+                    let sig = tokio::select! {
+                        _ = term.recv() => libc::SIGTERM,
+                        _ = int.recv() => libc::SIGINT,
+                    };
+                    if tx.send(sig).is_err() {
+                        return;
+                    }
+                }
+            });
+        });
+    if spawned.is_ok() {
+        let _ = ready_rx.recv();
+    }
+    rx
 }
 
 #[async_trait]
 impl ShutdownSignalWatch for Drain {
     async fn recv(&self) -> ShutdownSignal {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::error!("cannot install SIGTERM/SIGINT handlers");
+        let Some(mut signals) = self.signals.lock().ok().and_then(|mut s| s.take()) else {
             std::future::pending::<()>().await;
             return ShutdownSignal::FastShutdown;
         };
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        let Some(first) = signals.recv().await else {
+            std::future::pending::<()>().await;
+            return ShutdownSignal::FastShutdown;
+        };
+        let name = if first == libc::SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
         };
         crate::notify::stopping();
         tracing::info!(
@@ -188,10 +234,10 @@ impl ShutdownSignalWatch for Drain {
         );
         tokio::spawn(async move {
             // The conventional 128 + signal number, so a supervisor sees which one it was.
-            let code = tokio::select! {
-                _ = term.recv() => 128 + libc::SIGTERM,
-                _ = int.recv() => 128 + libc::SIGINT,
+            let Some(second) = signals.recv().await else {
+                return;
             };
+            let code = 128 + second;
             tracing::warn!("second signal: exiting now");
             crate::stats::global().flush();
             std::process::exit(code);

@@ -5,12 +5,14 @@
 
 use crate::compress::CompressionConfig;
 use crate::model::{Device, ModelConfig, ModelKind};
+mod yaml;
+
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The embedded default config (`conf/headroom.yaml`), used when no `-c` is given.
-pub const DEFAULT_YAML: &str = include_str!("../conf/headroom.yaml");
+pub const DEFAULT_YAML: &str = include_str!("../../conf/headroom.yaml");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -232,27 +234,7 @@ impl Config {
                  embedded default config."
             )));
         }
-        let de = serde_yaml::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let location = inner
-                .location()
-                .map(|l| format!(" line {}", l.line()))
-                .unwrap_or_default();
-            let message = strip_location(&inner.to_string());
-            // serde_yaml may already start its message with the path: say it once.
-            let message = message
-                .strip_prefix(&format!("{path}: "))
-                .map(str::to_string)
-                .unwrap_or(message);
-            let key = if path == "." || path.is_empty() {
-                String::new()
-            } else {
-                format!(" `{path}`:")
-            };
-            ConfigError::one(format!("{origin}{location}:{key} {message}"))
-        })?;
+        let config = yaml::parse(text, origin)?;
         Ok(config)
     }
 
@@ -260,10 +242,13 @@ impl Config {
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::one(format!("cannot read config {}: {e}", path.display())))?;
-        let mut config = Config::from_yaml(&text, &path.display().to_string())?;
+        let origin = path.display().to_string();
+        let mut config = Config::from_yaml(&text, &origin)?;
         config.apply_env(&|k| std::env::var(k).ok())?;
         config.apply_overrides(overrides);
-        config.validate()?;
+        config.validate().map_err(|e| ConfigError {
+            problems: yaml::locate_problems(e.problems, &text, &origin),
+        })?;
         Ok(config)
     }
 
@@ -461,14 +446,6 @@ fn join_host_port(host: &str, port: &str) -> String {
         format!("[{host}]:{port}")
     } else {
         format!("{host}:{port}")
-    }
-}
-
-/// serde_yaml appends " at line L column C"; we print the line ourselves, first.
-fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
     }
 }
 
