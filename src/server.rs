@@ -5,14 +5,14 @@
 //! process with no listener); linger after SIGTERM/SIGINT once idle.
 
 use crate::config::Config;
-use crate::state::{ReloadStatus, Shared, Snapshot};
+use crate::state::{Shared, Snapshot};
 use async_trait::async_trait;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Exit code for a configuration that cannot be used (sysexits' `EX_CONFIG`).
 pub const EXIT_CONFIG: u8 = 78;
@@ -340,19 +340,5 @@ impl pingora_core::services::background::BackgroundService for LogRotation {
             })
             .await;
         }
-    }
-}
-
-/// Records a reload's result for `/health?verbose=1` and the metric.
-pub fn note_reload(shared: &Shared, ok: bool, message: String) {
-    crate::metrics::CONFIG_RELOADS
-        .with_label_values(&[if ok { "ok" } else { "error" }])
-        .inc();
-    if let Ok(mut r) = shared.last_reload.lock() {
-        *r = Some(ReloadStatus {
-            at: SystemTime::now(),
-            ok,
-            message,
-        });
     }
 }
