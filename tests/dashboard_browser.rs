@@ -88,8 +88,14 @@ impl Trap {
 
 /// Runs headless Chromium on `url` with `extra` flags; returns stdout.
 fn browse(bin: &str, trap: &Trap, url: &str, extra: &[String]) -> String {
+    browse_in("UTC", bin, trap, url, extra)
+}
+
+/// As [`browse`], with the browser's time zone set to `tz`.
+fn browse_in(tz: &str, bin: &str, trap: &Trap, url: &str, extra: &[String]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(bin)
+        .env("TZ", tz)
         .args([
             "--headless",
             "--no-sandbox",
@@ -269,6 +275,35 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
     }
     assert_eq!(dom.matches("<tr class=\"request\">").count(), 5);
     assert!(dom.contains(env!("CARGO_PKG_VERSION")));
+
+    // Buckets are UTC hours; the page labels them in the browser's zone: on the hour in UTC,
+    // at half past in India (UTC+05:30).
+    let labels = |dom: &str| -> Vec<String> {
+        let chart = &dom[dom.find("id=\"tokens-chart\"").unwrap()..];
+        let chart = &chart[..chart.find("</svg>").unwrap()];
+        chart
+            .split("<text ")
+            .skip(1)
+            .filter(|t| t.contains("y=\"214\""))
+            .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].to_string())
+            .collect()
+    };
+    let utc = labels(&dom);
+    assert!(
+        utc.len() >= 4 && utc.iter().all(|l| l.contains(":00")),
+        "{utc:?}"
+    );
+    let india = labels(&browse_in(
+        "Asia/Kolkata",
+        bin,
+        &trap,
+        &url,
+        &["--dump-dom".into()],
+    ));
+    assert!(
+        india.len() >= 4 && india.iter().all(|l| l.contains(":30")),
+        "{india:?}"
+    );
 
     let shot = artifact_dir().join("dashboard.png");
     let _ = std::fs::remove_file(&shot);
