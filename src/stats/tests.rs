@@ -78,6 +78,12 @@ fn two_processes_on_one_file_sum_exactly() {
     assert_eq!(file.totals.models["m"].requests, 25);
     // Each instance's view is the file as it last wrote it plus its own unwritten counts.
     assert_eq!(b.snapshot().1.requests, 25);
+    // An idle instance picks up what the other one writes.
+    std::thread::sleep(Duration::from_millis(20));
+    a.record(&request(&[], "m"));
+    a.flush();
+    b.flush();
+    assert_eq!(b.snapshot().1.requests, 26);
 }
 
 #[test]
