@@ -3,11 +3,12 @@
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
 pub mod cli;
-pub mod compress;
+pub use headroom_compress as compress;
+pub mod compress_cli;
 pub mod config;
 pub mod logging;
 pub mod metrics;
-pub mod model;
+pub use headroom_model as model;
 pub mod model_glue;
 pub mod observe;
 pub mod proxy;

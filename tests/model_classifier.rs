@@ -11,6 +11,7 @@ mod model_support;
 use headroom::compress::text::{TextConfig, WordCompressor};
 use headroom::compress::{BlockInput, Compressor};
 use headroom::model::{load_token_classifier, Device};
+use headroom::model_glue::ModelWordScorer;
 use model_support::{ready, tiny_classifier};
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ fn compressor(keep_ratio: f64) -> Option<WordCompressor> {
     }
     let (classifier, _) = load_token_classifier(&cfg).expect("tiny classifier loads");
     Some(WordCompressor::new(
-        Arc::new(classifier),
+        Arc::new(ModelWordScorer(classifier)),
         TextConfig {
             keep_ratio,
             ..TextConfig::default()

@@ -5,7 +5,8 @@
 
 mod model_support;
 
-use headroom::model::{load, Device, ModelError};
+use headroom::model::{Device, ModelError};
+use headroom::model_glue::load;
 use model_support::{ready, tiny_classifier};
 
 fn explicit_device_error(device: Device) -> String {

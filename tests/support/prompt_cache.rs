@@ -1,5 +1,5 @@
 //! A pure simulator of Anthropic prompt caching, for tests and the cost bench (and the fake
-//! upstream, which `#[path]`-includes this file: std + serde_json + tiktoken-rs only).
+//! upstream, which `#[path]`-includes this file: std + serde_json + headroom-compress's token counter only).
 //!
 //! The prompt is the sequence of blocks tools → system → messages (each content block, or a
 //! string content, is one block). A `cache_control` marker on a block is a breakpoint. At each
@@ -181,10 +181,5 @@ impl PromptCache {
 }
 
 fn count_tokens(text: &str) -> u64 {
-    use std::sync::OnceLock;
-    static BPE: OnceLock<Option<tiktoken_rs::CoreBPE>> = OnceLock::new();
-    match BPE.get_or_init(|| tiktoken_rs::cl100k_base().ok()) {
-        Some(bpe) => bpe.encode_ordinary(text).len() as u64,
-        None => (text.len() / 4) as u64,
-    }
+    headroom_compress::tokens::count(text) as u64
 }

@@ -31,7 +31,10 @@ pub fn search_roots() -> Vec<PathBuf> {
             push(dir.to_path_buf());
         }
     }
-    push(PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    // This crate sits at `crates/headroom-model` of the checkout.
+    if let Some(checkout) = Path::new(env!("CARGO_MANIFEST_DIR")).ancestors().nth(2) {
+        push(checkout.to_path_buf());
+    }
     roots
 }
 

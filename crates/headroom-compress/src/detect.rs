@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(detect(log), Kind::Log);
         let markdown = std::fs::read_to_string(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/model/operations_guide.md"
+            "/../../tests/fixtures/model/operations_guide.md"
         ))
         .unwrap();
         assert_eq!(

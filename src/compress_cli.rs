@@ -4,8 +4,8 @@
 //!
 //! Must never: print anything but the body on stdout.
 
-use super::{rewrite, ApiFormat, Context, Pipeline};
 use crate::cli::{CompressArgs, FormatArg};
+use crate::compress::{rewrite, ApiFormat, Context, Pipeline};
 use crate::config::Config;
 use std::io::{Read, Write};
 use std::process::ExitCode;

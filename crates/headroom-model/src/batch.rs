@@ -2,7 +2,6 @@
 //! and the token classifier. Owns input naming and padding; never interprets outputs.
 
 use super::{Device, ModelError};
-use crate::metrics;
 use ort::session::{Session, SessionInputValue};
 use ort::value::Tensor;
 use std::borrow::Cow;
@@ -189,13 +188,11 @@ impl SharedSession {
         };
         drop(outputs);
         drop(session);
-        let device = self.device.as_str();
-        metrics::MODEL_INFERENCE
-            .with_label_values(&[device])
-            .observe(started.elapsed().as_secs_f64());
-        metrics::MODEL_TOKENS
-            .with_label_values(&[device])
-            .inc_by(real_tokens);
+        crate::observe::report(crate::observe::Inference {
+            device: self.device,
+            elapsed: started.elapsed(),
+            tokens: real_tokens,
+        });
         Ok(out)
     }
 }

@@ -13,16 +13,17 @@
 //! an async worker thread.
 
 mod lexical;
+mod scorer;
 mod units;
 mod words;
 
+pub use scorer::{cosine, Embedding, ModelFailure, SentenceEmbedder, WordScore, WordScorer};
 pub use units::{shape, split, Shape, Unit, UnitKind};
 pub use words::WordCompressor;
 
 use super::{BlockInput, CompressError, Compressor};
-use crate::model::{cosine, Embedder, ModelError};
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 /// `compression.text`: settings of the learned compressors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -82,12 +83,12 @@ const LEXICAL_WEIGHT: f32 = 0.5;
 const MIN_UNITS: usize = 3;
 
 pub struct RelevanceCompressor {
-    embedder: Arc<Embedder>,
+    embedder: Arc<dyn SentenceEmbedder>,
     config: TextConfig,
 }
 
 impl RelevanceCompressor {
-    pub fn new(embedder: Arc<Embedder>, config: TextConfig) -> Self {
+    pub fn new(embedder: Arc<dyn SentenceEmbedder>, config: TextConfig) -> Self {
         RelevanceCompressor { embedder, config }
     }
 
@@ -98,7 +99,7 @@ impl RelevanceCompressor {
     /// Relevance of arbitrary items (lines, JSON items, search hits) to `task`: cosine
     /// similarity of each item's head plus the lexical match, as used for units. For other
     /// compressors that want to break ties by meaning; costs one model run per call.
-    pub fn relevance(&self, task: &str, items: &[&str]) -> Result<Vec<f32>, ModelError> {
+    pub fn relevance(&self, task: &str, items: &[&str]) -> Result<Vec<f32>, ModelFailure> {
         let lexical = lexical::scores(task, items);
         let task_emb = self.embedder.embed_limited(&[task], MAX_HEAD_TOKENS)?;
         let heads: Vec<&str> = items.iter().map(|i| head(i, MIN_HEAD_TOKENS * 2)).collect();
@@ -111,7 +112,7 @@ impl RelevanceCompressor {
     }
 
     /// Relevance of every unit to `task` (higher is more relevant).
-    fn scores(&self, text: &str, units: &[Unit], task: &str) -> Result<Vec<f32>, ModelError> {
+    fn scores(&self, text: &str, units: &[Unit], task: &str) -> Result<Vec<f32>, ModelFailure> {
         let contents: Vec<&str> = units.iter().map(|u| u.content(text)).collect();
         let lexical = lexical::scores(task, &contents);
 
@@ -187,21 +188,10 @@ impl Compressor for RelevanceCompressor {
                 compressor: "text",
                 message: e.to_string(),
             })?;
-        let marker_tokens = approx_tokens(&marker(shape, 2, 20)) + 1;
+        let marker_tokens = crate::tokens::count(&marker(shape, 2, 20)) + 1;
         let keep = select(text, &units, &scores, self.config.keep_ratio, marker_tokens);
         let out = render(text, &units, &keep, shape);
         Ok((out.len() < text.len()).then_some(out))
-    }
-}
-
-/// The cl100k token count the pipeline measures blocks with. Falls back to an estimate of a
-/// quarter of the bytes if the vocabulary could not be built.
-fn approx_tokens(s: &str) -> usize {
-    static BPE: LazyLock<Option<tiktoken_rs::CoreBPE>> =
-        LazyLock::new(|| tiktoken_rs::cl100k_base().ok());
-    match BPE.as_ref() {
-        Some(bpe) => bpe.encode_ordinary(s).len(),
-        None => s.len().div_ceil(4),
     }
 }
 
@@ -218,14 +208,14 @@ fn select(
 ) -> Vec<bool> {
     let sizes: Vec<usize> = units
         .iter()
-        .map(|u| approx_tokens(&text[u.range.clone()]))
+        .map(|u| crate::tokens::count(&text[u.range.clone()]))
         .collect();
     let signature_sizes: Vec<usize> = units
         .iter()
         .map(|u| match &u.kind {
             UnitKind::Item {
                 signature: Some(sig),
-            } => approx_tokens(&text[sig.clone()]),
+            } => crate::tokens::count(&text[sig.clone()]),
             _ => 0,
         })
         .collect();

@@ -256,7 +256,7 @@ fn openai_content(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compress::jsontree::parse;
+    use crate::jsontree::parse;
 
     fn run(body: &str, format: ApiFormat, protect: &[String]) -> (Vec<(String, String)>, Walk) {
         let root = parse(body).unwrap();

@@ -18,17 +18,17 @@
 //! `attention_mask` and the output `logits` `[batch, seq, 2]` this module expects.
 
 use super::TextConfig;
-use crate::compress::{BlockInput, CompressError, Compressor};
-use crate::model::{TokenClassifier, WordScore};
+use super::{WordScore, WordScorer};
+use crate::{BlockInput, CompressError, Compressor};
 use std::sync::Arc;
 
 pub struct WordCompressor {
-    classifier: Arc<TokenClassifier>,
+    classifier: Arc<dyn WordScorer>,
     config: TextConfig,
 }
 
 impl WordCompressor {
-    pub fn new(classifier: Arc<TokenClassifier>, config: TextConfig) -> Self {
+    pub fn new(classifier: Arc<dyn WordScorer>, config: TextConfig) -> Self {
         WordCompressor { classifier, config }
     }
 
@@ -131,10 +131,16 @@ mod tests {
     use super::*;
 
     fn ws(text: &str, keeps: &[f32]) -> Vec<WordScore> {
-        crate::model::word_spans(text)
-            .into_iter()
+        text.split_whitespace()
             .zip(keeps)
-            .map(|((start, end), &keep)| WordScore { start, end, keep })
+            .map(|(word, &keep)| {
+                let start = word.as_ptr() as usize - text.as_ptr() as usize;
+                WordScore {
+                    start,
+                    end: start + word.len(),
+                    keep,
+                }
+            })
             .collect()
     }
 

@@ -3,7 +3,11 @@
 //! Never runs on Pingora's async worker threads: inference happens on the caller's (blocking)
 //! thread.
 //!
-//! Entry points: [`load`] builds the compressor the pipeline uses for prose and code;
+//! Knows nothing of requests or compressors: callers turn an [`Embedder`] or a
+//! [`TokenClassifier`] into whatever they need, and learn inference timings through an
+//! [`InferenceObserver`].
+//!
+//! Entry points: [`load_embedder`] and [`load_token_classifier`] open the configured model;
 //! [`locate_runtime`] and [`locate_model_files`] tell `headroom doctor` what would be loaded.
 
 mod batch;
@@ -12,63 +16,23 @@ mod config;
 mod embedder;
 mod error;
 mod locate;
+mod observe;
 mod runtime;
 
 pub use classifier::{word_spans, TokenClassifier, WordScore, MAX_WINDOW_TOKENS};
 pub use config::{Device, ModelConfig, ModelKind};
-pub use embedder::{cosine, Embedder, Embedding};
+pub use embedder::{Embedder, Embedding};
 pub use error::{ModelError, SETUP_COMMAND};
 pub use locate::{
     locate_model_files, locate_runtime, search_roots, DEFAULT_MODEL_DIR, RUNTIME_DIR,
 };
+pub use observe::{set_inference_observer, Inference, InferenceObserver};
 
-use crate::compress::text::{RelevanceCompressor, TextConfig, WordCompressor};
-use crate::compress::Compressor;
 use batch::{load_tokenizer, InputNames, SharedSession};
 use std::path::PathBuf;
-use std::sync::Arc;
 
 /// Longest sequence given to the embedder (all-MiniLM-L6-v2 was trained with 256).
 const EMBEDDER_MAX_TOKENS: usize = 256;
-
-/// A loaded model, ready to compress.
-pub struct Loaded {
-    pub compressor: Arc<dyn Compressor>,
-    /// The device actually in use (never `Auto`).
-    pub device: Device,
-    pub kind: ModelKind,
-    pub runtime: PathBuf,
-    pub model: PathBuf,
-    pub tokenizer: PathBuf,
-    /// Accelerators `auto` tried and could not use, with the reason.
-    pub fallbacks: Vec<String>,
-}
-
-/// Loads the configured model with the default `compression.text` settings.
-pub fn load(cfg: &ModelConfig) -> Result<Loaded, ModelError> {
-    load_with(cfg, &TextConfig::default())
-}
-
-/// Loads the configured model and builds its compressor with `text` settings
-/// (`compression.text`). Call once per config snapshot whose `model` section changed.
-pub fn load_with(cfg: &ModelConfig, text: &TextConfig) -> Result<Loaded, ModelError> {
-    match cfg.kind {
-        ModelKind::Embedder => {
-            let (embedder, info) = load_embedder(cfg)?;
-            Ok(info.into_loaded(
-                Arc::new(RelevanceCompressor::new(Arc::new(embedder), text.clone())),
-                ModelKind::Embedder,
-            ))
-        }
-        ModelKind::TokenClassifier => {
-            let (classifier, info) = load_token_classifier(cfg)?;
-            Ok(info.into_loaded(
-                Arc::new(WordCompressor::new(Arc::new(classifier), text.clone())),
-                ModelKind::TokenClassifier,
-            ))
-        }
-    }
-}
 
 /// Where a model came from and what it runs on.
 pub struct LoadInfo {
@@ -77,20 +41,6 @@ pub struct LoadInfo {
     pub model: PathBuf,
     pub tokenizer: PathBuf,
     pub fallbacks: Vec<String>,
-}
-
-impl LoadInfo {
-    fn into_loaded(self, compressor: Arc<dyn Compressor>, kind: ModelKind) -> Loaded {
-        Loaded {
-            compressor,
-            device: self.device,
-            kind,
-            runtime: self.runtime,
-            model: self.model,
-            tokenizer: self.tokenizer,
-            fallbacks: self.fallbacks,
-        }
-    }
 }
 
 fn open(

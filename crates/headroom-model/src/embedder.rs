@@ -122,8 +122,3 @@ fn normalise(mut v: Vec<f32>) -> Vec<f32> {
     }
     v
 }
-
-/// Cosine similarity of two normalised embeddings.
-pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
-}
