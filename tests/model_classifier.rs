@@ -6,7 +6,7 @@
 //! ##s -1), /var/log .5 and 42 .5 (neutral tokens), check .378, please .269, now .182,
 //! because/was/we .119, at .076, the/and/so/it .047. 20 words.
 
-mod model_support;
+use headroom_test_support::model as model_support;
 
 use headroom::compress::text::{TextConfig, WordCompressor};
 use headroom::compress::{BlockInput, Compressor};

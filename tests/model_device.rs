@@ -3,7 +3,7 @@
 //! expectations do not hold there.)
 #![cfg(not(target_os = "macos"))]
 
-mod model_support;
+use headroom_test_support::model as model_support;
 
 use headroom::model::{Device, ModelError};
 use headroom::model_glue::load;

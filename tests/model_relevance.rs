@@ -1,7 +1,7 @@
 //! The relevance compressor with the real all-MiniLM-L6-v2 on ONNX Runtime: long prose and a
 //! long source file keep the part that answers the task and drop at least half.
 
-mod model_support;
+use headroom_test_support::model as model_support;
 
 use headroom::compress::text::{RelevanceCompressor, SentenceEmbedder, TextConfig};
 use headroom::compress::{BlockInput, Compressor};

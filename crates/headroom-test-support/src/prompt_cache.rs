@@ -1,5 +1,5 @@
 //! A pure simulator of Anthropic prompt caching, for tests and the cost bench (and the fake
-//! upstream, which `#[path]`-includes this file: std + serde_json + headroom-compress's token counter only).
+//! upstream).
 //!
 //! The prompt is the sequence of blocks tools → system → messages (each content block, or a
 //! string content, is one block). A `cache_control` marker on a block is a breakpoint. At each

@@ -5,14 +5,12 @@
 //! Targets: ≤ 0.6× direct overall, never above 1× for any session.
 //! Also prints tokens before/after per content type over the fixture corpus and needle survival
 //! (target: ≥ 85 % fewer tokens, 100 % needles).
-//! Run: `cargo bench --bench cost`.
+//! Run: `cargo bench -p headroom-compress --bench cost`.
 
-#[path = "../tests/support/agent_session.rs"]
-mod agent_session;
-#[path = "../tests/support/prompt_cache.rs"]
-mod prompt_cache;
+use headroom_test_support::agent_session;
+use headroom_test_support::prompt_cache;
 
-use headroom::compress::{rewrite, tokens, ApiFormat, CompressionConfig, Context, Pipeline};
+use headroom_compress::{rewrite, tokens, ApiFormat, CompressionConfig, Context, Pipeline};
 use prompt_cache::{PromptCache, Usage};
 use std::collections::BTreeMap;
 use std::process::ExitCode;

@@ -32,7 +32,7 @@ impl Rng {
 }
 
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/compress")
+    crate::checkout().join("tests/fixtures/compress")
 }
 
 /// (name, text, task, needles) for every fixture.

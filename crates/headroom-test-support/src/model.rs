@@ -2,13 +2,11 @@
 //! files fail the test under CI (env `CI` set) and skip it, loudly, elsewhere.
 #![allow(dead_code)]
 
-use headroom::model::{locate_model_files, locate_runtime, Device, ModelConfig, ModelKind};
+use headroom_model::{locate_model_files, locate_runtime, Device, ModelConfig, ModelKind};
 use std::path::PathBuf;
 
 pub fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/model")
-        .join(name)
+    crate::checkout().join("tests/fixtures/model").join(name)
 }
 
 /// The default MiniLM on the CPU with one thread.

@@ -5,8 +5,7 @@
 //! stalls, resets and broken streams.
 #![allow(dead_code)]
 
-#[path = "prompt_cache.rs"]
-mod prompt_cache;
+use crate::prompt_cache;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -2,8 +2,6 @@
 //! port with a temp config, a raw HTTP/1.1 client, and the fake upstream.
 #![allow(dead_code)]
 
-pub mod fake_upstream;
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
@@ -57,7 +55,7 @@ impl Proxy {
             Instant::now().elapsed().as_nanos()
         ));
         let stderr = std::fs::File::create(&stderr_path).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_headroom"));
+        let mut cmd = Command::new(crate::headroom_bin());
         cmd.arg("-c")
             .arg(&config_path)
             .env_remove("ANTHROPIC_API_KEY")

@@ -1,13 +1,12 @@
 //! Compression speed: MB/s per compressor on ~100 KB inputs (compressor alone, and the whole
 //! per-block path: detection + compression + exact token counts for never-inflate), plus a
 //! ~300 KB Claude-Code-shaped request through `rewrite` with the result cache off and on.
-//! Target: ≤ 5 ms per 100 KB block. Run: `cargo bench --bench compress`.
+//! Target: ≤ 5 ms per 100 KB block. Run: `cargo bench -p headroom-compress --bench compress`.
 
-#[path = "../tests/support/agent_session.rs"]
-mod agent_session;
+use headroom_test_support::agent_session;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use headroom::compress::{
+use headroom_compress::{
     diff::DiffCompressor, generic::GenericCompressor, json::JsonCompressor, log::LogCompressor,
     rewrite, search::SearchCompressor, tokens, ApiFormat, BlockInput, CompressionConfig,
     Compressor, Context, DiffConfig, GenericConfig, JsonConfig, LogConfig, Pipeline, SearchConfig,
