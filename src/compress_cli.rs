@@ -47,11 +47,11 @@ pub fn run_with(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
         return ExitCode::from(1);
     }
     let mut err = std::io::stderr().lock();
-    for (b, location) in result.blocks.iter().zip(&result.locations) {
+    for b in &result.blocks {
         let _ = writeln!(
             err,
             "{:<56} {:<6} {:<8} {:>7} → {:>7} tokens {:>7.2} ms{}{}",
-            location,
+            b.location,
             b.kind,
             b.compressor,
             b.tokens_before,

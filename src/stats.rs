@@ -308,6 +308,7 @@ mod tests {
             tokens_after: after,
             duration: Duration::ZERO,
             cached: false,
+            location: String::new(),
         }
     }
 

@@ -211,7 +211,7 @@ fn is_numbered_source_line(line: &str) -> bool {
 }
 
 fn is_log_line(line: &str) -> bool {
-    let head = &line[..super::marker::floor_char_boundary(line, 48)];
+    let head = &line[..line.floor_char_boundary(48)];
     let hb = head.as_bytes();
     // ISO-ish date or clock time near the start.
     let has_time = hb

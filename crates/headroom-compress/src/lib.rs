@@ -86,6 +86,8 @@ pub struct BlockReport {
     pub tokens_after: usize,
     pub duration: Duration,
     pub cached: bool,
+    /// Where the block sits, e.g. `messages[3].content[0].content (tool_result)`.
+    pub location: String,
 }
 
 impl BlockReport {
@@ -123,8 +125,6 @@ pub struct Rewritten {
     pub failures: Vec<FailureReason>,
     /// Byte spans of the input (JSON string values, quotes included) that were replaced, in order.
     pub replaced: Vec<std::ops::Range<usize>>,
-    /// Where each block of `blocks` sits, e.g. `messages[3].content[0].content (tool_result)`.
-    pub locations: Vec<String>,
 }
 
 impl Rewritten {

@@ -122,7 +122,7 @@ impl TaskWords {
     pub fn new(task: &str) -> Self {
         let mut set = HashSet::new();
         // Long pasted tasks carry little signal past their start.
-        let task = &task[..floor_char_boundary(task, 4000)];
+        let task = &task[..task.floor_char_boundary(4000)];
         for w in words(task) {
             let lower = w.to_lowercase();
             let has_digit = lower.bytes().any(|b| b.is_ascii_digit());
@@ -209,16 +209,6 @@ fn stem(w: &str) -> &str {
         }
     }
     w
-}
-
-pub fn floor_char_boundary(s: &str, mut i: usize) -> usize {
-    if i >= s.len() {
-        return s.len();
-    }
-    while !s.is_char_boundary(i) {
-        i -= 1;
-    }
-    i
 }
 
 static STOPWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {

@@ -192,10 +192,8 @@ impl Pipeline {
                 tokens_after: entry.tokens_after,
                 duration: t0.elapsed(),
                 cached,
+                location: format!("{} ({})", cand.location, cand.role),
             });
-            result
-                .locations
-                .push(format!("{} ({})", cand.location, cand.role));
         }
         if over_budget {
             result.failures.push(FailureReason::Budget);

@@ -159,11 +159,7 @@ fn head(content: &str, tokens: usize) -> &str {
     if content.len() <= limit {
         return content;
     }
-    let mut end = limit;
-    while !content.is_char_boundary(end) {
-        end -= 1;
-    }
-    &content[..end]
+    &content[..content.floor_char_boundary(limit)]
 }
 
 impl Compressor for RelevanceCompressor {

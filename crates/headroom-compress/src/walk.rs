@@ -112,7 +112,7 @@ fn collect_tool_names(
 fn add_task(w: &mut Walk, text: String) -> usize {
     let mut text = text;
     if text.len() > MAX_TASK_BYTES {
-        let cut = super::marker::floor_char_boundary(&text, MAX_TASK_BYTES);
+        let cut = text.floor_char_boundary(MAX_TASK_BYTES);
         text.truncate(cut);
     }
     w.tasks.push(text);
