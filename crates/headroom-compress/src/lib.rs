@@ -15,6 +15,7 @@ pub mod jsontree;
 pub mod log;
 pub mod marker;
 mod pipeline;
+pub mod runs;
 pub mod search;
 mod table;
 pub mod template;

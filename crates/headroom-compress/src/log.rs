@@ -9,6 +9,7 @@
 
 use super::config::LogConfig;
 use super::marker::{clip, has_error_type, is_error_level, omitted, thousands, TaskWords};
+use super::runs::{emit, KeepMask};
 use super::template::{template_with_values, Clusters};
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
@@ -173,42 +174,16 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
     }
     keep_rare_values(&raw_ids, &values, &raw_count, &mut keep);
 
-    // Emit kept lines and one marker per gap.
-    let mut out = String::with_capacity(text.len() / 4);
-    let mut i = 0;
-    let mut dropped_any = false;
-    while i < n {
-        if keep[i] {
-            out.push_str(lines[i]);
-            if i + 1 < n {
-                out.push('\n');
-            }
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < n && !keep[i] {
-            i += 1;
-        }
-        let gap = &lines[start..i];
-        let marker = gap_marker(gap, &class[start..i], &tpl_ids[start..i], &tpl_names);
-        let gap_len: usize = gap.iter().map(|l| l.len() + 1).sum();
-        if gap_len <= marker.len() + 8 {
-            for (k, l) in gap.iter().enumerate() {
-                out.push_str(l);
-                if start + k + 1 < n {
-                    out.push('\n');
-                }
-            }
-        } else {
-            dropped_any = true;
-            out.push_str(&marker);
-            if i < n {
-                out.push('\n');
-            }
-        }
-    }
-    dropped_any.then_some(out)
+    // One marker per dropped run.
+    emit(&lines, &KeepMask::from_vec(keep), |run| {
+        gap_marker(
+            &lines[run.clone()],
+            &class[run.clone()],
+            &tpl_ids[run],
+            &tpl_names,
+        )
+    })
+    .if_dropped()
 }
 
 /// Inside a big template, a masked field with few distinct values (a status code, a method, a
