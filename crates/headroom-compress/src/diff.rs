@@ -6,7 +6,9 @@
 
 use super::config::DiffConfig;
 use super::marker::omitted;
+use super::runs::{emit, KeepMask};
 use super::{BlockInput, CompressError, Compressor};
+use std::ops::Range;
 
 pub struct DiffCompressor {
     cfg: DiffConfig,
@@ -56,13 +58,35 @@ fn is_header(line: &str) -> bool {
 
 pub fn compress_diff(text: &str, cfg: &DiffConfig) -> Option<String> {
     let lines: Vec<&str> = text.split('\n').collect();
-    let n = lines.len();
-    let mut keep = vec![true; n];
-    let mut generated_file = false;
-    let mut changed = false;
-    let mut summaries: Vec<(usize, String)> = Vec::new();
+    let generated = generated_hunks(&lines);
+    let keep = select(&lines, &generated, cfg.context_lines);
+    emit(&lines, &keep, |run| {
+        match generated.iter().find(|g| g.lines == run) {
+            Some(g) => omitted(
+                run.len(),
+                "lines of a generated file's diff",
+                &format!("+{} −{}", g.plus, g.minus),
+            ),
+            None => omitted(run.len(), "unchanged lines", ""),
+        }
+    })
+    .if_dropped()
+}
 
-    // Generated files: one summary per file section.
+/// The hunks of one generated file (lock files, minified code, snapshots), from its first
+/// `@@` to the next file header, with the lines they add and remove.
+#[derive(Debug, PartialEq)]
+struct GeneratedHunks {
+    lines: Range<usize>,
+    plus: usize,
+    minus: usize,
+}
+
+/// Hunks of generated files longer than 12 lines (shorter ones read fine as they are).
+fn generated_hunks(lines: &[&str]) -> Vec<GeneratedHunks> {
+    let n = lines.len();
+    let mut out = Vec::new();
+    let mut generated_file = false;
     let mut i = 0;
     while i < n {
         if lines[i].starts_with("diff ")
@@ -72,90 +96,55 @@ pub fn compress_diff(text: &str, cfg: &DiffConfig) -> Option<String> {
         {
             generated_file = GENERATED.iter().any(|g| lines[i].contains(g));
         }
-        if generated_file && lines[i].starts_with("@@") {
-            let start = i;
-            let (mut plus, mut minus) = (0usize, 0usize);
-            let mut j = i;
-            while j < n && !lines[j].starts_with("diff ") {
-                if lines[j].starts_with('+') && !lines[j].starts_with("+++ ") {
-                    plus += 1;
-                } else if lines[j].starts_with('-') && !lines[j].starts_with("--- ") {
-                    minus += 1;
-                } else if lines[j].starts_with("--- ")
-                    && j + 1 < n
-                    && lines[j + 1].starts_with("+++ ")
-                {
-                    break;
-                }
-                j += 1;
-            }
-            if j - start > 12 {
-                for k in &mut keep[start..j] {
-                    *k = false;
-                }
-                summaries.push((
-                    start,
-                    omitted(
-                        j - start,
-                        "lines of a generated file's diff",
-                        &format!("+{plus} −{minus}"),
-                    ),
-                ));
-                changed = true;
-            }
-            i = j;
-            continue;
-        }
-        i += 1;
-    }
-
-    // Context trimming.
-    let ctx = cfg.context_lines;
-    let is_change = |l: &str| {
-        (l.starts_with('+') && !l.starts_with("+++ "))
-            || (l.starts_with('-') && !l.starts_with("--- "))
-    };
-    let mut near = vec![false; n];
-    for (i, l) in lines.iter().enumerate() {
-        if is_change(l) || is_header(l) {
-            let lo = i.saturating_sub(ctx);
-            let hi = (i + ctx).min(n - 1);
-            for v in &mut near[lo..=hi] {
-                *v = true;
-            }
-        }
-    }
-    let mut out: Vec<String> = Vec::with_capacity(n);
-    let mut i = 0;
-    while i < n {
-        if let Some((_, s)) = summaries.iter().find(|(at, _)| *at == i) {
-            out.push(s.clone());
-            while i < n && !keep[i] {
-                i += 1;
-            }
-            continue;
-        }
-        let l = lines[i];
-        let context = l.starts_with(' ') && !near[i];
-        if !context {
-            out.push(l.to_string());
+        if !(generated_file && lines[i].starts_with("@@")) {
             i += 1;
             continue;
         }
         let start = i;
-        while i < n && lines[i].starts_with(' ') && !near[i] && keep[i] {
-            i += 1;
+        let (mut plus, mut minus) = (0usize, 0usize);
+        let mut j = i;
+        while j < n && !lines[j].starts_with("diff ") {
+            if lines[j].starts_with('+') && !lines[j].starts_with("+++ ") {
+                plus += 1;
+            } else if lines[j].starts_with('-') && !lines[j].starts_with("--- ") {
+                minus += 1;
+            } else if lines[j].starts_with("--- ") && j + 1 < n && lines[j + 1].starts_with("+++ ")
+            {
+                break;
+            }
+            j += 1;
         }
-        let marker = omitted(i - start, "unchanged lines", "");
-        let run: usize = lines[start..i].iter().map(|l| l.len() + 1).sum();
-        if run > marker.len() + 8 {
-            out.push(marker);
-            changed = true;
-        } else {
-            out.extend(lines[start..i].iter().map(|l| l.to_string()));
+        if j - start > 12 {
+            out.push(GeneratedHunks {
+                lines: start..j,
+                plus,
+                minus,
+            });
+        }
+        i = j;
+    }
+    out
+}
+
+/// Keeps headers and changed lines, and unchanged context within `context` lines of one;
+/// drops generated files' hunks whole.
+fn select(lines: &[&str], generated: &[GeneratedHunks], context: usize) -> KeepMask {
+    let is_change = |l: &str| {
+        (l.starts_with('+') && !l.starts_with("+++ "))
+            || (l.starts_with('-') && !l.starts_with("--- "))
+    };
+    let mut keep = KeepMask::from_vec(lines.iter().map(|l| !l.starts_with(' ')).collect());
+    for (i, l) in lines.iter().enumerate() {
+        if is_change(l) || is_header(l) {
+            keep.set_around(i, context);
         }
     }
-    changed.then(|| out.join("\n"))
+    for g in generated {
+        for i in g.lines.clone() {
+            keep.clear(i);
+        }
+    }
+    keep
 }
 
 #[cfg(test)]
