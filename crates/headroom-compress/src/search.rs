@@ -10,6 +10,7 @@
 use super::config::SearchConfig;
 use super::detect::{is_heading_match, looks_like_path, split_search_line};
 use super::marker::{clip, is_error_level, omitted, thousands, TaskWords};
+use super::runs::run_is_worth_a_marker;
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
 
@@ -48,11 +49,43 @@ enum Fate {
 }
 
 pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<String> {
+    let parsed = parse(text);
+    if parsed.entries.len() < 4 {
+        return None;
+    }
+    let task = TaskWords::new(task);
+    let task = task.selective(
+        parsed.entries.iter().map(|e| e.text),
+        (parsed.entries.len() / 10).max(3),
+    );
+    let selection = select(&parsed.entries, &task, cfg);
+    if selection.fate.iter().all(|f| matches!(f, Fate::Keep)) {
+        return None;
+    }
+    Some(render(&parsed, &selection))
+}
+
+/// The block's lines, the matches and context lines among them, and the `rg --heading` file
+/// names.
+struct Parsed<'a> {
+    lines: Vec<&'a str>,
+    entries: Vec<Entry<'a>>,
+    /// For each line, the entry it holds.
+    entry_at: Vec<Option<usize>>,
+    is_heading: Vec<bool>,
+}
+
+/// What happens to each entry, and the summaries of identical-match groups.
+struct Selection {
+    fate: Vec<Fate>,
+    summaries: Vec<String>,
+    /// The entry at which each group's summary is printed → the group.
+    summary_at: HashMap<usize, usize>,
+}
+
+fn parse(text: &str) -> Parsed<'_> {
     let lines: Vec<&str> = text.split('\n').collect();
     let n = lines.len();
-    let task = TaskWords::new(task);
-
-    // Parse.
     let mut entries: Vec<Entry> = Vec::new();
     let mut entry_at: Vec<Option<usize>> = vec![None; n];
     let mut heading: Option<&str> = None;
@@ -82,12 +115,16 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
             heading = None;
         }
     }
-    if entries.len() < 4 {
-        return None;
+    Parsed {
+        lines,
+        entries,
+        entry_at,
+        is_heading,
     }
-    let task = task.selective(entries.iter().map(|e| e.text), (entries.len() / 10).max(3));
+}
 
-    // Group identical matches.
+/// Groups identical matches, then budgets what remains per file.
+fn select(entries: &[Entry<'_>], task: &TaskWords, cfg: &SearchConfig) -> Selection {
     let mut fate: Vec<Fate> = entries.iter().map(|_| Fate::Keep).collect();
     let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut group_order: Vec<&str> = Vec::new();
@@ -111,14 +148,13 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
         }
         let gi = summaries.len();
         let all_matches = members.iter().all(|&m| entries[m].is_match);
-        summaries.push(group_summary(key, members, &entries, all_matches));
+        summaries.push(group_summary(key, members, entries, all_matches));
         summary_at.insert(members[0], gi);
         for &m in members {
             fate[m] = Fate::Grouped(gi);
         }
     }
 
-    // Budget the rest per file.
     let remaining = fate.iter().filter(|f| matches!(f, Fate::Keep)).count();
     if remaining > cfg.max_matches {
         let mut seen: HashMap<&str, usize> = HashMap::new();
@@ -133,11 +169,26 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
             }
         }
     }
-    let changed = fate.iter().any(|f| !matches!(f, Fate::Keep));
-    if !changed {
-        return None;
+    Selection {
+        fate,
+        summaries,
+        summary_at,
     }
+}
 
+fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
+    let Parsed {
+        lines,
+        entries,
+        entry_at,
+        is_heading,
+    } = parsed;
+    let Selection {
+        fate,
+        summaries,
+        summary_at,
+    } = selection;
+    let n = lines.len();
     // Emit. A heading (rg --heading) is printed only if something under it is.
     let mut out: Vec<String> = Vec::with_capacity(n / 2);
     let mut pending: Option<&str> = None;
@@ -194,8 +245,7 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
                     }
                     flush(&mut out, &mut pending);
                     let marker = drop_marker(&dropped);
-                    let cost: usize = lines[start..i].iter().map(|l| l.len() + 1).sum();
-                    if cost <= marker.len() + 8 {
+                    if !run_is_worth_a_marker(&lines[start..i], &marker) {
                         // Cheaper to keep the lines than to describe them.
                         for (k, l) in lines[start..i].iter().enumerate() {
                             if entry_at[start + k].is_some_and(|e| matches!(fate[e], Fate::Drop)) {
@@ -210,7 +260,7 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
         }
     }
     flush(&mut out, &mut pending);
-    Some(out.join("\n"))
+    out.join("\n")
 }
 
 fn group_summary(key: &str, members: &[usize], entries: &[Entry], all_matches: bool) -> String {
