@@ -4,6 +4,8 @@
 //! Must never: produce output that depends on anything but its arguments (markers must be
 //! byte-stable across requests, or prompt caches break).
 
+use rust_stemmers::{Algorithm, Stemmer};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
@@ -160,7 +162,8 @@ impl TaskWords {
             for w in words(text) {
                 buf.clear();
                 buf.extend(w.chars().flat_map(char::to_lowercase));
-                for candidate in [buf.as_str(), stem(&buf)] {
+                let stemmed = stem(&buf);
+                for candidate in [buf.as_str(), &stemmed] {
                     if let Some(word) = self.words.get(candidate) {
                         if !seen.contains(&word.as_str()) {
                             seen.push(word.as_str());
@@ -194,21 +197,16 @@ impl TaskWords {
             }
             buf.clear();
             buf.extend(w.chars().flat_map(char::to_lowercase));
-            self.words.contains(&buf) || self.words.contains(stem(&buf))
+            self.words.contains(&buf) || self.words.contains(stem(&buf).as_ref())
         })
     }
 }
 
-/// A crude English stem so `checkouts`, `failing` and `retried` meet `checkout`, `fail`, `retry`.
-fn stem(w: &str) -> &str {
-    for suffix in ["ing", "ies", "ed", "es", "s"] {
-        if let Some(s) = w.strip_suffix(suffix) {
-            if s.chars().count() >= 4 {
-                return s;
-            }
-        }
-    }
-    w
+/// The English (Porter2 / Snowball) stem of a lower-case word, so `checkouts`, `failing`,
+/// `retried` and `rotates` meet `checkout`, `fail`, `retry` and `rotate`.
+fn stem(w: &str) -> Cow<'_, str> {
+    static ENGLISH: LazyLock<Stemmer> = LazyLock::new(|| Stemmer::create(Algorithm::English));
+    ENGLISH.stem(w)
 }
 
 static STOPWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
@@ -320,6 +318,23 @@ static STOPWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inflections_of_a_task_word_meet() {
+        for (task, line) in [
+            (
+                "rotate the certificate",
+                "the job rotates certificates nightly",
+            ),
+            ("how do I parse it", "parsed 12 records"),
+            ("which process died", "2 processes exited"),
+            ("retry the checkout", "retried checkouts: 3"),
+        ] {
+            let words = TaskWords::new(task);
+            assert!(words.matches(line), "{task:?} should match {line:?}");
+        }
+        assert!(!TaskWords::new("rotate the certificate").matches("parsed 12 records"));
+    }
 
     #[test]
     fn markers_use_thousands_separators() {
