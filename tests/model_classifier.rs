@@ -76,3 +76,31 @@ fn compressor_declines_when_nothing_would_be_dropped() {
     };
     assert_eq!(c.compress(&input).unwrap(), None);
 }
+
+#[test]
+fn inference_timings_reach_the_prometheus_metrics() {
+    let cfg = tiny_classifier(Device::Cpu);
+    if !ready(&cfg) {
+        return;
+    }
+    let loaded = headroom::model_glue::load(&cfg).expect("tiny classifier loads");
+    loaded
+        .compressor
+        .compress(&BlockInput {
+            text: SENTENCE,
+            task: "",
+        })
+        .expect("the classifier runs");
+    let text = String::from_utf8(headroom::metrics::render()).expect("utf-8 exposition");
+    let sample = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        sample("headroom_model_inference_seconds_count{device=\"cpu\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(sample("headroom_model_tokens_scored_total{device=\"cpu\"}") >= 20.0);
+}
