@@ -10,8 +10,10 @@
 use super::config::JsonConfig;
 use super::detect::find_json;
 use super::jsontree::{self, decode_str, Node};
-use super::marker::{has_error_type, is_error_level, omitted, TaskWords};
-use super::table::{anomaly_scores, derived_columns, is_truthy, Columns};
+use super::marker::{has_error_type, is_error_level, TaskWords};
+use super::table::{
+    anomaly_scores, constant_columns, derived_columns, is_truthy, Columns, TableView,
+};
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -188,6 +190,7 @@ impl<'a> Renderer<'a> {
         }
     }
 
+    /// An array of objects as a table: parse the cells, select rows, render.
     fn table(&self, node: &Node, name: Option<(usize, &str)>) -> String {
         let Node::Array { items, .. } = node else {
             return String::new();
@@ -200,85 +203,17 @@ impl<'a> Renderer<'a> {
             .iter()
             .map(|row| row.iter().map(|c| c.map(|n| self.cell(n))).collect())
             .collect();
-
-        // Columns with the same value in every row are stated once.
-        let ncols = columns.names.len();
-        let mut constant = vec![false; ncols];
-        if rows.len() >= 2 {
-            for (c, flag) in constant.iter_mut().enumerate() {
-                let first = &texts[0][c];
-                *flag = first.is_some() && texts.iter().all(|r| &r[c] == first);
-            }
-        }
+        let constant = constant_columns(&texts, columns.names.len());
         let derived = derived_columns(&cells, &texts, &constant);
         let keep = self.select_rows(&rows, &columns, &cells, &texts, &constant);
-
-        let mut out = String::new();
-        match name {
-            Some((n, key)) => {
-                let _ = write!(out, "<table {n}: {key}, {} rows", rows.len());
-            }
-            None => {
-                let _ = write!(out, "<table: {} rows", rows.len());
-            }
-        }
-        if keep.len() < rows.len() {
-            let _ = write!(out, ", {} shown", keep.len());
-        }
-        let consts: Vec<String> = (0..ncols)
-            .filter(|&c| constant[c])
-            .map(|c| {
-                format!(
-                    "{}={}",
-                    columns.names[c],
-                    texts[0][c].as_deref().unwrap_or("")
-                )
-            })
-            .collect();
-        if !consts.is_empty() {
-            let _ = write!(out, "; same in every row: {}", consts.join(" | "));
-        }
-        let formulas: Vec<String> = (0..ncols)
-            .filter_map(|c| {
-                let (src, prefix, suffix) = derived[c].as_ref()?;
-                Some(format!(
-                    "{}={prefix}{{{}}}{suffix}",
-                    columns.names[c], columns.names[*src]
-                ))
-            })
-            .collect();
-        if !formulas.is_empty() {
-            let _ = write!(out, "; derived: {}", formulas.join(" | "));
-        }
-        out.push_str(">\n");
-        let varying: Vec<usize> = (0..ncols)
-            .filter(|&c| !constant[c] && derived[c].is_none())
-            .collect();
-        let header: Vec<&str> = varying.iter().map(|&c| columns.names[c].as_str()).collect();
-        out.push_str(&header.join("|"));
-        let mut prev: Option<usize> = None;
-        for &i in &keep {
-            let gap = match prev {
-                Some(p) => i - p - 1,
-                None => i,
-            };
-            if gap > 0 {
-                out.push('\n');
-                out.push_str(&omitted(gap, if gap == 1 { "row" } else { "rows" }, ""));
-            }
-            out.push('\n');
-            let row: Vec<&str> = varying
-                .iter()
-                .map(|&c| texts[i][c].as_deref().unwrap_or(""))
-                .collect();
-            out.push_str(&row.join("|"));
-            prev = Some(i);
-        }
-        let tail = rows.len() - prev.map_or(0, |p| p + 1);
-        if tail > 0 {
-            out.push('\n');
-            out.push_str(&omitted(tail, if tail == 1 { "row" } else { "rows" }, ""));
-        }
+        let table = TableView {
+            names: &columns.names,
+            texts: &texts,
+            constant: &constant,
+            derived: &derived,
+        };
+        let mut out = table.heading(name, keep.len());
+        table.rows(&keep, &mut out);
         out
     }
 

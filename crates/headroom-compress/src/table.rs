@@ -1,11 +1,14 @@
 //! Table analysis for the JSON compressor: the columns of an array of objects (nested objects
 //! flattened to `a.b`), columns derivable from another column, and per-row anomaly scores
-//! (rare categorical values, numeric outliers, unusual key sets) used to pick rows to keep.
+//! (rare categorical values, numeric outliers, unusual key sets) used to pick rows to keep, and
+//! the rendering of a table once its rows are chosen.
 //!
 //! Must never: depend on iteration order of a hash map for anything it returns.
 
 use super::jsontree::{decode_str, Node};
+use super::marker::omitted;
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write;
 
 /// Columns whose every value is another column's value with a fixed prefix and suffix
 /// (`html_url` = `https://github.com/` + `full_name`): (source column, prefix, suffix).
@@ -246,6 +249,106 @@ impl Columns {
             } else if let Some(&c) = self.index.get(&path) {
                 out[c] = Some(&m.value);
             }
+        }
+    }
+}
+/// Columns with the same value in every row (stated once in the heading). Needs two rows.
+pub(super) fn constant_columns(texts: &[Vec<Option<String>>], ncols: usize) -> Vec<bool> {
+    let mut constant = vec![false; ncols];
+    if texts.len() >= 2 {
+        for (c, flag) in constant.iter_mut().enumerate() {
+            let first = &texts[0][c];
+            *flag = first.is_some() && texts.iter().all(|r| &r[c] == first);
+        }
+    }
+    constant
+}
+
+/// A parsed table and what was decided about its columns: everything rendering needs.
+pub(super) struct TableView<'t> {
+    pub names: &'t [String],
+    pub texts: &'t [Vec<Option<String>>],
+    pub constant: &'t [bool],
+    pub derived: &'t [Option<(usize, String, String)>],
+}
+
+impl TableView<'_> {
+    /// `<table 3: key, 120 rows, 20 shown; same in every row: …; derived: …>`.
+    pub fn heading(&self, name: Option<(usize, &str)>, shown: usize) -> String {
+        let total = self.texts.len();
+        let ncols = self.names.len();
+        let mut out = String::new();
+        match name {
+            Some((n, key)) => {
+                let _ = write!(out, "<table {n}: {key}, {total} rows");
+            }
+            None => {
+                let _ = write!(out, "<table: {total} rows");
+            }
+        }
+        if shown < total {
+            let _ = write!(out, ", {shown} shown");
+        }
+        let consts: Vec<String> = (0..ncols)
+            .filter(|&c| self.constant[c])
+            .map(|c| {
+                format!(
+                    "{}={}",
+                    self.names[c],
+                    self.texts[0][c].as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        if !consts.is_empty() {
+            let _ = write!(out, "; same in every row: {}", consts.join(" | "));
+        }
+        let formulas: Vec<String> = (0..ncols)
+            .filter_map(|c| {
+                let (src, prefix, suffix) = self.derived[c].as_ref()?;
+                Some(format!(
+                    "{}={prefix}{{{}}}{suffix}",
+                    self.names[c], self.names[*src]
+                ))
+            })
+            .collect();
+        if !formulas.is_empty() {
+            let _ = write!(out, "; derived: {}", formulas.join(" | "));
+        }
+        out.push_str(">\n");
+        out
+    }
+
+    /// The header line and the kept rows (ascending indices), with one marker per run of
+    /// dropped rows.
+    pub fn rows(&self, keep: &[usize], out: &mut String) {
+        let varying: Vec<usize> = (0..self.names.len())
+            .filter(|&c| !self.constant[c] && self.derived[c].is_none())
+            .collect();
+        let header: Vec<&str> = varying.iter().map(|&c| self.names[c].as_str()).collect();
+        out.push_str(&header.join("|"));
+        let rows_marker = |n: usize| omitted(n, if n == 1 { "row" } else { "rows" }, "");
+        let mut prev: Option<usize> = None;
+        for &i in keep {
+            let gap = match prev {
+                Some(p) => i - p - 1,
+                None => i,
+            };
+            if gap > 0 {
+                out.push('\n');
+                out.push_str(&rows_marker(gap));
+            }
+            out.push('\n');
+            let row: Vec<&str> = varying
+                .iter()
+                .map(|&c| self.texts[i][c].as_deref().unwrap_or(""))
+                .collect();
+            out.push_str(&row.join("|"));
+            prev = Some(i);
+        }
+        let tail = self.texts.len() - prev.map_or(0, |p| p + 1);
+        if tail > 0 {
+            out.push('\n');
+            out.push_str(&rows_marker(tail));
         }
     }
 }
