@@ -90,13 +90,38 @@ impl Compressor for LogCompressor {
 
 pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String> {
     let lines: Vec<&str> = text.split('\n').collect();
-    let n = lines.len();
-    if n < 8 {
+    if lines.len() < 8 {
         return None;
     }
-    let task = TaskWords::new(task);
+    let parsed = parse(&lines);
+    let keep = select(&lines, &parsed, &TaskWords::new(task), cfg);
+    // One marker per dropped run.
+    emit(&lines, &keep, |run| {
+        gap_marker(
+            &lines[run.clone()],
+            &parsed.class[run.clone()],
+            &parsed.tpl_ids[run],
+            &parsed.tpl_names,
+        )
+    })
+    .if_dropped()
+}
 
-    // Classify and template every line.
+/// Every line classified and templated.
+struct ParsedLog<'a> {
+    class: Vec<Class>,
+    /// Each line's exact template (values masked), as an index into the raw templates.
+    raw_ids: Vec<usize>,
+    raw_templates: usize,
+    /// Each line's masked values, in order.
+    values: Vec<Vec<&'a str>>,
+    /// Each line's template cluster (similar raw templates merged).
+    tpl_ids: Vec<usize>,
+    tpl_names: Vec<String>,
+}
+
+fn parse<'a>(lines: &[&'a str]) -> ParsedLog<'a> {
+    let n = lines.len();
     let mut class = Vec::with_capacity(n);
     let mut raw_ids = Vec::with_capacity(n);
     let mut raw_index: HashMap<String, usize> = HashMap::new();
@@ -104,7 +129,7 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
     let mut clusters = Clusters::default();
     let mut prev_python = false;
     let mut values: Vec<Vec<&str>> = Vec::with_capacity(n);
-    for line in &lines {
+    for line in lines {
         let c = if is_error_level(line) || has_error_type(line) {
             Class::Important
         } else if is_frame(line, prev_python) {
@@ -129,6 +154,29 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
     }
     let tpl_ids: Vec<usize> = raw_ids.iter().map(|&r| raw_cluster[r]).collect();
     let tpl_names: Vec<String> = (0..clusters.len()).map(|c| clusters.template(c)).collect();
+    ParsedLog {
+        class,
+        raw_ids,
+        raw_templates: raw_cluster.len(),
+        values,
+        tpl_ids,
+        tpl_names,
+    }
+}
+
+/// Error-level lines with their context, each template's first and last line, rare templates,
+/// a few lines per template that mention the task, the ends of stack traces and lines carrying
+/// a rare value of a masked field.
+fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogConfig) -> KeepMask {
+    let n = lines.len();
+    let ParsedLog {
+        class,
+        raw_ids,
+        raw_templates,
+        values,
+        tpl_ids,
+        tpl_names,
+    } = parsed;
     let ntpl = tpl_names.len();
     let mut count = vec![0usize; ntpl];
     let mut first = vec![usize::MAX; ntpl];
@@ -167,23 +215,14 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
             Class::Frame => {}
         }
     }
-    keep_frames(&lines, &class, &mut keep);
-    let mut raw_count = vec![0usize; raw_cluster.len()];
-    for &r in &raw_ids {
+    keep_frames(lines, class, &mut keep);
+    let mut raw_count = vec![0usize; *raw_templates];
+    for &r in raw_ids.iter() {
         raw_count[r] += 1;
     }
-    keep_rare_values(&raw_ids, &values, &raw_count, &mut keep);
+    keep_rare_values(raw_ids, values, &raw_count, &mut keep);
 
-    // One marker per dropped run.
-    emit(&lines, &KeepMask::from_vec(keep), |run| {
-        gap_marker(
-            &lines[run.clone()],
-            &class[run.clone()],
-            &tpl_ids[run],
-            &tpl_names,
-        )
-    })
-    .if_dropped()
+    KeepMask::from_vec(keep)
 }
 
 /// Inside a big template, a masked field with few distinct values (a status code, a method, a
