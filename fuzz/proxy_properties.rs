@@ -66,11 +66,11 @@ pub fn config(data: &[u8]) {
     let Ok(mut config) = Config::from_yaml(&text, "fuzz.yaml") else {
         return;
     };
-    let again = serde_yaml::to_string(&config).expect("an accepted config serialises");
+    let again = serde_saphyr::to_string(&config).expect("an accepted config serialises");
     let reparsed = Config::from_yaml(&again, "round trip")
         .unwrap_or_else(|e| panic!("serialised config does not parse back: {e}\n{again}"));
     assert_eq!(
-        serde_yaml::to_string(&reparsed).expect("serialises"),
+        serde_saphyr::to_string(&reparsed).expect("serialises"),
         again,
         "round trip changed the config"
     );

@@ -50,6 +50,15 @@ pub enum Command {
     Systemd(crate::service::SystemdArgs),
     /// Check an installed setup and say how to fix what is wrong; exit 1 if anything is.
     Doctor(crate::service::DoctorArgs),
+    /// Savings today, in the last 7 days and lifetime, from the stats file the config names.
+    Stats(StatsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Print JSON (the `today`, `last_7_days` and `lifetime` documents) instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,6 @@
 
 use crate::config::{Log, LogFormat};
 use std::sync::OnceLock;
-use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
@@ -35,10 +34,72 @@ fn may_carry_header_values(meta: &tracing::Metadata<'_>) -> bool {
     meta.target().starts_with("pingora") && *meta.level() > tracing::Level::INFO
 }
 
+/// Drops Pingora's ERROR lines about clients that went away while sending request headers:
+/// they are the client's doing, not the proxy's, and the connection guard logs them at INFO.
+struct QuietClientGone;
+
+impl<S: tracing::Subscriber> tracing_subscriber::layer::Filter<S> for QuietClientGone {
+    fn enabled(
+        &self,
+        meta: &tracing::Metadata<'_>,
+        _cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        !may_carry_header_values(meta)
+    }
+
+    fn event_enabled(
+        &self,
+        event: &tracing::Event<'_>,
+        _cx: &tracing_subscriber::layer::Context<'_, S>,
+    ) -> bool {
+        let meta = event.metadata();
+        if *meta.level() != tracing::Level::ERROR {
+            return true;
+        }
+        let mut text = MessageText::default();
+        event.record(&mut text);
+        // Records bridged from the `log` crate carry their real target in a field.
+        let target = text.target.as_deref().unwrap_or(meta.target());
+        !(target.starts_with("pingora") && is_client_gone(&text.message))
+    }
+}
+
+#[derive(Default)]
+struct MessageText {
+    message: String,
+    target: Option<String>,
+}
+
+impl tracing::field::Visit for MessageText {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        match field.name() {
+            "log.target" => self.target = Some(value.to_string()),
+            "message" => self.message.push_str(value),
+            _ => {}
+        }
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            use std::fmt::Write as _;
+            let _ = write!(self.message, "{value:?}");
+        }
+    }
+}
+
+/// Pingora's wording for a downstream that closed or failed mid-headers.
+fn is_client_gone(message: &str) -> bool {
+    message.starts_with("Fail to proxy")
+        && message.contains("Downstream")
+        && (message.contains("while reading request headers")
+            || message.contains("ConnectionClosed")
+            || message.contains("ReadError"))
+}
+
 /// Installs the global subscriber (once per process).
 pub fn init(cfg: &Log) {
     let (filter, handle) = reload::Layer::new(filter_for(&cfg.level));
-    let never_headers = filter_fn(|meta| !may_carry_header_values(meta));
+    let never_headers = QuietClientGone;
     let registry = tracing_subscriber::registry().with(filter);
     let result = match cfg.format {
         LogFormat::Json => registry
@@ -65,9 +126,122 @@ pub fn init(cfg: &Log) {
     }
 }
 
+/// Rotates stderr when it is a regular file larger than `max_bytes`: the file is renamed to
+/// `.1` (older copies shift up to `.keep`), a fresh file takes its place and stderr (and stdout,
+/// when it shared the file) is re-pointed at it. Returns whether it rotated. Does nothing when
+/// stderr is a terminal, a pipe or the journal.
+pub fn rotate_stderr_if_needed(max_bytes: u64, keep: u32) -> bool {
+    if max_bytes == 0 {
+        return false;
+    }
+    match rotate_stderr(max_bytes, keep) {
+        Ok(rotated) => rotated,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot rotate the log file");
+            false
+        }
+    }
+}
+
+#[cfg(unix)]
+fn rotate_stderr(max_bytes: u64, keep: u32) -> std::io::Result<bool> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+    use std::os::unix::io::AsRawFd;
+    let Some(path) = stderr_path() else {
+        return Ok(false);
+    };
+    let meta = std::fs::metadata(&path)?;
+    if !meta.is_file() || meta.len() <= max_bytes {
+        return Ok(false);
+    }
+    // SAFETY: fstat on our own stdout into a zeroed struct we own.
+    let stdout_same = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(1, &mut st) == 0
+            && st.st_ino as u64 == meta.ino()
+            && st.st_dev as u64 == meta.dev()
+    };
+    for n in (1..keep.max(1)).rev() {
+        let from = numbered(&path, n);
+        if from.exists() {
+            std::fs::rename(&from, numbered(&path, n + 1))?;
+        }
+    }
+    if keep == 0 {
+        std::fs::remove_file(&path)?;
+    } else {
+        std::fs::rename(&path, numbered(&path, 1))?;
+    }
+    let fresh = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(meta.permissions().mode() & 0o777)
+        .open(&path)?;
+    // SAFETY: dup2 onto our own standard descriptors; `fresh` stays open until after.
+    unsafe {
+        libc::dup2(fresh.as_raw_fd(), 2);
+        if stdout_same {
+            libc::dup2(fresh.as_raw_fd(), 1);
+        }
+    }
+    tracing::info!(path = %path.display(), "log file rotated");
+    Ok(true)
+}
+
+#[cfg(not(unix))]
+fn rotate_stderr(_max_bytes: u64, _keep: u32) -> std::io::Result<bool> {
+    Ok(false)
+}
+
+fn numbered(path: &std::path::Path, n: u32) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(format!(".{n}"));
+    s.into()
+}
+
+/// The file stderr writes to, if it is one.
+fn stderr_path() -> Option<std::path::PathBuf> {
+    #[cfg(target_os = "linux")]
+    {
+        let p = std::fs::read_link("/proc/self/fd/2").ok()?;
+        p.is_absolute().then_some(p).filter(|p| p.exists())
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let mut buf = vec![0u8; libc::PATH_MAX as usize];
+        // SAFETY: F_GETPATH writes at most PATH_MAX bytes into the buffer we own.
+        let rc = unsafe { libc::fcntl(2, libc::F_GETPATH, buf.as_mut_ptr()) };
+        if rc == -1 {
+            return None;
+        }
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        use std::os::unix::ffi::OsStrExt;
+        Some(std::path::PathBuf::from(std::ffi::OsStr::from_bytes(
+            &buf[..end],
+        )))
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "macos")))]
+    {
+        None
+    }
+}
+
 /// Applies a new level after a reload.
 pub fn set_level(level: &str) {
     if let Some(h) = RELOAD.get() {
         let _ = h.modify(|f| *f = filter_for(level));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn recognises_client_gone_lines_only() {
+        assert!(super::is_client_gone(
+            "Fail to proxy: Downstream ConnectionClosed context: while reading request headers, bytes already read: 30, downstream session type: HTTP/1.1"
+        ));
+        assert!(!super::is_client_gone(
+            "Fail to proxy: Upstream ConnectRefused context: ..., status: 502"
+        ));
     }
 }

@@ -5,6 +5,22 @@ use headroom::cli::{Cli, Command, RunArgs};
 use headroom::config::{Config, ConfigError, Overrides};
 use std::process::ExitCode;
 
+/// Ignores SIGHUP before `main`, as the loader runs the program's initialisers: a reload signal
+/// that arrives while the process is still starting must not kill it (SIGHUP's default action).
+/// The reload handler replaces this disposition once it is installed.
+#[used]
+#[cfg_attr(
+    any(target_os = "linux", target_os = "android", target_os = "freebsd"),
+    link_section = ".init_array"
+)]
+#[cfg_attr(target_os = "macos", link_section = "__DATA,__mod_init_func")]
+static IGNORE_SIGHUP_AT_LOAD: extern "C" fn() = {
+    extern "C" fn ignore() {
+        headroom::server::ignore_sighup_until_ready();
+    }
+    ignore
+};
+
 fn main() -> ExitCode {
     headroom::server::ignore_sighup_until_ready();
     let cli = Cli::parse();
@@ -35,6 +51,13 @@ fn main() -> ExitCode {
             headroom::service::systemd_command(&a, cli.run.config.as_deref())
         }
         Some(Command::Doctor(a)) => headroom::service::doctor(&a, cli.run.config.as_deref()),
+        Some(Command::Stats(a)) => match load(&cli.run) {
+            Ok(config) => headroom::stats::report::run(&config, a.json),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
     }
 }
 
@@ -66,7 +89,7 @@ fn run(args: &RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             eprintln!("headroom: invalid config\n{e}");
-            return ExitCode::from(1);
+            return ExitCode::from(headroom::server::EXIT_CONFIG);
         }
     };
     headroom::logging::init(&config.log);

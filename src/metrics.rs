@@ -2,8 +2,8 @@
 //! sets (routes, statuses classes, compressor names, devices): never paths, models or users.
 
 use prometheus::{
-    register_histogram_vec, register_int_counter_vec, register_int_gauge_vec, Encoder,
-    HistogramVec, IntCounterVec, IntGaugeVec, TextEncoder,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge_vec,
+    Encoder, HistogramVec, IntCounter, IntCounterVec, IntGaugeVec, TextEncoder,
 };
 use std::sync::LazyLock;
 
@@ -125,6 +125,14 @@ pub static REQUEST_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static BYPASSED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "headroom_bypassed_requests_total",
+        "Requests forwarded untouched because they carried `x-headroom-bypass: 1`."
+    )
+    .expect("metric registers once")
+});
+
 /// Touches every metric so each appears in `/metrics` from the first scrape.
 pub fn init() {
     BUILD_INFO
@@ -147,6 +155,7 @@ pub fn init() {
     LazyLock::force(&MODEL_INFERENCE);
     LazyLock::force(&MODEL_TOKENS);
     LazyLock::force(&REQUEST_ERRORS);
+    LazyLock::force(&BYPASSED);
 }
 
 /// The text exposition of every registered metric.

@@ -64,16 +64,24 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
             metrics::UPSTREAM_USAGE.with_label_values(&[kind]).inc_by(v);
         }
     }
+    if ctx.bypassed() {
+        metrics::BYPASSED.inc();
+    }
     if ctx.is_local() {
         return;
     }
     let failed = e.is_some() || status == 0 || status >= 500;
+    let req = session.req_header();
     crate::stats::global().record(&crate::stats::RequestRecord {
         failed,
         blocks,
         usage,
+        model: ctx.model(),
+        method: req.method.as_str(),
+        path: req.uri.path(),
+        status,
+        duration: elapsed,
     });
-    let req = session.req_header();
     tracing::info!(
         target: "headroom::request",
         method = %req.method,
@@ -150,6 +158,10 @@ pub fn health_verbose(shared: &Arc<Shared>) -> Vec<u8> {
             "openai": snap.openai.url.display(),
         },
         "in_flight": shared.in_flight(),
+        "stats_write_error": crate::stats::global().last_write_error().map(|e| serde_json::json!({
+            "at_unix": e.at_unix,
+            "message": e.message,
+        })),
     });
     serde_json::to_vec(&doc).unwrap_or_default()
 }

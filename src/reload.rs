@@ -41,7 +41,9 @@ pub fn spawn(shared: Arc<Shared>, overrides: Overrides) {
                     let shared = shared.clone();
                     let overrides = overrides.clone();
                     // Building may load a model: keep it off this runtime's thread.
+                    crate::notify::reloading();
                     let _ = tokio::task::spawn_blocking(move || reload(&shared, &overrides)).await;
+                    crate::notify::ready();
                 }
             });
         });
@@ -54,7 +56,7 @@ pub fn spawn(shared: Arc<Shared>, overrides: Overrides) {
 pub fn reload(shared: &Shared, overrides: &Overrides) -> bool {
     let Some(path) = shared.config_path.clone() else {
         tracing::info!("SIGHUP: running on the embedded default config; nothing to reload");
-        crate::server::note_reload(
+        note_reload(
             shared,
             true,
             "embedded default config: nothing to reload".into(),
@@ -66,9 +68,9 @@ pub fn reload(shared: &Shared, overrides: &Overrides) -> bool {
         Ok(c) => c,
         Err(e) => {
             for p in &e.problems {
-                tracing::error!(problem = %p, "reload rejected; keeping the current config");
+                tracing::error!(path = %path.display(), problem = %p, "reload rejected; keeping the current config");
             }
-            crate::server::note_reload(shared, false, e.to_string());
+            note_reload(shared, false, e.to_string());
             return false;
         }
     };
@@ -84,13 +86,27 @@ pub fn reload(shared: &Shared, overrides: &Overrides) -> bool {
             shared.swap(new);
             crate::logging::set_level(&level);
             tracing::info!(path = %path.display(), "config reloaded");
-            crate::server::note_reload(shared, true, "ok".into());
+            note_reload(shared, true, "ok".into());
             true
         }
         Err(e) => {
             tracing::error!(error = %e, "reload rejected; keeping the current config");
-            crate::server::note_reload(shared, false, e.to_string());
+            note_reload(shared, false, e.to_string());
             false
         }
+    }
+}
+
+/// Records a reload's result for `/health?verbose=1` and the metric.
+pub fn note_reload(shared: &Shared, ok: bool, message: String) {
+    crate::metrics::CONFIG_RELOADS
+        .with_label_values(&[if ok { "ok" } else { "error" }])
+        .inc();
+    if let Ok(mut r) = shared.last_reload.lock() {
+        *r = Some(crate::state::ReloadStatus {
+            at: std::time::SystemTime::now(),
+            ok,
+            message,
+        });
     }
 }

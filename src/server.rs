@@ -5,17 +5,21 @@
 //! process with no listener); linger after SIGTERM/SIGINT once idle.
 
 use crate::config::Config;
-use crate::state::{ReloadStatus, Shared, Snapshot};
+use crate::state::{Shared, Snapshot};
 use async_trait::async_trait;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-/// Exit code when the listen address is taken or cannot be bound.
-pub const EXIT_BIND: u8 = 2;
+/// Exit code for a configuration that cannot be used (sysexits' `EX_CONFIG`).
+pub const EXIT_CONFIG: u8 = 78;
+/// Exit code when the listen address is taken or cannot be bound (`EX_UNAVAILABLE`).
+pub const EXIT_BIND: u8 = 69;
+/// Exit code for a failure while running (`EX_SOFTWARE`). Usage errors exit 2 (clap's).
+pub const EXIT_RUNTIME: u8 = 70;
 
 /// Makes SIGHUP harmless until the reload handler is installed (its default action kills).
 pub fn ignore_sighup_until_ready() {
@@ -47,12 +51,13 @@ pub fn run(
         Ok(a) => a,
         Err(e) => {
             eprintln!("headroom: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use your credentials through this proxy");
     }
+    let stop_signals = listen_for_stop_signals();
     if let Err(msg) = check_bind(addr) {
         eprintln!("headroom: {msg}");
         return ExitCode::from(EXIT_BIND);
@@ -61,7 +66,7 @@ pub fn run(
         Ok(s) => s,
         Err(e) => {
             eprintln!("headroom: {e}");
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_CONFIG);
         }
     };
     let shared = Shared::new(snapshot, config_path.clone());
@@ -98,13 +103,27 @@ pub fn run(
     let mut server =
         Server::new_with_opt_and_conf(None::<pingora_core::server::configuration::Opt>, conf);
     server.bootstrap();
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
+    let http = pingora_proxy::http_proxy(
         &server.configuration,
         crate::proxy::Headroom::new(shared.clone()),
-        "headroom",
     );
+    let header_limit = shared.clone();
+    let guarded = crate::proxy::connection::GuardedHttp::new(http, move || {
+        Duration::from_millis(header_limit.snapshot().config.timeouts.client_read_ms)
+    });
+    let mut proxy = pingora_core::services::listening::Service::new("headroom".into(), guarded);
     proxy.add_tcp(&addr.to_string());
     server.add_service(proxy);
+    server.add_service(pingora_core::services::background::background_service(
+        "readiness",
+        Readiness { addr },
+    ));
+    server.add_service(pingora_core::services::background::background_service(
+        "log rotation",
+        LogRotation {
+            shared: shared.clone(),
+        },
+    ));
 
     tracing::info!(
         %addr,
@@ -117,8 +136,13 @@ pub fn run(
     );
     let grace = Duration::from_secs(config.shutdown.grace_seconds);
     server.run(RunArgs {
-        shutdown_signal: Box::new(Drain { shared, grace }),
+        shutdown_signal: Box::new(Drain {
+            shared: shared.clone(),
+            grace,
+            signals: std::sync::Mutex::new(Some(stop_signals)),
+        }),
     });
+    record_cut_requests(&shared);
     stats.flush();
     ExitCode::SUCCESS
 }
@@ -139,24 +163,69 @@ fn spawn_dns_refresher(shared: Arc<Shared>) {
 struct Drain {
     shared: Arc<Shared>,
     grace: Duration,
+    signals: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<i32>>>,
+}
+
+/// Listens for SIGTERM and SIGINT from now on (on its own thread), so a signal that arrives
+/// while the server is still starting is acted on instead of killing the process or being lost.
+fn listen_for_stop_signals() -> tokio::sync::mpsc::UnboundedReceiver<i32> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("headroom-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut term), Ok(mut int)) = (
+                    signal(SignalKind::terminate()),
+                    signal(SignalKind::interrupt()),
+                ) else {
+                    tracing::error!("cannot install SIGTERM/SIGINT handlers");
+                    let _ = ready_tx.send(());
+                    return;
+                };
+                let _ = ready_tx.send(());
+                loop {
+                    let sig = tokio::select! {
+                        _ = term.recv() => libc::SIGTERM,
+                        _ = int.recv() => libc::SIGINT,
+                    };
+                    if tx.send(sig).is_err() {
+                        return;
+                    }
+                }
+            });
+        });
+    if spawned.is_ok() {
+        let _ = ready_rx.recv();
+    }
+    rx
 }
 
 #[async_trait]
 impl ShutdownSignalWatch for Drain {
     async fn recv(&self) -> ShutdownSignal {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::error!("cannot install SIGTERM/SIGINT handlers");
+        let Some(mut signals) = self.signals.lock().ok().and_then(|mut s| s.take()) else {
             std::future::pending::<()>().await;
             return ShutdownSignal::FastShutdown;
         };
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        let Some(first) = signals.recv().await else {
+            std::future::pending::<()>().await;
+            return ShutdownSignal::FastShutdown;
         };
+        let name = if first == libc::SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
+        };
+        crate::notify::stopping();
         tracing::info!(
             signal = name,
             in_flight = self.shared.in_flight(),
@@ -164,13 +233,14 @@ impl ShutdownSignalWatch for Drain {
             "shutting down: no new connections; waiting for requests in flight"
         );
         tokio::spawn(async move {
-            tokio::select! {
-                _ = term.recv() => {},
-                _ = int.recv() => {},
-            }
+            // The conventional 128 + signal number, so a supervisor sees which one it was.
+            let Some(second) = signals.recv().await else {
+                return;
+            };
+            let code = 128 + second;
             tracing::warn!("second signal: exiting now");
             crate::stats::global().flush();
-            std::process::exit(130);
+            std::process::exit(code);
         });
         let shared = self.shared.clone();
         let grace = self.grace;
@@ -183,15 +253,7 @@ impl ShutdownSignalWatch for Drain {
                 while shared.in_flight() > 0 && start.elapsed() < grace {
                     std::thread::sleep(Duration::from_millis(20));
                 }
-                let left = shared.in_flight();
-                if left > 0 {
-                    tracing::warn!(
-                        in_flight = left,
-                        "grace period over; closing requests still in flight"
-                    );
-                } else {
-                    tracing::info!("all requests finished; exiting");
-                }
+                record_cut_requests(&shared);
                 crate::stats::global().flush();
                 std::process::exit(0);
             });
@@ -199,16 +261,84 @@ impl ShutdownSignalWatch for Drain {
     }
 }
 
-/// Records a reload's result for `/health?verbose=1` and the metric.
-pub fn note_reload(shared: &Shared, ok: bool, message: String) {
-    crate::metrics::CONFIG_RELOADS
-        .with_label_values(&[if ok { "ok" } else { "error" }])
-        .inc();
-    if let Ok(mut r) = shared.last_reload.lock() {
-        *r = Some(ReloadStatus {
-            at: SystemTime::now(),
-            ok,
-            message,
+/// At the end of the grace period: says how many requests and streams are being cut, and
+/// records the usage those streams reported so far (their logging phase will not run).
+fn record_cut_requests(shared: &Shared) {
+    let left = shared.in_flight();
+    let cut = shared.streams.cut();
+    if left == 0 && cut.is_empty() {
+        tracing::info!("all requests finished; exiting");
+        return;
+    }
+    let stats = crate::stats::global();
+    for usage in &cut {
+        stats.record(&crate::stats::RequestRecord {
+            failed: true,
+            blocks: &[],
+            usage: *usage,
+            model: None,
+            method: "",
+            path: "(cut at shutdown)",
+            status: 0,
+            duration: Duration::ZERO,
         });
+    }
+    tracing::warn!(
+        in_flight = left,
+        streams_cut = cut.len(),
+        input_tokens = cut.iter().map(|u| u.input).sum::<u64>(),
+        output_tokens = cut.iter().map(|u| u.output).sum::<u64>(),
+        "grace period over; cutting requests and streams still in flight (their usage so far is recorded)"
+    );
+}
+
+/// Tells the service manager the proxy is ready once its listener accepts connections.
+struct Readiness {
+    addr: std::net::SocketAddr,
+}
+
+#[async_trait]
+impl pingora_core::services::background::BackgroundService for Readiness {
+    async fn start(&self, _shutdown: pingora_core::server::ShutdownWatch) {
+        let mut probe = self.addr;
+        if probe.ip().is_unspecified() {
+            probe.set_ip(match probe {
+                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            });
+        }
+        for _ in 0..500 {
+            if tokio::net::TcpStream::connect(probe).await.is_ok() {
+                crate::notify::ready();
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tracing::warn!(addr = %self.addr, "listener did not accept connections within 5 s");
+    }
+}
+
+/// Keeps a file-backed stderr (launchd's log) under `log.max_file_bytes`, checked every
+/// `stats.flush_seconds`.
+struct LogRotation {
+    shared: Arc<Shared>,
+}
+
+#[async_trait]
+impl pingora_core::services::background::BackgroundService for LogRotation {
+    async fn start(&self, mut shutdown: pingora_core::server::ShutdownWatch) {
+        loop {
+            let config = self.shared.snapshot().config.clone();
+            let every = Duration::from_secs(config.stats.flush_seconds.max(1));
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = shutdown.changed() => return,
+            }
+            let (max, keep) = (config.log.max_file_bytes, config.log.keep_files);
+            let _ = tokio::task::spawn_blocking(move || {
+                crate::logging::rotate_stderr_if_needed(max, keep)
+            })
+            .await;
+        }
     }
 }

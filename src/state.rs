@@ -26,6 +26,8 @@ pub struct Snapshot {
     pub compressions: Arc<Semaphore>,
     /// The loaded model, kept so a reload with the same model settings reuses it.
     pub text: Option<crate::model_glue::TextModel>,
+    /// Who may get a key injected and read local data endpoints.
+    pub trust: crate::proxy::trust::TrustPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -71,7 +73,14 @@ impl Snapshot {
             )),
         };
         let compressions = Arc::new(Semaphore::new(config.limits.max_concurrent_compressions));
+        let listen = config.listen_addr().map_err(BuildError::Config)?;
+        let trust = crate::proxy::trust::TrustPolicy::new(
+            listen,
+            &config.auth.allowed_hosts,
+            &config.auth.allowed_origins,
+        );
         Ok(Snapshot {
+            trust,
             config: Arc::new(config),
             pipeline,
             anthropic,
@@ -106,6 +115,8 @@ pub struct Shared {
     pub api_key: Option<String>,
     pub last_reload: Mutex<Option<ReloadStatus>>,
     in_flight: AtomicUsize,
+    /// Responses still streaming, so a shutdown that cuts them records their usage.
+    pub streams: crate::usage::OpenStreams,
 }
 
 impl Shared {
@@ -119,6 +130,7 @@ impl Shared {
                 .filter(|k| !k.trim().is_empty()),
             last_reload: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
+            streams: crate::usage::OpenStreams::default(),
         })
     }
 

@@ -17,10 +17,19 @@ pub struct UpstreamUrl {
 }
 
 impl UpstreamUrl {
-    pub fn parse(url: &str) -> Result<UpstreamUrl, String> {
-        let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+    /// Parses an upstream URL. Error messages show the URL with any userinfo and query
+    /// replaced, so a password never reaches a log or a terminal.
+    pub fn parse(raw: &str) -> Result<UpstreamUrl, String> {
+        let shown = redact(raw);
+        let url = shown.as_str();
+        if raw.contains('?') || raw.contains('#') {
+            return Err(format!(
+                "{url:?}: an upstream URL cannot carry a query string or fragment"
+            ));
+        }
+        let (tls, rest) = if let Some(r) = raw.strip_prefix("https://") {
             (true, r)
-        } else if let Some(r) = url.strip_prefix("http://") {
+        } else if let Some(r) = raw.strip_prefix("http://") {
             (false, r)
         } else {
             return Err(format!("{url:?} must start with https:// or http://"));
@@ -29,8 +38,14 @@ impl UpstreamUrl {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, ""),
         };
-        if authority.is_empty() || authority.contains('@') {
-            return Err(format!("{url:?} has no usable host"));
+        if authority.contains('@') {
+            return Err(format!(
+                "{url:?}: an upstream URL cannot carry credentials (user:password@); clients send \
+                 their own keys, or set ANTHROPIC_API_KEY for the proxy to add"
+            ));
+        }
+        if authority.is_empty() {
+            return Err(format!("{url:?} has no host"));
         }
         let default_port = if tls { 443 } else { 80 };
         let (host, port) = if let Some(stripped) = authority.strip_prefix('[') {
@@ -90,6 +105,29 @@ impl UpstreamUrl {
             self.base_path
         )
     }
+}
+
+/// `raw` with userinfo replaced by `***@` and any query string by `?***`.
+fn redact(raw: &str) -> String {
+    let (main, query) = match raw.find(['?', '#']) {
+        Some(i) => (&raw[..i], "?***"),
+        None => (raw, ""),
+    };
+    let scheme_end = main.find("://").map(|i| i + 3).unwrap_or(0);
+    let rest = &main[scheme_end..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let authority = match authority.rfind('@') {
+        Some(at) => format!("***@{}", &authority[at + 1..]),
+        None => authority.to_string(),
+    };
+    format!(
+        "{}{}{}{}",
+        &main[..scheme_end],
+        authority,
+        &rest[authority_end..],
+        query
+    )
 }
 
 /// An upstream with its last resolved addresses. Cheap to clone.
@@ -165,6 +203,17 @@ mod tests {
         assert!(UpstreamUrl::parse("ftp://x").is_err());
         assert!(UpstreamUrl::parse("https://").is_err());
         assert!(UpstreamUrl::parse("https://user:pw@host").is_err());
+        for bad in [
+            "https://user:hunter2@host",
+            "https://:hunter2@host:443/v1",
+            "ftp://user:hunter2@host",
+            "https://host/v1?key=hunter2",
+        ] {
+            let e = UpstreamUrl::parse(bad).unwrap_err();
+            assert!(!e.contains("hunter2"), "{bad}: {e}");
+        }
+        let e = UpstreamUrl::parse("https://u:hunter2@host").unwrap_err();
+        assert!(e.contains("credentials") && e.contains("***@host"), "{e}");
         assert!(UpstreamUrl::parse("http://h:notaport").is_err());
     }
 }

@@ -312,7 +312,8 @@ fn pipelined_requests_are_answered_in_order_or_closed_never_merged() {
     for (body, last) in [(&a, false), (&b, true)] {
         wire.extend_from_slice(
             format!(
-                "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n",
+                "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{}\r\n",
+                proxy.port,
                 body.len(),
                 if last { "connection: close\r\n" } else { "" }
             )

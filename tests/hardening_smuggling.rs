@@ -99,7 +99,8 @@ fn a_plain_chunked_upload_is_forwarded_with_one_framing() {
         let body = messages_body("chunked upload", false);
         let (a, b) = body.split_at(body.len() / 2);
         let mut wire = format!(
-            "POST {path} HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+            "POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+            proxy.port
         )
         .into_bytes();
         for part in [a, b] {

@@ -200,7 +200,12 @@ fn read_result_request(task: &str, output: &str) -> Vec<u8> {
 #[test]
 fn prose_and_code_results_shrink_through_the_model_with_their_answers_kept() {
     let up = FakeUpstream::start();
-    let proxy = Proxy::start(&upstreams(&up.url()));
+    // A generous budget: this is about what the model keeps, not how fast a loaded machine
+    // runs it (past the budget a block goes through untouched, by design).
+    let proxy = Proxy::start(&format!(
+        "{}compression:\n  budget_ms: 10000\n",
+        upstreams(&up.url())
+    ));
     let health = proxy.get("/health?verbose=1").json();
     if health["model_device"].is_null() {
         assert!(
@@ -233,9 +238,10 @@ fn prose_and_code_results_shrink_through_the_model_with_their_answers_kept() {
             .unwrap();
         assert!(
             got.len() * 10 < output.len() * 7,
-            "{} -> {} bytes",
+            "{} -> {} bytes: {}",
             output.len(),
-            got.len()
+            got.len(),
+            proxy.stderr()
         );
         assert!(got.contains(answer), "answer lost:\n{got}");
     }
@@ -274,7 +280,7 @@ fn without_a_usable_runtime_default_settings_start_degraded_and_explicit_ones_re
         .env("HOME", dir.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(78));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("ONNX Runtime") && err.contains("setup-model.sh"),

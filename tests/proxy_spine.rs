@@ -113,7 +113,8 @@ fn streams_sse_events_without_buffering() {
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     write!(
         s,
-        "POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        proxy.port,
         body.len()
     )
     .unwrap();
@@ -287,7 +288,7 @@ fn upstream_errors_pass_through_untouched() {
 }
 
 #[test]
-fn taken_port_exits_2_with_a_clear_message() {
+fn taken_port_exits_69_with_a_clear_message() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
@@ -295,7 +296,7 @@ fn taken_port_exits_2_with_a_clear_message() {
         .env_remove("HEADROOM_PROXY_PORT")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(69));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains(&format!("Address already in use: 127.0.0.1:{port}")),

@@ -160,3 +160,41 @@ fn systemd_unit_runs_the_binary_with_restart_and_journal() {
         assert!(lines.contains(&section), "{unit}");
     }
 }
+
+#[test]
+fn a_plist_written_with_a_key_is_private_and_one_without_is_not() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut home = Home::new();
+    home.set_env("ANTHROPIC_API_KEY", "sk-ant-test-123");
+    let with_key = home.path().join("with-key.plist");
+    let out = home.run(
+        BIN,
+        &[
+            "launchd",
+            "plist",
+            "--api-key-from-env",
+            "-o",
+            with_key.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.stdout.is_empty(), "the plist went to stdout too");
+    let mode = std::fs::metadata(&with_key).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "key-bearing plist has mode {mode:o}");
+    assert_eq!(
+        plistlib_json(&with_key)["EnvironmentVariables"]["ANTHROPIC_API_KEY"],
+        "sk-ant-test-123"
+    );
+    let without = home.path().join("without.plist");
+    let out = home.run(BIN, &["launchd", "plist", "-o", without.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out));
+    let mode = std::fs::metadata(&without).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o644);
+    // No temp file is left beside them.
+    let names: Vec<_> = std::fs::read_dir(home.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp-"))
+        .collect();
+    assert!(names.is_empty(), "{names:?}");
+}

@@ -4,6 +4,13 @@
 
 use pingora::{Error, ErrorSource, ErrorType};
 
+/// Whose API's error format a body takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    Anthropic,
+    OpenAi,
+}
+
 /// An error the proxy answers itself.
 #[derive(Debug, Clone)]
 pub struct ProxyError {
@@ -14,7 +21,27 @@ pub struct ProxyError {
 }
 
 impl ProxyError {
-    /// `{"type":"error","error":{"type":...,"message":...}}`
+    /// The body in `shape`, so the provider's SDK raises an ordinary API error.
+    pub fn body_for(&self, shape: ErrorShape) -> Vec<u8> {
+        match shape {
+            ErrorShape::Anthropic => self.body(),
+            ErrorShape::OpenAi => self.openai_body(),
+        }
+    }
+
+    /// OpenAI's shape: `{"error":{"message":...,"type":...,"param":null,"code":...}}`.
+    pub fn openai_body(&self) -> Vec<u8> {
+        let kind = match self.kind {
+            "api_error" | "overloaded_error" | "timeout_error" => "server_error",
+            k => k,
+        };
+        serde_json::to_vec(&serde_json::json!({
+            "error": { "message": self.message, "type": kind, "param": null, "code": self.kind },
+        }))
+        .unwrap_or_default()
+    }
+
+    /// Anthropic's shape: `{"type":"error","error":{"type":...,"message":...}}`.
     pub fn body(&self) -> Vec<u8> {
         serde_json::to_vec(&serde_json::json!({
             "type": "error",
@@ -56,7 +83,7 @@ pub fn from_pingora(e: &Error, upstream: &str) -> Option<ProxyError> {
                 ReadTimedout => (504, "timed out waiting for"),
                 WriteTimedout => (504, "timed out sending the request to"),
                 ConnectRefused => (502, "connection refused by"),
-                ConnectNoRoute => (502, "no route to"),
+                ConnectNoRoute => (502, "cannot resolve or route to"),
                 TLSHandshakeFailure | TLSHandshakeTimedout | InvalidCert | HandshakeError => {
                     (502, "TLS handshake failed with")
                 }

@@ -1,10 +1,10 @@
 //! Routes the proxy answers itself: `/health` (`?verbose=1` for details), `/metrics`, `/stats`,
-//! and error responses.
+//! `/stats/history`, `/dashboard` (+ `/dashboard/data`), and error responses.
 //!
 //! Must never: expose credentials, header values or prompt text.
 
 use super::errors::ProxyError;
-use super::routes::Route;
+use super::routes::{Route, UpstreamKind};
 use crate::state::Shared;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
@@ -31,21 +31,78 @@ pub async fn respond(
             "text/plain; version=0.0.4; charset=utf-8",
             crate::metrics::render(),
         ),
-        Route::Stats => ("application/json", crate::stats::global().render_json()),
+        Route::Stats => (
+            "application/json",
+            crate::stats::global().render_json(&shared.snapshot().config.pricing),
+        ),
+        Route::StatsHistory => {
+            let now = crate::stats::persist::now_unix();
+            match crate::stats::query::HistoryQuery::parse(query, now) {
+                Ok(q) => q.render(
+                    &crate::stats::global().ledger(),
+                    &shared.snapshot().config.pricing,
+                ),
+                Err(message) => {
+                    let err = ProxyError {
+                        status: 400,
+                        kind: "invalid_request_error",
+                        message: format!("headroom: /stats/history: {message}"),
+                    };
+                    respond_error(session, &err, UpstreamKind::Anthropic).await?;
+                    return Ok(400);
+                }
+            }
+        }
+        Route::Dashboard => {
+            let page = crate::dashboard::PAGE.as_bytes().to_vec();
+            let csp = (
+                "content-security-policy",
+                crate::dashboard::CONTENT_SECURITY_POLICY,
+            );
+            send_with(session, 200, "text/html; charset=utf-8", &[csp], page).await?;
+            return Ok(200);
+        }
+        Route::DashboardData => (
+            "application/json",
+            crate::dashboard::data(shared, crate::stats::global()),
+        ),
         Route::Upstream { .. } => return Ok(0),
     };
     send(session, 200, content_type, body).await?;
     Ok(200)
 }
 
-/// Sends an Anthropic-shaped error.
-pub async fn respond_error(session: &mut Session, err: &ProxyError) -> Result<()> {
-    send(session, err.status, "application/json", err.body()).await
+/// Sends an error in the shape of the provider the route belongs to.
+pub async fn respond_error(
+    session: &mut Session,
+    err: &ProxyError,
+    provider: UpstreamKind,
+) -> Result<()> {
+    send(
+        session,
+        err.status,
+        "application/json",
+        err.body_for(provider.error_shape()),
+    )
+    .await
 }
 
 async fn send(session: &mut Session, status: u16, content_type: &str, body: Vec<u8>) -> Result<()> {
+    send_with(session, status, content_type, &[], body).await
+}
+
+async fn send_with(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    extra: &[(&'static str, &'static str)],
+    body: Vec<u8>,
+) -> Result<()> {
     let head_only = session.req_header().method == http::Method::HEAD;
-    let mut resp = ResponseHeader::build(status, Some(4))?;
+    let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
+    for (k, v) in extra {
+        resp.insert_header(*k, *v)?;
+    }
     resp.insert_header("content-type", content_type)?;
     resp.insert_header("content-length", body.len().to_string())?;
     resp.insert_header("cache-control", "no-store")?;
@@ -60,7 +117,7 @@ async fn send(session: &mut Session, status: u16, content_type: &str, body: Vec<
     Ok(())
 }
 
-fn query_flag(query: &str, name: &str) -> bool {
+pub(super) fn query_flag(query: &str, name: &str) -> bool {
     query.split('&').any(|kv| {
         let (k, v) = kv.split_once('=').unwrap_or((kv, "1"));
         k == name && !matches!(v, "0" | "false" | "no")

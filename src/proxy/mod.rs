@@ -5,10 +5,12 @@
 //! differs from the client's except by intended compression.
 
 pub mod body;
+pub mod connection;
 mod errors;
 pub mod framing;
 mod local;
 pub mod routes;
+pub mod trust;
 pub mod usage;
 
 use crate::state::{InFlight, Shared, Snapshot};
@@ -19,7 +21,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorType, Result};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use routes::{Route, UpstreamKind};
+use routes::{ProviderHints, Route, UpstreamKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use usage::UsageTap;
@@ -48,6 +50,11 @@ pub struct RequestCtx {
     tap: UsageTap,
     status: u16,
     injected_key: bool,
+    trust: trust::Trust,
+    /// `x-headroom-bypass: 1`: forwarded untouched, header stripped.
+    bypass: bool,
+    /// This response's usage so far, once it reported any (for a shutdown that cuts it).
+    live: Option<Arc<crate::usage::StreamUsage>>,
     _in_flight: InFlight,
 }
 
@@ -94,41 +101,80 @@ impl ProxyHttp for Headroom {
             tap: UsageTap::default(),
             status: 0,
             injected_key: false,
+            trust: trust::Trust::Untrusted("not assessed"),
+            bypass: false,
+            live: None,
             _in_flight: self.shared.enter(),
         }
     }
 
-    /// Refuses ambiguous framing; classifies the request; answers local routes (`/health`,
-    /// `/metrics`, `/stats`) itself; decides whether the body will be buffered for compression.
+    /// Refuses ambiguous framing; classifies the request; decides whether the caller is trusted
+    /// (refusing foreign hosts and cross-site browser requests); answers local routes itself;
+    /// plans the body.
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let timeouts = &ctx.snapshot.config.timeouts;
         session.set_read_timeout(Some(Duration::from_millis(timeouts.client_read_ms)));
         if let Some(err) = refuse_ambiguous_framing(session) {
-            ctx.status = err.status;
-            crate::metrics::REQUEST_ERRORS
-                .with_label_values(&[error_kind(err.status)])
-                .inc();
             // The rest of the connection cannot be trusted to start a new request.
             session.set_keepalive(None);
-            local::respond_error(session, &err).await?;
-            return Ok(true);
+            return answer_error(session, ctx, err).await;
         }
         let req = session.req_header();
-        ctx.route = routes::classify(&req.method, req.uri.path());
-        match ctx.route {
-            Route::Health | Route::Metrics | Route::Stats => {
-                let query = req.uri.query().unwrap_or("").to_string();
-                let route = ctx.route;
-                ctx.status = local::respond(session, route, &query, &self.shared).await?;
-                Ok(true)
+        let hints = ProviderHints::from_headers(&req.headers);
+        ctx.route = routes::classify(&req.method, req.uri.path(), hints);
+        let query = req.uri.query().unwrap_or("");
+        let open_health = ctx.route == Route::Health && !local::query_flag(query, "verbose");
+        if !open_health {
+            let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
+            let caller = trust::Caller {
+                peer: session
+                    .client_addr()
+                    .and_then(|a| a.as_inet())
+                    .map(|a| a.ip()),
+                host: header("host").or_else(|| req.uri.authority().map(|a| a.as_str())),
+                origin: header("origin"),
+                content_type: header("content-type"),
+            };
+            let to_provider = matches!(ctx.route, Route::Upstream { .. });
+            match ctx.snapshot.trust.assess(&caller, to_provider) {
+                Ok(t) => ctx.trust = t,
+                Err(err) => return answer_error(session, ctx, err).await,
             }
-            Route::Upstream { format, .. } => {
-                if let Some(limit_err) = self.plan_body(session, ctx, format) {
-                    ctx.status = limit_err.status;
-                    local::respond_error(session, &limit_err).await?;
-                    return Ok(true);
+        }
+        match ctx.route {
+            Route::Upstream { kind, format, .. } => {
+                let req = session.req_header();
+                if let Some(err) = routes::credential_conflict(kind, &req.headers) {
+                    return answer_error(session, ctx, err).await;
+                }
+                ctx.bypass = req
+                    .headers
+                    .get(BYPASS_HEADER)
+                    .is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
+                let format = if ctx.bypass { None } else { format };
+                match plan_body(session.req_header(), &ctx.snapshot.config, format) {
+                    BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
+                    BodyPlan::Buffer(b) => ctx.body = Some(b),
+                    BodyPlan::Stream { oversize } => ctx.outcome.oversize = oversize,
                 }
                 Ok(false)
+            }
+            route if (route.exposes_data() || !open_health) && !ctx.trust.is_local() => {
+                let err = ProxyError {
+                    status: 403,
+                    kind: "permission_error",
+                    message: format!(
+                        "headroom: {} is only served to local clients (from 127.0.0.1 or ::1, \
+                         addressed to this proxy, without a foreign Origin)",
+                        route.label()
+                    ),
+                };
+                answer_error(session, ctx, err).await
+            }
+            route => {
+                let query = session.req_header().uri.query().unwrap_or("").to_string();
+                ctx.status = local::respond(session, route, &query, &self.shared).await?;
+                Ok(true)
             }
         }
     }
@@ -145,10 +191,13 @@ impl ProxyHttp for Headroom {
             None => resolve_now(up.clone(), &ctx.snapshot.config.timeouts).await,
         };
         let Some(addr) = addr else {
-            return Err(Error::explain(
+            // Upstream-sourced, so the client gets a 502 naming the upstream, not a 500.
+            let mut e = Error::explain(
                 ErrorType::ConnectNoRoute,
                 format!("cannot resolve the {} upstream host", up.name),
-            ));
+            );
+            e.esource = pingora::ErrorSource::Upstream;
+            return Err(e);
         };
         let url = &up.url;
         let mut peer = HttpPeer::new(addr, url.tls, url.host.clone());
@@ -180,8 +229,10 @@ impl ProxyHttp for Headroom {
                 .map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "bad upstream path"))?;
             req.set_uri(uri);
         }
+        req.remove_header(BYPASS_HEADER);
         if ctx.upstream_kind() == UpstreamKind::Anthropic
             && ctx.snapshot.config.auth.inject_api_key
+            && ctx.trust.is_local()
             && !has_credentials(req)
         {
             if let Some(key) = &self.shared.api_key {
@@ -264,7 +315,13 @@ impl ProxyHttp for Headroom {
         ctx: &mut RequestCtx,
     ) -> Result<Option<Duration>> {
         if let Some(b) = body.as_ref() {
+            let before = ctx.tap.usage;
             ctx.tap.feed(b);
+            if ctx.tap.usage != before {
+                ctx.live
+                    .get_or_insert_with(|| self.shared.streams.open())
+                    .set(ctx.tap.usage);
+            }
         }
         if end_of_stream {
             ctx.tap.finish();
@@ -309,13 +366,42 @@ impl ProxyHttp for Headroom {
             .with_label_values(&[error_kind(err.status)])
             .inc();
         ctx.status = err.status;
-        if local::respond_error(session, &err).await.is_err() {
+        if local::respond_error(session, &err, ctx.upstream_kind())
+            .await
+            .is_err()
+        {
             return gone;
         }
         FailToProxy {
             error_code: err.status,
             can_reuse_downstream: false,
         }
+    }
+
+    /// Pingora's own error line: kept for upstream failures, dropped for clients that went away
+    /// (our request line records those at INFO).
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        let client_gone = e.esource() == &pingora::ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+            );
+        if client_gone {
+            tracing::info!(error = ?e.etype(), "client closed the connection");
+        }
+        client_gone
+    }
+
+    /// What Pingora's error lines say about a request: method, path and route, never the
+    /// query string (it can carry keys) or any header value.
+    fn request_summary(&self, session: &Session, ctx: &RequestCtx) -> String {
+        let req = session.req_header();
+        format!(
+            "{} {} (route {})",
+            req.method,
+            req.uri.path(),
+            ctx.route.label()
+        )
     }
 
     /// One log line, metrics and stats per request.
@@ -326,56 +412,84 @@ impl ProxyHttp for Headroom {
                 .map(|r| r.status.as_u16())
                 .unwrap_or(0);
         }
+        if let Some(live) = &ctx.live {
+            live.finish();
+        }
         crate::observe::request_done(session, e, ctx);
+        if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
+            connection::request_finished(*peer);
+        }
     }
 }
 
-impl Headroom {
-    /// Decides whether this request's body is buffered for compression (returns an error to
-    /// answer instead when an oversize body must be refused).
-    fn plan_body(
-        &self,
-        session: &Session,
-        ctx: &mut RequestCtx,
-        format: Option<crate::compress::ApiFormat>,
-    ) -> Option<ProxyError> {
-        let config = &ctx.snapshot.config;
-        let req = session.req_header();
-        let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
-        let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
-        let limit = config.limits.max_body_bytes;
-        if let Some(len) = length {
-            if len > limit && config.limits.reject_oversize {
-                return Some(ProxyError {
-                    status: 413,
-                    kind: "request_too_large",
-                    message: format!(
-                        "headroom: request body of {len} bytes exceeds limits.max_body_bytes ({limit})"
-                    ),
-                });
-            }
-        }
-        let format = format?;
-        if !config.compression.enabled {
-            return None;
-        }
-        let json =
-            header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
-        let encoded =
-            header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-        let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
-        if !json || encoded || !has_body {
-            return None;
-        }
-        if length.is_some_and(|l| l > limit) {
-            // Too big to compress: streams through untouched, counted as oversize.
-            ctx.outcome.oversize = true;
-            return None;
-        }
-        ctx.body = Some(BufferedBody::new(format, limit, length));
-        None
-    }
+/// What the body phase will do with a request's body.
+#[derive(Debug)]
+enum BodyPlan {
+    /// Answer this error instead of forwarding (an oversize body under `reject_oversize`).
+    Refuse(ProxyError),
+    /// Read it whole, compress, emit at end of stream.
+    Buffer(BufferedBody),
+    /// Pass it through chunk by chunk; `oversize` when it was too big to compress.
+    Stream { oversize: bool },
 }
+
+/// Decides whether a request's body is buffered for compression. `format` is `None` for
+/// routes whose bodies are never compressed.
+fn plan_body(
+    req: &RequestHeader,
+    config: &crate::config::Config,
+    format: Option<crate::compress::ApiFormat>,
+) -> BodyPlan {
+    let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
+    let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    let limit = config.limits.max_body_bytes;
+    let oversize = length.is_some_and(|l| l > limit);
+    if oversize && config.limits.reject_oversize {
+        let len = length.unwrap_or_default();
+        return BodyPlan::Refuse(ProxyError {
+            status: 413,
+            kind: "request_too_large",
+            message: format!(
+                "headroom: request body of {len} bytes exceeds limits.max_body_bytes ({limit})"
+            ),
+        });
+    }
+    let Some(format) = format else {
+        return BodyPlan::Stream { oversize: false };
+    };
+    if !config.compression.enabled {
+        return BodyPlan::Stream { oversize: false };
+    }
+    let json = header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    let encoded = header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+    let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
+    if !json || encoded || !has_body {
+        return BodyPlan::Stream { oversize: false };
+    }
+    if oversize {
+        // Too big to compress: streams through untouched, counted as oversize.
+        return BodyPlan::Stream { oversize: true };
+    }
+    BodyPlan::Buffer(BufferedBody::new(format, limit, length))
+}
+
+/// The one way the proxy answers an error itself: sets the status, counts the error, sends
+/// the body in the route's provider's shape.
+async fn answer_error(
+    session: &mut Session,
+    ctx: &mut RequestCtx,
+    err: ProxyError,
+) -> Result<bool> {
+    ctx.status = err.status;
+    crate::metrics::REQUEST_ERRORS
+        .with_label_values(&[error_kind(err.status)])
+        .inc();
+    local::respond_error(session, &err, ctx.upstream_kind()).await?;
+    Ok(true)
+}
+
+/// Request header that asks the proxy to forward this request untouched.
+pub const BYPASS_HEADER: &str = "x-headroom-bypass";
 
 /// The upstream has never resolved (offline at start, say): try again now, on the blocking pool,
 /// within the connect timeout.
@@ -429,7 +543,9 @@ fn error_kind(status: u16) -> &'static str {
     match status {
         504 => "upstream_timeout",
         502 => "upstream_unavailable",
+        431 => "headers_too_large",
         413 => "body_too_large",
+        403 => "forbidden",
         408 => "client_timeout",
         400 => "bad_request",
         _ => "internal",
@@ -453,6 +569,10 @@ impl RequestCtx {
     pub fn usage(&self) -> usage::Usage {
         self.tap.usage
     }
+    /// The model the upstream's response named, if it did.
+    pub fn model(&self) -> Option<&str> {
+        self.tap.model.as_deref()
+    }
     pub fn is_local(&self) -> bool {
         !matches!(self.route, Route::Upstream { .. })
     }
@@ -462,11 +582,82 @@ impl RequestCtx {
     pub fn injected_key(&self) -> bool {
         self.injected_key
     }
+    pub fn bypassed(&self) -> bool {
+        self.bypass
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compress::ApiFormat;
+
+    fn post(headers: &[(&'static str, &'static str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
+        for (k, v) in headers {
+            req.insert_header(*k, *v).unwrap();
+        }
+        req
+    }
+
+    #[test]
+    fn body_plans_are_decided_from_headers_and_config_alone() {
+        let config = crate::config::Config::default();
+        let json = [
+            ("content-type", "application/json"),
+            ("content-length", "100"),
+        ];
+        let fmt = Some(ApiFormat::Anthropic);
+        assert!(matches!(
+            plan_body(&post(&json), &config, fmt),
+            BodyPlan::Buffer(_)
+        ));
+        // Routes whose bodies are never compressed, and bodies that cannot be.
+        assert!(matches!(
+            plan_body(&post(&json), &config, None),
+            BodyPlan::Stream { oversize: false }
+        ));
+        for headers in [
+            &[("content-type", "text/plain"), ("content-length", "100")][..],
+            &[
+                ("content-type", "application/json"),
+                ("content-length", "100"),
+                ("content-encoding", "gzip"),
+            ][..],
+            &[
+                ("content-type", "application/json"),
+                ("content-length", "0"),
+            ][..],
+        ] {
+            assert!(
+                matches!(
+                    plan_body(&post(headers), &config, fmt),
+                    BodyPlan::Stream { oversize: false }
+                ),
+                "{headers:?}"
+            );
+        }
+        let big = [
+            ("content-type", "application/json"),
+            ("content-length", "999999999"),
+        ];
+        assert!(matches!(
+            plan_body(&post(&big), &config, fmt),
+            BodyPlan::Stream { oversize: true }
+        ));
+        let mut strict = config.clone();
+        strict.limits.reject_oversize = true;
+        match plan_body(&post(&big), &strict, fmt) {
+            BodyPlan::Refuse(e) => assert_eq!(e.status, 413),
+            other => panic!("{other:?}"),
+        }
+        let mut off = config;
+        off.compression.enabled = false;
+        assert!(matches!(
+            plan_body(&post(&json), &off, fmt),
+            BodyPlan::Stream { oversize: false }
+        ));
+    }
 
     #[test]
     fn strips_hop_by_hop_and_connection_listed_headers() {

@@ -9,42 +9,7 @@ use serde_json::Value;
 /// Upper bound on a buffered JSON body or a single SSE line we try to read usage from.
 const MAX_TAPPED: usize = 4 * 1024 * 1024;
 
-/// Token usage as the provider reports it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Usage {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub cache_creation: u64,
-}
-
-impl Usage {
-    pub fn is_empty(&self) -> bool {
-        *self == Usage::default()
-    }
-
-    /// Merges a usage object (Anthropic or OpenAI field names). Later values replace earlier
-    /// ones field by field: `message_delta` carries cumulative counts.
-    fn merge(&mut self, u: &Value) {
-        let get = |k: &str| u.get(k).and_then(Value::as_u64);
-        if let Some(v) = get("input_tokens").or_else(|| get("prompt_tokens")) {
-            self.input = v;
-        }
-        if let Some(v) = get("output_tokens").or_else(|| get("completion_tokens")) {
-            self.output = v;
-        }
-        if let Some(v) = get("cache_read_input_tokens").or_else(|| {
-            u.get("prompt_tokens_details")
-                .and_then(|d| d.get("cached_tokens"))
-                .and_then(Value::as_u64)
-        }) {
-            self.cache_read = v;
-        }
-        if let Some(v) = get("cache_creation_input_tokens") {
-            self.cache_creation = v;
-        }
-    }
-}
+pub use crate::usage::Usage;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Encoding {
@@ -65,6 +30,8 @@ enum Mode {
 pub struct UsageTap {
     mode: Mode,
     pub usage: Usage,
+    /// The model the response names (`model`, or `message.model` in `message_start`).
+    pub model: Option<String>,
 }
 
 impl Default for UsageTap {
@@ -72,6 +39,7 @@ impl Default for UsageTap {
         UsageTap {
             mode: Mode::Off,
             usage: Usage::default(),
+            model: None,
         }
     }
 }
@@ -97,6 +65,7 @@ impl UsageTap {
         UsageTap {
             mode,
             usage: Usage::default(),
+            model: None,
         }
     }
 
@@ -116,7 +85,7 @@ impl UsageTap {
                 while let Some(i) = rest.iter().position(|&b| b == b'\n') {
                     pending.extend_from_slice(&rest[..i]);
                     let line = std::mem::take(pending);
-                    sse_line(&line, &mut self.usage);
+                    sse_line(&line, &mut self.usage, &mut self.model);
                     rest = &rest[i + 1..];
                 }
                 if pending.len() + rest.len() > MAX_TAPPED {
@@ -137,9 +106,10 @@ impl UsageTap {
                     if let Some(u) = v.get("usage") {
                         self.usage.merge(u);
                     }
+                    note_model(&v, &mut self.model);
                 }
             }
-            Mode::Sse(pending) => sse_line(&pending, &mut self.usage),
+            Mode::Sse(pending) => sse_line(&pending, &mut self.usage, &mut self.model),
             Mode::Off => {}
         }
     }
@@ -162,7 +132,16 @@ fn decode(buf: Vec<u8>, enc: Encoding) -> Option<Vec<u8>> {
     (read.is_ok() && out.len() <= MAX_TAPPED).then_some(out)
 }
 
-fn sse_line(line: &[u8], usage: &mut Usage) {
+/// Keeps the first model name seen (bounded: it ends up in stats and the dashboard).
+fn note_model(v: &Value, model: &mut Option<String>) {
+    if model.is_none() {
+        if let Some(m) = v.get("model").and_then(Value::as_str) {
+            *model = Some(m.chars().take(64).collect());
+        }
+    }
+}
+
+fn sse_line(line: &[u8], usage: &mut Usage, model: &mut Option<String>) {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let Some(data) = line.strip_prefix(b"data:") else {
         return;
@@ -176,11 +155,15 @@ fn sse_line(line: &[u8], usage: &mut Usage) {
     };
     match v.get("type").and_then(Value::as_str) {
         Some("message_start") => {
+            if let Some(m) = v.get("message") {
+                note_model(m, model);
+            }
             if let Some(u) = v.get("message").and_then(|m| m.get("usage")) {
                 usage.merge(u);
             }
         }
         _ => {
+            note_model(&v, model);
             if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
                 usage.merge(u);
             }
@@ -195,6 +178,18 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn notes_the_model_from_json_and_sse_responses() {
+        let mut tap = UsageTap::for_response(Some("application/json"), None);
+        tap.feed(br#"{"model":"claude-sonnet-4-5","usage":{"input_tokens":3}}"#);
+        tap.finish();
+        assert_eq!(tap.model.as_deref(), Some("claude-sonnet-4-5"));
+        let mut tap = UsageTap::for_response(Some("text/event-stream"), None);
+        tap.feed(b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"model\":\"claude-haiku-4-5\",\"usage\":{\"input_tokens\":1}}}\n\n");
+        tap.finish();
+        assert_eq!(tap.model.as_deref(), Some("claude-haiku-4-5"));
+    }
 
     #[test]
     fn reads_anthropic_sse_usage_across_split_chunks() {

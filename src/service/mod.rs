@@ -65,6 +65,10 @@ pub struct PlistArgs {
     /// Hard limit on resident memory in bytes (HardResourceLimits.ResidentSetSize).
     #[arg(long, value_name = "BYTES")]
     pub memory_max: Option<u64>,
+    /// Write the plist to FILE instead of stdout (atomically; mode 600 when it holds a key,
+    /// else 644).
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `headroom systemd ...`
@@ -140,7 +144,41 @@ pub fn launchd_command(args: &LaunchdArgs, config: Option<&Path>) -> ExitCode {
     let LaunchdCommand::Plist(a) = &args.command;
     let result = launchd::PlistSpec::from_args(a, config, &|k| std::env::var(k).ok())
         .and_then(|spec| spec.to_xml());
-    print_or_fail(result)
+    match (&a.output, result) {
+        (Some(path), Ok(xml)) => match write_private(path, &xml, a.api_key_from_env) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("headroom: cannot write {}: {e}", path.display());
+                ExitCode::from(1)
+            }
+        },
+        (_, result) => print_or_fail(result),
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file created with the final mode, so a key-bearing
+/// plist is never readable by others, not even for a moment.
+fn write_private(path: &Path, bytes: &[u8], secret: bool) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mode = if secret { 0o600 } else { 0o644 };
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        // The umask may have narrowed the mode; say exactly what we mean.
+        std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        std::fs::rename(&tmp, path)
+    };
+    let result = write();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// `headroom systemd ...`: prints the unit; exit 1 with the reason on error.

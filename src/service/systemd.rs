@@ -50,13 +50,24 @@ impl UnitSpec {
         u.push_str("Description=headroom: local proxy that compresses LLM prompts\n");
         u.push_str("After=network.target\n\n");
         u.push_str("[Service]\n");
-        u.push_str("Type=simple\n");
+        // headroom sends READY=1 once listening, RELOADING=1/READY=1 around a SIGHUP reload and
+        // STOPPING=1 on SIGTERM (sd_notify protocol).
+        u.push_str("Type=notify\n");
+        u.push_str("NotifyAccess=main\n");
         let _ = writeln!(u, "ExecStart={}", exec.join(" "));
+        u.push_str("ExecReload=/bin/kill -HUP $MAINPID\n");
         let _ = writeln!(u, "Environment=HEADROOM_PROXY_PORT={}", self.port);
         let _ = writeln!(u, "EnvironmentFile=-%h/{ENV_FILE}");
         u.push_str("WorkingDirectory=%h\n");
         u.push_str("Restart=on-failure\n");
         u.push_str("RestartSec=10\n");
+        // A bad config or a taken port will not fix itself: do not restart-loop on them.
+        let _ = writeln!(
+            u,
+            "RestartPreventExitStatus={} {}",
+            crate::server::EXIT_CONFIG,
+            crate::server::EXIT_BIND
+        );
         u.push_str("KillSignal=SIGTERM\n");
         u.push_str("TimeoutStopSec=20\n");
         u.push_str("StandardOutput=journal\n");
@@ -147,6 +158,10 @@ mod tests {
             "Environment=HEADROOM_PROXY_PORT=8899",
             "Restart=on-failure",
             "RestartSec=10",
+            "Type=notify",
+            "NotifyAccess=main",
+            "ExecReload=/bin/kill -HUP $MAINPID",
+            "RestartPreventExitStatus=78 69",
             "StandardOutput=journal",
             "StandardError=journal",
             "WantedBy=default.target",

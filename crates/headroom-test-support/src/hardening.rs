@@ -91,7 +91,8 @@ pub fn read_until_close(s: &mut TcpStream) -> (Vec<u8>, ReadEnd) {
 
 /// Writes a request head for `POST path` with the given extra header lines.
 pub fn post_head(s: &mut TcpStream, path: &str, extra: &[&str]) {
-    let mut head = format!("POST {path} HTTP/1.1\r\nhost: proxy\r\n");
+    let port = s.peer_addr().map(|a| a.port()).unwrap_or(0);
+    let mut head = format!("POST {path} HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n");
     for h in extra {
         head.push_str(h);
         head.push_str("\r\n");

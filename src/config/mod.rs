@@ -5,12 +5,14 @@
 
 use crate::compress::CompressionConfig;
 use crate::model::{Device, ModelConfig, ModelKind};
+mod yaml;
+
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 /// The embedded default config (`conf/headroom.yaml`), used when no `-c` is given.
-pub const DEFAULT_YAML: &str = include_str!("../conf/headroom.yaml");
+pub const DEFAULT_YAML: &str = include_str!("../../conf/headroom.yaml");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -25,6 +27,8 @@ pub struct Config {
     pub auth: Auth,
     pub log: Log,
     pub stats: Stats,
+    /// Estimated prices per model family, for the dollar figures (see `pricing.rs`).
+    pub pricing: crate::pricing::Pricing,
     pub shutdown: Shutdown,
     /// Worker threads for the proxy's async runtime.
     pub threads: usize,
@@ -66,8 +70,15 @@ pub struct Timeouts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Auth {
-    /// Add `x-api-key: $ANTHROPIC_API_KEY` to Anthropic requests that carry no credentials.
+    /// Add `x-api-key: $ANTHROPIC_API_KEY` to Anthropic requests that carry no credentials
+    /// (trusted local requests only: see README, "Security").
     pub inject_api_key: bool,
+    /// Extra `Host` names (optionally `name:port`) the proxy answers to besides localhost,
+    /// 127.0.0.1 and [::1]; any other Host is refused (DNS-rebinding defence).
+    pub allowed_hosts: Vec<String>,
+    /// `Origin` values (`scheme://host:port`) of web apps allowed to use the proxy as a trusted
+    /// local caller; requests with any other Origin get no key and no local data.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +94,11 @@ pub struct Log {
     /// `error | warn | info | debug | trace`, or a tracing filter such as `headroom=debug`.
     pub level: String,
     pub format: LogFormat,
+    /// When stderr is a regular file (launchd's StandardErrorPath, `2>> file`), rotate it past
+    /// this size: `file` → `file.1` → … (0 turns rotation off).
+    pub max_file_bytes: u64,
+    /// Rotated files kept beside the live one.
+    pub keep_files: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +129,7 @@ impl Default for Config {
             auth: Auth::default(),
             log: Log::default(),
             stats: Stats::default(),
+            pricing: crate::pricing::Pricing::default(),
             shutdown: Shutdown::default(),
             threads: 2,
         }
@@ -153,6 +170,8 @@ impl Default for Auth {
     fn default() -> Self {
         Auth {
             inject_api_key: true,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -162,6 +181,8 @@ impl Default for Log {
         Log {
             level: "info".into(),
             format: LogFormat::Text,
+            max_file_bytes: 10 * 1024 * 1024,
+            keep_files: 3,
         }
     }
 }
@@ -206,30 +227,14 @@ pub struct Overrides {
 impl Config {
     /// Parses YAML text; `origin` names the file in error messages.
     pub fn from_yaml(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        if text.trim().is_empty() {
-            return Ok(Config::default());
+        if is_blank_yaml(text) {
+            return Err(ConfigError::one(format!(
+                "{origin}: the file is empty (only blank lines or comments); refusing to fall back \
+                 to the defaults. Write the settings you want, or run without `-c` to use the \
+                 embedded default config."
+            )));
         }
-        let de = serde_yaml::Deserializer::from_str(text);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let location = inner
-                .location()
-                .map(|l| format!(" line {}", l.line()))
-                .unwrap_or_default();
-            let message = strip_location(&inner.to_string());
-            // serde_yaml may already start its message with the path: say it once.
-            let message = message
-                .strip_prefix(&format!("{path}: "))
-                .map(str::to_string)
-                .unwrap_or(message);
-            let key = if path == "." || path.is_empty() {
-                String::new()
-            } else {
-                format!(" `{path}`:")
-            };
-            ConfigError::one(format!("{origin}{location}:{key} {message}"))
-        })?;
+        let config = yaml::parse(text, origin)?;
         Ok(config)
     }
 
@@ -237,10 +242,13 @@ impl Config {
     pub fn load(path: &Path, overrides: &Overrides) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::one(format!("cannot read config {}: {e}", path.display())))?;
-        let mut config = Config::from_yaml(&text, &path.display().to_string())?;
+        let origin = path.display().to_string();
+        let mut config = Config::from_yaml(&text, &origin)?;
         config.apply_env(&|k| std::env::var(k).ok())?;
         config.apply_overrides(overrides);
-        config.validate()?;
+        config.validate().map_err(|e| ConfigError {
+            problems: yaml::locate_problems(e.problems, &text, &origin),
+        })?;
         Ok(config)
     }
 
@@ -343,8 +351,26 @@ impl Config {
     /// Checks everything serde cannot: addresses, URLs, ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
-        if let Err(e) = self.listen_addr() {
-            problems.push(e);
+        match self.listen_addr() {
+            Err(e) => problems.push(e),
+            Ok(addr) if !addr.ip().is_loopback() && self.auth.inject_api_key => problems.push(format!(
+                "`listen`: {addr} is not a loopback address, and `auth.inject_api_key` is on: \
+                 anyone who can reach it could spend your API key. Set `auth.inject_api_key: false` \
+                 (clients bring their own keys) or listen on 127.0.0.1."
+            )),
+            Ok(_) => {}
+        }
+        for (key, list) in [
+            ("auth.allowed_hosts", &self.auth.allowed_hosts),
+            ("auth.allowed_origins", &self.auth.allowed_origins),
+        ] {
+            for v in list {
+                if v.trim().is_empty() || v.contains(|c: char| c.is_whitespace() || c == '*') {
+                    problems.push(format!(
+                        "`{key}`: {v:?} is not a plain name (no spaces, no wildcards)"
+                    ));
+                }
+            }
         }
         for (key, url) in [
             ("upstreams.anthropic", &self.upstreams.anthropic),
@@ -369,6 +395,7 @@ impl Config {
         if self.stats.flush_seconds == 0 {
             problems.push("`stats.flush_seconds` must be at least 1".into());
         }
+        problems.extend(self.pricing.problems());
         for (key, v) in [
             ("timeouts.connect_ms", self.timeouts.connect_ms),
             ("timeouts.upstream_read_ms", self.timeouts.upstream_read_ms),
@@ -422,12 +449,12 @@ fn join_host_port(host: &str, port: &str) -> String {
     }
 }
 
-/// serde_yaml appends " at line L column C"; we print the line ourselves, first.
-fn strip_location(msg: &str) -> String {
-    match msg.rfind(" at line ") {
-        Some(i) => msg[..i].to_string(),
-        None => msg.to_string(),
-    }
+/// True when YAML text holds nothing but blank lines, comments and document markers.
+fn is_blank_yaml(text: &str) -> bool {
+    text.lines().all(|l| {
+        let t = l.trim();
+        t.is_empty() || t.starts_with('#') || t == "---" || t == "..."
+    })
 }
 
 #[cfg(test)]
@@ -502,6 +529,27 @@ mod tests {
             .apply_env(&|k| (k == "HEADROOM_PROXY_PORT").then(|| "http".to_string()))
             .unwrap_err();
         assert!(err.to_string().contains("HEADROOM_PROXY_PORT"));
+    }
+
+    #[test]
+    fn a_public_listen_address_needs_key_injection_off() {
+        let mut c = Config {
+            listen: "0.0.0.0:8787".into(),
+            ..Config::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("auth.inject_api_key"), "{e}");
+        c.auth.inject_api_key = false;
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn empty_files_are_errors_not_defaults() {
+        for text in ["", " \n", "# nothing\n", "---\n# c\n...\n"] {
+            let e = Config::from_yaml(text, "h.yaml").unwrap_err().to_string();
+            assert!(e.starts_with("h.yaml: the file is empty"), "{text:?}: {e}");
+        }
+        assert!(Config::from_yaml("threads: 3\n", "h.yaml").is_ok());
     }
 
     #[test]

@@ -1,0 +1,89 @@
+//! The last requests this process served, for the dashboard: a fixed-size ring in memory.
+//!
+//! Must never: hold header values, query strings or bodies (only the path, the model name as
+//! the upstream reported it, token counts, timing and status).
+
+use serde::Serialize;
+use std::collections::VecDeque;
+
+/// How many requests the ring keeps.
+pub const RECENT: usize = 50;
+const MAX_PATH: usize = 120;
+
+/// One finished request as the dashboard lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RecentRequest {
+    pub at_unix_ms: u64,
+    pub method: String,
+    /// Path without the query string, cut to 120 bytes.
+    pub path: String,
+    pub model: String,
+    pub status: u16,
+    pub duration_ms: f64,
+    pub tokens_before: u64,
+    pub tokens_after: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Ring(VecDeque<RecentRequest>);
+
+impl Ring {
+    pub fn push(&mut self, r: RecentRequest) {
+        if self.0.len() == RECENT {
+            self.0.pop_front();
+        }
+        self.0.push_back(r);
+    }
+
+    /// Newest first.
+    pub fn newest_first(&self) -> Vec<RecentRequest> {
+        self.0.iter().rev().cloned().collect()
+    }
+}
+
+/// A path fit to show: no query, printable, bounded.
+pub fn display_path(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or("");
+    let mut out: String = path
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(MAX_PATH)
+        .collect();
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_fifty_newest_first() {
+        let mut ring = Ring::default();
+        for i in 0..(RECENT as u64 + 7) {
+            ring.push(RecentRequest {
+                at_unix_ms: i,
+                method: "POST".into(),
+                path: "/v1/messages".into(),
+                model: "m".into(),
+                status: 200,
+                duration_ms: 1.0,
+                tokens_before: 0,
+                tokens_after: 0,
+            });
+        }
+        let list = ring.newest_first();
+        assert_eq!(list.len(), RECENT);
+        assert_eq!(list[0].at_unix_ms, RECENT as u64 + 6);
+        assert_eq!(list[RECENT - 1].at_unix_ms, 7);
+    }
+
+    #[test]
+    fn paths_lose_queries_and_control_characters() {
+        assert_eq!(display_path("/v1/messages?key=secret"), "/v1/messages");
+        assert_eq!(display_path("/a\u{1b}[31mb"), "/a[31mb");
+        assert_eq!(display_path(&"/x".repeat(200)).len(), MAX_PATH);
+    }
+}

@@ -1,0 +1,149 @@
+use super::*;
+use crate::compress::BlockReport;
+
+fn block(before: usize, after: usize) -> BlockReport {
+    BlockReport {
+        kind: "log",
+        compressor: "log",
+        tokens_before: before,
+        tokens_after: after,
+        duration: Duration::ZERO,
+        cached: false,
+        location: String::new(),
+    }
+}
+
+fn request<'a>(blocks: &'a [BlockReport], model: &'a str) -> RequestRecord<'a> {
+    RequestRecord {
+        blocks,
+        model: Some(model),
+        method: "POST",
+        path: "/v1/messages",
+        status: 200,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn lifetime_totals_and_history_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s/stats.json");
+    let a = Stats::new();
+    a.open(path.clone());
+    a.record(&request(&[block(1000, 100)], "claude-sonnet-4-5"));
+    a.flush();
+    let b = Stats::new();
+    b.open(path.clone());
+    b.record(&RequestRecord {
+        failed: true,
+        ..Default::default()
+    });
+    let (run, life) = b.snapshot();
+    assert_eq!(run.requests, 1);
+    assert_eq!(
+        (
+            life.requests,
+            life.failed,
+            life.tokens_before,
+            life.tokens_after
+        ),
+        (2, 1, 1000, 100)
+    );
+    assert_eq!(life.compressors["log"].blocks, 1);
+    assert_eq!(life.kinds["log"].tokens_before, 1000);
+    assert_eq!(life.models["claude-sonnet-4-5"].tokens_after, 100);
+    let ledger = b.ledger();
+    let today = Period::Day.start_of(persist::now_unix());
+    assert_eq!(ledger.history.days[&today].requests, 2);
+}
+
+#[test]
+fn two_processes_on_one_file_sum_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stats.json");
+    let (a, b) = (Stats::new(), Stats::new());
+    a.open(path.clone());
+    b.open(path.clone());
+    for round in 0..5 {
+        for _ in 0..3 {
+            a.record(&request(&[], "m"));
+        }
+        for _ in 0..round {
+            b.record(&request(&[], "m"));
+        }
+        a.flush();
+        b.flush();
+    }
+    let file = persist::load(&path);
+    assert_eq!(file.totals.requests, 15 + 10);
+    assert_eq!(file.totals.models["m"].requests, 25);
+    // Each instance's view is the file as it last wrote it plus its own unwritten counts.
+    assert_eq!(b.snapshot().1.requests, 25);
+    // An idle instance picks up what the other one writes.
+    std::thread::sleep(Duration::from_millis(20));
+    a.record(&request(&[], "m"));
+    a.flush();
+    b.flush();
+    assert_eq!(b.snapshot().1.requests, 26);
+}
+
+#[test]
+fn a_failing_write_is_remembered_retried_and_leaves_no_temp_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory where the file should be: every write fails, whoever runs the test.
+    let path = dir.path().join("stats.json");
+    std::fs::create_dir(&path).unwrap();
+    let s = Stats::new();
+    s.open(path.clone());
+    s.record(&request(&[block(50, 10)], "m"));
+    s.flush();
+    let err = s.last_write_error().expect("error remembered");
+    assert!(err.message.contains("stats.json"), "{err:?}");
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains("tmp")), "{names:?}");
+    // Nothing counted is lost: once the path is usable the same delta lands.
+    std::fs::remove_dir(&path).unwrap();
+    s.flush();
+    assert!(s.last_write_error().is_none());
+    assert_eq!(persist::load(&path).totals.tokens_before, 50);
+}
+
+#[test]
+fn corrupt_file_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stats.json");
+    std::fs::write(&path, b"{not json").unwrap();
+    let s = Stats::new();
+    s.open(path.clone());
+    assert_eq!(s.snapshot().1, Totals::default());
+    assert!(!path.exists());
+    let aside: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(aside.len(), 1);
+}
+
+#[test]
+fn recent_requests_hold_no_query_string() {
+    let s = Stats::new();
+    s.record(&RequestRecord {
+        path: "/v1/messages?beta=true&key=sk-ant-secret",
+        ..request(&[block(10, 5)], "m")
+    });
+    let r = s.recent();
+    assert_eq!(r.len(), 1);
+    assert_eq!(r[0].path, "/v1/messages");
+    assert_eq!((r[0].tokens_before, r[0].tokens_after), (10, 5));
+}
+
+#[test]
+fn summary_prices_today_week_and_lifetime() {
+    let s = Stats::new();
+    s.record(&request(&[block(1_000_000, 0)], "claude-sonnet-4-5"));
+    let v = summary(&s.ledger(), persist::now_unix(), &Pricing::default());
+    for k in ["today", "last_7_days", "lifetime"] {
+        assert_eq!(v[k]["tokens_saved"], 1_000_000, "{k}: {v}");
+        assert_eq!(v[k]["estimated_dollars_saved"], 3.0, "{k}: {v}");
+    }
+}
