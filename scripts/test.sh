@@ -44,7 +44,7 @@ if ! have_db; then
 fi
 if have_db; then
   say "cargo deny check (advisories from $db_dir, licences, bans, sources)"
-  cargo deny --offline check --disable-fetch
+  cargo deny --offline check
 elif [ "${HEADROOM_REQUIRE_ADVISORIES:-0}" = 1 ]; then
   say "no RustSec advisory database in $db_dir and none could be fetched"
   exit 1
