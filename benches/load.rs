@@ -5,8 +5,7 @@
 //! Run: `cargo bench --bench load` (needs `wrk`; `scripts/setup.sh` installs it).
 //! Env: `LOAD_SECONDS` (default 10) per measurement.
 
-#[path = "../tests/support/fake_upstream.rs"]
-mod fake_upstream;
+use headroom_test_support::fake_upstream;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -7,9 +7,8 @@
 //! every request it gets (loopback stays direct); a control page with an external image and
 //! script proves the trap sees such requests.
 
-#[path = "support/agent_session.rs"]
-mod agent_session;
-mod support;
+use headroom_test_support as support;
+use headroom_test_support::agent_session;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};

@@ -1,9 +1,8 @@
 //! Compression through the real proxy: what the fake upstream receives, and what users pay
 //! with Anthropic's prompt cache simulated by the fake upstream.
 
-#[path = "support/agent_session.rs"]
-mod agent_session;
-mod support;
+use headroom_test_support as support;
+use headroom_test_support::agent_session;
 
 use serde_json::{json, Value};
 use support::fake_upstream::FakeUpstream;

@@ -2,7 +2,7 @@
 //! key (foreign Host, foreign and `null` Origin, browser-only bodies, other peers), credentials
 //! crossing providers, configs that must not be guessed, header slow-loris, honest errors.
 
-mod support;
+use headroom_test_support as support;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -9,6 +9,7 @@ fn block(before: usize, after: usize) -> BlockReport {
         tokens_after: after,
         duration: Duration::ZERO,
         cached: false,
+        location: String::new(),
     }
 }
 
