@@ -19,7 +19,6 @@ use crate::model::{
     Device, Embedder, Inference, InferenceObserver, LoadInfo, ModelConfig, ModelError, ModelKind,
     TokenClassifier,
 };
-use crate::state::{BuildError, Snapshot};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -30,21 +29,12 @@ pub struct TextModel {
     pub device: Device,
 }
 
-/// The learned text compressor for this config, reusing the previous snapshot's when the model
-/// settings did not change.
-pub fn text_model(
-    config: &Config,
-    previous: Option<&Snapshot>,
-) -> Result<Option<TextModel>, BuildError> {
+/// Loads the learned text compressor for this config. `Err` (with the reason) when the config
+/// asked for it explicitly and it cannot be had; `Ok(None)` when it is off, or unavailable under
+/// the defaults (logged). Reusing an already loaded model is the snapshot's decision.
+pub fn text_model(config: &Config) -> Result<Option<TextModel>, String> {
     if !config.model.enabled {
         return Ok(None);
-    }
-    if let Some(prev) = previous {
-        if prev.config.model == config.model
-            && prev.config.compression.text == config.compression.text
-        {
-            return Ok(prev.text.clone());
-        }
     }
     match load_with(&config.model, &config.compression.text) {
         Ok(loaded) => {
@@ -59,7 +49,7 @@ pub fn text_model(
                 device: loaded.device,
             }))
         }
-        Err(e) if explicitly_requested(config, &e) => Err(BuildError::Model(e.to_string())),
+        Err(e) if explicitly_requested(config, &e) => Err(e.to_string()),
         Err(e) => {
             tracing::warn!(
                 error = %e,

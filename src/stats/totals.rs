@@ -30,14 +30,8 @@ impl CompressorTotals {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct UsageTotals {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub cache_creation: u64,
-}
+/// Upstream usage totals: the same four counters a response reports.
+pub use crate::usage::Usage as UsageTotals;
 
 impl UsageTotals {
     fn add(&mut self, o: &UsageTotals) {
