@@ -1,5 +1,6 @@
 //! Assembles and runs the Pingora server: our config (never Pingora's argv or YAML), one
-//! listener, the reload and shutdown signal handling, stats flushing.
+//! listener behind the connection guard, the supervisor background service (readiness, reload,
+//! DNS refresh, stats flushing, log rotation) and the shutdown watch.
 //!
 //! Must never: start when the listen port is taken (Pingora would retry for 30 s and then leave a
 //! process with no listener); linger after SIGTERM/SIGINT once idle.
@@ -57,7 +58,7 @@ pub fn run(
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use your credentials through this proxy");
     }
-    let stop_signals = listen_for_stop_signals();
+    let signals = crate::signals::listen();
     if let Err(msg) = check_bind(addr) {
         eprintln!("headroom: {msg}");
         return ExitCode::from(EXIT_BIND);
@@ -81,9 +82,6 @@ pub fn run(
         Some(p) => stats.open(p),
         None => tracing::warn!("no HOME: lifetime stats are not persisted"),
     }
-    stats.spawn_flusher(Duration::from_secs(config.stats.flush_seconds));
-    spawn_dns_refresher(shared.clone());
-    crate::reload::spawn(shared.clone(), overrides);
 
     let mut conf = ServerConf {
         threads: config.threads,
@@ -115,13 +113,12 @@ pub fn run(
     proxy.add_tcp(&addr.to_string());
     server.add_service(proxy);
     server.add_service(pingora_core::services::background::background_service(
-        "readiness",
-        Readiness { addr },
-    ));
-    server.add_service(pingora_core::services::background::background_service(
-        "log rotation",
-        LogRotation {
+        "supervisor",
+        crate::supervisor::Supervisor {
             shared: shared.clone(),
+            overrides,
+            listen: addr,
+            hangups: std::sync::Mutex::new(Some(signals.hangup)),
         },
     ));
 
@@ -139,23 +136,12 @@ pub fn run(
         shutdown_signal: Box::new(Drain {
             shared: shared.clone(),
             grace,
-            signals: std::sync::Mutex::new(Some(stop_signals)),
+            signals: std::sync::Mutex::new(Some(signals.stop)),
         }),
     });
     record_cut_requests(&shared);
     stats.flush();
     ExitCode::SUCCESS
-}
-
-fn spawn_dns_refresher(shared: Arc<Shared>) {
-    let _ = std::thread::Builder::new()
-        .name("headroom-dns".into())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(60));
-            let snap = shared.snapshot();
-            snap.anthropic.refresh();
-            snap.openai.refresh();
-        });
 }
 
 /// Shutdown on SIGTERM or SIGINT: stop accepting, then exit as soon as no request is in
@@ -164,49 +150,6 @@ struct Drain {
     shared: Arc<Shared>,
     grace: Duration,
     signals: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<i32>>>,
-}
-
-/// Listens for SIGTERM and SIGINT from now on (on its own thread), so a signal that arrives
-/// while the server is still starting is acted on instead of killing the process or being lost.
-fn listen_for_stop_signals() -> tokio::sync::mpsc::UnboundedReceiver<i32> {
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let spawned = std::thread::Builder::new()
-        .name("headroom-signals".into())
-        .spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            else {
-                let _ = ready_tx.send(());
-                return;
-            };
-            rt.block_on(async move {
-                use tokio::signal::unix::{signal, SignalKind};
-                let (Ok(mut term), Ok(mut int)) = (
-                    signal(SignalKind::terminate()),
-                    signal(SignalKind::interrupt()),
-                ) else {
-                    tracing::error!("cannot install SIGTERM/SIGINT handlers");
-                    let _ = ready_tx.send(());
-                    return;
-                };
-                let _ = ready_tx.send(());
-                loop {
-                    let sig = tokio::select! {
-                        _ = term.recv() => libc::SIGTERM,
-                        _ = int.recv() => libc::SIGINT,
-                    };
-                    if tx.send(sig).is_err() {
-                        return;
-                    }
-                }
-            });
-        });
-    if spawned.is_ok() {
-        let _ = ready_rx.recv();
-    }
-    rx
 }
 
 #[async_trait]
@@ -290,55 +233,4 @@ fn record_cut_requests(shared: &Shared) {
         output_tokens = cut.iter().map(|u| u.output).sum::<u64>(),
         "grace period over; cutting requests and streams still in flight (their usage so far is recorded)"
     );
-}
-
-/// Tells the service manager the proxy is ready once its listener accepts connections.
-struct Readiness {
-    addr: std::net::SocketAddr,
-}
-
-#[async_trait]
-impl pingora_core::services::background::BackgroundService for Readiness {
-    async fn start(&self, _shutdown: pingora_core::server::ShutdownWatch) {
-        let mut probe = self.addr;
-        if probe.ip().is_unspecified() {
-            probe.set_ip(match probe {
-                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(probe).await.is_ok() {
-                crate::notify::ready();
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tracing::warn!(addr = %self.addr, "listener did not accept connections within 5 s");
-    }
-}
-
-/// Keeps a file-backed stderr (launchd's log) under `log.max_file_bytes`, checked every
-/// `stats.flush_seconds`.
-struct LogRotation {
-    shared: Arc<Shared>,
-}
-
-#[async_trait]
-impl pingora_core::services::background::BackgroundService for LogRotation {
-    async fn start(&self, mut shutdown: pingora_core::server::ShutdownWatch) {
-        loop {
-            let config = self.shared.snapshot().config.clone();
-            let every = Duration::from_secs(config.stats.flush_seconds.max(1));
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.changed() => return,
-            }
-            let (max, keep) = (config.log.max_file_bytes, config.log.keep_files);
-            let _ = tokio::task::spawn_blocking(move || {
-                crate::logging::rotate_stderr_if_needed(max, keep)
-            })
-            .await;
-        }
-    }
 }

@@ -334,16 +334,6 @@ impl Stats {
     pub fn last_write_error(&self) -> Option<WriteError> {
         self.write.lock().ok().and_then(|w| w.error.clone())
     }
-
-    /// Flushes every `period` on a plain thread for the life of the process.
-    pub fn spawn_flusher(&'static self, period: Duration) {
-        let _ = std::thread::Builder::new()
-            .name("headroom-stats".into())
-            .spawn(move || loop {
-                std::thread::sleep(period);
-                self.flush();
-            });
-    }
 }
 
 /// Today and the last 7 days (UTC days, today included) and lifetime, as JSON views.
