@@ -16,6 +16,12 @@ pub enum Kind {
     Code,
     Prose,
     Text,
+    Diagnostics,
+    GitLog,
+    GitShow,
+    Html,
+    Markdown,
+    Table,
 }
 
 impl Kind {
@@ -28,6 +34,12 @@ impl Kind {
             Kind::Code => "code",
             Kind::Prose => "prose",
             Kind::Text => "text",
+            Kind::Diagnostics => "diagnostics",
+            Kind::GitLog => "git_log",
+            Kind::GitShow => "git_show",
+            Kind::Html => "html",
+            Kind::Markdown => "markdown",
+            Kind::Table => "table",
         }
     }
 }
@@ -37,6 +49,9 @@ const SAMPLE_LINES: usize = 300;
 pub fn detect(text: &str) -> Kind {
     if find_json(text).is_some() {
         return Kind::Json;
+    }
+    if let Some(kind) = super::classify::classify(text) {
+        return kind;
     }
     let lines: Vec<&str> = text
         .lines()

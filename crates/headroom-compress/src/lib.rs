@@ -6,6 +6,8 @@
 //! panic or fail a request (any failure means the original bytes go through).
 
 mod cache;
+mod classify;
+pub mod code;
 mod config;
 pub mod detect;
 pub mod diff;
@@ -14,6 +16,7 @@ pub mod json;
 pub mod jsontree;
 pub mod log;
 pub mod marker;
+pub mod lines;
 mod pipeline;
 pub mod search;
 mod table;
@@ -84,6 +87,8 @@ pub struct BlockReport {
     /// original, exact otherwise (exact BPE counting is too slow to run on every big block).
     pub tokens_before: usize,
     pub tokens_after: usize,
+    /// Whether the block was compressed, and if not why not.
+    pub outcome: Outcome,
     pub duration: Duration,
     pub cached: bool,
 }
@@ -94,6 +99,42 @@ impl BlockReport {
         self.tokens_after < self.tokens_before
     }
 }
+
+/// What happened to one block, as a bounded label set for metrics and stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Compressed,
+    /// Below `compression.min_tokens`: never looked at (counted in [`Rewritten::small_blocks`]).
+    UnchangedSmall,
+    /// A compressor ran but saved less than `compression.min_savings_percent`.
+    UnchangedNoGain,
+    /// No compressor handles the detected content type.
+    UnchangedUnknownFormat,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Compressed,
+        Outcome::UnchangedSmall,
+        Outcome::UnchangedNoGain,
+        Outcome::UnchangedUnknownFormat,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Compressed => "compressed",
+            Outcome::UnchangedSmall => "unchanged-small",
+            Outcome::UnchangedNoGain => "unchanged-no-gain",
+            Outcome::UnchangedUnknownFormat => "unchanged-unknown-format",
+        }
+    }
+}
+
+/// Every content-type label a [`BlockReport::kind`] can carry.
+pub const CONTENT_TYPES: [&str; 13] = [
+    "json", "diff", "search", "log", "code", "prose", "text", "diagnostics", "git_log",
+    "git_show", "html", "markdown", "table",
+];
 
 /// Why a request (or block) went through untouched although compression was attempted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +166,8 @@ pub struct Rewritten {
     pub replaced: Vec<std::ops::Range<usize>>,
     /// Where each block of `blocks` sits, e.g. `messages[3].content[0].content (tool_result)`.
     pub locations: Vec<String>,
+    /// Blocks below `compression.min_tokens`, passed through without a look.
+    pub small_blocks: usize,
 }
 
 impl Rewritten {
