@@ -7,7 +7,7 @@
 //! Must never: drop a signature, an import or a line the task's words hit; parse beyond
 //! indentation and brackets (it must work on any language and on broken code).
 
-use super::lines::{close_small_gaps, Lines};
+use super::lines::{close_small_gaps, Identifiers, Lines};
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
 
@@ -73,9 +73,10 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
     keep_opening_comment(src, &mut keep);
     let words = TaskWords::new(task);
     let words = words.selective(src.iter().copied(), (n / 25).max(4));
-    if !words.is_empty() {
+    let idents = Identifiers::new(task);
+    if !words.is_empty() || !idents.is_empty() {
         for i in 0..n {
-            if !words.matches(src[i]) {
+            if !words.matches(src[i]) && !idents.matches(src[i]) {
                 continue;
             }
             keep[i] = true;
@@ -287,7 +288,7 @@ fn is_doc_start(t: &str) -> bool {
     t.starts_with("///") || t.starts_with("//!") || t.starts_with("/**") || t.starts_with("\"\"\"") || t.starts_with("r\"\"\"") || t.starts_with("'''")
 }
 
-/// The first line of every doc comment (two when the first only opens it).
+/// The first sentence line of every doc comment (with the heading or opener before it).
 fn keep_doc_first_lines(src: &[&str], keep: &mut [bool]) {
     let mut prev_doc = false;
     for i in 0..src.len() {
@@ -295,13 +296,26 @@ fn keep_doc_first_lines(src: &[&str], keep: &mut [bool]) {
         let doc = is_doc_start(t);
         let continues = prev_doc && (t.starts_with("///") || t.starts_with("//!"));
         if doc && !continues {
-            keep[i] = true;
-            if matches!(t, "/**" | "\"\"\"" | "'''" | "///" | "//!") && i + 1 < src.len() {
-                keep[i + 1] = true;
+            for j in i..(i + 4).min(src.len()) {
+                keep[j] = true;
+                if is_prose(src[j]) {
+                    break;
+                }
             }
         }
-        prev_doc = doc || (prev_doc && t.starts_with("///"));
+        prev_doc = doc || (prev_doc && (t.starts_with("///") || t.starts_with("//!")));
     }
+}
+
+/// A comment line with a sentence in it, not only an opener or a heading.
+fn is_prose(line: &str) -> bool {
+    let t = line
+        .trim()
+        .trim_start_matches(['/', '!', '*', '"', '\'', '#', ' ']);
+    t.split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count()
+        >= 3
 }
 
 /// The file's opening comment (licence headers run long: at most its first six lines).

@@ -12,6 +12,7 @@ mod config;
 pub mod detect;
 pub mod diff;
 pub mod generic;
+pub mod git;
 pub mod json;
 pub mod jsontree;
 pub mod log;

@@ -121,6 +121,51 @@ impl<'a> Lines<'a> {
     }
 }
 
+/// The identifiers a task names (`try_lock`, `HttpProxy`, `Mutex::lock`), matched inside
+/// longer identifiers too: `try_lock` hits `TryLockError` and `try_lock_owned`.
+#[derive(Debug, Default)]
+pub struct Identifiers {
+    names: Vec<String>,
+}
+
+impl Identifiers {
+    pub fn new(task: &str) -> Self {
+        let mut names: Vec<String> = Vec::new();
+        for w in super::marker::words(task) {
+            let inner_upper = w.chars().skip(1).any(|c| c.is_ascii_uppercase());
+            if !(w.contains('_') || inner_upper) {
+                continue;
+            }
+            let norm = normalize(w);
+            if norm.len() >= 5 && !names.contains(&norm) {
+                names.push(norm);
+            }
+        }
+        Identifiers { names }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn matches(&self, line: &str) -> bool {
+        !self.names.is_empty()
+            && super::marker::words(line).any(|w| {
+                w.len() >= 5 && {
+                    let norm = normalize(w);
+                    self.names.iter().any(|n| norm.contains(n.as_str()))
+                }
+            })
+    }
+}
+
+fn normalize(w: &str) -> String {
+    w.chars()
+        .filter(|&c| c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
 /// Keeps dropped runs shorter than `min_run` lines: a marker would save nothing.
 pub fn close_small_gaps(keep: &mut [bool], min_run: usize) {
     let n = keep.len();

@@ -8,8 +8,8 @@
 
 use super::cache::Lru;
 use super::code::CodeCompressor;
+use super::git::GitCompressor;
 use super::detect::{detect, Kind};
-use super::diff::DiffCompressor;
 use super::generic::{collapse_repeats, GenericCompressor};
 use super::json::JsonCompressor;
 use super::jsontree::{self, decode_str, encode_str};
@@ -34,9 +34,9 @@ pub struct Pipeline {
     json: JsonCompressor,
     log: LogCompressor,
     search: SearchCompressor,
-    diff: DiffCompressor,
     generic: GenericCompressor,
     code: CodeCompressor,
+    git: GitCompressor,
     fingerprint: u64,
     cache: Mutex<Lru<Cached>>,
 }
@@ -76,9 +76,9 @@ impl Pipeline {
             json: JsonCompressor::new(config.json.clone()),
             log: LogCompressor::new(config.log.clone()),
             search: SearchCompressor::new(config.search.clone()),
-            diff: DiffCompressor::new(config.diff.clone()),
             generic: GenericCompressor::new(config.generic.clone()),
             code: CodeCompressor,
+            git: GitCompressor::new(config.diff.clone()),
             fingerprint: xxh3_64(&id),
             cache: Mutex::new(Lru::new(config.cache_entries)),
             config,
@@ -111,7 +111,8 @@ impl Pipeline {
             Kind::Json if c.json.enabled => Some(&self.json),
             Kind::Log if c.log.enabled => Some(&self.log),
             Kind::Search if c.search.enabled => Some(&self.search),
-            Kind::Diff if c.diff.enabled => Some(&self.diff),
+            Kind::Diff if c.diff.enabled => Some(&self.git),
+            Kind::GitLog | Kind::GitShow if c.diff.enabled => Some(&self.git),
             Kind::Code => Some(&self.code),
             Kind::Prose if c.text.enabled => self.text.as_deref(),
             Kind::Text if c.generic.enabled => Some(&self.generic),
