@@ -14,6 +14,7 @@ pub mod diff;
 pub mod generic;
 pub mod git;
 pub mod json;
+pub mod jsonmap;
 pub mod jsontree;
 pub mod log;
 pub mod marker;
