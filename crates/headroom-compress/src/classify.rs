@@ -49,7 +49,14 @@ pub fn classify(text: &str) -> Option<Kind> {
     if diags >= 2 && (diags * 20 >= n || sample.iter().any(|l| is_summary_line(l))) {
         return Some(Kind::Diagnostics);
     }
-    let headings = sample.iter().filter(|l| is_md_heading(l)).count();
+    let setext = sample
+        .windows(2)
+        .filter(|w| {
+            let u = w[1].trim();
+            u.len() >= 3 && u.bytes().all(|b| b == b'=') && !w[0].trim().is_empty()
+        })
+        .count();
+    let headings = sample.iter().filter(|l| is_md_heading(l)).count() + setext;
     let codeish = sample
         .iter()
         .filter(|l| {
@@ -57,19 +64,56 @@ pub fn classify(text: &str) -> Option<Kind> {
             t.ends_with('{') || t.ends_with(';') || t.ends_with("):")
         })
         .count();
-    if headings >= 2 && codeish * 10 < n {
+    if headings >= 2 && (codeish * 10 < n || headings >= 4 && codeish * 4 < n) {
         return Some(Kind::Markdown);
     }
     if is_table(&sample) {
         return Some(Kind::Table);
     }
+    // Wrapped prose (licences, manuals): lines of words.
+    let wordy = sample.iter().filter(|l| is_wordy(l)).count();
+    let avg = sample.iter().map(|l| l.len()).sum::<usize>() / n;
+    let keywords = sample
+        .iter()
+        .filter(|l| {
+            let t = l.trim_start();
+            [
+                "def ",
+                "class ",
+                "import ",
+                "from ",
+                "fn ",
+                "pub ",
+                "#include",
+                "function ",
+                "return ",
+                "let ",
+                "const ",
+            ]
+            .iter()
+            .any(|k| t.starts_with(k))
+        })
+        .count();
+    if n >= 10 && avg >= 40 && wordy * 10 >= n * 7 && keywords * 33 < n && codeish * 20 < n {
+        return Some(Kind::Prose);
+    }
     None
+}
+
+fn is_wordy(line: &str) -> bool {
+    let letters = line
+        .chars()
+        .filter(|c| c.is_alphabetic() || *c == ' ')
+        .count();
+    letters * 10 >= line.chars().count() * 8
 }
 
 fn is_html(text: &str) -> bool {
     let head = &text[..super::marker::floor_char_boundary(text, 512)];
     let t = head.trim_start().to_ascii_lowercase();
-    t.starts_with("<!doctype html") || t.starts_with("<html") || t.starts_with("<?xml") && t.contains("<html")
+    t.starts_with("<!doctype html")
+        || t.starts_with("<html")
+        || t.starts_with("<?xml") && t.contains("<html")
 }
 
 pub fn is_commit_header(line: &str) -> bool {
@@ -91,13 +135,24 @@ fn is_md_heading(line: &str) -> bool {
     let hashes = line.bytes().take_while(|&b| b == b'#').count();
     (1..=6).contains(&hashes)
         && line[hashes..].starts_with(' ')
-        && line[hashes..].trim().chars().next().is_some_and(|c| c.is_alphanumeric() || c == '[' || c == '`')
+        && line[hashes..]
+            .trim()
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_alphanumeric() || c == '[' || c == '`')
 }
 
 /// One line of a compiler, linter or test runner report.
 pub fn is_diagnostic_line(line: &str) -> bool {
     let t = line.trim_start();
-    for p in ["error[", "error: ", "warning: ", "warning[", "note: ", "help: "] {
+    for p in [
+        "error[",
+        "error: ",
+        "warning: ",
+        "warning[",
+        "note: ",
+        "help: ",
+    ] {
         if line.starts_with(p) {
             return true;
         }
@@ -105,7 +160,10 @@ pub fn is_diagnostic_line(line: &str) -> bool {
     if t.starts_with("--> ") && t.contains(':') {
         return true;
     }
-    if line.starts_with("FAILED ") || line.starts_with("ERROR ") || line.starts_with("---- ") && line.ends_with(" stdout ----") {
+    if line.starts_with("FAILED ")
+        || line.starts_with("ERROR ")
+        || line.starts_with("---- ") && line.ends_with(" stdout ----")
+    {
         return true;
     }
     if t.starts_with("File \"") && t.contains("\", line ") {
@@ -117,7 +175,11 @@ pub fn is_diagnostic_line(line: &str) -> bool {
     };
     let _ = loc;
     let r = rest.trim_start();
-    r.starts_with("error") || r.starts_with("warning") || r.starts_with("note:") || r.starts_with("fatal error") || is_rule_code(r.split([' ', ':']).next().unwrap_or(""))
+    r.starts_with("error")
+        || r.starts_with("warning")
+        || r.starts_with("note:")
+        || r.starts_with("fatal error")
+        || is_rule_code(r.split([' ', ':']).next().unwrap_or(""))
 }
 
 /// `path:12:3:` / `path:12:` / `path(12,3):` → (location, rest after it).
@@ -128,7 +190,10 @@ pub fn split_location(line: &str) -> Option<(&str, &str)> {
     if let Some(open) = line.find('(') {
         if let Some(close) = line[open..].find("):") {
             let inside = &line[open + 1..open + close];
-            if !inside.is_empty() && inside.bytes().all(|b| b.is_ascii_digit() || b == b',') && super::detect::looks_like_path(&line[..open]) {
+            if !inside.is_empty()
+                && inside.bytes().all(|b| b.is_ascii_digit() || b == b',')
+                && super::detect::looks_like_path(&line[..open])
+            {
                 return Some((&line[..open + close + 1], &line[open + close + 2..]));
             }
         }
@@ -140,7 +205,11 @@ pub fn split_location(line: &str) -> Option<(&str, &str)> {
     let _ = (path, line_no);
     // An optional column.
     let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    let rest = if digits > 0 && rest[digits..].starts_with(':') { &rest[digits + 1..] } else { rest };
+    let rest = if digits > 0 && rest[digits..].starts_with(':') {
+        &rest[digits + 1..]
+    } else {
+        rest
+    };
     let loc_len = line.len() - rest.len();
     Some((&line[..loc_len], rest))
 }
@@ -148,7 +217,10 @@ pub fn split_location(line: &str) -> Option<(&str, &str)> {
 /// `E501`, `F401`, `TS2339`, `no-unused-vars`-style codes are too loose; letters then digits.
 fn is_rule_code(w: &str) -> bool {
     let letters = w.bytes().take_while(u8::is_ascii_uppercase).count();
-    (1..=4).contains(&letters) && w.len() > letters && w.len() <= letters + 5 && w[letters..].bytes().all(|b| b.is_ascii_digit())
+    (1..=4).contains(&letters)
+        && w.len() > letters
+        && w.len() <= letters + 5
+        && w[letters..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Totals a report ends with; never dropped.
@@ -161,9 +233,14 @@ pub fn is_summary_line(line: &str) -> bool {
         || t.starts_with("test result: ")
         || t.starts_with("Found ") && (t.contains(" error") || t.contains(" warning"))
         || t.starts_with("Success: no issues")
-        || (t.starts_with("==") && t.ends_with("==") && (t.contains(" passed") || t.contains(" failed") || t.contains(" error")))
-        || t.starts_with("FAILED (") || t.starts_with("Ran ") && t.contains(" test")
-        || t.ends_with(" generated.") || t.contains(" errors generated") || t.contains(" error generated")
+        || (t.starts_with("==")
+            && t.ends_with("==")
+            && (t.contains(" passed") || t.contains(" failed") || t.contains(" error")))
+        || t.starts_with("FAILED (")
+        || t.starts_with("Ran ") && t.contains(" test")
+        || t.ends_with(" generated.")
+        || t.contains(" errors generated")
+        || t.contains(" error generated")
         || t.starts_with("error: test failed")
         || t.starts_with("failures:")
         || (t.contains("problem") && t.contains('✖'))
@@ -175,7 +252,10 @@ fn is_table(sample: &[&str]) -> bool {
     if n < 5 {
         return false;
     }
-    let mut counts: Vec<usize> = sample.iter().map(|l| l.split_whitespace().count()).collect();
+    let mut counts: Vec<usize> = sample
+        .iter()
+        .map(|l| l.split_whitespace().count())
+        .collect();
     counts.sort_unstable();
     let median = counts[n / 2];
     if median < 4 {
@@ -198,6 +278,9 @@ fn is_table(sample: &[&str]) -> bool {
     if dated * 2 >= n {
         return false;
     }
-    let prose = sample.iter().filter(|l| l.trim_end().ends_with('.') || l.contains(". ")).count();
+    let prose = sample
+        .iter()
+        .filter(|l| l.trim_end().ends_with('.') || l.contains(". "))
+        .count();
     near * 10 >= n * 8 && prose * 4 < n
 }

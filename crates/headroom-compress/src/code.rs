@@ -57,7 +57,8 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
     for it in &items {
         keep[it.sig..=it.sig_end].iter_mut().for_each(|k| *k = true);
         // The closing line of a container whose children are kept.
-        if it.end > it.sig_end + 1 && is_close(src[it.end - 1]) && it.end - it.sig > WHOLE_ITEM_MAX {
+        if it.end > it.sig_end + 1 && is_close(src[it.end - 1]) && it.end - it.sig > WHOLE_ITEM_MAX
+        {
             keep[it.end - 1] = true;
         }
     }
@@ -135,7 +136,14 @@ fn indent_of(line: &str) -> usize {
 }
 
 fn is_comment(t: &str) -> bool {
-    t.starts_with("//") || t.starts_with("/*") || t.starts_with('*') || t.starts_with('#') && !t.starts_with("#[") && !t.starts_with("#include") && !t.starts_with("#define") || t.starts_with("--")
+    t.starts_with("//")
+        || t.starts_with("/*")
+        || t.starts_with('*')
+        || t.starts_with('#')
+            && !t.starts_with("#[")
+            && !t.starts_with("#include")
+            && !t.starts_with("#define")
+        || t.starts_with("--")
 }
 
 fn is_close(line: &str) -> bool {
@@ -144,18 +152,64 @@ fn is_close(line: &str) -> bool {
 }
 
 fn is_import(t: &str) -> bool {
-    const P: [&str; 9] = ["use ", "pub use ", "import ", "from ", "#include", "extern crate ", "require ", "package ", "using "];
-    P.iter().any(|p| t.starts_with(p)) || (t.starts_with("const ") || t.starts_with("var ")) && t.contains("require(")
+    const P: [&str; 9] = [
+        "use ",
+        "pub use ",
+        "import ",
+        "from ",
+        "#include",
+        "extern crate ",
+        "require ",
+        "package ",
+        "using ",
+    ];
+    P.iter().any(|p| t.starts_with(p))
+        || (t.starts_with("const ") || t.starts_with("var ")) && t.contains("require(")
 }
 
 const MODIFIERS: [&str; 22] = [
-    "pub", "export", "default", "async", "unsafe", "extern", "\"C\"", "static", "public",
-    "private", "protected", "internal", "abstract", "final", "override", "open", "inline",
-    "virtual", "const", "declare", "sealed", "Z_EXPORT",
+    "pub",
+    "export",
+    "default",
+    "async",
+    "unsafe",
+    "extern",
+    "\"C\"",
+    "static",
+    "public",
+    "private",
+    "protected",
+    "internal",
+    "abstract",
+    "final",
+    "override",
+    "open",
+    "inline",
+    "virtual",
+    "const",
+    "declare",
+    "sealed",
+    "Z_EXPORT",
 ];
 const ITEM_KEYWORDS: [&str; 18] = [
-    "fn", "func", "def", "class", "struct", "enum", "trait", "impl", "interface", "type", "mod",
-    "module", "union", "macro_rules!", "function", "function*", "typedef", "namespace",
+    "fn",
+    "func",
+    "def",
+    "class",
+    "struct",
+    "enum",
+    "trait",
+    "impl",
+    "interface",
+    "type",
+    "mod",
+    "module",
+    "union",
+    "macro_rules!",
+    "function",
+    "function*",
+    "typedef",
+    "namespace",
 ];
 const NOT_ITEMS: [&str; 12] = [
     "if", "for", "while", "switch", "catch", "return", "else", "match", "loop", "do", "try", "with",
@@ -163,7 +217,10 @@ const NOT_ITEMS: [&str; 12] = [
 
 /// Whether a trimmed line opens an item (function, type, impl, class, method).
 fn is_signature(t: &str, indent: usize) -> bool {
-    let first = t.split(|c: char| c.is_whitespace() || c == '(' || c == '<').next().unwrap_or("");
+    let first = t
+        .split(|c: char| c.is_whitespace() || c == '(' || c == '<')
+        .next()
+        .unwrap_or("");
     if NOT_ITEMS.contains(&first) || t.ends_with(';') && !t.contains('{') {
         return false;
     }
@@ -195,9 +252,13 @@ fn is_signature(t: &str, indent: usize) -> bool {
         .chars()
         .last()
         .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == ')');
-    let plain = before
-        .chars()
-        .all(|c| c.is_alphanumeric() || matches!(c, '_' | ' ' | '*' | '&' | ':' | '<' | '>' | '$' | ',' | '(' | ')'));
+    let plain = before.chars().all(|c| {
+        c.is_alphanumeric()
+            || matches!(
+                c,
+                '_' | ' ' | '*' | '&' | ':' | '<' | '>' | '$' | ',' | '(' | ')'
+            )
+    });
     opens && ident_before && plain && !before.contains(" = ") && (indent == 0 || t.ends_with('{'))
 }
 
@@ -270,9 +331,7 @@ fn find_items(src: &[&str], indent: &[usize]) -> Vec<Item> {
 
 /// `pub async fn upstream_request_filter(` → `fn upstream_request_filter`.
 fn label(sig: &str) -> String {
-    let cut = sig
-        .find(['(', '{', '=', '<', '['])
-        .unwrap_or(sig.len());
+    let cut = sig.find(['(', '{', '=', '<', '[']).unwrap_or(sig.len());
     let words: Vec<&str> = sig[..cut]
         .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
         .filter(|w| !w.is_empty() && !MODIFIERS.contains(w))
@@ -285,7 +344,12 @@ fn label(sig: &str) -> String {
 }
 
 fn is_doc_start(t: &str) -> bool {
-    t.starts_with("///") || t.starts_with("//!") || t.starts_with("/**") || t.starts_with("\"\"\"") || t.starts_with("r\"\"\"") || t.starts_with("'''")
+    t.starts_with("///")
+        || t.starts_with("//!")
+        || t.starts_with("/**")
+        || t.starts_with("\"\"\"")
+        || t.starts_with("r\"\"\"")
+        || t.starts_with("'''")
 }
 
 /// The first sentence line of every doc comment (with the heading or opener before it).
@@ -337,7 +401,14 @@ fn keep_opening_comment(src: &[&str], keep: &mut [bool]) {
 /// Keeps the whole doc comment right above line `i` (or the one `i` sits in) and the
 /// signature it documents.
 fn keep_doc_block_before(src: &[&str], items: &[Item], i: usize, keep: &mut [bool]) {
-    let is_doc_line = |t: &str| t.starts_with("///") || t.starts_with("//!") || t.starts_with('*') || t.starts_with("/**") || t.starts_with("#[") || t.starts_with('@');
+    let is_doc_line = |t: &str| {
+        t.starts_with("///")
+            || t.starts_with("//!")
+            || t.starts_with('*')
+            || t.starts_with("/**")
+            || t.starts_with("#[")
+            || t.starts_with('@')
+    };
     let mut lo = i;
     while lo > 0 && is_doc_line(src[lo - 1].trim()) && i - lo < 80 {
         lo -= 1;
@@ -386,7 +457,10 @@ mod tests {
             .map(|(i, l)| format!("{}\t{l}\n", i + 100))
             .collect();
         let out = compress_code(&page, "").unwrap();
-        assert!(out.contains("[… lines 105–108 omitted: body of fn add …]"), "{out}");
+        assert!(
+            out.contains("[… lines 105–108 omitted: body of fn add …]"),
+            "{out}"
+        );
         assert!(out.contains("104\tpub fn add("));
     }
 }

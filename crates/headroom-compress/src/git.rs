@@ -131,27 +131,30 @@ fn compress_show(lines: &Lines<'_>, task: &str) -> Option<String> {
     }
     close_small_gaps(&mut keep, 3);
     lines.render(&keep, |run| {
-        let added = src[run.clone()].iter().filter(|l| l.starts_with('+')).count();
-        let removed = src[run.clone()].iter().filter(|l| l.starts_with('-')).count();
+        let added = src[run.clone()]
+            .iter()
+            .filter(|l| l.starts_with('+'))
+            .count();
+        let removed = src[run.clone()]
+            .iter()
+            .filter(|l| l.starts_with('-'))
+            .count();
         let context = run.len() - added - removed;
         let detail = format!("hunk lines: +{added} −{removed}, {context} unchanged");
         lines.marker(&run, &detail)
     })
 }
 
-fn elide_hunk(
-    src: &[&str],
-    hunk: std::ops::Range<usize>,
-    words: &TaskWords,
-    keep: &mut [bool],
-) {
+fn elide_hunk(src: &[&str], hunk: std::ops::Range<usize>, words: &TaskWords, keep: &mut [bool]) {
     if hunk.len() <= SMALL_HUNK {
         return;
     }
     let hits: Vec<usize> = hunk.clone().filter(|&j| words.matches(src[j])).collect();
     keep[hunk.clone()].iter_mut().for_each(|k| *k = false);
     let head_end = (hunk.start + HUNK_HEAD).min(hunk.end);
-    keep[hunk.start..head_end].iter_mut().for_each(|k| *k = true);
+    keep[hunk.start..head_end]
+        .iter_mut()
+        .for_each(|k| *k = true);
     for h in hits {
         let lo = h.saturating_sub(HIT_RADIUS).max(hunk.start);
         let hi = (h + HIT_RADIUS + 1).min(hunk.end);
@@ -177,7 +180,10 @@ mod tests {
     fn a_log_keeps_headers_subjects_and_totals() {
         let text = log();
         let out = GitCompressor::new(DiffConfig::default())
-            .compress(&BlockInput { text: &text, task: "summarise" })
+            .compress(&BlockInput {
+                text: &text,
+                task: "summarise",
+            })
             .unwrap()
             .unwrap();
         for k in 0..6 {
@@ -192,7 +198,10 @@ mod tests {
     fn a_log_keeps_the_stat_line_the_task_names() {
         let text = log();
         let out = GitCompressor::new(DiffConfig::default())
-            .compress(&BlockInput { text: &text, task: "which commit changed file3.rs?" })
+            .compress(&BlockInput {
+                text: &text,
+                task: "which commit changed file3.rs?",
+            })
             .unwrap()
             .unwrap();
         assert!(out.contains(" src/file3.rs | 2 +-"));
@@ -207,7 +216,10 @@ mod tests {
             7
         );
         let out = GitCompressor::new(DiffConfig::default())
-            .compress(&BlockInput { text: &text, task: "" })
+            .compress(&BlockInput {
+                text: &text,
+                task: "",
+            })
             .unwrap()
             .unwrap();
         assert!(out.contains("    Why it changed.\n---\n a.rs | 40 +\n"));

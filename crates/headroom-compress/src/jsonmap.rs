@@ -141,7 +141,10 @@ pub fn clip_string(literal: &str) -> Option<String> {
         head = &head[..head.len() - 1];
     }
     let rest = inner.chars().count() - head.chars().count();
-    Some(format!("\"{head}[… {} more chars omitted …]\"", thousands(rest)))
+    Some(format!(
+        "\"{head}[… {} more chars omitted …]\"",
+        thousands(rest)
+    ))
 }
 
 #[cfg(test)]

@@ -13,12 +13,14 @@ pub mod detect;
 pub mod diff;
 pub mod generic;
 pub mod git;
+pub mod html;
 pub mod json;
 pub mod jsonmap;
 pub mod jsontree;
-pub mod log;
-pub mod marker;
 pub mod lines;
+pub mod log;
+pub mod markdown;
+pub mod marker;
 mod pipeline;
 pub mod search;
 mod table;
@@ -134,8 +136,19 @@ impl Outcome {
 
 /// Every content-type label a [`BlockReport::kind`] can carry.
 pub const CONTENT_TYPES: [&str; 13] = [
-    "json", "diff", "search", "log", "code", "prose", "text", "diagnostics", "git_log",
-    "git_show", "html", "markdown", "table",
+    "json",
+    "diff",
+    "search",
+    "log",
+    "code",
+    "prose",
+    "text",
+    "diagnostics",
+    "git_log",
+    "git_show",
+    "html",
+    "markdown",
+    "table",
 ];
 
 /// Why a request (or block) went through untouched although compression was attempted.

@@ -72,7 +72,11 @@ impl<'a> Lines<'a> {
 
     /// Renders the kept lines, calling `marker` once per dropped run (the run's line indices).
     /// Returns `None` when nothing was dropped.
-    pub fn render(&self, keep: &[bool], mut marker: impl FnMut(Range<usize>) -> String) -> Option<String> {
+    pub fn render(
+        &self,
+        keep: &[bool],
+        mut marker: impl FnMut(Range<usize>) -> String,
+    ) -> Option<String> {
         if keep.iter().all(|&k| k) {
             return None;
         }
@@ -203,9 +207,7 @@ pub fn strip_number(line: &str) -> Option<(usize, &str)> {
         return None;
     }
     let rest = &t[digits..];
-    let rest = rest
-        .strip_prefix('\t')
-        .or_else(|| rest.strip_prefix('→'))?;
+    let rest = rest.strip_prefix('\t').or_else(|| rest.strip_prefix('→'))?;
     let n = t[..digits].parse().ok()?;
     Some((n, rest))
 }
@@ -241,7 +243,11 @@ pub fn envelope(block: &str) -> (&str, &str, &str) {
             tail_start = t;
         }
     }
-    (&block[..head_end], &block[head_end..tail_start], &block[tail_start..])
+    (
+        &block[..head_end],
+        &block[head_end..tail_start],
+        &block[tail_start..],
+    )
 }
 
 #[cfg(test)]
@@ -250,9 +256,13 @@ mod tests {
 
     #[test]
     fn read_pages_lose_prefixes_for_compressors_and_keep_them_in_output() {
-        let block = "<system-reminder>partial view</system-reminder>\n10\tfn a() {\n11\t    1\n12\t}\n13\t";
+        let block =
+            "<system-reminder>partial view</system-reminder>\n10\tfn a() {\n11\t    1\n12\t}\n13\t";
         let lines = Lines::new(block);
-        assert_eq!(lines.head, "<system-reminder>partial view</system-reminder>\n");
+        assert_eq!(
+            lines.head,
+            "<system-reminder>partial view</system-reminder>\n"
+        );
         assert_eq!(lines.text[0], "fn a() {");
         let keep = [true, false, false, true, true];
         let out = lines.render(&keep, |r| lines.marker(&r, "body")).unwrap();

@@ -8,12 +8,14 @@
 
 use super::cache::Lru;
 use super::code::CodeCompressor;
-use super::git::GitCompressor;
 use super::detect::{detect, Kind};
 use super::generic::{collapse_repeats, GenericCompressor};
+use super::git::GitCompressor;
+use super::html::HtmlCompressor;
 use super::json::JsonCompressor;
 use super::jsontree::{self, decode_str, encode_str};
 use super::log::LogCompressor;
+use super::markdown::DocumentCompressor;
 use super::search::SearchCompressor;
 use super::walk::walk;
 use super::{
@@ -37,6 +39,8 @@ pub struct Pipeline {
     generic: GenericCompressor,
     code: CodeCompressor,
     git: GitCompressor,
+    document: DocumentCompressor,
+    html: HtmlCompressor,
     fingerprint: u64,
     cache: Mutex<Lru<Cached>>,
 }
@@ -79,6 +83,8 @@ impl Pipeline {
             generic: GenericCompressor::new(config.generic.clone()),
             code: CodeCompressor,
             git: GitCompressor::new(config.diff.clone()),
+            document: DocumentCompressor,
+            html: HtmlCompressor,
             fingerprint: xxh3_64(&id),
             cache: Mutex::new(Lru::new(config.cache_entries)),
             config,
@@ -114,7 +120,8 @@ impl Pipeline {
             Kind::Diff if c.diff.enabled => Some(&self.git),
             Kind::GitLog | Kind::GitShow if c.diff.enabled => Some(&self.git),
             Kind::Code => Some(&self.code),
-            Kind::Prose if c.text.enabled => self.text.as_deref(),
+            Kind::Prose | Kind::Markdown => Some(&self.document),
+            Kind::Html => Some(&self.html),
             Kind::Text if c.generic.enabled => Some(&self.generic),
             _ => None,
         }
@@ -274,7 +281,16 @@ impl Pipeline {
         };
         let input = BlockInput { text, task };
         let ran = (|| {
-            let first = compressor.compress(&input)?;
+            let mut first = compressor.compress(&input)?;
+            // Prose without structure to select by goes to the learned compressor, if loaded.
+            if first.is_none() && kind == Kind::Prose && self.config.text.enabled {
+                if let Some(text) = &self.text {
+                    if let Some(out) = text.compress(&input)? {
+                        return Ok(Some((out, text.name())));
+                    }
+                }
+            }
+            first = first.filter(|out| out.len() < text.len());
             // Text the specialised compressor declined may still hold exact repetitions.
             if first.is_none()
                 && self.config.generic.enabled
