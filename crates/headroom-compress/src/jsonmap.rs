@@ -41,12 +41,18 @@ impl Terms {
 
     /// Whether `text` is one of the task's terms or contains one as a whole token.
     pub fn matches(&self, text: &str) -> bool {
+        self.matches_specific(text) || self.words.matches(text)
+    }
+
+    /// Whether `text` holds one of the task's specific terms (versions, `www-data`,
+    /// `pkg@1.2`, paths) as a whole token.
+    pub fn matches_specific(&self, text: &str) -> bool {
         let lower = text.to_lowercase();
-        let exact = self.terms.iter().any(|t| {
-            (t.contains('.') || t.contains('@') || t.bytes().any(|b| b.is_ascii_digit()))
+        self.terms.iter().any(|t| {
+            t.bytes()
+                .any(|b| b.is_ascii_digit() || matches!(b, b'.' | b'@' | b'-' | b'_' | b'/' | b':'))
                 && contains_token(&lower, t)
-        });
-        exact || self.words.matches(text)
+        })
     }
 }
 

@@ -93,7 +93,8 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
     if n < 8 {
         return None;
     }
-    let task = TaskWords::new(task);
+    // Words found on most lines (`installed` in dpkg.log) say nothing about which rows matter.
+    let task = TaskWords::new(task).selective(lines.iter().copied(), (n / 50).max(3));
 
     // Classify and template every line.
     let mut class = Vec::with_capacity(n);
@@ -140,6 +141,8 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
 
     let mut keep = vec![false; n];
     let mut task_hits = vec![0usize; ntpl];
+    // Without error lines, the rows the task names are what the reader came for.
+    let task_cap = if class.contains(&Class::Important) { 3 } else { 40 };
     for i in 0..n {
         let t = tpl_ids[i];
         match class[i] {
@@ -158,7 +161,7 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
                     keep[i] = true;
                 } else if task.matches(lines[i]) {
                     task_hits[t] += 1;
-                    if task_hits[t] <= 3 {
+                    if task_hits[t] <= task_cap {
                         keep[i] = true;
                     }
                 }

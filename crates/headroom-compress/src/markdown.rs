@@ -6,6 +6,7 @@
 //!
 //! Must never: drop a heading, or keep a unit without the heading above it.
 
+use super::jsonmap::Terms;
 use super::lines::{close_small_gaps, Identifiers, Lines};
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
@@ -68,6 +69,7 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     let words =
         TaskWords::new(task).selective(texts.iter().map(String::as_str), (units.len() / 12).max(2));
     let idents = Identifiers::new(task);
+    let terms = Terms::new(task);
     for (u, t) in units.iter().zip(&texts) {
         let hit_lines = src[u.start..u.end]
             .iter()
@@ -75,7 +77,7 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
             .count();
         // A unit is relevant when the task's words meet in it, or it names a task identifier.
         let distinct = distinct_hits(&words, t);
-        if hit_lines > 0 && (distinct >= 2 || idents.matches(t)) {
+        if hit_lines > 0 && (distinct >= 2 || idents.matches(t)) || terms.matches_specific(t) {
             keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
         }
     }

@@ -10,7 +10,9 @@ use super::cache::Lru;
 use super::code::CodeCompressor;
 use super::detect::{detect, Kind};
 use super::generic::{collapse_repeats, GenericCompressor};
+use super::diagnostics::DiagnosticsCompressor;
 use super::git::GitCompressor;
+use super::tabular::TableCompressor;
 use super::html::HtmlCompressor;
 use super::json::JsonCompressor;
 use super::jsontree::{self, decode_str, encode_str};
@@ -41,6 +43,8 @@ pub struct Pipeline {
     git: GitCompressor,
     document: DocumentCompressor,
     html: HtmlCompressor,
+    diagnostics: DiagnosticsCompressor,
+    table: TableCompressor,
     fingerprint: u64,
     cache: Mutex<Lru<Cached>>,
 }
@@ -85,6 +89,8 @@ impl Pipeline {
             git: GitCompressor::new(config.diff.clone()),
             document: DocumentCompressor,
             html: HtmlCompressor,
+            diagnostics: DiagnosticsCompressor,
+            table: TableCompressor,
             fingerprint: xxh3_64(&id),
             cache: Mutex::new(Lru::new(config.cache_entries)),
             config,
@@ -122,6 +128,8 @@ impl Pipeline {
             Kind::Code => Some(&self.code),
             Kind::Prose | Kind::Markdown => Some(&self.document),
             Kind::Html => Some(&self.html),
+            Kind::Diagnostics if c.log.enabled => Some(&self.diagnostics),
+            Kind::Table if c.json.enabled => Some(&self.table),
             Kind::Text if c.generic.enabled => Some(&self.generic),
             _ => None,
         }
