@@ -67,8 +67,32 @@ pub fn classify(text: &str) -> Option<Kind> {
     if headings >= 2 && (codeish * 10 < n || headings >= 4 && codeish * 4 < n) {
         return Some(Kind::Markdown);
     }
+    // Search results and diffs are the generic rules' to decide.
+    let searchish = sample
+        .iter()
+        .filter(|l| super::detect::is_search_line(l) || l.starts_with("@@ ") || l.starts_with("diff --git "))
+        .count();
+    if searchish * 10 >= n * 3 {
+        return None;
+    }
     if is_table(&sample) {
         return Some(Kind::Table);
+    }
+    // A long source file whose opening is atypical (a licence, a big initializer): its middle
+    // decides.
+    if lines.text.len() > 4 * SAMPLE {
+        let mid = lines.text.len() / 2;
+        let middle: Vec<&str> = lines.text[mid..]
+            .iter()
+            .copied()
+            .filter(|l| !l.trim().is_empty())
+            .take(SAMPLE)
+            .collect();
+        let code = middle.iter().filter(|l| super::detect::is_code_line(l)).count();
+        let first = sample.iter().filter(|l| super::detect::is_code_line(l)).count();
+        if code * 100 >= middle.len() * 35 && first * 100 >= n * 20 {
+            return Some(Kind::Code);
+        }
     }
     // Wrapped prose (licences, manuals): lines of words.
     let wordy = sample.iter().filter(|l| is_wordy(l)).count();
@@ -282,5 +306,25 @@ fn is_table(sample: &[&str]) -> bool {
         .iter()
         .filter(|l| l.trim_end().ends_with('.') || l.contains(". "))
         .count();
-    near * 10 >= n * 8 && prose * 4 < n
+    (near * 10 >= n * 8 || aligned_columns(sample) >= 3) && prose * 4 < n
+}
+
+/// How many field start positions (after the first) most lines share: fixed-width columns, as
+/// `dpkg -l` and `kubectl get` print them, with free text of any length in the last one.
+fn aligned_columns(sample: &[&str]) -> usize {
+    let starts = |l: &str| -> Vec<usize> {
+        let b = l.as_bytes();
+        (1..b.len().min(200))
+            .filter(|&i| b[i] != b' ' && b[i - 1] == b' ')
+            .collect()
+    };
+    let probe = sample[sample.len().min(6) - 1];
+    let all: Vec<Vec<usize>> = sample.iter().map(|l| starts(l)).collect();
+    starts(probe)
+        .into_iter()
+        .filter(|p| {
+            let shared = all.iter().filter(|s| s.binary_search(p).is_ok()).count();
+            shared * 10 >= sample.len() * 7
+        })
+        .count()
 }

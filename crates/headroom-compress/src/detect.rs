@@ -82,7 +82,15 @@ pub fn detect(text: &str) -> Kind {
         return Kind::Log;
     }
     let code = lines.iter().filter(|l| is_code_line(l)).count();
-    if share(code) >= 0.35 {
+    // A long licence comment at the top of a source file is not what decides.
+    let comments = lines
+        .iter()
+        .filter(|l| {
+            let t = l.trim_start();
+            t.starts_with('*') || t.starts_with("/*")
+        })
+        .count();
+    if share(code) >= 0.35 || n - comments >= 10 && code * 10 >= (n - comments) * 4 {
         return Kind::Code;
     }
     if n >= 20 {
@@ -276,7 +284,7 @@ fn is_log_line(line: &str) -> bool {
     buildkit_step || PREFIXES.iter().any(|p| t.starts_with(p))
 }
 
-fn is_code_line(line: &str) -> bool {
+pub fn is_code_line(line: &str) -> bool {
     let t = line.trim();
     if t.ends_with('{') || t.ends_with('}') || t.ends_with(';') || t.ends_with("):") || t == ")" {
         return true;

@@ -44,6 +44,17 @@ impl Terms {
         self.matches_specific(text) || self.words.matches(text)
     }
 
+    /// Whether `field` is exactly one of the task's terms (`git` in "which git is installed?").
+    pub fn names(&self, field: &str) -> bool {
+        const COMMON: [&str; 16] = [
+            "the", "and", "are", "which", "what", "how", "for", "this", "that", "with", "does",
+            "from", "why", "when", "where", "any",
+        ];
+        self.terms
+            .iter()
+            .any(|t| !COMMON.contains(&t.as_str()) && t.eq_ignore_ascii_case(field))
+    }
+
     /// Whether `text` holds one of the task's specific terms (versions, `www-data`,
     /// `pkg@1.2`, paths) as a whole token.
     pub fn matches_specific(&self, text: &str) -> bool {

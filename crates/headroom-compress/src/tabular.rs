@@ -55,9 +55,10 @@ pub fn compress_table(text: &str, task: &str) -> Option<String> {
     let words = TaskWords::new(task).selective(src.iter().copied(), (rows.len() / 10).max(3));
     let idents = Identifiers::new(task);
     let terms = Terms::new(task);
-    for &i in &rows {
+    for (k, &i) in rows.iter().enumerate() {
         let l = src[i];
-        if words.matches(l) || idents.matches(l) || terms.matches_specific(l) {
+        let named = fields[k].iter().any(|f| terms.names(f));
+        if named || words.matches(l) || idents.matches(l) || terms.matches_specific(l) {
             keep[i] = true;
         }
     }
