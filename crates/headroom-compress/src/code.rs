@@ -77,20 +77,31 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
     let idents = Identifiers::new(task);
     if !words.is_empty() || !idents.is_empty() {
         for i in 0..n {
-            if !words.matches(src[i]) && !idents.matches(src[i]) {
+            let strong = idents.matches(src[i])
+                || compound_hit(&words, src[i])
+                || distinct_words(&words, src[i]) >= 2;
+            if !strong && !words.matches(src[i]) {
                 continue;
             }
             keep[i] = true;
-            keep_doc_block_before(src, &items, i, &mut keep);
+            // One task word alone is a weak hint: the line and its neighbours.
+            let (whole_max, radius) = if strong {
+                keep_doc_block_before(src, &items, i, &mut keep);
+                (WHOLE_ITEM_MAX, HIT_RADIUS)
+            } else {
+                (12, 1)
+            };
             match owner[i] {
-                Some(k) if items[k].end - items[k].sig <= WHOLE_ITEM_MAX => {
+                Some(k) if items[k].end - items[k].sig <= whole_max => {
                     let it = &items[k];
                     keep[it.sig..it.end].iter_mut().for_each(|k| *k = true);
-                    keep_doc_block_before(src, &items, it.sig, &mut keep);
+                    if strong {
+                        keep_doc_block_before(src, &items, it.sig, &mut keep);
+                    }
                 }
                 _ => {
-                    let lo = i.saturating_sub(HIT_RADIUS);
-                    let hi = (i + HIT_RADIUS + 1).min(n);
+                    let lo = i.saturating_sub(radius);
+                    let hi = (i + radius + 1).min(n);
                     keep[lo..hi].iter_mut().for_each(|k| *k = true);
                 }
             }
@@ -120,6 +131,43 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
             k => format!("bodies of {} and {} more", names[..3].join(", "), k - 3),
         };
         lines.marker(&run, &what)
+    })
+}
+
+/// How many different task words a line holds.
+fn distinct_words(words: &TaskWords, line: &str) -> usize {
+    let mut seen: Vec<String> = Vec::new();
+    for w in super::marker::words(line) {
+        if w.len() >= 3 && words.matches(w) {
+            let lower = w.to_lowercase();
+            if !seen.contains(&lower) {
+                seen.push(lower);
+            }
+        }
+    }
+    seen.len()
+}
+
+/// An identifier made of two or more of the task's words (`PARSE_DEPTH_LIMIT` for "parse
+/// depth limit", `maxDepth` for "max depth").
+fn compound_hit(words: &TaskWords, line: &str) -> bool {
+    super::marker::words(line).any(|w| {
+        let mut parts = 0;
+        let mut start = 0;
+        let b = w.as_bytes();
+        for i in 1..=b.len() {
+            let boundary = i == b.len()
+                || b[i] == b'_'
+                || (b[i].is_ascii_uppercase() && b[i - 1].is_ascii_lowercase());
+            if boundary {
+                let part = w[start..i].trim_matches('_');
+                if part.len() >= 3 && words.matches(part) {
+                    parts += 1;
+                }
+                start = i;
+            }
+        }
+        parts >= 2
     })
 }
 
