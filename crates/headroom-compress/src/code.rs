@@ -91,7 +91,9 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
             } else {
                 (12, 1)
             };
-            match owner[i] {
+            // A hit on a signature is a hit on that item.
+            let item = items.iter().position(|it| (it.sig..=it.sig_end).contains(&i)).or(owner[i]);
+            match item {
                 Some(k) if items[k].end - items[k].sig <= whole_max => {
                     let it = &items[k];
                     keep[it.sig..it.end].iter_mut().for_each(|k| *k = true);
@@ -477,14 +479,14 @@ fn keep_doc_block_before(src: &[&str], items: &[Item], i: usize, keep: &mut [boo
 mod tests {
     use super::*;
 
-    const RUST: &str = "use std::io;\n\n/// Adds numbers.\n/// More words here.\npub fn add(a: i32, b: i32) -> i32 {\n    let c = a + b;\n    let d = c * 2;\n    let e = d - c;\n    e\n}\n\nimpl Thing {\n    /// Makes one.\n    pub fn new() -> Self {\n        let x = 1;\n        let y = 2;\n        let z = 3;\n        Thing { x, y, z }\n    }\n\n    fn frobnicate(&self) -> usize {\n        let q = self.x;\n        let r = q + 1;\n        let s = r + 2;\n        s\n    }\n}\n";
+    const RUST: &str = "use std::io;\n\n/// Adds two numbers together.\n/// More words here.\n/// And more.\n/// And yet more.\npub fn add(a: i32, b: i32) -> i32 {\n    let c = a + b;\n    let d = c * 2;\n    let e = d - c;\n    e\n}\n\nimpl Thing {\n    /// Makes one.\n    pub fn new() -> Self {\n        let x = 1;\n        let y = 2;\n        let z = 3;\n        Thing { x, y, z }\n    }\n\n    fn frobnicate(&self) -> usize {\n        let q = self.x;\n        let r = q + 1;\n        let s = r + 2;\n        s\n    }\n}\n";
 
     #[test]
     fn bodies_go_and_signatures_stay() {
         let out = compress_code(RUST, "what does this do?").unwrap();
         assert!(out.contains("pub fn add(a: i32, b: i32) -> i32 {"));
         assert!(out.contains("    pub fn new() -> Self {"));
-        assert!(out.contains("/// Adds numbers."));
+        assert!(out.contains("/// Adds two numbers together."));
         assert!(!out.contains("/// More words here."));
         assert!(!out.contains("let d = c * 2;"));
         assert!(out.contains("body of fn add"), "{out}");
@@ -506,9 +508,9 @@ mod tests {
             .collect();
         let out = compress_code(&page, "").unwrap();
         assert!(
-            out.contains("[… lines 105–108 omitted: body of fn add …]"),
+            out.contains("[… lines 107–111 omitted: body of fn add …]"),
             "{out}"
         );
-        assert!(out.contains("104\tpub fn add("));
+        assert!(out.contains("106\tpub fn add("));
     }
 }

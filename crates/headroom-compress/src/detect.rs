@@ -346,7 +346,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             detect(&markdown),
-            Kind::Prose,
+            Kind::Markdown,
             "Markdown headings are not log lines"
         );
         assert_eq!(

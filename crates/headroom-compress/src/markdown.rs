@@ -43,10 +43,13 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         keep[i] = heading[i];
     }
     // The opening paragraph says what the document is.
-    if let Some(first) = units.first() {
-        keep[first.start..first.end]
-            .iter_mut()
-            .for_each(|k| *k = true);
+    // (and when it is markup or badges, the first paragraph of prose too).
+    let prose = units.iter().find(|u| {
+        let t = src[u.start].trim_start();
+        !(t.starts_with('<') || t.starts_with('[') || t.starts_with('!'))
+    });
+    for u in units.first().into_iter().chain(prose) {
+        keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
     }
     // Each section's first line, and the first line of each definition (`--follow` above
     // its indented description).
@@ -56,7 +59,7 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         if (prev_end..u.start).any(|i| heading[i]) {
             after_heading = true;
         }
-        if after_heading || is_definition(src, u) {
+        if after_heading || is_definition(src, u) || is_one_line_entry(src[u.start]) {
             keep[u.start] = true;
         }
         after_heading = false;
@@ -165,7 +168,11 @@ fn headings(src: &[&str]) -> Vec<bool> {
             && i + 1 < n
             && indent(src[i + 1]) > ind + 2
             && !src[i + 1].trim().is_empty();
-        if atx || setext || caps || numbered_title || sub {
+        let html_heading = t.len() >= 4
+            && t.starts_with("<h")
+            && t.as_bytes()[2].is_ascii_digit()
+            && !src[i].starts_with(' ');
+        if atx || setext || caps || numbered_title || sub || html_heading {
             h[i] = true;
             if setext {
                 h[i + 1] = true;
@@ -220,6 +227,18 @@ fn split_units(src: &[&str], heading: &[bool]) -> Vec<Unit> {
         units.push(Unit { start, end: i });
     }
     units
+}
+
+/// A list entry on one line: a short term, a run of spaces, its description
+/// (`2      Fatal error.`, `-a, --all    do not ignore entries`).
+fn is_one_line_entry(line: &str) -> bool {
+    let t = line.trim_start();
+    let Some(gap) = t.find("  ") else {
+        return false;
+    };
+    let term = &t[..gap];
+    let rest = t[gap..].trim_start();
+    !term.is_empty() && term.len() <= 24 && !rest.is_empty() && indent(line) > 0
 }
 
 /// A short first line above a more indented body: a man page option or a definition term.
