@@ -41,6 +41,13 @@ pub fn classify(text: &str) -> Option<Kind> {
             Kind::GitLog
         });
     }
+    // Diffs are the generic rules' to decide.
+    if sample
+        .iter()
+        .any(|l| l.starts_with("diff --git ") || l.starts_with("@@ -"))
+    {
+        return None;
+    }
     let oneline = sample.iter().filter(|l| is_oneline_commit(l)).count();
     if n >= 5 && oneline * 10 >= n * 9 {
         return Some(Kind::GitLog);

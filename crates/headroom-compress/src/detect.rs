@@ -110,6 +110,10 @@ pub fn detect(text: &str) -> Kind {
     if avg_len >= 50 && share(sentences) >= 0.4 {
         return Kind::Prose;
     }
+    // Unknown output with error lines in it reads like a log: errors kept with context.
+    if n >= 20 && lines.iter().any(|l| super::marker::is_error_level(l)) {
+        return Kind::Log;
+    }
     Kind::Text
 }
 

@@ -55,9 +55,16 @@ pub fn compress_table(text: &str, task: &str) -> Option<String> {
     let words = TaskWords::new(task).selective(src.iter().copied(), (rows.len() / 10).max(3));
     let idents = Identifiers::new(task);
     let terms = Terms::new(task);
+    // A task term that names a field of many rows (`point` in every "updated to point to")
+    // picks nothing out.
+    let named: Vec<bool> = fields
+        .iter()
+        .map(|f| f.iter().any(|v| terms.names(v)))
+        .collect();
+    let selective = named.iter().filter(|&&b| b).count() <= (rows.len() / 10).max(3);
     for (k, &i) in rows.iter().enumerate() {
         let l = src[i];
-        let named = fields[k].iter().any(|f| terms.names(f));
+        let named = selective && named[k];
         if named || words.matches(l) || idents.matches(l) || terms.matches_specific(l) {
             keep[i] = true;
         }

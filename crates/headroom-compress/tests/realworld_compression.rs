@@ -28,6 +28,10 @@ const KNOWN_LOSSES: &[(&str, &str)] = &[
     ("json_cargo_packages_array", "clap_derive"),
     ("json_cargo_packages_array", "clap_lex"),
     ("json_cargo_packages_array", "1.85"),
+    // Search results: the search compressor's per-file trimming (search.rs).
+    ("grep_unsafe_pingora", "pingora-core-0.9.1/src/protocols/l4/stream.rs:101:        unsafe {"),
+    ("rg_context_content_length_large", "pingora-core-0.9.1/src/protocols/http/v1/common.rs-398-pub(crate) fn validate_content_length(headers: &HMap) -> Result<()> {"),
+    ("rg_tokio_spawn_blocking", "tokio-1.54.1/src/task/blocking.rs:220:    pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>"),
     // Vague question over a log without errors: which event rows matter is not lexical.
     ("log_dpkg_read", "upgrade libc6:amd64 2.36-9+deb12u10 2.36-9+deb12u14"),
     ("log_dpkg_read", "upgrade libpq5:amd64 15.16-0+deb12u1 15.18-0+deb12u1"),
