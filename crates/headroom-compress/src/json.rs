@@ -177,29 +177,50 @@ impl<'a> Renderer<'a> {
     }
 
     /// Plain minified JSON (used inside table cells).
+    /// Big maps, long scalar arrays and long strings inside it are selected as in the skeleton.
     fn minified(&self, node: &Node, out: &mut String) {
         match node {
-            Node::Str { span } | Node::Scalar { span } => out.push_str(&self.src[span.clone()]),
+            Node::Str { span } => {
+                let literal = &self.src[span.clone()];
+                out.push_str(&jsonmap::clip_string(literal).unwrap_or_else(|| literal.to_string()));
+            }
+            Node::Scalar { span } => out.push_str(&self.src[span.clone()]),
             Node::Array { items, .. } => {
+                let keep = jsonmap::select_items(self.src, items, &self.terms)
+                    .unwrap_or_else(|| vec![true; items.len()]);
                 out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
+                let mut first = true;
+                for_kept_runs(&keep, |run| {
+                    if !std::mem::take(&mut first) {
                         out.push(',');
                     }
-                    self.minified(item, out);
-                }
+                    match run {
+                        Ok(i) => self.minified(&items[i], out),
+                        Err(count) => out.push_str(&jsonmap::marker(count, "items")),
+                    }
+                });
                 out.push(']');
             }
             Node::Object { members, .. } => {
+                let keep = jsonmap::select_members(self.src, members, &self.terms);
                 out.push('{');
-                for (i, m) in members.iter().enumerate() {
-                    if i > 0 {
+                let mut first = true;
+                for_kept_runs(&keep, |run| {
+                    if !std::mem::take(&mut first) {
                         out.push(',');
                     }
-                    out.push_str(&self.src[m.key.clone()]);
-                    out.push(':');
-                    self.minified(&m.value, out);
-                }
+                    match run {
+                        Ok(i) => {
+                            out.push_str(&self.src[members[i].key.clone()]);
+                            out.push(':');
+                            self.minified(&members[i].value, out);
+                        }
+                        Err(count) => {
+                            out.push_str("\"…\":");
+                            out.push_str(&jsonmap::marker(count, "entries"));
+                        }
+                    }
+                });
                 out.push('}');
             }
         }
@@ -209,7 +230,10 @@ impl<'a> Renderer<'a> {
         match node {
             Node::Scalar { span } => self.src[span.clone()].to_string(),
             Node::Str { span } => {
-                let s = decode_str(self.src, span);
+                let mut s = decode_str(self.src, span);
+                if s.chars().count() > jsonmap::MAX_STRING {
+                    s = std::borrow::Cow::Owned(jsonmap::clip_text(&s));
+                }
                 if s.is_empty() {
                     return "\"\"".to_string();
                 }

@@ -138,6 +138,13 @@ pub fn marker(count: usize, what: &str) -> String {
     format!("\"[… {} more {what} omitted …]\"", thousands(count))
 }
 
+/// A long decoded string cut to its start, with a marker.
+pub fn clip_text(s: &str) -> String {
+    let head: String = s.chars().take(STRING_HEAD).collect();
+    let rest = s.chars().count().saturating_sub(STRING_HEAD);
+    format!("{head}[… {} more chars omitted …]", thousands(rest))
+}
+
 /// A long string literal cut to its start, still a valid JSON string.
 pub fn clip_string(literal: &str) -> Option<String> {
     let inner = literal.strip_prefix('"')?.strip_suffix('"')?;
