@@ -306,6 +306,7 @@ mod tests {
             compressor: "json",
             tokens_before: before,
             tokens_after: after,
+            outcome: headroom_compress::Outcome::Compressed,
             duration: Duration::ZERO,
             cached: false,
         }

@@ -69,7 +69,10 @@ fn main() {
         };
         let text = out.output.as_deref().unwrap_or(&input);
         rows.push(Row {
-            name: d.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: d
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             kind: meta["kind"].as_str().unwrap_or("?").to_string(),
             bytes: input.len(),
             detected: out.kind,
@@ -164,7 +167,10 @@ fn print_totals(rows: &[Row]) {
     let ms: f64 = rows.iter().map(|r| r.ms).sum();
     println!();
     println!("cases: {}; inflated: {inflated}", rows.len());
-    println!("total: {b} → {a} tokens, {:.1} % saved; mean per case {mean:.1} %", pct(b, a));
+    println!(
+        "total: {b} → {a} tokens, {:.1} % saved; mean per case {mean:.1} %",
+        pct(b, a)
+    );
     println!("2–30 KB cases: {}, mean {cc_mean:.1} %", cc.len());
     println!("needles: {kept}/{needles} kept");
     println!(

@@ -77,7 +77,9 @@ pub fn classify(text: &str) -> Option<Kind> {
     // Search results and diffs are the generic rules' to decide.
     let searchish = sample
         .iter()
-        .filter(|l| super::detect::is_search_line(l) || l.starts_with("@@ ") || l.starts_with("diff --git "))
+        .filter(|l| {
+            super::detect::is_search_line(l) || l.starts_with("@@ ") || l.starts_with("diff --git ")
+        })
         .count();
     if searchish * 10 >= n * 3 {
         return None;
@@ -95,8 +97,14 @@ pub fn classify(text: &str) -> Option<Kind> {
             .filter(|l| !l.trim().is_empty())
             .take(SAMPLE)
             .collect();
-        let code = middle.iter().filter(|l| super::detect::is_code_line(l)).count();
-        let first = sample.iter().filter(|l| super::detect::is_code_line(l)).count();
+        let code = middle
+            .iter()
+            .filter(|l| super::detect::is_code_line(l))
+            .count();
+        let first = sample
+            .iter()
+            .filter(|l| super::detect::is_code_line(l))
+            .count();
         if code * 100 >= middle.len() * 35 && first * 100 >= n * 20 {
             return Some(Kind::Code);
         }

@@ -92,7 +92,10 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
                 (12, 1)
             };
             // A hit on a signature is a hit on that item.
-            let item = items.iter().position(|it| (it.sig..=it.sig_end).contains(&i)).or(owner[i]);
+            let item = items
+                .iter()
+                .position(|it| (it.sig..=it.sig_end).contains(&i))
+                .or(owner[i]);
             match item {
                 Some(k) if items[k].end - items[k].sig <= whole_max => {
                     let it = &items[k];

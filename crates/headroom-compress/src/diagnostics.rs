@@ -58,7 +58,9 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     for (k, r) in records.iter().enumerate() {
         let seen = group_seen.entry(r.group.as_str()).or_default();
         *seen += 1;
-        record_of[r.start..r.end].iter_mut().for_each(|o| *o = Some(k));
+        record_of[r.start..r.end]
+            .iter_mut()
+            .for_each(|o| *o = Some(k));
         let rare = group_size[r.group.as_str()] <= 2;
         let named = src[r.start..r.end]
             .iter()
@@ -72,9 +74,7 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     // summaries and error-level lines.
     let mut tpl_count: HashMap<String, usize> = HashMap::new();
     let tpls: Vec<Option<String>> = (0..n)
-        .map(|i| {
-            (record_of[i].is_none() && !src[i].trim().is_empty()).then(|| template(src[i]))
-        })
+        .map(|i| (record_of[i].is_none() && !src[i].trim().is_empty()).then(|| template(src[i])))
         .collect();
     for t in tpls.iter().flatten() {
         *tpl_count.entry(t.clone()).or_default() += 1;
@@ -87,7 +87,8 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         let l = src[i];
         let seen = tpl_kept.entry(t.as_str()).or_default();
         *seen += 1;
-        let important = is_summary_line(l) || is_error_level(l) || words.matches(l) || idents.matches(l);
+        let important =
+            is_summary_line(l) || is_error_level(l) || words.matches(l) || idents.matches(l);
         if !important && tpl_count[t] > 3 && *seen > 2 {
             keep[i] = false;
         }
@@ -122,7 +123,11 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         }
         let mut what = format!(
             "{count} more {} of {}",
-            if count == 1 { "diagnostic" } else { "diagnostics" },
+            if count == 1 {
+                "diagnostic"
+            } else {
+                "diagnostics"
+            },
             groups
                 .iter()
                 .take(3)
@@ -155,7 +160,11 @@ fn split_records(src: &[&str]) -> Vec<Record> {
         }
         let start = i;
         i += 1;
-        while i < n && !src[i].trim().is_empty() && !is_record_header(src[i]) && !is_summary_line(src[i]) {
+        while i < n
+            && !src[i].trim().is_empty()
+            && !is_record_header(src[i])
+            && !is_summary_line(src[i])
+        {
             i += 1;
         }
         // rustc separates diagnostics by one blank line; include it.
@@ -174,7 +183,11 @@ fn split_records(src: &[&str]) -> Vec<Record> {
 }
 
 fn is_record_header(l: &str) -> bool {
-    !l.starts_with(' ') && is_diagnostic_line(l) && !is_summary_line(l) && !l.starts_with("note: ") && !l.starts_with("help: ")
+    !l.starts_with(' ')
+        && is_diagnostic_line(l)
+        && !is_summary_line(l)
+        && !l.starts_with("note: ")
+        && !l.starts_with("help: ")
 }
 
 /// A diagnostic's group (its code, or its message template) and location.
@@ -199,7 +212,9 @@ fn describe(record: &[&str]) -> (String, String) {
         .split_whitespace()
         .find(|w| {
             let w = w.trim_end_matches(':');
-            (w.starts_with('[') && w.ends_with(']')) || w.contains("[E") || w.starts_with("TS") && w[2..].bytes().all(|b| b.is_ascii_digit()) && w.len() > 2
+            (w.starts_with('[') && w.ends_with(']'))
+                || w.contains("[E")
+                || w.starts_with("TS") && w[2..].bytes().all(|b| b.is_ascii_digit()) && w.len() > 2
         })
         .or_else(|| message.rsplit_once(" [").map(|(_, c)| c))
         .map(|c| c.trim_end_matches(':').to_string());

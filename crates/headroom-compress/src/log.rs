@@ -142,7 +142,11 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
     let mut keep = vec![false; n];
     let mut task_hits = vec![0usize; ntpl];
     // Without error lines, the rows the task names are what the reader came for.
-    let task_cap = if class.contains(&Class::Important) { 3 } else { 40 };
+    let task_cap = if class.contains(&Class::Important) {
+        3
+    } else {
+        40
+    };
     for i in 0..n {
         let t = tpl_ids[i];
         match class[i] {

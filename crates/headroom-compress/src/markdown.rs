@@ -38,10 +38,7 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     }
     let heading = headings(src);
     let units = split_units(src, &heading);
-    let mut keep = vec![false; n];
-    for i in 0..n {
-        keep[i] = heading[i];
-    }
+    let mut keep = heading.clone();
     // The opening paragraph says what the document is.
     // (and when it is markup or badges, the first paragraph of prose too).
     let prose = units.iter().find(|u| {

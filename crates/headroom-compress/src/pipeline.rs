@@ -9,16 +9,16 @@
 use super::cache::Lru;
 use super::code::CodeCompressor;
 use super::detect::{detect, Kind};
-use super::generic::{collapse_repeats, GenericCompressor};
 use super::diagnostics::DiagnosticsCompressor;
+use super::generic::{collapse_repeats, GenericCompressor};
 use super::git::GitCompressor;
-use super::tabular::TableCompressor;
 use super::html::HtmlCompressor;
 use super::json::JsonCompressor;
 use super::jsontree::{self, decode_str, encode_str};
 use super::log::LogCompressor;
 use super::markdown::DocumentCompressor;
 use super::search::SearchCompressor;
+use super::tabular::TableCompressor;
 use super::walk::walk;
 use super::{
     tokens, ApiFormat, BlockInput, BlockReport, CompressError, CompressionConfig, Compressor,

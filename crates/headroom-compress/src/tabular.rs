@@ -37,7 +37,9 @@ pub fn compress_table(text: &str, task: &str) -> Option<String> {
         return None;
     }
     let header_end = header_len(src);
-    let rows: Vec<usize> = (header_end..n).filter(|&i| !src[i].trim().is_empty()).collect();
+    let rows: Vec<usize> = (header_end..n)
+        .filter(|&i| !src[i].trim().is_empty())
+        .collect();
     if rows.len() < 10 {
         return None;
     }
@@ -76,7 +78,10 @@ pub fn compress_table(text: &str, task: &str) -> Option<String> {
         for f in &fields {
             *freq.entry(f[c]).or_default() += 1;
         }
-        let numeric = fields.iter().filter(|f| parse_number(f[c]).is_some()).count();
+        let numeric = fields
+            .iter()
+            .filter(|f| parse_number(f[c]).is_some())
+            .count();
         if numeric * 10 >= fields.len() * 9 {
             // The biggest values of a numeric column (CPU, memory, size).
             let mut order: Vec<usize> = (0..fields.len()).collect();

@@ -60,7 +60,10 @@ fn cases() -> Vec<Case> {
     let cases: Vec<Case> = dirs
         .iter()
         .map(|p| Case {
-            name: p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+            name: p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
             input: read(p, "input.txt"),
             task: read(p, "task.txt").trim().to_string(),
             needles: read(p, "needles.txt")
@@ -104,7 +107,10 @@ fn every_needle_survives_except_the_known_losses() {
     let new: Vec<_> = lost.difference(&known).collect();
     let fixed: Vec<_> = known.difference(&lost).collect();
     assert!(new.is_empty(), "needles lost: {new:#?}");
-    assert!(fixed.is_empty(), "kept now, remove from KNOWN_LOSSES: {fixed:#?}");
+    assert!(
+        fixed.is_empty(),
+        "kept now, remove from KNOWN_LOSSES: {fixed:#?}"
+    );
 }
 
 #[test]
@@ -122,9 +128,19 @@ fn no_case_grows_and_every_result_is_deterministic() {
             assert!(out.len() < case.input.len(), "{} grew in bytes", case.name);
         }
         assert_eq!(a.output, b.output, "{} is not deterministic", case.name);
-        assert!(CONTENT_TYPES.contains(&a.kind), "{}: unknown kind {}", case.name, a.kind);
+        assert!(
+            CONTENT_TYPES.contains(&a.kind),
+            "{}: unknown kind {}",
+            case.name,
+            a.kind
+        );
         assert!(Outcome::ALL.contains(&a.outcome), "{}", case.name);
-        assert_eq!(a.output.is_some(), a.outcome == Outcome::Compressed, "{}", case.name);
+        assert_eq!(
+            a.output.is_some(),
+            a.outcome == Outcome::Compressed,
+            "{}",
+            case.name
+        );
     }
 }
 
@@ -164,7 +180,13 @@ fn bytes_around_a_compressed_block_stay_identical_in_both_formats() {
     for case in cases() {
         for format in [ApiFormat::Anthropic, ApiFormat::OpenAi] {
             let original = body(&case, format);
-            let out = rewrite(&original, &Context { format, pipeline: &p });
+            let out = rewrite(
+                &original,
+                &Context {
+                    format,
+                    pipeline: &p,
+                },
+            );
             let Some(new) = out.body else {
                 continue;
             };
@@ -173,13 +195,20 @@ fn bytes_around_a_compressed_block_stay_identical_in_both_formats() {
             let span = &out.replaced[0];
             assert_eq!(&new[..span.start], &original[..span.start], "{}", case.name);
             let tail = &original[span.end..];
-            assert!(new.ends_with(tail), "{}: bytes after the block changed", case.name);
+            assert!(
+                new.ends_with(tail),
+                "{}: bytes after the block changed",
+                case.name
+            );
             let parsed: serde_json::Value = serde_json::from_slice(&new)
                 .unwrap_or_else(|e| panic!("{}: rewritten body is not JSON: {e}", case.name));
             assert_eq!(parsed["messages"][0]["content"], case.task.as_str());
         }
     }
-    assert!(compressed_cases >= 60, "only {compressed_cases} bodies were compressed");
+    assert!(
+        compressed_cases >= 60,
+        "only {compressed_cases} bodies were compressed"
+    );
 }
 
 #[test]
