@@ -84,6 +84,11 @@ pub fn classify(text: &str) -> Option<Kind> {
     if searchish * 10 >= n * 3 {
         return None;
     }
+    // Lines led by a timestamp, a level or a tool's tag are a log, however aligned or wordy.
+    let log_led = sample.iter().filter(|l| is_log_led(l)).count();
+    if log_led * 10 >= n * 3 {
+        return None;
+    }
     if is_table(&sample) {
         return Some(Kind::Table);
     }
@@ -137,6 +142,30 @@ pub fn classify(text: &str) -> Option<Kind> {
         return Some(Kind::Prose);
     }
     None
+}
+
+/// Event levels in a column make a table an event log (`kubectl get events`).
+const LEVELS: [&str; 8] = [
+    "Normal", "Warning", "INFO", "WARN", "ERROR", "DEBUG", "error", "warning",
+];
+
+fn is_log_led(line: &str) -> bool {
+    let mut fields = line.split_whitespace();
+    is_log_lead(fields.next().unwrap_or("")) || fields.take(4).any(|f| LEVELS.contains(&f))
+}
+
+fn is_log_lead(first: &str) -> bool {
+    const TAGS: [&str; 12] = [
+        "INFO", "WARN", "WARNING", "ERROR", "DEBUG", "TRACE", "FATAL", "npm", "yarn", "pnpm",
+        "[INFO]", "[WARN]",
+    ];
+    let digits = first.bytes().filter(u8::is_ascii_digit).count();
+    (first.len() >= 8 && digits >= 6)
+        || first
+            .strip_prefix('#')
+            .is_some_and(|r| r.starts_with(|c: char| c.is_ascii_digit()))
+        || (first.starts_with('[') && digits >= 2)
+        || TAGS.contains(&first)
 }
 
 fn is_wordy(line: &str) -> bool {
@@ -307,16 +336,6 @@ fn is_table(sample: &[&str]) -> bool {
             c >= median.saturating_sub(1) && c <= median + 12
         })
         .count();
-    let dated = sample
-        .iter()
-        .filter(|l| {
-            let first = l.split_whitespace().next().unwrap_or("");
-            first.len() >= 8 && first.bytes().filter(|b| b.is_ascii_digit()).count() >= 6
-        })
-        .count();
-    if dated * 2 >= n {
-        return false;
-    }
     let prose = sample
         .iter()
         .filter(|l| l.trim_end().ends_with('.') || l.contains(". "))

@@ -7,7 +7,7 @@
 //! Must never: drop a signature, an import or a line the task's words hit; parse beyond
 //! indentation and brackets (it must work on any language and on broken code).
 
-use super::lines::{close_small_gaps, Identifiers, Lines};
+use super::lines::{close_small_gaps, distinct_task_words, Identifiers, Lines};
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
 
@@ -79,7 +79,7 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
         for i in 0..n {
             let strong = idents.matches(src[i])
                 || compound_hit(&words, src[i])
-                || distinct_words(&words, src[i]) >= 2;
+                || distinct_task_words(&words, src[i]) >= 2;
             if !strong && !words.matches(src[i]) {
                 continue;
             }
@@ -137,20 +137,6 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
         };
         lines.marker(&run, &what)
     })
-}
-
-/// How many different task words a line holds.
-fn distinct_words(words: &TaskWords, line: &str) -> usize {
-    let mut seen: Vec<String> = Vec::new();
-    for w in super::marker::words(line) {
-        if w.len() >= 3 && words.matches(w) {
-            let lower = w.to_lowercase();
-            if !seen.contains(&lower) {
-                seen.push(lower);
-            }
-        }
-    }
-    seen.len()
 }
 
 /// An identifier made of two or more of the task's words (`PARSE_DEPTH_LIMIT` for "parse

@@ -170,6 +170,21 @@ fn normalize(w: &str) -> String {
         .collect()
 }
 
+/// How many different task words `text` holds (a unit where several meet is relevant; one
+/// word alone is a weak hint).
+pub fn distinct_task_words(words: &super::marker::TaskWords, text: &str) -> usize {
+    let mut seen: Vec<String> = Vec::new();
+    for w in super::marker::words(text) {
+        if w.len() >= 3 && words.matches(w) {
+            let lower = w.to_lowercase();
+            if !seen.contains(&lower) {
+                seen.push(lower);
+            }
+        }
+    }
+    seen.len()
+}
+
 /// Keeps dropped runs shorter than `min_run` lines: a marker would save nothing.
 pub fn close_small_gaps(keep: &mut [bool], min_run: usize) {
     let n = keep.len();

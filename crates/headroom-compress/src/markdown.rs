@@ -7,7 +7,7 @@
 //! Must never: drop a heading, or keep a unit without the heading above it.
 
 use super::jsonmap::Terms;
-use super::lines::{close_small_gaps, Identifiers, Lines};
+use super::lines::{close_small_gaps, distinct_task_words, Identifiers, Lines};
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
 
@@ -76,7 +76,7 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
             .filter(|l| words.matches(l) || idents.matches(l))
             .count();
         // A unit is relevant when the task's words meet in it, or it names a task identifier.
-        let distinct = distinct_hits(&words, t);
+        let distinct = distinct_task_words(&words, t);
         if hit_lines > 0 && (distinct >= 2 || idents.matches(t)) || terms.matches_specific(t) {
             keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
         }
@@ -108,20 +108,6 @@ fn fill_first_lines(src: &[&str], units: &[Unit], keep: &mut [bool]) {
             kept += src[u.start].len() + 1;
         }
     }
-}
-
-/// How many different lines-worth of task words a unit holds (approximated per line).
-fn distinct_hits(words: &TaskWords, text: &str) -> usize {
-    let mut seen: Vec<String> = Vec::new();
-    for w in super::marker::words(text) {
-        if w.len() >= 3 && words.matches(w) {
-            let lower = w.to_lowercase();
-            if !seen.contains(&lower) {
-                seen.push(lower);
-            }
-        }
-    }
-    seen.len()
 }
 
 /// Which lines are headings: ATX (`## x`), setext (with their underline), man-page and

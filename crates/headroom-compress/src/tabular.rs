@@ -66,7 +66,7 @@ pub fn compress_table(text: &str, task: &str) -> Option<String> {
     let selective = named.iter().filter(|&&b| b).count() <= (rows.len() / 10).max(3);
     for (k, &i) in rows.iter().enumerate() {
         let l = src[i];
-        let named = selective && named[k];
+        let named = (selective && named[k]) || super::marker::is_error_level(l);
         if named || words.matches(l) || idents.matches(l) || terms.matches_specific(l) {
             keep[i] = true;
         }
