@@ -73,7 +73,7 @@ fn task_words(lines: &Lines<'_>, task: &str, max_hits: usize) -> TaskWords {
 fn compress_log(lines: &Lines<'_>, task: &str) -> Option<String> {
     let src = &lines.text;
     let commits = src.iter().filter(|l| is_commit_header(l)).count();
-    let words = task_words(lines, task, commits / 10);
+    let words = task_words(lines, task, commits / 30);
     let n = src.len();
     let mut keep = vec![false; n];
     let mut i = 0;
