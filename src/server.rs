@@ -216,6 +216,7 @@ fn record_cut_requests(shared: &Shared) {
     let stats = crate::stats::global();
     for usage in &cut {
         stats.record(&crate::stats::RequestRecord {
+            small_blocks: 0,
             failed: true,
             blocks: &[],
             usage: *usage,

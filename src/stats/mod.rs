@@ -32,6 +32,8 @@ pub const WARN_EVERY: Duration = Duration::from_secs(600);
 pub struct RequestRecord<'a> {
     pub failed: bool,
     pub blocks: &'a [crate::compress::BlockReport],
+    /// Blocks below `compression.min_tokens`, never looked at.
+    pub small_blocks: usize,
     pub usage: crate::proxy::usage::Usage,
     /// The model the upstream named in its response.
     pub model: Option<&'a str>,
@@ -61,6 +63,13 @@ impl RequestRecord<'_> {
                 e.tokens_after += after;
             }
             changed |= b.changed();
+            *t.outcomes
+                .entry(b.outcome.as_str().to_string())
+                .or_default() += 1;
+        }
+        if self.small_blocks > 0 {
+            t.outcomes
+                .insert("unchanged-small".into(), self.small_blocks as u64);
         }
         t.compressed_requests = u64::from(changed);
         t.upstream_usage = totals::UsageTotals {

@@ -10,11 +10,13 @@ fn block(before: usize, after: usize) -> BlockReport {
         duration: Duration::ZERO,
         cached: false,
         location: String::new(),
+        outcome: crate::compress::Outcome::Compressed,
     }
 }
 
 fn request<'a>(blocks: &'a [BlockReport], model: &'a str) -> RequestRecord<'a> {
     RequestRecord {
+        small_blocks: 0,
         blocks,
         model: Some(model),
         method: "POST",
@@ -35,6 +37,7 @@ fn lifetime_totals_and_history_survive_a_restart() {
     let b = Stats::new();
     b.open(path.clone());
     b.record(&RequestRecord {
+        small_blocks: 0,
         failed: true,
         ..Default::default()
     });
@@ -128,6 +131,7 @@ fn corrupt_file_is_set_aside() {
 fn recent_requests_hold_no_query_string() {
     let s = Stats::new();
     s.record(&RequestRecord {
+        small_blocks: 0,
         path: "/v1/messages?beta=true&key=sk-ant-secret",
         ..request(&[block(10, 5)], "m")
     });

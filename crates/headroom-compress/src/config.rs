@@ -13,6 +13,8 @@ pub struct CompressionConfig {
     pub enabled: bool,
     /// Blocks with fewer tokens than this are left alone.
     pub min_tokens: usize,
+    /// A block whose compression saves less than this share of its tokens goes through unchanged.
+    pub min_savings_percent: u32,
     /// Per-request time budget; past it the remaining blocks go through untouched.
     pub budget_ms: u64,
     /// Results of these tools are never compressed.
@@ -33,6 +35,7 @@ impl Default for CompressionConfig {
         CompressionConfig {
             enabled: true,
             min_tokens: 300,
+            min_savings_percent: 15,
             budget_ms: 250,
             protect_tools: Vec::new(),
             cache_entries: 2048,

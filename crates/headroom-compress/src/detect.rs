@@ -16,6 +16,12 @@ pub enum Kind {
     Code,
     Prose,
     Text,
+    Diagnostics,
+    GitLog,
+    GitShow,
+    Html,
+    Markdown,
+    Table,
 }
 
 impl Kind {
@@ -28,6 +34,12 @@ impl Kind {
             Kind::Code => "code",
             Kind::Prose => "prose",
             Kind::Text => "text",
+            Kind::Diagnostics => "diagnostics",
+            Kind::GitLog => "git_log",
+            Kind::GitShow => "git_show",
+            Kind::Html => "html",
+            Kind::Markdown => "markdown",
+            Kind::Table => "table",
         }
     }
 }
@@ -37,6 +49,9 @@ const SAMPLE_LINES: usize = 300;
 pub fn detect(text: &str) -> Kind {
     if find_json(text).is_some() {
         return Kind::Json;
+    }
+    if let Some(kind) = super::classify::classify(text) {
+        return kind;
     }
     let lines: Vec<&str> = text
         .lines()
@@ -67,7 +82,15 @@ pub fn detect(text: &str) -> Kind {
         return Kind::Log;
     }
     let code = lines.iter().filter(|l| is_code_line(l)).count();
-    if share(code) >= 0.35 {
+    // A long licence comment at the top of a source file is not what decides.
+    let comments = lines
+        .iter()
+        .filter(|l| {
+            let t = l.trim_start();
+            t.starts_with('*') || t.starts_with("/*")
+        })
+        .count();
+    if share(code) >= 0.35 || n - comments >= 10 && code * 10 >= (n - comments) * 4 {
         return Kind::Code;
     }
     if n >= 20 {
@@ -86,6 +109,10 @@ pub fn detect(text: &str) -> Kind {
         .count();
     if avg_len >= 50 && share(sentences) >= 0.4 {
         return Kind::Prose;
+    }
+    // Unknown output with error lines in it reads like a log: errors kept with context.
+    if n >= 20 && lines.iter().any(|l| super::marker::is_error_level(l)) {
+        return Kind::Log;
     }
     Kind::Text
 }
@@ -261,7 +288,7 @@ fn is_log_line(line: &str) -> bool {
     buildkit_step || PREFIXES.iter().any(|p| t.starts_with(p))
 }
 
-fn is_code_line(line: &str) -> bool {
+pub fn is_code_line(line: &str) -> bool {
     let t = line.trim();
     if t.ends_with('{') || t.ends_with('}') || t.ends_with(';') || t.ends_with("):") || t == ")" {
         return true;
@@ -323,7 +350,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             detect(&markdown),
-            Kind::Prose,
+            Kind::Markdown,
             "Markdown headings are not log lines"
         );
         assert_eq!(

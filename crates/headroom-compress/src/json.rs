@@ -9,6 +9,7 @@
 
 use super::config::JsonConfig;
 use super::detect::find_json;
+use super::jsonmap;
 use super::jsontree::{self, decode_str, Node};
 use super::marker::{has_error_type, is_error_level, TaskWords};
 use super::table::{
@@ -47,6 +48,7 @@ impl Compressor for JsonCompressor {
             src,
             cfg: &self.cfg,
             task: TaskWords::new(input.task),
+            terms: jsonmap::Terms::new(input.task),
             tables: Vec::new(),
         };
         let mut out = String::with_capacity(src.len() / 4);
@@ -72,7 +74,25 @@ struct Renderer<'a> {
     src: &'a str,
     cfg: &'a JsonConfig,
     task: TaskWords,
+    terms: jsonmap::Terms,
     tables: Vec<String>,
+}
+
+/// Calls `f` with `Ok(index)` for each kept entry and `Err(count)` once per dropped run.
+fn for_kept_runs(keep: &[bool], mut f: impl FnMut(Result<usize, usize>)) {
+    let mut i = 0;
+    while i < keep.len() {
+        if keep[i] {
+            f(Ok(i));
+            i += 1;
+        } else {
+            let start = i;
+            while i < keep.len() && !keep[i] {
+                i += 1;
+            }
+            f(Err(i - start));
+        }
+    }
 }
 
 impl<'a> Renderer<'a> {
@@ -100,7 +120,14 @@ impl<'a> Renderer<'a> {
     /// Minified JSON, with tables pulled out into `self.tables` and referenced by number.
     fn skeleton(&mut self, node: &Node, key: Option<&str>, out: &mut String) {
         match node {
-            Node::Str { span } | Node::Scalar { span } => out.push_str(&self.src[span.clone()]),
+            Node::Str { span } => {
+                let literal = &self.src[span.clone()];
+                match jsonmap::clip_string(literal) {
+                    Some(clipped) => out.push_str(&clipped),
+                    None => out.push_str(literal),
+                }
+            }
+            Node::Scalar { span } => out.push_str(&self.src[span.clone()]),
             Node::Array { items, .. } => {
                 if self.is_table(node) {
                     let n = self.tables.len() + 1;
@@ -109,55 +136,93 @@ impl<'a> Renderer<'a> {
                     let _ = write!(out, "\"<table {n}>\"");
                     return;
                 }
+                let keep = jsonmap::select_items(self.src, items, &self.terms)
+                    .unwrap_or_else(|| vec![true; items.len()]);
                 out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
+                let mut first = true;
+                for_kept_runs(&keep, |run| {
+                    if !std::mem::take(&mut first) {
                         out.push(',');
                     }
-                    self.skeleton(item, key, out);
-                }
+                    match run {
+                        Ok(i) => self.skeleton(&items[i], key, out),
+                        Err(count) => out.push_str(&jsonmap::marker(count, "items")),
+                    }
+                });
                 out.push(']');
             }
             Node::Object { members, .. } => {
+                let keep = jsonmap::select_members(self.src, members, &self.terms);
                 out.push('{');
-                for (i, m) in members.iter().enumerate() {
-                    if i > 0 {
+                let mut first = true;
+                for_kept_runs(&keep, |run| {
+                    if !std::mem::take(&mut first) {
                         out.push(',');
                     }
-                    out.push_str(&self.src[m.key.clone()]);
-                    out.push(':');
-                    let k = decode_str(self.src, &m.key);
-                    self.skeleton(&m.value, Some(&k), out);
-                }
+                    match run {
+                        Ok(i) => {
+                            let m = &members[i];
+                            out.push_str(&self.src[m.key.clone()]);
+                            out.push(':');
+                            let k = decode_str(self.src, &m.key);
+                            self.skeleton(&m.value, Some(&k), out);
+                        }
+                        Err(count) => {
+                            out.push_str("\"…\":");
+                            out.push_str(&jsonmap::marker(count, "entries"));
+                        }
+                    }
+                });
                 out.push('}');
             }
         }
     }
 
     /// Plain minified JSON (used inside table cells).
+    /// Big maps, long scalar arrays and long strings inside it are selected as in the skeleton.
     fn minified(&self, node: &Node, out: &mut String) {
         match node {
-            Node::Str { span } | Node::Scalar { span } => out.push_str(&self.src[span.clone()]),
+            Node::Str { span } => {
+                let literal = &self.src[span.clone()];
+                out.push_str(&jsonmap::clip_string(literal).unwrap_or_else(|| literal.to_string()));
+            }
+            Node::Scalar { span } => out.push_str(&self.src[span.clone()]),
             Node::Array { items, .. } => {
+                let keep = jsonmap::select_items(self.src, items, &self.terms)
+                    .unwrap_or_else(|| vec![true; items.len()]);
                 out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
+                let mut first = true;
+                for_kept_runs(&keep, |run| {
+                    if !std::mem::take(&mut first) {
                         out.push(',');
                     }
-                    self.minified(item, out);
-                }
+                    match run {
+                        Ok(i) => self.minified(&items[i], out),
+                        Err(count) => out.push_str(&jsonmap::marker(count, "items")),
+                    }
+                });
                 out.push(']');
             }
             Node::Object { members, .. } => {
+                let keep = jsonmap::select_members(self.src, members, &self.terms);
                 out.push('{');
-                for (i, m) in members.iter().enumerate() {
-                    if i > 0 {
+                let mut first = true;
+                for_kept_runs(&keep, |run| {
+                    if !std::mem::take(&mut first) {
                         out.push(',');
                     }
-                    out.push_str(&self.src[m.key.clone()]);
-                    out.push(':');
-                    self.minified(&m.value, out);
-                }
+                    match run {
+                        Ok(i) => {
+                            out.push_str(&self.src[members[i].key.clone()]);
+                            out.push(':');
+                            self.minified(&members[i].value, out);
+                        }
+                        Err(count) => {
+                            out.push_str("\"…\":");
+                            out.push_str(&jsonmap::marker(count, "entries"));
+                        }
+                    }
+                });
                 out.push('}');
             }
         }
@@ -167,7 +232,10 @@ impl<'a> Renderer<'a> {
         match node {
             Node::Scalar { span } => self.src[span.clone()].to_string(),
             Node::Str { span } => {
-                let s = decode_str(self.src, span);
+                let mut s = decode_str(self.src, span);
+                if s.chars().count() > jsonmap::MAX_STRING {
+                    s = std::borrow::Cow::Owned(jsonmap::clip_text(&s));
+                }
                 if s.is_empty() {
                     return "\"\"".to_string();
                 }

@@ -6,18 +6,27 @@
 //! panic or fail a request (any failure means the original bytes go through).
 
 mod cache;
+mod classify;
+pub mod code;
 mod config;
 pub mod detect;
+pub mod diagnostics;
 pub mod diff;
 pub mod generic;
+pub mod git;
+pub mod html;
 pub mod json;
+pub mod jsonmap;
 pub mod jsontree;
+pub mod lines;
 pub mod log;
+pub mod markdown;
 pub mod marker;
 mod pipeline;
 pub mod runs;
 pub mod search;
 mod table;
+pub mod tabular;
 pub mod template;
 pub mod text;
 pub mod tokens;
@@ -85,6 +94,8 @@ pub struct BlockReport {
     /// original, exact otherwise (exact BPE counting is too slow to run on every big block).
     pub tokens_before: usize,
     pub tokens_after: usize,
+    /// Whether the block was compressed, and if not why not.
+    pub outcome: Outcome,
     pub duration: Duration,
     pub cached: bool,
     /// Where the block sits, e.g. `messages[3].content[0].content (tool_result)`.
@@ -97,6 +108,53 @@ impl BlockReport {
         self.tokens_after < self.tokens_before
     }
 }
+
+/// What happened to one block, as a bounded label set for metrics and stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Compressed,
+    /// Below `compression.min_tokens`: never looked at (counted in [`Rewritten::small_blocks`]).
+    UnchangedSmall,
+    /// A compressor ran but saved less than `compression.min_savings_percent`.
+    UnchangedNoGain,
+    /// No compressor handles the detected content type.
+    UnchangedUnknownFormat,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Compressed,
+        Outcome::UnchangedSmall,
+        Outcome::UnchangedNoGain,
+        Outcome::UnchangedUnknownFormat,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Compressed => "compressed",
+            Outcome::UnchangedSmall => "unchanged-small",
+            Outcome::UnchangedNoGain => "unchanged-no-gain",
+            Outcome::UnchangedUnknownFormat => "unchanged-unknown-format",
+        }
+    }
+}
+
+/// Every content-type label a [`BlockReport::kind`] can carry.
+pub const CONTENT_TYPES: [&str; 13] = [
+    "json",
+    "diff",
+    "search",
+    "log",
+    "code",
+    "prose",
+    "text",
+    "diagnostics",
+    "git_log",
+    "git_show",
+    "html",
+    "markdown",
+    "table",
+];
 
 /// Why a request (or block) went through untouched although compression was attempted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,6 +184,8 @@ pub struct Rewritten {
     pub failures: Vec<FailureReason>,
     /// Byte spans of the input (JSON string values, quotes included) that were replaced, in order.
     pub replaced: Vec<std::ops::Range<usize>>,
+    /// Blocks below `compression.min_tokens`, passed through without a look.
+    pub small_blocks: usize,
 }
 
 impl Rewritten {

@@ -93,8 +93,11 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
     if lines.len() < 8 {
         return None;
     }
+    let n = lines.len();
     let parsed = parse(&lines);
-    let keep = select(&lines, &parsed, &TaskWords::new(task), cfg);
+    // Words found on most lines (`installed` in dpkg.log) say nothing about which rows matter.
+    let task = TaskWords::new(task).selective(lines.iter().copied(), (n / 50).max(3));
+    let keep = select(&lines, &parsed, &task, cfg);
     // One marker per dropped run.
     emit(&lines, &keep, |run| {
         gap_marker(
@@ -189,6 +192,12 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
 
     let mut keep = vec![false; n];
     let mut task_hits = vec![0usize; ntpl];
+    // Without error lines, the rows the task names are what the reader came for.
+    let task_cap = if class.contains(&Class::Important) {
+        3
+    } else {
+        40
+    };
     for i in 0..n {
         let t = tpl_ids[i];
         match class[i] {
@@ -207,7 +216,7 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
                     keep[i] = true;
                 } else if task.matches(lines[i]) {
                     task_hits[t] += 1;
-                    if task_hits[t] <= 3 {
+                    if task_hits[t] <= task_cap {
                         keep[i] = true;
                     }
                 }

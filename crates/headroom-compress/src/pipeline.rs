@@ -7,17 +7,22 @@
 //! compressing, or let a block's output depend on anything but (block, task, config).
 
 use super::cache::Lru;
+use super::code::CodeCompressor;
 use super::detect::{detect, Kind};
-use super::diff::DiffCompressor;
+use super::diagnostics::DiagnosticsCompressor;
 use super::generic::{collapse_repeats, GenericCompressor};
+use super::git::GitCompressor;
+use super::html::HtmlCompressor;
 use super::json::JsonCompressor;
 use super::jsontree::{self, decode_str, encode_str};
 use super::log::LogCompressor;
+use super::markdown::DocumentCompressor;
 use super::search::SearchCompressor;
+use super::tabular::TableCompressor;
 use super::walk::walk;
 use super::{
     tokens, ApiFormat, BlockInput, BlockReport, CompressError, CompressionConfig, Compressor,
-    FailureReason, Rewritten,
+    FailureReason, Outcome, Rewritten,
 };
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -33,8 +38,13 @@ pub struct Pipeline {
     json: JsonCompressor,
     log: LogCompressor,
     search: SearchCompressor,
-    diff: DiffCompressor,
     generic: GenericCompressor,
+    code: CodeCompressor,
+    git: GitCompressor,
+    document: DocumentCompressor,
+    html: HtmlCompressor,
+    diagnostics: DiagnosticsCompressor,
+    table: TableCompressor,
     fingerprint: u64,
     cache: Mutex<Lru<Cached>>,
 }
@@ -48,6 +58,8 @@ pub struct BlockOutcome {
     pub compressor: &'static str,
     pub tokens_before: usize,
     pub tokens_after: usize,
+    /// What happened: one of [`Outcome`]'s labels.
+    pub outcome: Outcome,
 }
 
 /// A remembered block result.
@@ -56,6 +68,7 @@ struct Cached {
     output: Option<Arc<str>>,
     kind: &'static str,
     compressor: &'static str,
+    outcome: Outcome,
     tokens_before: usize,
     tokens_after: usize,
 }
@@ -71,8 +84,13 @@ impl Pipeline {
             json: JsonCompressor::new(config.json.clone()),
             log: LogCompressor::new(config.log.clone()),
             search: SearchCompressor::new(config.search.clone()),
-            diff: DiffCompressor::new(config.diff.clone()),
             generic: GenericCompressor::new(config.generic.clone()),
+            code: CodeCompressor,
+            git: GitCompressor::new(config.diff.clone()),
+            document: DocumentCompressor,
+            html: HtmlCompressor,
+            diagnostics: DiagnosticsCompressor,
+            table: TableCompressor,
             fingerprint: xxh3_64(&id),
             cache: Mutex::new(Lru::new(config.cache_entries)),
             config,
@@ -105,8 +123,13 @@ impl Pipeline {
             Kind::Json if c.json.enabled => Some(&self.json),
             Kind::Log if c.log.enabled => Some(&self.log),
             Kind::Search if c.search.enabled => Some(&self.search),
-            Kind::Diff if c.diff.enabled => Some(&self.diff),
-            Kind::Code | Kind::Prose if c.text.enabled => self.text.as_deref(),
+            Kind::Diff if c.diff.enabled => Some(&self.git),
+            Kind::GitLog | Kind::GitShow if c.diff.enabled => Some(&self.git),
+            Kind::Code => Some(&self.code),
+            Kind::Prose | Kind::Markdown => Some(&self.document),
+            Kind::Html => Some(&self.html),
+            Kind::Diagnostics if c.log.enabled => Some(&self.diagnostics),
+            Kind::Table if c.json.enabled => Some(&self.table),
             Kind::Text if c.generic.enabled => Some(&self.generic),
             _ => None,
         }
@@ -158,6 +181,7 @@ impl Pipeline {
         for cand in &found.candidates {
             let text = decode_str(src, &cand.span);
             if !catch_unwind(AssertUnwindSafe(|| self.big_enough(&text))).unwrap_or(false) {
+                result.small_blocks += 1;
                 continue;
             }
             let task = found.tasks.get(cand.task).map_or("", String::as_str);
@@ -190,6 +214,7 @@ impl Pipeline {
                 compressor: entry.compressor,
                 tokens_before: entry.tokens_before,
                 tokens_after: entry.tokens_after,
+                outcome: entry.outcome,
                 duration: t0.elapsed(),
                 cached,
                 location: format!("{} ({})", cand.location, cand.role),
@@ -214,6 +239,7 @@ impl Pipeline {
             compressor: c.compressor,
             tokens_before: c.tokens_before,
             tokens_after: c.tokens_after,
+            outcome: c.outcome,
         })
     }
 
@@ -244,19 +270,33 @@ impl Pipeline {
 
     fn compress_block_unguarded(&self, text: &str, task: &str) -> Result<Cached, FailureReason> {
         let kind = detect(text);
-        let unchanged = |compressor: &'static str, tokens: usize| Cached {
+        let unchanged = |compressor: &'static str, tokens: usize, outcome: Outcome| Cached {
             output: None,
+            outcome,
             kind: kind.as_str(),
             compressor,
             tokens_before: tokens,
             tokens_after: tokens,
         };
         let Some(compressor) = self.route(kind) else {
-            return Ok(unchanged("none", tokens::estimate(text)));
+            return Ok(unchanged(
+                "none",
+                tokens::estimate(text),
+                Outcome::UnchangedUnknownFormat,
+            ));
         };
         let input = BlockInput { text, task };
         let ran = (|| {
-            let first = compressor.compress(&input)?;
+            let mut first = compressor.compress(&input)?;
+            // Prose without structure to select by goes to the learned compressor, if loaded.
+            if first.is_none() && kind == Kind::Prose && self.config.text.enabled {
+                if let Some(text) = &self.text {
+                    if let Some(out) = text.compress(&input)? {
+                        return Ok(Some((out, text.name())));
+                    }
+                }
+            }
+            first = first.filter(|out| out.len() < text.len());
             // Text the specialised compressor declined may still hold exact repetitions.
             if first.is_none()
                 && self.config.generic.enabled
@@ -275,7 +315,11 @@ impl Pipeline {
             Ok(p) => p,
         };
         let Some((out, name)) = produced else {
-            return Ok(unchanged(compressor.name(), tokens::estimate(text)));
+            return Ok(unchanged(
+                compressor.name(),
+                tokens::estimate(text),
+                Outcome::UnchangedNoGain,
+            ));
         };
         // Never inflate. Exact BPE counting runs at a few MB/s, so when the estimates differ by
         // more than twice the estimator's worst error the estimates decide (and are reported);
@@ -286,11 +330,14 @@ impl Pipeline {
         } else {
             (tokens::count(text), tokens::count(&out))
         };
-        if after >= before {
-            return Ok(unchanged(name, before));
+        // A saving below the threshold is not worth what the agent loses.
+        let min_saved = self.config.min_savings_percent.min(100) as usize;
+        if after >= before || (before - after) * 100 < before * min_saved {
+            return Ok(unchanged(name, before, Outcome::UnchangedNoGain));
         }
         Ok(Cached {
             output: Some(Arc::from(out)),
+            outcome: Outcome::Compressed,
             kind: kind.as_str(),
             compressor: name,
             tokens_before: before,
