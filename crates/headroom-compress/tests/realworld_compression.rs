@@ -22,8 +22,6 @@ const KNOWN_LOSSES: &[(&str, &str)] = &[
     ("html_libffi_closure_api", "This can be useful when writing an interpreter, or to provide wrappers"),
     ("html_libffi_closure_api", "went ok, and one of the other"),
     // JSON table row selection (json.rs) does not rank by the asked-for column.
-    ("json_cargo_metadata_large", "registry+https://github.com/rust-lang/crates.io-index#clap@4.6.9"),
-    ("json_cargo_metadata_large", "registry+https://github.com/rust-lang/crates.io-index#serde_json@1.0.154"),
     ("json_cargo_packages_array", "clap_builder"),
     ("json_cargo_packages_array", "clap_derive"),
     ("json_cargo_packages_array", "clap_lex"),
