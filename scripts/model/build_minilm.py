@@ -269,7 +269,9 @@ def quantise(model_path: str, int8_path: str, tok) -> bool:
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(model_path, int8_path, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    # MatMul weights and the embedding tables (Gather): the word-embedding table alone is 47 MB
+    # in fp32, 12 MB in int8.
+    quantize_dynamic(model_path, int8_path, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
     fp32 = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     int8 = ort.InferenceSession(int8_path, providers=["CPUExecutionProvider"])
     a, b = ranking(fp32, tok), ranking(int8, tok)

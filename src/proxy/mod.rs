@@ -75,16 +75,19 @@ impl RequestCtx {
 }
 
 /// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
+static HOP_BY_HOP: std::sync::LazyLock<[http::HeaderName; 8]> = std::sync::LazyLock::new(|| {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+    ]
+    .map(http::HeaderName::from_static)
+});
 
 #[async_trait]
 impl ProxyHttp for Headroom {
@@ -219,9 +222,17 @@ impl ProxyHttp for Headroom {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let up = ctx.upstream().url.clone();
+        let snapshot = ctx.snapshot.clone();
+        let upstream = match ctx.upstream_kind() {
+            UpstreamKind::Anthropic => &snapshot.anthropic,
+            UpstreamKind::OpenAi => &snapshot.openai,
+        };
+        let up = &upstream.url;
         strip_hop_by_hop(req);
-        req.insert_header("host", up.host_header())?;
+        match &upstream.host_value {
+            Some(v) => req.insert_header("host", v.clone())?,
+            None => req.insert_header("host", up.host_header())?,
+        }
         if !up.base_path.is_empty() {
             let pq = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             let uri: http::Uri = format!("{}{}", up.base_path, pq)
@@ -229,7 +240,9 @@ impl ProxyHttp for Headroom {
                 .map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "bad upstream path"))?;
             req.set_uri(uri);
         }
-        req.remove_header(BYPASS_HEADER);
+        if req.headers.contains_key(BYPASS_HEADER) {
+            req.remove_header(BYPASS_HEADER);
+        }
         if ctx.upstream_kind() == UpstreamKind::Anthropic
             && ctx.snapshot.config.auth.inject_api_key
             && ctx.trust.is_local()
@@ -503,16 +516,22 @@ async fn resolve_now(
 }
 
 fn strip_hop_by_hop(req: &mut RequestHeader) {
+    // Most requests carry none of these: look before removing (a removal rebuilds names).
     let listed: Vec<String> = req
         .headers
-        .get_all("connection")
+        .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty() && s != "close" && s != "keep-alive")
         .collect();
-    for name in HOP_BY_HOP.iter().copied().map(str::to_string).chain(listed) {
+    for name in HOP_BY_HOP.iter() {
+        if req.headers.contains_key(name) {
+            req.remove_header(name);
+        }
+    }
+    for name in listed {
         // Never strip framing or credentials even if a client lists them in Connection.
         if matches!(
             name.as_str(),

@@ -102,17 +102,31 @@ impl UsageTap {
         match std::mem::replace(&mut self.mode, Mode::Off) {
             Mode::Json(buf, enc) => {
                 let Some(buf) = decode(buf, enc) else { return };
-                if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
-                    if let Some(u) = v.get("usage") {
+                // Only the two fields we read are built; the rest (the answer's text) is skipped.
+                if let Ok(top) = serde_json::from_slice::<UsageFields>(&buf) {
+                    if let Some(u) = &top.usage {
                         self.usage.merge(u);
                     }
-                    note_model(&v, &mut self.model);
+                    if self.model.is_none() {
+                        if let Some(Value::String(m)) = &top.model {
+                            self.model = Some(m.chars().take(64).collect());
+                        }
+                    }
                 }
             }
             Mode::Sse(pending) => sse_line(&pending, &mut self.usage, &mut self.model),
             Mode::Off => {}
         }
     }
+}
+
+/// The fields of a JSON response body the tap reads; every other field is skipped unbuilt.
+#[derive(serde::Deserialize)]
+struct UsageFields {
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    model: Option<Value>,
 }
 
 /// Undoes a content encoding, bounded by `MAX_TAPPED` output bytes.
