@@ -8,10 +8,10 @@
 //! in-process fake upstream stands in and the header says so; `scripts/setup.sh` installs both).
 //! Env: `LOAD_SECONDS` (default 5) per measurement, `LOAD_ROUNDS` (default 3) rounds.
 
-#[path = "../tests/support/fake_upstream.rs"]
-mod fake_upstream;
 #[path = "load/bare_pingora.rs"]
 mod bare_pingora;
+#[path = "../tests/support/fake_upstream.rs"]
+mod fake_upstream;
 #[path = "load/upstream.rs"]
 mod upstream;
 
@@ -221,7 +221,11 @@ fn main() {
         "conns", "path", "req/s", "p50 ms", "p99 ms", "errors"
     );
     let mut peak_rss = idle_rss;
-    let paths = [("direct", up.port()), ("pingora", bare_port), ("headroom", port)];
+    let paths = [
+        ("direct", up.port()),
+        ("pingora", bare_port),
+        ("headroom", port),
+    ];
     for conns in [1u32, 32] {
         // Warm every path (connection pools, page cache) before measuring.
         for (_, p) in paths {

@@ -198,7 +198,11 @@ fn int8_model_keeps_the_answers_and_top_ranks_fp32_keeps() {
     let dir = default_model.parent().expect("model in a directory");
     let (fp32, int8) = (dir.join("model.onnx"), dir.join("model.int8.onnx"));
     if !int8.is_file() || !fp32.is_file() {
-        eprintln!("skipping: needs both {} and {}", fp32.display(), int8.display());
+        eprintln!(
+            "skipping: needs both {} and {}",
+            fp32.display(),
+            int8.display()
+        );
         return;
     }
     let load = |path: &std::path::Path| {
@@ -236,7 +240,10 @@ fn int8_model_keeps_the_answers_and_top_ranks_fp32_keeps() {
                 .compress(&BlockInput { text, task })
                 .expect("compresses")
                 .expect("the block gets shorter");
-            assert!(out.contains(answer), "{name} lost the answer to `{task}`:\n{out}");
+            assert!(
+                out.contains(answer),
+                "{name} lost the answer to `{task}`:\n{out}"
+            );
             assert_dropped_half(text, &out);
         }
     }

@@ -29,11 +29,7 @@ impl ProxyHttp for Passthrough {
         _session: &mut Session,
         _ctx: &mut (),
     ) -> pingora_core::Result<Box<HttpPeer>> {
-        Ok(Box::new(HttpPeer::new(
-            self.upstream,
-            false,
-            String::new(),
-        )))
+        Ok(Box::new(HttpPeer::new(self.upstream, false, String::new())))
     }
 }
 
@@ -58,9 +54,11 @@ pub fn run(listen: &str, upstream: &str) -> ! {
             .to_string(),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None::<pingora_core::server::configuration::Opt>, conf);
+    let mut server =
+        Server::new_with_opt_and_conf(None::<pingora_core::server::configuration::Opt>, conf);
     server.bootstrap();
-    let mut proxy = pingora_proxy::http_proxy_service(&server.configuration, Passthrough { upstream });
+    let mut proxy =
+        pingora_proxy::http_proxy_service(&server.configuration, Passthrough { upstream });
     proxy.add_tcp(listen);
     server.add_service(proxy);
     server.run_forever()

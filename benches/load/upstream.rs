@@ -48,9 +48,13 @@ impl Drop for Upstream {
 }
 
 fn start_nginx(dir: &Path, port: u16) -> Option<Child> {
-    let bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/opt/homebrew/bin/nginx"]
-        .into_iter()
-        .find(|p| Path::new(p).exists())?;
+    let bin = [
+        "/usr/sbin/nginx",
+        "/usr/local/sbin/nginx",
+        "/opt/homebrew/bin/nginx",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())?;
     let root = dir.join("nginx");
     std::fs::create_dir_all(root.join("tmp")).ok()?;
     let d = root.display();

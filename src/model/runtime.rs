@@ -183,7 +183,9 @@ fn session_on(
     let provider = match device {
         Device::Cuda => Some(ort::ep::CUDA::default().build().error_on_failure()),
         Device::Coreml => Some(ort::ep::CoreML::default().build().error_on_failure()),
-        Device::Cpu | Device::Auto => Some(ort::ep::CPU::default().with_arena_allocator(false).build()),
+        Device::Cpu | Device::Auto => {
+            Some(ort::ep::CPU::default().with_arena_allocator(false).build())
+        }
     };
     if let Some(provider) = provider {
         builder = builder

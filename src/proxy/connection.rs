@@ -127,18 +127,32 @@ impl HeaderDeadline {
         self.tail = [0, 0];
     }
 
-    /// Scans bytes of the header phase; returns true when they end the headers.
+    /// Scans bytes of the header phase; returns true when they end the headers. Jumps from line
+    /// end to line end: only the two bytes before each `\n` matter.
     fn scan(&mut self, bytes: &[u8]) -> bool {
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'\n' {
-                self.seen_lines += 1;
-                if self.tail[1] == b'\n' || (self.tail[0] == b'\n' && self.tail[1] == b'\r') {
-                    self.seen_bytes += i + 1;
-                    return true;
-                }
+        let before = |i: usize, back: usize| -> u8 {
+            // The byte `back` places before index `i`, reaching into the previous read's tail.
+            match i.checked_sub(back) {
+                Some(j) => bytes[j],
+                None => self.tail[2 - (back - i)],
             }
-            self.tail = [self.tail[1], b];
+        };
+        let mut from = 0;
+        while let Some(off) = bytes[from..].iter().position(|&b| b == b'\n') {
+            let i = from + off;
+            self.seen_lines += 1;
+            let (b1, b2) = (before(i, 1), before(i, 2));
+            if b1 == b'\n' || (b2 == b'\n' && b1 == b'\r') {
+                self.seen_bytes += i + 1;
+                return true;
+            }
+            from = i + 1;
         }
+        self.tail = match bytes.len() {
+            0 => self.tail,
+            1 => [self.tail[1], bytes[0]],
+            n => [bytes[n - 2], bytes[n - 1]],
+        };
         self.seen_bytes += bytes.len();
         false
     }

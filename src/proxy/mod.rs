@@ -477,11 +477,7 @@ fn plan_body(
     if !config.compression.enabled {
         return BodyPlan::Stream { oversize: false };
     }
-    let json = header("content-type").is_some_and(|ct| {
-        ct.as_bytes()
-            .windows(4)
-            .any(|w| w.eq_ignore_ascii_case(b"json"))
-    });
+    let json = header("content-type").is_some_and(|ct| usage::names_json(ct.as_bytes()));
     let encoded = header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
     let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
     let too_small = length.is_some_and(|l| l < min_body);

@@ -47,19 +47,24 @@ impl Default for UsageTap {
 impl UsageTap {
     /// Chooses how to read the body from its response headers.
     pub fn for_response(content_type: Option<&str>, content_encoding: Option<&str>) -> UsageTap {
-        let encoding = match content_encoding.map(|e| e.trim().to_ascii_lowercase()) {
+        let encoding = match content_encoding.map(str::trim) {
             None => Some(Encoding::Identity),
-            Some(e) if e.is_empty() || e == "identity" => Some(Encoding::Identity),
-            Some(e) if e == "gzip" || e == "x-gzip" => Some(Encoding::Gzip),
-            Some(e) if e == "deflate" => Some(Encoding::Deflate),
+            Some(e) if e.is_empty() || e.eq_ignore_ascii_case("identity") => {
+                Some(Encoding::Identity)
+            }
+            Some(e) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip") => {
+                Some(Encoding::Gzip)
+            }
+            Some(e) if e.eq_ignore_ascii_case("deflate") => Some(Encoding::Deflate),
             Some(_) => None,
         };
-        let ct = content_type.unwrap_or("").to_ascii_lowercase();
+        let ct = content_type.unwrap_or("").as_bytes();
+        const SSE: &[u8] = b"text/event-stream";
+        let sse = ct.len() >= SSE.len() && ct[..SSE.len()].eq_ignore_ascii_case(SSE);
+        let json = names_json(ct);
         let mode = match encoding {
-            Some(Encoding::Identity) if ct.starts_with("text/event-stream") => {
-                Mode::Sse(Vec::new())
-            }
-            Some(enc) if ct.contains("json") => Mode::Json(Vec::new(), enc),
+            Some(Encoding::Identity) if sse => Mode::Sse(Vec::new()),
+            Some(enc) if json => Mode::Json(Vec::new(), enc),
             _ => Mode::Off,
         };
         UsageTap {
@@ -118,6 +123,13 @@ impl UsageTap {
             Mode::Off => {}
         }
     }
+}
+
+/// True when a `Content-Type` value names JSON (`application/json`, `…+json`, any case).
+pub(crate) fn names_json(content_type: &[u8]) -> bool {
+    content_type
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"json"))
 }
 
 /// The fields of a JSON response body the tap reads; every other field is skipped unbuilt.
