@@ -2,16 +2,21 @@
 //! upstream (nginx), through a bare Pingora passthrough, and through headroom, at 1 and 32
 //! connections, in one run with the three paths interleaved round by round. Prints req/s and
 //! p50/p99 latency (medians over the rounds), headroom's req/s as a ratio to bare Pingora and
-//! to direct, the latency each proxy adds over direct, and the proxy's RSS idle and under load.
+//! to direct, the latency each proxy adds over direct, the proxy's RSS idle and under load, and
+//! its RSS with the learned compressor idle and after 100 compressions (int8 and fp32 files).
 //!
-//! Run: `cargo bench --bench load` (needs `wrk`, and `nginx` for the upstream; without nginx the
-//! in-process fake upstream stands in and the header says so; `scripts/setup.sh` installs both).
+//! Run: `cargo bench --bench load` (needs `wrk` and `curl`, from `scripts/setup.sh`, and `nginx`
+//! for the upstream: `apt-get install nginx`, which on Debian also starts a system nginx on port
+//! 80 — stop it if unwanted; without nginx the in-process fake upstream stands in, and the
+//! header line says so).
 //! Env: `LOAD_SECONDS` (default 5) per measurement, `LOAD_ROUNDS` (default 3) rounds.
 
 #[path = "load/bare_pingora.rs"]
 mod bare_pingora;
 #[path = "../tests/support/fake_upstream.rs"]
 mod fake_upstream;
+#[path = "load/memory.rs"]
+mod memory;
 #[path = "load/upstream.rs"]
 mod upstream;
 
@@ -291,4 +296,5 @@ fn main() {
     );
     let _ = proxy.kill();
     let _ = proxy.wait();
+    memory::run(dir.path(), port, &up_url);
 }

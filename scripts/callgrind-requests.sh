@@ -117,10 +117,10 @@ for _ in $(seq 1 600); do
   sleep 0.2
 done
 send 50 >/dev/null
-callgrind_control -i on "${vg}" >/dev/null
+callgrind_control -i on "${vg}" >/dev/null 2>&1
 answered="$(send "${requests}")"
-callgrind_control -d "${vg}" >/dev/null
-callgrind_control -i off "${vg}" >/dev/null
+callgrind_control -d "${vg}" >/dev/null 2>&1
+callgrind_control -i off "${vg}" >/dev/null 2>&1
 profile="${out}.${vg}.1"
 total="$(awk '/^summary:/ {print $2}' "${profile}")"
 keep="${root}/target/callgrind-${target}.out"
