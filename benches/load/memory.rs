@@ -25,7 +25,8 @@ fn bodies(root: &Path) -> Vec<String> {
                 format!("{src}\n# revision {i}\n")
             } else {
                 let mut p = paragraphs.clone();
-                p.rotate_left(i % p.len().max(1));
+                let shift = i % p.len().max(1);
+                p.rotate_left(shift);
                 if i % 2 == 0 {
                     p.reverse();
                 }
@@ -60,7 +61,10 @@ pub fn run(dir: &Path, port: u16, upstream: &str) {
     for (file, label) in [("model.int8.onnx", "int8"), ("model.onnx", "fp32")] {
         let model = minilm.join(file);
         if !model.is_file() {
-            println!("headroom RSS ({label}): {} missing, skipped", model.display());
+            println!(
+                "headroom RSS ({label}): {} missing, skipped",
+                model.display()
+            );
             continue;
         }
         let extra = format!("model:\n  path: {}\n", model.display());
@@ -70,7 +74,13 @@ pub fn run(dir: &Path, port: u16, upstream: &str) {
         for body in &bodies {
             let _ = std::fs::write(&body_file, body);
             let _ = Command::new("curl")
-                .args(["-s", "-o", "/dev/null", "-H", "content-type: application/json"])
+                .args([
+                    "-s",
+                    "-o",
+                    "/dev/null",
+                    "-H",
+                    "content-type: application/json",
+                ])
                 .arg("--data-binary")
                 .arg(format!("@{}", body_file.display()))
                 .arg(format!("http://127.0.0.1:{port}/v1/messages"))
@@ -84,8 +94,14 @@ pub fn run(dir: &Path, port: u16, upstream: &str) {
             .unwrap_or_default();
         let scored = metric(&metrics, "headroom_model_tokens_scored_total");
         let seconds = metric(&metrics, "headroom_model_inference_seconds_sum");
-        let before = metric(&metrics, "headroom_compression_tokens_total{stage=\"before\"}");
-        let kept = metric(&metrics, "headroom_compression_tokens_total{stage=\"after\"}");
+        let before = metric(
+            &metrics,
+            "headroom_compression_tokens_total{stage=\"before\"}",
+        );
+        let kept = metric(
+            &metrics,
+            "headroom_compression_tokens_total{stage=\"after\"}",
+        );
         println!(
             "headroom RSS ({label} {file}): idle {idle:.1} MB, after 100 compressions {after:.1} MB; \
              model {:.0} tokens/s; tool-result tokens {before:.0} -> {kept:.0}",
