@@ -13,12 +13,12 @@
 
 #[path = "load/bare_pingora.rs"]
 mod bare_pingora;
-#[path = "../tests/support/fake_upstream.rs"]
-mod fake_upstream;
 #[path = "load/memory.rs"]
 mod memory;
 #[path = "load/upstream.rs"]
 mod upstream;
+
+use headroom_test_support::fake_upstream;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

@@ -14,6 +14,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use headroom::compress::text::{RelevanceCompressor, TextConfig};
 use headroom::compress::{BlockInput, Compressor};
 use headroom::model::{load_embedder, Device, Embedder, ModelConfig};
+use headroom::model_glue::ModelEmbedder;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,7 +109,7 @@ fn end_to_end(c: &mut Criterion) {
     let Some(e) = embedder("model.onnx", 1) else {
         return;
     };
-    let compressor = RelevanceCompressor::new(Arc::new(e), TextConfig::default());
+    let compressor = RelevanceCompressor::new(Arc::new(ModelEmbedder(e)), TextConfig::default());
     let block = prose_20kb();
     let mut group = c.benchmark_group("relevance");
     group
@@ -170,7 +171,8 @@ fn summary(_: &mut Criterion) {
             let Some(e) = embedder(model, threads) else {
                 continue;
             };
-            let compressor = RelevanceCompressor::new(Arc::new(e), TextConfig::default());
+            let compressor =
+                RelevanceCompressor::new(Arc::new(ModelEmbedder(e)), TextConfig::default());
             let mut out = None;
             let t = median(15, || {
                 out = compressor
@@ -200,8 +202,10 @@ fn pipeline_second_sight(_: &mut Criterion) {
     let Some(e) = embedder("model.onnx", 1) else {
         return;
     };
-    let compressor: Arc<dyn Compressor> =
-        Arc::new(RelevanceCompressor::new(Arc::new(e), TextConfig::default()));
+    let compressor: Arc<dyn Compressor> = Arc::new(RelevanceCompressor::new(
+        Arc::new(ModelEmbedder(e)),
+        TextConfig::default(),
+    ));
     let pipeline = Pipeline::new(CompressionConfig::default(), Some(compressor));
     let body = serde_json::to_vec(&serde_json::json!({
         "model": "claude-sonnet-4-5",

@@ -8,8 +8,7 @@
 //!
 //! Run: `cargo bench --bench soak` (`SOAK_SECONDS=30 cargo bench --bench soak` for a short one).
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use headroom_test_support as support;
 
 use std::io::{BufReader, Write};
 use std::net::TcpStream;

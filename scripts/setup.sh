@@ -15,6 +15,7 @@ Installs what headroom needs on a fresh machine:
   - Python packages from scripts/requirements.txt (pip, user or system site)
   - the ONNX Runtime library and the default model under .runtime/ and models/
     (scripts/setup-model.sh)
+  - cargo-deny from crates.io (cargo install --locked; a few minutes, only when missing)
 
   --no-system   skip system packages
   --no-model    skip the runtime library and model
@@ -81,8 +82,17 @@ PY
     || "$py" -m pip install --quiet --disable-pip-version-check --break-system-packages -r scripts/requirements.txt
 }
 
+install_cargo_deny() {
+  if cargo deny --version >/dev/null 2>&1; then
+    return 0
+  fi
+  say "installing cargo-deny from crates.io (compiles for a few minutes, once)"
+  cargo install --locked --quiet cargo-deny
+}
+
 [ "$system" -eq 1 ] && install_system
 install_python
+install_cargo_deny
 if [ "$model" -eq 1 ]; then
   if [ -x scripts/setup-model.sh ]; then
     scripts/setup-model.sh

@@ -3,12 +3,13 @@
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
 pub mod cli;
-pub mod compress;
+pub use headroom_compress as compress;
+pub mod compress_cli;
 pub mod config;
 pub mod dashboard;
 pub mod logging;
 pub mod metrics;
-pub mod model;
+pub use headroom_model as model;
 pub mod model_glue;
 pub mod notify;
 pub mod observe;
@@ -17,7 +18,9 @@ pub mod proxy;
 pub mod reload;
 pub mod server;
 pub mod service;
+pub mod signals;
 pub mod state;
 pub mod stats;
+pub mod supervisor;
 pub mod upstream;
 pub mod usage;

@@ -39,7 +39,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Compress(args)) => match load(&cli.run) {
-            Ok(config) => headroom::compress::cli::run(&args, &config),
+            Ok(config) => headroom::compress_cli::run(&args, &config),
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(1)

@@ -125,6 +125,16 @@ pub static REQUEST_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static COMPRESSION_BLOCKS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_compression_blocks_total",
+        "Blocks seen in request bodies, by detected content type and outcome (compressed, \
+         unchanged-small, unchanged-no-gain, unchanged-unknown-format).",
+        &["content_type", "outcome"]
+    )
+    .expect("metric registers once")
+});
+
 pub static BYPASSED: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(
         "headroom_bypassed_requests_total",
@@ -168,6 +178,13 @@ pub fn init() {
     LazyLock::force(&MODEL_TOKENS);
     LazyLock::force(&REQUEST_ERRORS);
     LazyLock::force(&BYPASSED);
+    for kind in crate::compress::CONTENT_TYPES {
+        for outcome in crate::compress::Outcome::ALL {
+            COMPRESSION_BLOCKS
+                .with_label_values(&[kind, outcome.as_str()])
+                .inc_by(0);
+        }
+    }
 }
 
 /// The text exposition of every registered metric.

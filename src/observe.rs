@@ -29,8 +29,17 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
         .as_ref()
         .map(|r| r.blocks.as_slice())
         .unwrap_or(&[]);
+    let small_blocks = outcome.rewritten.as_ref().map_or(0, |r| r.small_blocks);
+    if small_blocks > 0 {
+        metrics::COMPRESSION_BLOCKS
+            .with_label_values(&["unclassified", "unchanged-small"])
+            .inc_by(small_blocks as u64);
+    }
     let (mut before, mut after) = (0u64, 0u64);
     for b in blocks {
+        metrics::COMPRESSION_BLOCKS
+            .with_label_values(&[b.kind, b.outcome.as_str()])
+            .inc();
         before += b.tokens_before as u64;
         after += b.tokens_after as u64;
         metrics::COMPRESSION_DURATION
@@ -70,6 +79,7 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
     let failed = e.is_some() || status == 0 || status >= 500;
     let req = session.req_header();
     crate::stats::global().record(&crate::stats::RequestRecord {
+        small_blocks,
         failed,
         blocks,
         usage,

@@ -9,7 +9,7 @@
 //!
 //! Must never: do I/O or talk to the network (prices are never fetched).
 
-use crate::stats::totals::UsageTotals;
+use crate::usage::Usage as UsageTotals;
 use serde::{Deserialize, Serialize};
 
 /// Prices of one model family, in dollars per million tokens.

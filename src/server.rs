@@ -1,18 +1,19 @@
 //! Assembles and runs the Pingora server: our config (never Pingora's argv or YAML), one
-//! listener, the reload and shutdown signal handling, stats flushing.
+//! listener behind the connection guard, the supervisor background service (readiness, reload,
+//! DNS refresh, stats flushing, log rotation) and the shutdown watch.
 //!
 //! Must never: start when the listen port is taken (Pingora would retry for 30 s and then leave a
 //! process with no listener); linger after SIGTERM/SIGINT once idle.
 
 use crate::config::Config;
-use crate::state::{ReloadStatus, Shared, Snapshot};
+use crate::state::{Shared, Snapshot};
 use async_trait::async_trait;
 use pingora_core::server::configuration::ServerConf;
 use pingora_core::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Exit code for a configuration that cannot be used (sysexits' `EX_CONFIG`).
 pub const EXIT_CONFIG: u8 = 78;
@@ -57,6 +58,7 @@ pub fn run(
     if !addr.ip().is_loopback() {
         tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use your credentials through this proxy");
     }
+    let signals = crate::signals::listen();
     if let Err(msg) = check_bind(addr) {
         eprintln!("headroom: {msg}");
         return ExitCode::from(EXIT_BIND);
@@ -80,9 +82,6 @@ pub fn run(
         Some(p) => stats.open(p),
         None => tracing::warn!("no HOME: lifetime stats are not persisted"),
     }
-    stats.spawn_flusher(Duration::from_secs(config.stats.flush_seconds));
-    spawn_dns_refresher(shared.clone());
-    crate::reload::spawn(shared.clone(), overrides);
 
     let mut conf = ServerConf {
         threads: config.threads,
@@ -114,13 +113,12 @@ pub fn run(
     proxy.add_tcp(&addr.to_string());
     server.add_service(proxy);
     server.add_service(pingora_core::services::background::background_service(
-        "readiness",
-        Readiness { addr },
-    ));
-    server.add_service(pingora_core::services::background::background_service(
-        "log rotation",
-        LogRotation {
+        "supervisor",
+        crate::supervisor::Supervisor {
             shared: shared.clone(),
+            overrides,
+            listen: addr,
+            hangups: std::sync::Mutex::new(Some(signals.hangup)),
         },
     ));
 
@@ -138,6 +136,7 @@ pub fn run(
         shutdown_signal: Box::new(Drain {
             shared: shared.clone(),
             grace,
+            signals: std::sync::Mutex::new(Some(signals.stop)),
         }),
     });
     record_cut_requests(&shared);
@@ -145,39 +144,29 @@ pub fn run(
     ExitCode::SUCCESS
 }
 
-fn spawn_dns_refresher(shared: Arc<Shared>) {
-    let _ = std::thread::Builder::new()
-        .name("headroom-dns".into())
-        .spawn(move || loop {
-            std::thread::sleep(Duration::from_secs(60));
-            let snap = shared.snapshot();
-            snap.anthropic.refresh();
-            snap.openai.refresh();
-        });
-}
-
 /// Shutdown on SIGTERM or SIGINT: stop accepting, then exit as soon as no request is in
 /// flight (or when the grace period ends). A second signal exits at once.
 struct Drain {
     shared: Arc<Shared>,
     grace: Duration,
+    signals: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<i32>>>,
 }
 
 #[async_trait]
 impl ShutdownSignalWatch for Drain {
     async fn recv(&self) -> ShutdownSignal {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) else {
-            tracing::error!("cannot install SIGTERM/SIGINT handlers");
+        let Some(mut signals) = self.signals.lock().ok().and_then(|mut s| s.take()) else {
             std::future::pending::<()>().await;
             return ShutdownSignal::FastShutdown;
         };
-        let name = tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = int.recv() => "SIGINT",
+        let Some(first) = signals.recv().await else {
+            std::future::pending::<()>().await;
+            return ShutdownSignal::FastShutdown;
+        };
+        let name = if first == libc::SIGINT {
+            "SIGINT"
+        } else {
+            "SIGTERM"
         };
         crate::notify::stopping();
         tracing::info!(
@@ -188,10 +177,10 @@ impl ShutdownSignalWatch for Drain {
         );
         tokio::spawn(async move {
             // The conventional 128 + signal number, so a supervisor sees which one it was.
-            let code = tokio::select! {
-                _ = term.recv() => 128 + libc::SIGTERM,
-                _ = int.recv() => 128 + libc::SIGINT,
+            let Some(second) = signals.recv().await else {
+                return;
             };
+            let code = 128 + second;
             tracing::warn!("second signal: exiting now");
             crate::stats::global().flush();
             std::process::exit(code);
@@ -227,6 +216,7 @@ fn record_cut_requests(shared: &Shared) {
     let stats = crate::stats::global();
     for usage in &cut {
         stats.record(&crate::stats::RequestRecord {
+            small_blocks: 0,
             failed: true,
             blocks: &[],
             usage: *usage,
@@ -244,69 +234,4 @@ fn record_cut_requests(shared: &Shared) {
         output_tokens = cut.iter().map(|u| u.output).sum::<u64>(),
         "grace period over; cutting requests and streams still in flight (their usage so far is recorded)"
     );
-}
-
-/// Tells the service manager the proxy is ready once its listener accepts connections.
-struct Readiness {
-    addr: std::net::SocketAddr,
-}
-
-#[async_trait]
-impl pingora_core::services::background::BackgroundService for Readiness {
-    async fn start(&self, _shutdown: pingora_core::server::ShutdownWatch) {
-        let mut probe = self.addr;
-        if probe.ip().is_unspecified() {
-            probe.set_ip(match probe {
-                std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
-                std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
-            });
-        }
-        for _ in 0..500 {
-            if tokio::net::TcpStream::connect(probe).await.is_ok() {
-                crate::notify::ready();
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tracing::warn!(addr = %self.addr, "listener did not accept connections within 5 s");
-    }
-}
-
-/// Keeps a file-backed stderr (launchd's log) under `log.max_file_bytes`, checked every
-/// `stats.flush_seconds`.
-struct LogRotation {
-    shared: Arc<Shared>,
-}
-
-#[async_trait]
-impl pingora_core::services::background::BackgroundService for LogRotation {
-    async fn start(&self, mut shutdown: pingora_core::server::ShutdownWatch) {
-        loop {
-            let config = self.shared.snapshot().config.clone();
-            let every = Duration::from_secs(config.stats.flush_seconds.max(1));
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = shutdown.changed() => return,
-            }
-            let (max, keep) = (config.log.max_file_bytes, config.log.keep_files);
-            let _ = tokio::task::spawn_blocking(move || {
-                crate::logging::rotate_stderr_if_needed(max, keep)
-            })
-            .await;
-        }
-    }
-}
-
-/// Records a reload's result for `/health?verbose=1` and the metric.
-pub fn note_reload(shared: &Shared, ok: bool, message: String) {
-    crate::metrics::CONFIG_RELOADS
-        .with_label_values(&[if ok { "ok" } else { "error" }])
-        .inc();
-    if let Ok(mut r) = shared.last_reload.lock() {
-        *r = Some(ReloadStatus {
-            at: SystemTime::now(),
-            ok,
-            message,
-        });
-    }
 }

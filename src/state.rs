@@ -55,7 +55,14 @@ impl Snapshot {
             Some(p) if reuse(&p.openai, &openai) => p.openai.clone(),
             _ => Upstream::new("openai", openai),
         };
-        let text = crate::model_glue::text_model(&config, previous)?;
+        // Same model settings: keep the loaded model (loading takes seconds and memory).
+        let reusable = previous.filter(|p| {
+            p.config.model == config.model && p.config.compression.text == config.compression.text
+        });
+        let text = match reusable {
+            Some(p) if config.model.enabled => p.text.clone(),
+            _ => crate::model_glue::text_model(&config).map_err(BuildError::Model)?,
+        };
         // Same compression settings and the same model: keep the pipeline and its result cache,
         // so a reload that changes something else costs nothing to compress again.
         let same_model = |p: &Snapshot| match (&p.text, &text) {

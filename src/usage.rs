@@ -7,8 +7,9 @@ use serde_json::Value;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// Token usage as the provider reports it.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// Token usage as the provider reports it (also the shape totals are kept in).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Usage {
     pub input: u64,
     pub output: u64,

@@ -2,10 +2,8 @@
 //! everything outside the compressed strings is byte-identical, old turns stay byte-identical
 //! across a growing conversation, and every failure path leaves the request untouched.
 
-#[path = "support/agent_session.rs"]
-mod agent_session;
-#[path = "support/prompt_cache.rs"]
-mod prompt_cache;
+use headroom_test_support::agent_session;
+use headroom_test_support::prompt_cache;
 
 use headroom::compress::jsontree::{self, Node};
 use headroom::compress::{

@@ -7,9 +7,8 @@
 //! every request it gets (loopback stays direct); a control page with an external image and
 //! script proves the trap sees such requests.
 
-#[path = "support/agent_session.rs"]
-mod agent_session;
-mod support;
+use headroom_test_support as support;
+use headroom_test_support::agent_session;
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
@@ -88,8 +87,14 @@ impl Trap {
 
 /// Runs headless Chromium on `url` with `extra` flags; returns stdout.
 fn browse(bin: &str, trap: &Trap, url: &str, extra: &[String]) -> String {
+    browse_in("UTC", bin, trap, url, extra)
+}
+
+/// As [`browse`], with the browser's time zone set to `tz`.
+fn browse_in(tz: &str, bin: &str, trap: &Trap, url: &str, extra: &[String]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let out = Command::new(bin)
+        .env("TZ", tz)
         .args([
             "--headless",
             "--no-sandbox",
@@ -201,7 +206,10 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
 
     let trap = Trap::start();
     let url = format!("http://127.0.0.1:{}/dashboard", proxy.port);
+    let today = || proxy.get("/stats").json()["today"]["tokens_saved"].clone();
+    let today_before = today();
     let dom = browse(bin, &trap, &url, &["--dump-dom".into()]);
+    let today_after = today();
     assert!(dom.contains("id=\"tokens-chart\""), "no page: {dom}");
     let polls: u32 = tags_with(&dom, "data-polls=")
         .first()
@@ -218,8 +226,11 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
         num("lifetime-compressed"),
         life["compressed_requests"].to_string()
     );
-    // Every request happened within the last hour: today and 7 days equal lifetime.
-    assert_eq!(num("today-tokens"), saved.to_string());
+    // The browser runs in UTC, so its "today" is the proxy's UTC day (unless midnight passed
+    // while it loaded); every request is inside the last 7 days.
+    if today_before == today_after {
+        assert_eq!(num("today-tokens"), today_after.to_string());
+    }
     assert_eq!(num("week-tokens"), saved.to_string());
     let dollars: f64 = num("lifetime-dollars").parse().unwrap();
     let want = life["estimated_dollars_saved"].as_f64().unwrap();
@@ -269,6 +280,35 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
     }
     assert_eq!(dom.matches("<tr class=\"request\">").count(), 5);
     assert!(dom.contains(env!("CARGO_PKG_VERSION")));
+
+    // Buckets are UTC hours; the page labels them in the browser's zone: on the hour in UTC,
+    // at half past in India (UTC+05:30).
+    let labels = |dom: &str| -> Vec<String> {
+        let chart = &dom[dom.find("id=\"tokens-chart\"").unwrap()..];
+        let chart = &chart[..chart.find("</svg>").unwrap()];
+        chart
+            .split("<text ")
+            .skip(1)
+            .filter(|t| t.contains("y=\"214\""))
+            .map(|t| t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()].to_string())
+            .collect()
+    };
+    let utc = labels(&dom);
+    assert!(
+        utc.len() >= 4 && utc.iter().all(|l| l.contains(":00")),
+        "{utc:?}"
+    );
+    let india = labels(&browse_in(
+        "Asia/Kolkata",
+        bin,
+        &trap,
+        &url,
+        &["--dump-dom".into()],
+    ));
+    assert!(
+        india.len() >= 4 && india.iter().all(|l| l.contains(":30")),
+        "{india:?}"
+    );
 
     let shot = artifact_dir().join("dashboard.png");
     let _ = std::fs::remove_file(&shot);

@@ -1,9 +1,12 @@
 //! Replays the committed fuzz seed corpus (`tests/fixtures/fuzz/<target>/`) through the same
-//! property checks the `cargo fuzz` targets run (`fuzz/properties.rs`), so every input the
+//! property checks the `cargo fuzz` targets run (`headroom_test_support::properties` and
+//! `fuzz/proxy_properties.rs`), so every input the
 //! fuzzer ever found interesting, crashes included, stays a regression test in the normal suite.
 
-#[path = "../fuzz/properties.rs"]
-mod properties;
+#[path = "../fuzz/proxy_properties.rs"]
+mod proxy_properties;
+
+use headroom_test_support::properties;
 
 use std::path::{Path, PathBuf};
 
@@ -55,12 +58,12 @@ fn compressor_corpus_is_deterministic_and_keeps_error_lines() {
 
 #[test]
 fn usage_tap_corpus_never_panics_and_ignores_chunking() {
-    replay("usage_tap", properties::usage_tap);
+    replay("usage_tap", proxy_properties::usage_tap);
 }
 
 #[test]
 fn config_corpus_never_panics_and_round_trips() {
-    replay("config", properties::config);
+    replay("config", proxy_properties::config);
 }
 
 #[test]

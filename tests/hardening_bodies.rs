@@ -2,10 +2,9 @@
 //! should not compress reaches the upstream byte-identical (never "fixed"), and bodies over
 //! `limits.max_body_bytes` stream through without being held in memory (or get 413).
 
-mod hardening_common;
-mod support;
+use headroom_test_support as support;
 
-use hardening_common::*;
+use headroom_test_support::hardening::*;
 use std::io::Write;
 use std::time::Duration;
 use support::fake_upstream::FakeUpstream;

@@ -2,10 +2,9 @@
 //! half-sent upstream, no leaked descriptors or memory), slow-loris headers and bodies,
 //! pipelined requests, HTTP/1.0.
 
-mod hardening_common;
-mod support;
+use headroom_test_support as support;
 
-use hardening_common::*;
+use headroom_test_support::hardening::*;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
 use support::fake_upstream::FakeUpstream;

@@ -2,10 +2,9 @@
 //! appear in logs (at debug level too), `/stats`, `/metrics`, `/health?verbose=1` or error
 //! bodies; prompt text never appears in logs at the default level.
 
-mod hardening_common;
-mod support;
+use headroom_test_support as support;
 
-use hardening_common::*;
+use headroom_test_support::hardening::*;
 use std::time::Duration;
 use support::fake_upstream::{Behaviour, FakeUpstream};
 use support::*;

@@ -2,10 +2,9 @@
 //! anything reaches the upstream, the connection is closed (a smuggled second request is never
 //! read), and the proxy keeps serving.
 
-mod hardening_common;
-mod support;
+use headroom_test_support as support;
 
-use hardening_common::*;
+use headroom_test_support::hardening::*;
 use std::time::Duration;
 use support::fake_upstream::FakeUpstream;
 use support::*;

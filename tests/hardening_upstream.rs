@@ -2,10 +2,9 @@
 //! upstreams whose certificate cannot be verified. After each, the proxy is up, the client got
 //! the right answer, a metric counted it and the next request works.
 
-mod hardening_common;
-mod support;
+use headroom_test_support as support;
 
-use hardening_common::*;
+use headroom_test_support::hardening::*;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;

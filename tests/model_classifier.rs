@@ -6,11 +6,12 @@
 //! ##s -1), /var/log .5 and 42 .5 (neutral tokens), check .378, please .269, now .182,
 //! because/was/we .119, at .076, the/and/so/it .047. 20 words.
 
-mod model_support;
+use headroom_test_support::model as model_support;
 
 use headroom::compress::text::{TextConfig, WordCompressor};
 use headroom::compress::{BlockInput, Compressor};
 use headroom::model::{load_token_classifier, Device};
+use headroom::model_glue::ModelWordScorer;
 use model_support::{ready, tiny_classifier};
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ fn compressor(keep_ratio: f64) -> Option<WordCompressor> {
     }
     let (classifier, _) = load_token_classifier(&cfg).expect("tiny classifier loads");
     Some(WordCompressor::new(
-        Arc::new(classifier),
+        Arc::new(ModelWordScorer(classifier)),
         TextConfig {
             keep_ratio,
             ..TextConfig::default()
@@ -74,4 +75,32 @@ fn compressor_declines_when_nothing_would_be_dropped() {
         task: "",
     };
     assert_eq!(c.compress(&input).unwrap(), None);
+}
+
+#[test]
+fn inference_timings_reach_the_prometheus_metrics() {
+    let cfg = tiny_classifier(Device::Cpu);
+    if !ready(&cfg) {
+        return;
+    }
+    let loaded = headroom::model_glue::load(&cfg).expect("tiny classifier loads");
+    loaded
+        .compressor
+        .compress(&BlockInput {
+            text: SENTENCE,
+            task: "",
+        })
+        .expect("the classifier runs");
+    let text = String::from_utf8(headroom::metrics::render()).expect("utf-8 exposition");
+    let sample = |name: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        sample("headroom_model_inference_seconds_count{device=\"cpu\"}") >= 1.0,
+        "{text}"
+    );
+    assert!(sample("headroom_model_tokens_scored_total{device=\"cpu\"}") >= 20.0);
 }

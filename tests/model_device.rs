@@ -3,9 +3,10 @@
 //! expectations do not hold there.)
 #![cfg(not(target_os = "macos"))]
 
-mod model_support;
+use headroom_test_support::model as model_support;
 
-use headroom::model::{load, Device, ModelError};
+use headroom::model::{Device, ModelError};
+use headroom::model_glue::load;
 use model_support::{ready, tiny_classifier};
 
 fn explicit_device_error(device: Device) -> String {

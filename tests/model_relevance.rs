@@ -1,23 +1,24 @@
 //! The relevance compressor with the real all-MiniLM-L6-v2 on ONNX Runtime: long prose and a
 //! long source file keep the part that answers the task and drop at least half.
 
-mod model_support;
+use headroom_test_support::model as model_support;
 
-use headroom::compress::text::{RelevanceCompressor, TextConfig};
+use headroom::compress::text::{RelevanceCompressor, SentenceEmbedder, TextConfig};
 use headroom::compress::{BlockInput, Compressor};
-use headroom::model::{load_embedder, Embedder};
+use headroom::model::load_embedder;
+use headroom::model_glue::ModelEmbedder;
 use model_support::{fixture, minilm_cpu, ready};
 use std::sync::{Arc, OnceLock};
 
-fn embedder() -> Option<Arc<Embedder>> {
-    static E: OnceLock<Option<Arc<Embedder>>> = OnceLock::new();
+fn embedder() -> Option<Arc<dyn SentenceEmbedder>> {
+    static E: OnceLock<Option<Arc<dyn SentenceEmbedder>>> = OnceLock::new();
     E.get_or_init(|| {
         let cfg = minilm_cpu();
         if !ready(&cfg) {
             return None;
         }
         let (embedder, _) = load_embedder(&cfg).expect("MiniLM loads");
-        Some(Arc::new(embedder))
+        Some(Arc::new(ModelEmbedder(embedder)))
     })
     .clone()
 }
@@ -37,10 +38,7 @@ fn compress(text: &str, task: &str) -> String {
 
 /// cl100k tokens, as the pipeline counts them.
 fn tokens(s: &str) -> usize {
-    static BPE: OnceLock<tiktoken_rs::CoreBPE> = OnceLock::new();
-    BPE.get_or_init(|| tiktoken_rs::cl100k_base().expect("cl100k"))
-        .encode_ordinary(s)
-        .len()
+    headroom::compress::tokens::count(s)
 }
 
 fn assert_dropped_half(before: &str, after: &str) {
@@ -212,7 +210,7 @@ fn int8_model_keeps_the_answers_and_top_ranks_fp32_keeps() {
             ..minilm_cpu()
         };
         let (e, _) = load_embedder(&cfg).expect("MiniLM loads");
-        RelevanceCompressor::new(Arc::new(e), TextConfig::default())
+        RelevanceCompressor::new(Arc::new(ModelEmbedder(e)), TextConfig::default())
     };
     let models = [("fp32", load(&fp32)), ("int8", load(&int8))];
     let doc = std::fs::read_to_string(fixture("operations_guide.md")).unwrap();

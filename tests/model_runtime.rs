@@ -1,7 +1,8 @@
 //! A missing ONNX Runtime library is a clear error naming where it looked and the fix. Kept in
 //! its own test binary: once a process has loaded the runtime it reuses it.
 
-use headroom::model::{load, ModelConfig, ModelError};
+use headroom::model::{ModelConfig, ModelError};
+use headroom::model_glue::load;
 use std::path::PathBuf;
 
 #[test]

@@ -1,7 +1,7 @@
 //! Operations: /metrics (promtool, a real Prometheus), /stats across restarts, SIGHUP reloads
 //! under load, /health?verbose=1.
 
-mod support;
+use headroom_test_support as support;
 
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

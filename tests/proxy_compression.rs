@@ -1,9 +1,8 @@
 //! Compression through the real proxy: what the fake upstream receives, and what users pay
 //! with Anthropic's prompt cache simulated by the fake upstream.
 
-#[path = "support/agent_session.rs"]
-mod agent_session;
-mod support;
+use headroom_test_support as support;
+use headroom_test_support::agent_session;
 
 use serde_json::{json, Value};
 use support::fake_upstream::FakeUpstream;
@@ -286,5 +285,76 @@ fn without_a_usable_runtime_default_settings_start_degraded_and_explicit_ones_re
     assert!(
         err.contains("ONNX Runtime") && err.contains("setup-model.sh"),
         "{err}"
+    );
+}
+
+#[test]
+fn blocks_are_counted_by_content_type_and_outcome_in_metrics_and_stats() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&format!(
+        "{}model:\n  enabled: false\ncompression:\n  budget_ms: 10000\n",
+        upstreams(&up.url())
+    ));
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/realworld/log_dpkg_large");
+    let output = std::fs::read_to_string(dir.join("input.txt")).unwrap();
+    let task = std::fs::read_to_string(dir.join("task.txt")).unwrap();
+    let body = serde_json::to_vec(&json!({
+        "model": "claude-sonnet-4-5",
+        "max_tokens": 64,
+        "messages": [
+            {"role": "user", "content": task},
+            {"role": "assistant", "content": [
+                {"type": "tool_use", "id": "t1", "name": "Bash", "input": {"command": "cargo build"}},
+                {"type": "tool_use", "id": "t2", "name": "Bash", "input": {"command": "pwd"}}
+            ]},
+            {"role": "user", "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": output},
+                {"type": "tool_result", "tool_use_id": "t2", "content": "/home/user/project"}
+            ]}
+        ]
+    }))
+    .unwrap();
+    assert_eq!(proxy.post_json("/v1/messages", &body).status, 200);
+    let stats = proxy.stats_when(|s| s["requests"] == 1);
+    let outcomes = &stats["block_outcomes"];
+    // Small: the question itself and the `pwd` result; the log is compressed.
+    assert_eq!(outcomes["unchanged-small"], 2, "{stats}");
+    assert_eq!(outcomes["compressed"], 1, "{stats}");
+    let seen: u64 = outcomes
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(seen, 3, "{stats}");
+    let metrics = proxy.get("/metrics").text();
+    let value = |needle: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(needle))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(-1.0)
+    };
+    assert_eq!(
+        value(
+            r#"headroom_compression_blocks_total{content_type="unclassified",outcome="unchanged-small"}"#
+        ),
+        2.0,
+        "{metrics}"
+    );
+    let big: f64 = metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("headroom_compression_blocks_total{") && !l.contains("unclassified")
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(big, 1.0, "{metrics}");
+    assert_eq!(
+        value(r#"headroom_compression_blocks_total{content_type="log",outcome="compressed"}"#),
+        1.0,
+        "{metrics}"
     );
 }

@@ -1,6 +1,6 @@
 //! The official Python `anthropic` SDK through the real proxy.
 
-mod support;
+use headroom_test_support as support;
 
 use support::fake_upstream::FakeUpstream;
 use support::*;

@@ -1,6 +1,6 @@
 //! The proxy spine against the real binary and a fake upstream on loopback.
 
-mod support;
+use headroom_test_support as support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;

@@ -2,7 +2,7 @@
 //! key (foreign Host, foreign and `null` Origin, browser-only bodies, other peers), credentials
 //! crossing providers, configs that must not be guessed, header slow-loris, honest errors.
 
-mod support;
+use headroom_test_support as support;
 
 use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -643,10 +643,11 @@ fn a_second_sigterm_exits_143_and_sighup_at_start_is_harmless() {
     p.signal(libc::SIGTERM);
     assert_eq!(p.wait_exit(Duration::from_secs(5)), Some(143));
 
-    // SIGHUP soon after start, before and while the reload handler is installed. (The dynamic
-    // loader's first millisecond or two, before any of the program's code runs, cannot be
-    // covered from inside; service managers send reloads only after READY=1.)
-    for delay_us in [5_000u64, 10_000, 20_000, 50_000] {
+    // SIGHUP from the moment the program's own code runs (its first initialiser makes SIGHUP
+    // ignored; /proc shows that), through start-up and while the reload handler is installed.
+    // The dynamic loader's time before any program code runs cannot be covered from inside;
+    // service managers send reloads only after READY=1.
+    for delay_us in [0u64, 500, 2_000, 10_000, 50_000] {
         let dir = tempfile::tempdir().unwrap();
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_headroom"))
             .args(["--port", &support::free_port().to_string()])
@@ -655,14 +656,36 @@ fn a_second_sigterm_exits_143_and_sighup_at_start_is_harmless() {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !sighup_ignored(child.id()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_micros(100));
+        }
         std::thread::sleep(Duration::from_micros(delay_us));
         unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
         std::thread::sleep(Duration::from_millis(300));
         let alive = child.try_wait().unwrap().is_none();
         let _ = child.kill();
         let _ = child.wait();
-        assert!(alive, "SIGHUP {delay_us} µs after start killed the process");
+        assert!(
+            alive,
+            "SIGHUP {delay_us} µs into start-up killed the process"
+        );
     }
+}
+
+/// Whether `pid` ignores SIGHUP or has a handler for it (from /proc/PID/status).
+fn sighup_ignored(pid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return false;
+    };
+    let bit = 1u64 << (libc::SIGHUP - 1);
+    ["SigIgn:", "SigCgt:"].iter().any(|field| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_some_and(|mask| mask & bit != 0)
+    })
 }
 
 #[test]

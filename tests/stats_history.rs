@@ -2,7 +2,7 @@
 //! `/stats/history` (JSON, CSV, bad parameters), the `headroom stats` command, and a stats file
 //! that cannot be written.
 
-mod support;
+use headroom_test_support as support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

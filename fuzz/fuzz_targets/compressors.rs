@@ -2,7 +2,6 @@
 //! parser they share.
 #![no_main]
 
-#[path = "../properties.rs"]
-mod properties;
+use headroom_test_support::properties;
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::compressor(data));

@@ -1,7 +1,7 @@
 //! The YAML config parser and validator.
 #![no_main]
 
-#[path = "../properties.rs"]
-mod properties;
+#[path = "../proxy_properties.rs"]
+mod proxy_properties;
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::config(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| proxy_properties::config(data));

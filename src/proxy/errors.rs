@@ -4,6 +4,13 @@
 
 use pingora::{Error, ErrorSource, ErrorType};
 
+/// Whose API's error format a body takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorShape {
+    Anthropic,
+    OpenAi,
+}
+
 /// An error the proxy answers itself.
 #[derive(Debug, Clone)]
 pub struct ProxyError {
@@ -14,11 +21,11 @@ pub struct ProxyError {
 }
 
 impl ProxyError {
-    /// The body in the shape of `provider`'s API, so its SDK raises an ordinary API error.
-    pub fn body_for(&self, provider: super::routes::UpstreamKind) -> Vec<u8> {
-        match provider {
-            super::routes::UpstreamKind::Anthropic => self.body(),
-            super::routes::UpstreamKind::OpenAi => self.openai_body(),
+    /// The body in `shape`, so the provider's SDK raises an ordinary API error.
+    pub fn body_for(&self, shape: ErrorShape) -> Vec<u8> {
+        match shape {
+            ErrorShape::Anthropic => self.body(),
+            ErrorShape::OpenAi => self.openai_body(),
         }
     }
 

@@ -82,7 +82,7 @@ pub async fn respond_error(
         session,
         err.status,
         "application/json",
-        err.body_for(provider),
+        err.body_for(provider.error_shape()),
     )
     .await
 }

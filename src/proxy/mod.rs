@@ -614,6 +614,74 @@ impl RequestCtx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compress::ApiFormat;
+
+    fn post(headers: &[(&'static str, &'static str)]) -> RequestHeader {
+        let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
+        for (k, v) in headers {
+            req.insert_header(*k, *v).unwrap();
+        }
+        req
+    }
+
+    #[test]
+    fn body_plans_are_decided_from_headers_and_config_alone() {
+        let config = crate::config::Config::default();
+        let json = [
+            ("content-type", "application/json"),
+            ("content-length", "100"),
+        ];
+        let fmt = Some(ApiFormat::Anthropic);
+        assert!(matches!(
+            plan_body(&post(&json), &config, fmt),
+            BodyPlan::Buffer(_)
+        ));
+        // Routes whose bodies are never compressed, and bodies that cannot be.
+        assert!(matches!(
+            plan_body(&post(&json), &config, None),
+            BodyPlan::Stream { oversize: false }
+        ));
+        for headers in [
+            &[("content-type", "text/plain"), ("content-length", "100")][..],
+            &[
+                ("content-type", "application/json"),
+                ("content-length", "100"),
+                ("content-encoding", "gzip"),
+            ][..],
+            &[
+                ("content-type", "application/json"),
+                ("content-length", "0"),
+            ][..],
+        ] {
+            assert!(
+                matches!(
+                    plan_body(&post(headers), &config, fmt),
+                    BodyPlan::Stream { oversize: false }
+                ),
+                "{headers:?}"
+            );
+        }
+        let big = [
+            ("content-type", "application/json"),
+            ("content-length", "999999999"),
+        ];
+        assert!(matches!(
+            plan_body(&post(&big), &config, fmt),
+            BodyPlan::Stream { oversize: true }
+        ));
+        let mut strict = config.clone();
+        strict.limits.reject_oversize = true;
+        match plan_body(&post(&big), &strict, fmt) {
+            BodyPlan::Refuse(e) => assert_eq!(e.status, 413),
+            other => panic!("{other:?}"),
+        }
+        let mut off = config;
+        off.compression.enabled = false;
+        assert!(matches!(
+            plan_body(&post(&json), &off, fmt),
+            BodyPlan::Stream { oversize: false }
+        ));
+    }
 
     #[test]
     fn strips_hop_by_hop_and_connection_listed_headers() {

@@ -12,6 +12,14 @@ pub enum UpstreamKind {
 }
 
 impl UpstreamKind {
+    /// The error format this provider's clients understand.
+    pub fn error_shape(self) -> super::errors::ErrorShape {
+        match self {
+            UpstreamKind::Anthropic => super::errors::ErrorShape::Anthropic,
+            UpstreamKind::OpenAi => super::errors::ErrorShape::OpenAi,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             UpstreamKind::Anthropic => "anthropic",

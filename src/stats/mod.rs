@@ -32,6 +32,8 @@ pub const WARN_EVERY: Duration = Duration::from_secs(600);
 pub struct RequestRecord<'a> {
     pub failed: bool,
     pub blocks: &'a [crate::compress::BlockReport],
+    /// Blocks below `compression.min_tokens`, never looked at.
+    pub small_blocks: usize,
     pub usage: crate::proxy::usage::Usage,
     /// The model the upstream named in its response.
     pub model: Option<&'a str>,
@@ -61,6 +63,13 @@ impl RequestRecord<'_> {
                 e.tokens_after += after;
             }
             changed |= b.changed();
+            *t.outcomes
+                .entry(b.outcome.as_str().to_string())
+                .or_default() += 1;
+        }
+        if self.small_blocks > 0 {
+            t.outcomes
+                .insert("unchanged-small".into(), self.small_blocks as u64);
         }
         t.compressed_requests = u64::from(changed);
         t.upstream_usage = totals::UsageTotals {
@@ -113,6 +122,8 @@ pub struct Stats {
     flush_lock: Mutex<()>,
     dirty: AtomicBool,
     write: Mutex<WriteState>,
+    /// The stats file's modification time when this process last read or wrote it.
+    file_mtime: Mutex<Option<SystemTime>>,
 }
 
 static GLOBAL: LazyLock<Stats> = LazyLock::new(Stats::new);
@@ -144,6 +155,7 @@ impl Stats {
             flush_lock: Mutex::new(()),
             dirty: AtomicBool::new(false),
             write: Mutex::new(WriteState::default()),
+            file_mtime: Mutex::new(None),
         }
     }
 
@@ -232,6 +244,7 @@ impl Stats {
         if let Ok(mut c) = self.counts.lock() {
             c.base = base;
         }
+        self.remember_mtime(&path);
         if let Ok(mut p) = self.path.lock() {
             *p = Some(path);
         }
@@ -242,12 +255,13 @@ impl Stats {
         let Ok(_one) = self.flush_lock.lock() else {
             return;
         };
-        if !self.dirty.swap(false, Ordering::AcqRel) {
-            return;
-        }
         let Some(path) = self.path.lock().ok().and_then(|p| p.clone()) else {
             return;
         };
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            self.follow_other_writers(&path);
+            return;
+        }
         let delta = match self.counts.lock() {
             Ok(mut c) => {
                 let d = std::mem::take(&mut c.pending);
@@ -265,6 +279,7 @@ impl Stats {
             Ok(file) => {
                 c.base = file;
                 drop(c);
+                self.remember_mtime(&path);
                 self.note_write(&path, None);
             }
             Err(e) => {
@@ -273,6 +288,27 @@ impl Stats {
                 self.dirty.store(true, Ordering::Release);
                 self.note_write(&path, Some(e));
             }
+        }
+    }
+
+    /// With nothing of its own to write, an instance still picks up what others wrote, so its
+    /// `/stats` and dashboard show the shared totals.
+    fn follow_other_writers(&self, path: &std::path::Path) {
+        let now = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let seen = self.file_mtime.lock().ok().and_then(|m| *m);
+        if now.is_none() || now == seen {
+            return;
+        }
+        let file = persist::load(path);
+        if let Ok(mut c) = self.counts.lock() {
+            c.base = file;
+        }
+        self.remember_mtime(path);
+    }
+
+    fn remember_mtime(&self, path: &std::path::Path) {
+        if let Ok(mut m) = self.file_mtime.lock() {
+            *m = std::fs::metadata(path).and_then(|m| m.modified()).ok();
         }
     }
 
@@ -306,16 +342,6 @@ impl Stats {
     /// The last failed write of the stats file, while writes keep failing.
     pub fn last_write_error(&self) -> Option<WriteError> {
         self.write.lock().ok().and_then(|w| w.error.clone())
-    }
-
-    /// Flushes every `period` on a plain thread for the life of the process.
-    pub fn spawn_flusher(&'static self, period: Duration) {
-        let _ = std::thread::Builder::new()
-            .name("headroom-stats".into())
-            .spawn(move || loop {
-                std::thread::sleep(period);
-                self.flush();
-            });
     }
 }
 

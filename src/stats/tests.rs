@@ -9,11 +9,14 @@ fn block(before: usize, after: usize) -> BlockReport {
         tokens_after: after,
         duration: Duration::ZERO,
         cached: false,
+        location: String::new(),
+        outcome: crate::compress::Outcome::Compressed,
     }
 }
 
 fn request<'a>(blocks: &'a [BlockReport], model: &'a str) -> RequestRecord<'a> {
     RequestRecord {
+        small_blocks: 0,
         blocks,
         model: Some(model),
         method: "POST",
@@ -34,6 +37,7 @@ fn lifetime_totals_and_history_survive_a_restart() {
     let b = Stats::new();
     b.open(path.clone());
     b.record(&RequestRecord {
+        small_blocks: 0,
         failed: true,
         ..Default::default()
     });
@@ -78,6 +82,12 @@ fn two_processes_on_one_file_sum_exactly() {
     assert_eq!(file.totals.models["m"].requests, 25);
     // Each instance's view is the file as it last wrote it plus its own unwritten counts.
     assert_eq!(b.snapshot().1.requests, 25);
+    // An idle instance picks up what the other one writes.
+    std::thread::sleep(Duration::from_millis(20));
+    a.record(&request(&[], "m"));
+    a.flush();
+    b.flush();
+    assert_eq!(b.snapshot().1.requests, 26);
 }
 
 #[test]
@@ -121,6 +131,7 @@ fn corrupt_file_is_set_aside() {
 fn recent_requests_hold_no_query_string() {
     let s = Stats::new();
     s.record(&RequestRecord {
+        small_blocks: 0,
         path: "/v1/messages?beta=true&key=sk-ant-secret",
         ..request(&[block(10, 5)], "m")
     });

@@ -30,14 +30,8 @@ impl CompressorTotals {
     }
 }
 
-#[derive(Debug, Default, Clone, Copy, Serialize, Deserialize, PartialEq)]
-#[serde(default)]
-pub struct UsageTotals {
-    pub input: u64,
-    pub output: u64,
-    pub cache_read: u64,
-    pub cache_creation: u64,
-}
+/// Upstream usage totals: the same four counters a response reports.
+pub use crate::usage::Usage as UsageTotals;
 
 impl UsageTotals {
     fn add(&mut self, o: &UsageTotals) {
@@ -83,6 +77,9 @@ pub struct Totals {
     /// By model name as the upstream reported it (at most [`MAX_MODELS`]).
     pub models: BTreeMap<String, ModelTotals>,
     pub upstream_usage: UsageTotals,
+    /// Blocks by outcome (`compressed`, `unchanged-small`, `unchanged-no-gain`,
+    /// `unchanged-unknown-format`).
+    pub outcomes: BTreeMap<String, u64>,
 }
 
 /// Estimated dollars, from the price table.
@@ -117,6 +114,9 @@ impl Totals {
         }
         for (k, v) in &o.models {
             self.model_entry(k).add(v);
+        }
+        for (k, v) in &o.outcomes {
+            *self.outcomes.entry(k.clone()).or_default() += v;
         }
         self.upstream_usage.add(&o.upstream_usage);
     }
@@ -200,6 +200,7 @@ impl Totals {
             "savings_percent": percent(saved, self.tokens_before),
             "compressors": breakdown(&self.compressors),
             "content_types": breakdown(&self.kinds),
+            "block_outcomes": self.outcomes,
             "models": models,
             "upstream_usage": self.upstream_usage,
             "estimated_dollars_saved": round_cents(money.saved),

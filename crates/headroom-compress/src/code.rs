@@ -1,0 +1,505 @@
+//! Source code in any language, plain or as a Read page (`N<TAB>line`): keeps imports, every
+//! item signature, the first line of each doc comment, the file's opening comment, and every
+//! item the task's words hit (whole when small, a window around each hit when large); other
+//! bodies become one marker per run naming the items and, for Read pages, the exact line
+//! range so the agent can re-read it.
+//!
+//! Must never: drop a signature, an import or a line the task's words hit; parse beyond
+//! indentation and brackets (it must work on any language and on broken code).
+
+use super::lines::{close_small_gaps, distinct_task_words, Identifiers, Lines};
+use super::marker::TaskWords;
+use super::{BlockInput, CompressError, Compressor};
+
+pub struct CodeCompressor;
+
+impl Compressor for CodeCompressor {
+    fn name(&self) -> &'static str {
+        "code"
+    }
+
+    fn compress(&self, input: &BlockInput<'_>) -> Result<Option<String>, CompressError> {
+        Ok(compress_code(input.text, input.task))
+    }
+}
+
+/// A hit item up to this many lines is kept whole; a bigger one keeps windows around hits.
+const WHOLE_ITEM_MAX: usize = 60;
+const HIT_RADIUS: usize = 6;
+
+struct Item {
+    sig: usize,
+    /// Last line of the signature (the one opening the body).
+    sig_end: usize,
+    /// One past the last body line (the closing line included).
+    end: usize,
+    label: String,
+    parent: Option<usize>,
+}
+
+pub fn compress_code(text: &str, task: &str) -> Option<String> {
+    let lines = Lines::new(text);
+    let src = &lines.text;
+    let n = src.len();
+    if n < 20 {
+        return None;
+    }
+    let indent: Vec<usize> = src.iter().map(|l| indent_of(l)).collect();
+    let items = find_items(src, &indent);
+    // Innermost item whose body holds each line.
+    let mut owner: Vec<Option<usize>> = vec![None; n];
+    for (k, it) in items.iter().enumerate() {
+        for o in &mut owner[it.sig_end + 1..it.end] {
+            *o = Some(k);
+        }
+    }
+    let mut keep = vec![false; n];
+    for it in &items {
+        keep[it.sig..=it.sig_end].iter_mut().for_each(|k| *k = true);
+        // The closing line of a container whose children are kept.
+        if it.end > it.sig_end + 1 && is_close(src[it.end - 1]) && it.end - it.sig > WHOLE_ITEM_MAX
+        {
+            keep[it.end - 1] = true;
+        }
+    }
+    for i in 0..n {
+        let t = src[i].trim();
+        if t.is_empty() {
+            keep[i] = owner[i].is_none();
+        } else if is_import(t) || (owner[i].is_none() && indent[i] == 0 && !is_comment(t)) {
+            keep[i] = true;
+        }
+    }
+    keep_doc_first_lines(src, &mut keep);
+    keep_opening_comment(src, &mut keep);
+    let words = TaskWords::new(task);
+    let words = words.selective(src.iter().copied(), (n / 25).max(4));
+    let idents = Identifiers::new(task);
+    if !words.is_empty() || !idents.is_empty() {
+        for i in 0..n {
+            let strong = idents.matches(src[i])
+                || compound_hit(&words, src[i])
+                || distinct_task_words(&words, src[i]) >= 2;
+            if !strong && !words.matches(src[i]) {
+                continue;
+            }
+            keep[i] = true;
+            // One task word alone is a weak hint: the line and its neighbours.
+            let (whole_max, radius) = if strong {
+                keep_doc_block_before(src, &items, i, &mut keep);
+                (WHOLE_ITEM_MAX, HIT_RADIUS)
+            } else {
+                (12, 1)
+            };
+            // A hit on a signature is a hit on that item.
+            let item = items
+                .iter()
+                .position(|it| (it.sig..=it.sig_end).contains(&i))
+                .or(owner[i]);
+            match item {
+                Some(k) if items[k].end - items[k].sig <= whole_max => {
+                    let it = &items[k];
+                    keep[it.sig..it.end].iter_mut().for_each(|k| *k = true);
+                    if strong {
+                        keep_doc_block_before(src, &items, it.sig, &mut keep);
+                    }
+                }
+                _ => {
+                    let lo = i.saturating_sub(radius);
+                    let hi = (i + radius + 1).min(n);
+                    keep[lo..hi].iter_mut().for_each(|k| *k = true);
+                }
+            }
+            // The item a hit sits in shows where it is: its signature and its parents'.
+            let mut at = owner[i];
+            while let Some(k) = at {
+                keep[items[k].sig..=items[k].sig_end]
+                    .iter_mut()
+                    .for_each(|k| *k = true);
+                at = items[k].parent;
+            }
+        }
+    }
+    close_small_gaps(&mut keep, 3);
+    lines.render(&keep, |run| {
+        let mut names: Vec<&str> = Vec::new();
+        for o in owner[run.clone()].iter().flatten() {
+            let label = items[*o].label.as_str();
+            if !label.is_empty() && !names.contains(&label) {
+                names.push(label);
+            }
+        }
+        let what = match names.len() {
+            0 => String::new(),
+            1 => format!("body of {}", names[0]),
+            2 | 3 => format!("bodies of {}", names.join(", ")),
+            k => format!("bodies of {} and {} more", names[..3].join(", "), k - 3),
+        };
+        lines.marker(&run, &what)
+    })
+}
+
+/// An identifier made of two or more of the task's words (`PARSE_DEPTH_LIMIT` for "parse
+/// depth limit", `maxDepth` for "max depth").
+fn compound_hit(words: &TaskWords, line: &str) -> bool {
+    super::marker::words(line).any(|w| {
+        let mut parts = 0;
+        let mut start = 0;
+        let b = w.as_bytes();
+        for i in 1..=b.len() {
+            let boundary = i == b.len()
+                || b[i] == b'_'
+                || (b[i].is_ascii_uppercase() && b[i - 1].is_ascii_lowercase());
+            if boundary {
+                let part = w[start..i].trim_matches('_');
+                if part.len() >= 3 && words.matches(part) {
+                    parts += 1;
+                }
+                start = i;
+            }
+        }
+        parts >= 2
+    })
+}
+
+fn indent_of(line: &str) -> usize {
+    let mut w = 0;
+    for b in line.bytes() {
+        match b {
+            b' ' => w += 1,
+            b'\t' => w += 4,
+            _ => return w,
+        }
+    }
+    usize::MAX
+}
+
+fn is_comment(t: &str) -> bool {
+    t.starts_with("//")
+        || t.starts_with("/*")
+        || t.starts_with('*')
+        || t.starts_with('#')
+            && !t.starts_with("#[")
+            && !t.starts_with("#include")
+            && !t.starts_with("#define")
+        || t.starts_with("--")
+}
+
+fn is_close(line: &str) -> bool {
+    let t = line.trim();
+    !t.is_empty() && t.chars().all(|c| matches!(c, '}' | ')' | ']' | ';' | ','))
+}
+
+fn is_import(t: &str) -> bool {
+    const P: [&str; 9] = [
+        "use ",
+        "pub use ",
+        "import ",
+        "from ",
+        "#include",
+        "extern crate ",
+        "require ",
+        "package ",
+        "using ",
+    ];
+    P.iter().any(|p| t.starts_with(p))
+        || (t.starts_with("const ") || t.starts_with("var ")) && t.contains("require(")
+}
+
+const MODIFIERS: [&str; 22] = [
+    "pub",
+    "export",
+    "default",
+    "async",
+    "unsafe",
+    "extern",
+    "\"C\"",
+    "static",
+    "public",
+    "private",
+    "protected",
+    "internal",
+    "abstract",
+    "final",
+    "override",
+    "open",
+    "inline",
+    "virtual",
+    "const",
+    "declare",
+    "sealed",
+    "Z_EXPORT",
+];
+const ITEM_KEYWORDS: [&str; 18] = [
+    "fn",
+    "func",
+    "def",
+    "class",
+    "struct",
+    "enum",
+    "trait",
+    "impl",
+    "interface",
+    "type",
+    "mod",
+    "module",
+    "union",
+    "macro_rules!",
+    "function",
+    "function*",
+    "typedef",
+    "namespace",
+];
+const NOT_ITEMS: [&str; 12] = [
+    "if", "for", "while", "switch", "catch", "return", "else", "match", "loop", "do", "try", "with",
+];
+
+/// Whether a trimmed line opens an item (function, type, impl, class, method).
+fn is_signature(t: &str, indent: usize) -> bool {
+    let first = t
+        .split(|c: char| c.is_whitespace() || c == '(' || c == '<')
+        .next()
+        .unwrap_or("");
+    if NOT_ITEMS.contains(&first) || t.ends_with(';') && !t.contains('{') {
+        return false;
+    }
+    let mut rest = t;
+    loop {
+        let word = rest.split_whitespace().next().unwrap_or("");
+        let base = word.split('(').next().unwrap_or(word);
+        if MODIFIERS.contains(&base) && rest.len() > word.len() {
+            rest = rest[word.len()..].trim_start();
+            continue;
+        }
+        if ITEM_KEYWORDS.contains(&base) || base.starts_with("impl<") {
+            return true;
+        }
+        break;
+    }
+    // JS/TS `name = (…) =>` or `name = function`.
+    if (t.contains("=> {") || t.contains("= function")) && t.ends_with('{') {
+        return true;
+    }
+    // C-like function definitions and methods: `type name(args) {` or a header that continues.
+    let opens = t.ends_with('{') || t.ends_with(')') || t.ends_with(',') || t.ends_with('(');
+    let Some(paren) = t.find('(') else {
+        return false;
+    };
+    let before = &t[..paren];
+    let ident_before = before
+        .trim_end()
+        .chars()
+        .last()
+        .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '$' || c == ')');
+    let plain = before.chars().all(|c| {
+        c.is_alphanumeric()
+            || matches!(
+                c,
+                '_' | ' ' | '*' | '&' | ':' | '<' | '>' | '$' | ',' | '(' | ')'
+            )
+    });
+    opens && ident_before && plain && !before.contains(" = ") && (indent == 0 || t.ends_with('{'))
+}
+
+/// Items by indentation: a signature at indent d owns the following lines indented deeper,
+/// plus its closing line at indent d.
+fn find_items(src: &[&str], indent: &[usize]) -> Vec<Item> {
+    let n = src.len();
+    let mut items: Vec<Item> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let t = src[i].trim();
+        while let Some(&top) = stack.last() {
+            if i >= items[top].end {
+                stack.pop();
+            } else {
+                break;
+            }
+        }
+        if t.is_empty() || is_comment(t) || !is_signature(t, indent[i]) {
+            i += 1;
+            continue;
+        }
+        let d = indent[i];
+        // The signature ends at the line that opens the body.
+        let mut sig_end = i;
+        while sig_end < n && sig_end < i + 12 {
+            let s = src[sig_end].trim_end();
+            if s.ends_with('{') || s.ends_with(':') || s.ends_with(';') || s.ends_with("=>") {
+                break;
+            }
+            if sig_end + 1 < n && src[sig_end + 1].trim() == "{" {
+                sig_end += 1;
+                break;
+            }
+            sig_end += 1;
+        }
+        if sig_end >= n || sig_end >= i + 12 || src[sig_end].trim_end().ends_with(';') {
+            i += 1;
+            continue;
+        }
+        let mut end = sig_end + 1;
+        while end < n {
+            let l = src[end];
+            if l.trim().is_empty() || indent[end] > d {
+                end += 1;
+                continue;
+            }
+            if indent[end] == d && l.trim_start().starts_with(['}', ')', ']']) {
+                end += 1;
+            }
+            break;
+        }
+        // Trailing blank lines belong to the gap after the item.
+        while end > sig_end + 1 && src[end - 1].trim().is_empty() {
+            end -= 1;
+        }
+        items.push(Item {
+            sig: i,
+            sig_end,
+            end,
+            label: label(t),
+            parent: stack.last().copied(),
+        });
+        stack.push(items.len() - 1);
+        i = sig_end + 1;
+    }
+    items
+}
+
+/// `pub async fn upstream_request_filter(` → `fn upstream_request_filter`.
+fn label(sig: &str) -> String {
+    let cut = sig.find(['(', '{', '=', '<', '[']).unwrap_or(sig.len());
+    let words: Vec<&str> = sig[..cut]
+        .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .filter(|w| !w.is_empty() && !MODIFIERS.contains(w))
+        .collect();
+    match words.as_slice() {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [.., a, b] => format!("{a} {b}"),
+    }
+}
+
+fn is_doc_start(t: &str) -> bool {
+    t.starts_with("///")
+        || t.starts_with("//!")
+        || t.starts_with("/**")
+        || t.starts_with("\"\"\"")
+        || t.starts_with("r\"\"\"")
+        || t.starts_with("'''")
+}
+
+/// The first sentence line of every doc comment (with the heading or opener before it).
+fn keep_doc_first_lines(src: &[&str], keep: &mut [bool]) {
+    let mut prev_doc = false;
+    for i in 0..src.len() {
+        let t = src[i].trim();
+        let doc = is_doc_start(t);
+        let continues = prev_doc && (t.starts_with("///") || t.starts_with("//!"));
+        if doc && !continues {
+            for j in i..(i + 4).min(src.len()) {
+                keep[j] = true;
+                if is_prose(src[j]) {
+                    break;
+                }
+            }
+        }
+        prev_doc = doc || (prev_doc && (t.starts_with("///") || t.starts_with("//!")));
+    }
+}
+
+/// A comment line with a sentence in it, not only an opener or a heading.
+fn is_prose(line: &str) -> bool {
+    let t = line
+        .trim()
+        .trim_start_matches(['/', '!', '*', '"', '\'', '#', ' ']);
+    t.split_whitespace()
+        .filter(|w| w.chars().any(char::is_alphabetic))
+        .count()
+        >= 3
+}
+
+/// The file's opening comment (licence headers run long: at most its first six lines).
+fn keep_opening_comment(src: &[&str], keep: &mut [bool]) {
+    let mut kept = 0;
+    for (i, l) in src.iter().enumerate() {
+        let t = l.trim();
+        if t.is_empty() && kept == 0 {
+            continue;
+        }
+        if !(is_comment(t) || is_doc_start(t) || t.ends_with("*/")) || kept >= 6 {
+            break;
+        }
+        keep[i] = true;
+        kept += 1;
+    }
+}
+
+/// Keeps the whole doc comment right above line `i` (or the one `i` sits in) and the
+/// signature it documents.
+fn keep_doc_block_before(src: &[&str], items: &[Item], i: usize, keep: &mut [bool]) {
+    let is_doc_line = |t: &str| {
+        t.starts_with("///")
+            || t.starts_with("//!")
+            || t.starts_with('*')
+            || t.starts_with("/**")
+            || t.starts_with("#[")
+            || t.starts_with('@')
+    };
+    let mut lo = i;
+    while lo > 0 && is_doc_line(src[lo - 1].trim()) && i - lo < 80 {
+        lo -= 1;
+    }
+    let mut hi = i;
+    if is_doc_line(src[i].trim()) {
+        while hi + 1 < src.len() && is_doc_line(src[hi + 1].trim()) && hi - i < 80 {
+            hi += 1;
+        }
+        if let Some(it) = items.iter().find(|it| it.sig == hi + 1) {
+            hi = it.sig_end;
+        }
+    }
+    keep[lo..=hi].iter_mut().for_each(|k| *k = true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RUST: &str = "use std::io;\n\n/// Adds two numbers together.\n/// More words here.\n/// And more.\n/// And yet more.\npub fn add(a: i32, b: i32) -> i32 {\n    let c = a + b;\n    let d = c * 2;\n    let e = d - c;\n    e\n}\n\nimpl Thing {\n    /// Makes one.\n    pub fn new() -> Self {\n        let x = 1;\n        let y = 2;\n        let z = 3;\n        Thing { x, y, z }\n    }\n\n    fn frobnicate(&self) -> usize {\n        let q = self.x;\n        let r = q + 1;\n        let s = r + 2;\n        s\n    }\n}\n";
+
+    #[test]
+    fn bodies_go_and_signatures_stay() {
+        let out = compress_code(RUST, "what does this do?").unwrap();
+        assert!(out.contains("pub fn add(a: i32, b: i32) -> i32 {"));
+        assert!(out.contains("    pub fn new() -> Self {"));
+        assert!(out.contains("/// Adds two numbers together."));
+        assert!(!out.contains("/// More words here."));
+        assert!(!out.contains("let d = c * 2;"));
+        assert!(out.contains("body of fn add"), "{out}");
+    }
+
+    #[test]
+    fn the_item_a_task_word_hits_is_kept_whole() {
+        let out = compress_code(RUST, "how does frobnicate work?").unwrap();
+        assert!(out.contains("let r = q + 1;"));
+        assert!(!out.contains("let y = 2;"));
+    }
+
+    #[test]
+    fn read_pages_name_the_exact_omitted_range() {
+        let page: String = RUST
+            .lines()
+            .enumerate()
+            .map(|(i, l)| format!("{}\t{l}\n", i + 100))
+            .collect();
+        let out = compress_code(&page, "").unwrap();
+        assert!(
+            out.contains("[… lines 107–111 omitted: body of fn add …]"),
+            "{out}"
+        );
+        assert!(out.contains("106\tpub fn add("));
+    }
+}

@@ -1,0 +1,250 @@
+//! Compiler, linter and test-runner reports (rustc/cargo, clippy, gcc/clang, tsc, eslint, mypy,
+//! ruff, pytest, cargo test). Diagnostics are grouped by code, or by message template when
+//! they carry none; the first of each group stays verbatim with its location and notes, as do
+//! rare ones and those the task names; repeats become a marker listing their locations.
+//! Summary lines (`error: aborting due to 3 previous errors`, `2 passed; 1 failed`) always stay.
+//!
+//! Must never: drop a summary line, the first diagnostic of a group, or a diagnostic without
+//! naming its location in a marker.
+
+use super::classify::{is_diagnostic_line, is_summary_line, split_location};
+use super::lines::{close_small_gaps, Identifiers, Lines};
+use super::marker::{is_error_level, TaskWords};
+use super::template::template;
+use super::{BlockInput, CompressError, Compressor};
+use std::collections::HashMap;
+
+pub struct DiagnosticsCompressor;
+
+impl Compressor for DiagnosticsCompressor {
+    fn name(&self) -> &'static str {
+        "diagnostics"
+    }
+
+    fn compress(&self, input: &BlockInput<'_>) -> Result<Option<String>, CompressError> {
+        Ok(compress_diagnostics(input.text, input.task))
+    }
+}
+
+/// Diagnostics of one group kept in full before repeats are folded.
+const KEEP_PER_GROUP: usize = 1;
+/// Locations listed in one marker.
+const MAX_LOCATIONS: usize = 8;
+
+struct Record {
+    start: usize,
+    end: usize,
+    group: String,
+    location: String,
+}
+
+pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
+    let lines = Lines::new(text);
+    let src = &lines.text;
+    let n = src.len();
+    if n < 6 {
+        return None;
+    }
+    let records = split_records(src);
+    let mut keep = vec![true; n];
+    let mut group_seen: HashMap<&str, usize> = HashMap::new();
+    let mut group_size: HashMap<&str, usize> = HashMap::new();
+    for r in &records {
+        *group_size.entry(r.group.as_str()).or_default() += 1;
+    }
+    let words = TaskWords::new(task).selective(src.iter().copied(), (records.len() / 8).max(2));
+    let idents = Identifiers::new(task);
+    let mut record_of: Vec<Option<usize>> = vec![None; n];
+    for (k, r) in records.iter().enumerate() {
+        let seen = group_seen.entry(r.group.as_str()).or_default();
+        *seen += 1;
+        record_of[r.start..r.end]
+            .iter_mut()
+            .for_each(|o| *o = Some(k));
+        let rare = group_size[r.group.as_str()] <= 2;
+        let named = src[r.start..r.end]
+            .iter()
+            .any(|l| words.matches(l) || idents.matches(l));
+        if *seen <= KEEP_PER_GROUP || rare || named {
+            continue;
+        }
+        keep[r.start..r.end].iter_mut().for_each(|k| *k = false);
+    }
+    // Lines outside diagnostics: progress and passing tests repeat; keep rare templates,
+    // summaries and error-level lines.
+    let mut tpl_count: HashMap<String, usize> = HashMap::new();
+    let tpls: Vec<Option<String>> = (0..n)
+        .map(|i| (record_of[i].is_none() && !src[i].trim().is_empty()).then(|| template(src[i])))
+        .collect();
+    for t in tpls.iter().flatten() {
+        *tpl_count.entry(t.clone()).or_default() += 1;
+    }
+    let mut tpl_kept: HashMap<&str, usize> = HashMap::new();
+    for i in 0..n {
+        let Some(t) = &tpls[i] else {
+            continue;
+        };
+        let l = src[i];
+        let seen = tpl_kept.entry(t.as_str()).or_default();
+        *seen += 1;
+        let important =
+            is_summary_line(l) || is_error_level(l) || words.matches(l) || idents.matches(l);
+        if !important && tpl_count[t] > 3 && *seen > 2 {
+            keep[i] = false;
+        }
+    }
+    for i in 0..n {
+        if is_summary_line(src[i]) {
+            keep[i] = true;
+        }
+    }
+    close_small_gaps(&mut keep, 2);
+    lines.render(&keep, |run| {
+        let mut groups: Vec<&str> = Vec::new();
+        let mut locations: Vec<&str> = Vec::new();
+        let mut count = 0;
+        let mut last = None;
+        for o in record_of[run.clone()].iter().flatten() {
+            if last == Some(*o) {
+                continue;
+            }
+            last = Some(*o);
+            count += 1;
+            let r = &records[*o];
+            if !groups.contains(&r.group.as_str()) {
+                groups.push(r.group.as_str());
+            }
+            if !r.location.is_empty() {
+                locations.push(r.location.as_str());
+            }
+        }
+        if count == 0 {
+            return lines.marker(&run, "similar lines");
+        }
+        let mut what = format!(
+            "{count} more {} of {}",
+            if count == 1 {
+                "diagnostic"
+            } else {
+                "diagnostics"
+            },
+            groups
+                .iter()
+                .take(3)
+                .map(|g| super::marker::clip(g, 60))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+        if !locations.is_empty() {
+            what.push_str(" at ");
+            what.push_str(&locations[..locations.len().min(MAX_LOCATIONS)].join(", "));
+            if locations.len() > MAX_LOCATIONS {
+                what.push_str(&format!(" and {} more", locations.len() - MAX_LOCATIONS));
+            }
+        }
+        lines.marker(&run, &what)
+    })
+}
+
+/// Where each diagnostic starts and ends: a header line, then its notes and code excerpt
+/// (indented lines, `= note:` lines, `-->` lines) up to the next header or a blank line.
+fn split_records(src: &[&str]) -> Vec<Record> {
+    let n = src.len();
+    let mut records = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let l = src[i];
+        if !is_record_header(l) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        i += 1;
+        while i < n
+            && !src[i].trim().is_empty()
+            && !is_record_header(src[i])
+            && !is_summary_line(src[i])
+        {
+            i += 1;
+        }
+        // rustc separates diagnostics by one blank line; include it.
+        if i < n && src[i].trim().is_empty() {
+            i += 1;
+        }
+        let (group, location) = describe(&src[start..i]);
+        records.push(Record {
+            start,
+            end: i,
+            group,
+            location,
+        });
+    }
+    records
+}
+
+fn is_record_header(l: &str) -> bool {
+    !l.starts_with(' ')
+        && is_diagnostic_line(l)
+        && !is_summary_line(l)
+        && !l.starts_with("note: ")
+        && !l.starts_with("help: ")
+}
+
+/// A diagnostic's group (its code, or its message template) and location.
+fn describe(record: &[&str]) -> (String, String) {
+    let head = record[0];
+    let mut location = String::new();
+    let mut message = head;
+    if let Some((loc, rest)) = split_location(head) {
+        location = loc.trim_end_matches(':').to_string();
+        message = rest.trim();
+    }
+    for l in record.iter().skip(1) {
+        if let Some(loc) = l.trim_start().strip_prefix("--> ") {
+            if location.is_empty() {
+                location = loc.trim().to_string();
+            }
+            break;
+        }
+    }
+    // A code in brackets (`error[E0308]`, mypy's `[arg-type]`, ruff's `F401`, tsc's `TS2339`).
+    let code = message
+        .split_whitespace()
+        .find(|w| {
+            let w = w.trim_end_matches(':');
+            (w.starts_with('[') && w.ends_with(']'))
+                || w.contains("[E")
+                || w.starts_with("TS") && w[2..].bytes().all(|b| b.is_ascii_digit()) && w.len() > 2
+        })
+        .or_else(|| message.rsplit_once(" [").map(|(_, c)| c))
+        .map(|c| c.trim_end_matches(':').to_string());
+    let severity = message.split([':', '[']).next().unwrap_or("").trim();
+    let group = match code {
+        Some(c) if !c.is_empty() => format!("{severity} {c}"),
+        _ => template(message),
+    };
+    (group, location)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_fold_into_a_marker_with_their_locations() {
+        let mut text = String::new();
+        for k in 0..6 {
+            text.push_str(&format!(
+                "src/a.py:{k}: error: Function is missing a type annotation  [no-untyped-def]\n"
+            ));
+        }
+        text.push_str("src/b.py:9: error: Name \"x\" is not defined  [name-defined]\n");
+        text.push_str("Found 7 errors in 2 files (checked 2 source files)\n");
+        let out = compress_diagnostics(&text, "is anything broken?").unwrap();
+        assert!(out.contains("src/a.py:0: error: Function is missing"));
+        assert!(!out.contains("src/a.py:3: error"));
+        assert!(out.contains("src/a.py:1, src/a.py:2, src/a.py:3"), "{out}");
+        assert!(out.contains("src/b.py:9: error: Name \"x\" is not defined"));
+        assert!(out.contains("Found 7 errors in 2 files"));
+    }
+}

@@ -1,0 +1,230 @@
+//! `git log` (with or without `--stat`), `git show` and `git diff` output. Log: every commit's
+//! hash, author, date and subject stay; message bodies and `--stat` file lines stay where the
+//! task's words hit them, with each commit's totals line. Show / diff: the commit header, the
+//! whole message and the diffstat stay; every file and hunk header stays; a large hunk the
+//! task does not touch keeps its first lines and the rest becomes a marker with line counts.
+//!
+//! Must never: drop a `commit` line, an author or date line, a subject, a diffstat line of a
+//! shown commit, a `diff --git` or `@@` header.
+
+use super::classify::is_commit_header;
+use super::config::DiffConfig;
+use super::diff::DiffCompressor;
+use super::lines::{close_small_gaps, Lines};
+use super::marker::TaskWords;
+use super::{BlockInput, CompressError, Compressor};
+
+/// Owns the diff compressor, which trims long unchanged runs inside the hunks this one keeps.
+pub struct GitCompressor {
+    diff: DiffCompressor,
+}
+
+impl GitCompressor {
+    pub fn new(cfg: DiffConfig) -> Self {
+        GitCompressor {
+            diff: DiffCompressor::new(cfg),
+        }
+    }
+}
+
+impl Compressor for GitCompressor {
+    fn name(&self) -> &'static str {
+        "git"
+    }
+
+    fn compress(&self, input: &BlockInput<'_>) -> Result<Option<String>, CompressError> {
+        let lines = Lines::new(input.text);
+        let commits = lines.text.iter().filter(|l| is_commit_header(l)).count();
+        if commits >= 2 {
+            return Ok(compress_log(&lines, input.task));
+        }
+        let elided = compress_show(&lines, input.task);
+        let text = elided.as_deref().unwrap_or(input.text);
+        // The diff compressor sees only the diff: header, message and diffstat stay as they are.
+        let split = if text.starts_with("diff --git ") {
+            0
+        } else {
+            match text.find("\ndiff --git ") {
+                Some(at) => at + 1,
+                None => return Ok(elided),
+            }
+        };
+        let trimmed = self.diff.compress(&BlockInput {
+            text: &text[split..],
+            task: input.task,
+        })?;
+        Ok(match trimmed {
+            Some(diff) => Some(format!("{}{diff}", &text[..split])),
+            None => elided,
+        })
+    }
+}
+
+/// Lines of a hunk kept before its marker when the task does not touch it.
+const HUNK_HEAD: usize = 4;
+/// Hunks up to this many lines stay whole.
+const SMALL_HUNK: usize = 12;
+const HIT_RADIUS: usize = 8;
+
+fn task_words(lines: &Lines<'_>, task: &str, max_hits: usize) -> TaskWords {
+    TaskWords::new(task).selective(lines.text.iter().copied(), max_hits.max(3))
+}
+
+fn compress_log(lines: &Lines<'_>, task: &str) -> Option<String> {
+    let src = &lines.text;
+    let commits = src.iter().filter(|l| is_commit_header(l)).count();
+    let words = task_words(lines, task, commits / 30);
+    let n = src.len();
+    let mut keep = vec![false; n];
+    let mut i = 0;
+    while i < n {
+        if !is_commit_header(src[i]) {
+            // Text before the first commit (or a format we do not know) stays.
+            keep[i] = true;
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut end = i + 1;
+        while end < n && !is_commit_header(src[end]) {
+            end += 1;
+        }
+        let mut subject_seen = false;
+        for j in start..end {
+            let l = src[j];
+            let t = l.trim();
+            let header = j == start
+                || l.starts_with("Author:")
+                || l.starts_with("Date:")
+                || l.starts_with("Merge:");
+            let subject = !subject_seen && l.starts_with("    ") && !t.is_empty();
+            subject_seen |= subject;
+            let totals = t.contains(" changed,") && t.contains("file");
+            keep[j] = header || subject || totals || words.matches(l);
+        }
+        i = end;
+    }
+    close_small_gaps(&mut keep, 2);
+    lines.render(&keep, |run| lines.marker(&run, ""))
+}
+
+fn compress_show(lines: &Lines<'_>, task: &str) -> Option<String> {
+    let src = &lines.text;
+    let words = task_words(lines, task, lines.len() / 20);
+    let n = src.len();
+    let mut keep = vec![true; n];
+    // Everything before the first `diff --git` (header, message, diffstat) stays.
+    let first_diff = src.iter().position(|l| l.starts_with("diff --git "))?;
+    let mut i = first_diff;
+    while i < n {
+        if !src[i].starts_with("@@") {
+            i += 1;
+            continue;
+        }
+        let start = i + 1;
+        let mut end = start;
+        while end < n && !src[end].starts_with("@@") && !src[end].starts_with("diff --git ") {
+            end += 1;
+        }
+        elide_hunk(src, start..end, &words, &mut keep);
+        i = end;
+    }
+    close_small_gaps(&mut keep, 3);
+    lines.render(&keep, |run| {
+        let added = src[run.clone()]
+            .iter()
+            .filter(|l| l.starts_with('+'))
+            .count();
+        let removed = src[run.clone()]
+            .iter()
+            .filter(|l| l.starts_with('-'))
+            .count();
+        let context = run.len() - added - removed;
+        let detail = format!("hunk lines: +{added} −{removed}, {context} unchanged");
+        lines.marker(&run, &detail)
+    })
+}
+
+fn elide_hunk(src: &[&str], hunk: std::ops::Range<usize>, words: &TaskWords, keep: &mut [bool]) {
+    if hunk.len() <= SMALL_HUNK {
+        return;
+    }
+    let hits: Vec<usize> = hunk.clone().filter(|&j| words.matches(src[j])).collect();
+    keep[hunk.clone()].iter_mut().for_each(|k| *k = false);
+    let head_end = (hunk.start + HUNK_HEAD).min(hunk.end);
+    keep[hunk.start..head_end]
+        .iter_mut()
+        .for_each(|k| *k = true);
+    for h in hits {
+        let lo = h.saturating_sub(HIT_RADIUS).max(hunk.start);
+        let hi = (h + HIT_RADIUS + 1).min(hunk.end);
+        keep[lo..hi].iter_mut().for_each(|k| *k = true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> String {
+        let mut s = String::new();
+        for k in 0..6 {
+            s.push_str(&format!(
+                "commit {k:040x}\nAuthor: A <a@b.c>\nDate:   Mon May 4 18:23:17 2026 -0700\n\n    Subject number {k}\n\n    Body line one for {k}.\n    Body line two.\n    Body line three.\n\n src/file{k}.rs | 2 +-\n 1 file changed, 1 insertion(+), 1 deletion(-)\n\n"
+            ));
+        }
+        s
+    }
+
+    #[test]
+    fn a_log_keeps_headers_subjects_and_totals() {
+        let text = log();
+        let out = GitCompressor::new(DiffConfig::default())
+            .compress(&BlockInput {
+                text: &text,
+                task: "summarise",
+            })
+            .unwrap()
+            .unwrap();
+        for k in 0..6 {
+            assert!(out.contains(&format!("commit {k:040x}")));
+            assert!(out.contains(&format!("    Subject number {k}")));
+        }
+        assert!(out.contains(" 1 file changed, 1 insertion(+), 1 deletion(-)"));
+        assert!(!out.contains("Body line two."));
+    }
+
+    #[test]
+    fn a_log_keeps_the_stat_line_the_task_names() {
+        let text = log();
+        let out = GitCompressor::new(DiffConfig::default())
+            .compress(&BlockInput {
+                text: &text,
+                task: "which commit changed file3.rs?",
+            })
+            .unwrap()
+            .unwrap();
+        assert!(out.contains(" src/file3.rs | 2 +-"));
+        assert!(!out.contains(" src/file4.rs | 2 +-"));
+    }
+
+    #[test]
+    fn a_show_keeps_message_and_stat_and_elides_far_hunks() {
+        let body: String = (0..40).map(|k| format!("+line {k}\n")).collect();
+        let text = format!(
+            "commit {:040x}\nAuthor: A <a@b.c>\nDate:   today\n\n    Subject\n\n    Why it changed.\n---\n a.rs | 40 +\n\ndiff --git a/a.rs b/a.rs\n--- a/a.rs\n+++ b/a.rs\n@@ -0,0 +1,40 @@\n{body}",
+            7
+        );
+        let out = GitCompressor::new(DiffConfig::default())
+            .compress(&BlockInput {
+                text: &text,
+                task: "",
+            })
+            .unwrap()
+            .unwrap();
+        assert!(out.contains("    Why it changed.\n---\n a.rs | 40 +\n"));
+        assert!(out.contains("@@ -0,0 +1,40 @@\n+line 0\n"));
+        assert!(out.contains("hunk lines: +36 −0"), "{out}");
+        assert!(!out.contains("+line 20"));
+    }
+}

@@ -1,0 +1,305 @@
+//! Line selection shared by the structure-aware compressors (code, diagnostics, git, markdown,
+//! tables): a keep mask over a block's lines becomes the kept lines plus one marker per dropped
+//! run. Also owns the Claude Code envelope: a leading `<system-reminder>` or `<persisted-output>`
+//! header, and `N<TAB>` / `cat -n` line-number prefixes, so compressors see plain lines.
+//!
+//! Must never: drop a line the mask keeps, reorder lines, or emit two markers for one run.
+
+use std::ops::Range;
+
+/// A block split into lines, with the Claude Code envelope set aside.
+pub struct Lines<'a> {
+    /// Text kept verbatim before the lines (`<system-reminder>…</system-reminder>\n`, the
+    /// `<persisted-output>` header up to its preview).
+    pub head: &'a str,
+    /// Text kept verbatim after the lines (`...\n</persisted-output>`).
+    pub tail: &'a str,
+    /// The raw lines, prefixes included (what the output shows).
+    pub raw: Vec<&'a str>,
+    /// The lines without their `N<TAB>` prefix (what compressors read).
+    pub text: Vec<&'a str>,
+    /// The line numbers the prefixes carried, when every non-empty line had one.
+    pub numbers: Option<Vec<usize>>,
+}
+
+impl<'a> Lines<'a> {
+    pub fn new(block: &'a str) -> Self {
+        let (head, body, tail) = envelope(block);
+        let raw: Vec<&str> = body.split('\n').collect();
+        let mut text = Vec::with_capacity(raw.len());
+        let mut numbers = Vec::with_capacity(raw.len());
+        let mut numbered = 0;
+        for line in &raw {
+            match strip_number(line) {
+                Some((n, rest)) => {
+                    numbered += 1;
+                    numbers.push(n);
+                    text.push(rest);
+                }
+                None => {
+                    numbers.push(0);
+                    text.push(*line);
+                }
+            }
+        }
+        let nonempty = raw.iter().filter(|l| !l.is_empty()).count();
+        let numbers = (nonempty > 0 && numbered * 10 >= nonempty * 9).then_some(numbers);
+        let text = if numbers.is_some() { text } else { raw.clone() };
+        Lines {
+            head,
+            tail,
+            raw,
+            text,
+            numbers,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.is_empty()
+    }
+
+    /// The line numbers a run of lines covers (`212–388`), when lines carry numbers.
+    pub fn span(&self, run: &Range<usize>) -> Option<(usize, usize)> {
+        let numbers = self.numbers.as_ref()?;
+        let first = numbers[run.clone()].iter().find(|&&n| n > 0)?;
+        let last = numbers[run.clone()].iter().rev().find(|&&n| n > 0)?;
+        Some((*first, *last))
+    }
+
+    /// Renders the kept lines, calling `marker` once per dropped run (the run's line indices).
+    /// Returns `None` when nothing was dropped.
+    pub fn render(
+        &self,
+        keep: &[bool],
+        mut marker: impl FnMut(Range<usize>) -> String,
+    ) -> Option<String> {
+        if keep.iter().all(|&k| k) {
+            return None;
+        }
+        let mut out = String::with_capacity(self.head.len() + self.tail.len() + 1024);
+        out.push_str(self.head);
+        let mut i = 0;
+        let n = self.raw.len();
+        let mut first = true;
+        while i < n {
+            if !first {
+                out.push('\n');
+            }
+            first = false;
+            if keep[i] {
+                out.push_str(self.raw[i]);
+                i += 1;
+            } else {
+                let start = i;
+                while i < n && !keep[i] {
+                    i += 1;
+                }
+                out.push_str(&marker(start..i));
+            }
+        }
+        out.push_str(self.tail);
+        Some(out)
+    }
+
+    /// A marker naming the run's size, its line range when known, and `what` was in it.
+    pub fn marker(&self, run: &Range<usize>, what: &str) -> String {
+        let count = run.len();
+        let unit = if count == 1 { "line" } else { "lines" };
+        let detail = if what.is_empty() {
+            String::new()
+        } else {
+            format!(": {what}")
+        };
+        match self.span(run) {
+            Some((a, b)) if a != b => format!("[… lines {a}–{b} omitted{detail} …]"),
+            Some((a, _)) => format!("[… line {a} omitted{detail} …]"),
+            None => format!(
+                "[… {} {unit} omitted{detail} …]",
+                super::marker::thousands(count)
+            ),
+        }
+    }
+}
+
+/// The identifiers a task names (`try_lock`, `HttpProxy`, `Mutex::lock`), matched inside
+/// longer identifiers too: `try_lock` hits `TryLockError` and `try_lock_owned`.
+#[derive(Debug, Default)]
+pub struct Identifiers {
+    names: Vec<String>,
+}
+
+impl Identifiers {
+    pub fn new(task: &str) -> Self {
+        let mut names: Vec<String> = Vec::new();
+        for w in super::marker::words(task) {
+            let inner_upper = w.chars().skip(1).any(|c| c.is_ascii_uppercase());
+            if !(w.contains('_') || inner_upper) {
+                continue;
+            }
+            let norm = normalize(w);
+            if norm.len() >= 5 && !names.contains(&norm) {
+                names.push(norm);
+            }
+        }
+        Identifiers { names }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    pub fn matches(&self, line: &str) -> bool {
+        !self.names.is_empty()
+            && super::marker::words(line).any(|w| {
+                w.len() >= 5 && {
+                    let norm = normalize(w);
+                    self.names.iter().any(|n| norm.contains(n.as_str()))
+                }
+            })
+    }
+}
+
+fn normalize(w: &str) -> String {
+    w.chars()
+        .filter(|&c| c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// How many different task words `text` holds (a unit where several meet is relevant; one
+/// word alone is a weak hint).
+pub fn distinct_task_words(words: &super::marker::TaskWords, text: &str) -> usize {
+    let mut seen: Vec<String> = Vec::new();
+    for w in super::marker::words(text) {
+        if w.len() >= 3 && words.matches(w) {
+            let lower = w.to_lowercase();
+            if !seen.contains(&lower) {
+                seen.push(lower);
+            }
+        }
+    }
+    seen.len()
+}
+
+/// Keeps dropped runs shorter than `min_run` lines: a marker would save nothing.
+pub fn close_small_gaps(keep: &mut [bool], min_run: usize) {
+    let n = keep.len();
+    let mut i = 0;
+    while i < n {
+        if keep[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < n && !keep[i] {
+            i += 1;
+        }
+        if i - start < min_run {
+            keep[start..i].iter_mut().for_each(|k| *k = true);
+        }
+    }
+}
+
+/// Marks `radius` lines either side of every line `hit` marks.
+pub fn widen(keep: &mut [bool], hit: &[bool], radius: usize) {
+    let n = keep.len();
+    for (i, _) in hit.iter().enumerate().filter(|(_, &h)| h) {
+        let lo = i.saturating_sub(radius);
+        let hi = (i + radius + 1).min(n);
+        keep[lo..hi].iter_mut().for_each(|k| *k = true);
+    }
+}
+
+/// `12\ttext` (Claude Code Read) or `    12\ttext` / `    12→text` (`cat -n`, older Read).
+pub fn strip_number(line: &str) -> Option<(usize, &str)> {
+    let t = line.trim_start_matches(' ');
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    if digits == 0 || digits > 9 {
+        return None;
+    }
+    let rest = &t[digits..];
+    let rest = rest.strip_prefix('\t').or_else(|| rest.strip_prefix('→'))?;
+    let n = t[..digits].parse().ok()?;
+    Some((n, rest))
+}
+
+/// Splits a Claude Code envelope off a block: (verbatim head, body, verbatim tail).
+pub fn envelope(block: &str) -> (&str, &str, &str) {
+    let mut head_end = 0;
+    let rest = block;
+    if rest.starts_with("<system-reminder>") {
+        if let Some(end) = rest.find("</system-reminder>") {
+            let mut e = end + "</system-reminder>".len();
+            if rest[e..].starts_with('\n') {
+                e += 1;
+            }
+            head_end = e;
+        }
+    } else if rest.starts_with("<persisted-output>") {
+        // Header lines up to and including `Preview (…):`.
+        if let Some(p) = rest.find("\nPreview") {
+            if let Some(nl) = rest[p + 1..].find('\n') {
+                head_end = p + 1 + nl + 1;
+            }
+        }
+    }
+    let body = &block[head_end..];
+    let mut tail_start = block.len();
+    if block.starts_with("<persisted-output>") {
+        if let Some(t) = body.rfind("\n</persisted-output>") {
+            let mut t = head_end + t;
+            if block[..t].ends_with("\n...") {
+                t -= 4;
+            }
+            tail_start = t;
+        }
+    }
+    (
+        &block[..head_end],
+        &block[head_end..tail_start],
+        &block[tail_start..],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_pages_lose_prefixes_for_compressors_and_keep_them_in_output() {
+        let block =
+            "<system-reminder>partial view</system-reminder>\n10\tfn a() {\n11\t    1\n12\t}\n13\t";
+        let lines = Lines::new(block);
+        assert_eq!(
+            lines.head,
+            "<system-reminder>partial view</system-reminder>\n"
+        );
+        assert_eq!(lines.text[0], "fn a() {");
+        let keep = [true, false, false, true, true];
+        let out = lines.render(&keep, |r| lines.marker(&r, "body")).unwrap();
+        assert_eq!(
+            out,
+            "<system-reminder>partial view</system-reminder>\n10\tfn a() {\n[… lines 11–12 omitted: body …]\n13\t"
+        );
+    }
+
+    #[test]
+    fn persisted_output_keeps_its_header_and_closing_tag() {
+        let block = "<persisted-output>\nOutput too large (41.0KB). Full output saved to: /x\n\nPreview (first 2KB):\na\nb\n...\n</persisted-output>";
+        let (head, body, tail) = envelope(block);
+        assert!(head.ends_with("Preview (first 2KB):\n"));
+        assert_eq!(body, "a\nb");
+        assert_eq!(tail, "\n...\n</persisted-output>");
+    }
+
+    #[test]
+    fn small_gaps_are_closed() {
+        let mut keep = [true, false, true, false, false, false, true];
+        close_small_gaps(&mut keep, 2);
+        assert_eq!(keep, [true, true, true, false, false, false, true]);
+    }
+}

@@ -1,0 +1,259 @@
+//! Documents: Markdown (READMEs, changelogs), plain prose with structure (licence texts, man
+//! pages) and the text of HTML pages. Every heading stays, and with it the document's opening
+//! paragraph and each section's first line; paragraphs, bullets and code blocks the task's
+//! words hit stay whole. Everything else becomes one marker per run, so a kept bullet always
+//! sits under the heading that gives it its meaning (a changelog line under its version).
+//!
+//! Must never: drop a heading, or keep a unit without the heading above it.
+
+use super::jsonmap::Terms;
+use super::lines::{close_small_gaps, distinct_task_words, Identifiers, Lines};
+use super::marker::TaskWords;
+use super::{BlockInput, CompressError, Compressor};
+
+pub struct DocumentCompressor;
+
+impl Compressor for DocumentCompressor {
+    fn name(&self) -> &'static str {
+        "document"
+    }
+
+    fn compress(&self, input: &BlockInput<'_>) -> Result<Option<String>, CompressError> {
+        Ok(compress_document(input.text, input.task))
+    }
+}
+
+/// One paragraph, bullet, or fenced code block: lines `start..end`.
+struct Unit {
+    start: usize,
+    end: usize,
+}
+
+pub fn compress_document(text: &str, task: &str) -> Option<String> {
+    let lines = Lines::new(text);
+    let src = &lines.text;
+    let n = src.len();
+    if n < 12 {
+        return None;
+    }
+    let heading = headings(src);
+    let units = split_units(src, &heading);
+    let mut keep = heading.clone();
+    // The opening paragraph says what the document is.
+    // (and when it is markup or badges, the first paragraph of prose too).
+    let prose = units.iter().find(|u| {
+        let t = src[u.start].trim_start();
+        !(t.starts_with('<') || t.starts_with('[') || t.starts_with('!'))
+    });
+    for u in units.first().into_iter().chain(prose) {
+        keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
+    }
+    // Each section's first line, and the first line of each definition (`--follow` above
+    // its indented description).
+    let mut after_heading = true;
+    let mut prev_end = 0;
+    for u in &units {
+        if (prev_end..u.start).any(|i| heading[i]) {
+            after_heading = true;
+        }
+        if after_heading || is_definition(src, u) || is_one_line_entry(src[u.start]) {
+            keep[u.start] = true;
+        }
+        after_heading = false;
+        prev_end = u.end;
+    }
+    let texts: Vec<String> = units
+        .iter()
+        .map(|u| src[u.start..u.end].join("\n"))
+        .collect();
+    let words =
+        TaskWords::new(task).selective(texts.iter().map(String::as_str), (units.len() / 12).max(2));
+    let idents = Identifiers::new(task);
+    let terms = Terms::new(task);
+    for (u, t) in units.iter().zip(&texts) {
+        let hit_lines = src[u.start..u.end]
+            .iter()
+            .filter(|l| words.matches(l) || idents.matches(l))
+            .count();
+        // A unit is relevant when the task's words meet in it, or it names a task identifier.
+        let distinct = distinct_task_words(&words, t);
+        if hit_lines > 0 && (distinct >= 2 || idents.matches(t)) || terms.matches_specific(t) {
+            keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
+        }
+    }
+    fill_first_lines(src, &units, &mut keep);
+    close_small_gaps(&mut keep, 2);
+    lines.render(&keep, |run| lines.marker(&run, ""))
+}
+
+/// Share of the document's text that headings and hits leave at least; below it, paragraphs'
+/// first lines are added in document order, so a vague question still sees what each part says.
+const MIN_KEPT_SHARE: f64 = 0.2;
+
+fn fill_first_lines(src: &[&str], units: &[Unit], keep: &mut [bool]) {
+    let total: usize = src.iter().map(|l| l.len() + 1).sum();
+    let mut kept: usize = src
+        .iter()
+        .zip(keep.iter())
+        .filter(|(_, &k)| k)
+        .map(|(l, _)| l.len() + 1)
+        .sum();
+    let target = (total as f64 * MIN_KEPT_SHARE) as usize;
+    for u in units {
+        if kept >= target {
+            break;
+        }
+        if !keep[u.start] {
+            keep[u.start] = true;
+            kept += src[u.start].len() + 1;
+        }
+    }
+}
+
+/// Which lines are headings: ATX (`## x`), setext (with their underline), man-page and
+/// licence section titles (short all-caps lines, `4. Conveying Verbatim Copies.`).
+fn headings(src: &[&str]) -> Vec<bool> {
+    let n = src.len();
+    let mut h = vec![false; n];
+    let mut in_fence = false;
+    for i in 0..n {
+        let t = src[i].trim();
+        if t.starts_with("```") || t.starts_with("~~~") {
+            in_fence = !in_fence;
+            continue;
+        }
+        if in_fence || t.is_empty() {
+            continue;
+        }
+        let hashes = t.bytes().take_while(|&b| b == b'#').count();
+        let atx =
+            (1..=6).contains(&hashes) && t[hashes..].starts_with(' ') && !src[i].starts_with(' ');
+        let underline = |l: &str| {
+            let u = l.trim();
+            u.len() >= 3 && (u.bytes().all(|b| b == b'=') || u.bytes().all(|b| b == b'-'))
+        };
+        let setext = i + 1 < n && underline(src[i + 1]) && !underline(t);
+        let letters: Vec<char> = t.chars().filter(|c| c.is_alphabetic()).collect();
+        let caps = letters.len() >= 3 && t.len() <= 60 && letters.iter().all(|c| c.is_uppercase());
+        let numbered_title = t.len() <= 70
+            && t.split_once(". ").is_some_and(|(num, title)| {
+                !num.is_empty()
+                    && num.bytes().all(|b| b.is_ascii_digit())
+                    && title.ends_with('.')
+                    && !title[..title.len() - 1].contains('.')
+                    && title.chars().next().is_some_and(char::is_uppercase)
+            });
+        // A man page's subsection: a short, slightly indented line above deeper text.
+        let ind = indent(src[i]);
+        let sub = (1..=4).contains(&ind)
+            && t.len() <= 50
+            && !t.ends_with('.')
+            && i + 1 < n
+            && indent(src[i + 1]) > ind + 2
+            && !src[i + 1].trim().is_empty();
+        let html_heading = t.len() >= 4
+            && t.starts_with("<h")
+            && t.as_bytes()[2].is_ascii_digit()
+            && !src[i].starts_with(' ');
+        if atx || setext || caps || numbered_title || sub || html_heading {
+            h[i] = true;
+            if setext {
+                h[i + 1] = true;
+            }
+        }
+    }
+    h
+}
+
+fn indent(line: &str) -> usize {
+    line.len() - line.trim_start().len()
+}
+
+fn is_bullet(line: &str) -> bool {
+    let t = line.trim_start();
+    if t.starts_with("- ") || t.starts_with("* ") || t.starts_with("+ ") {
+        return true;
+    }
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    digits > 0 && digits <= 3 && (t[digits..].starts_with(". ") || t[digits..].starts_with(") "))
+}
+
+/// Paragraphs (split at bullets) and fenced code blocks, skipping headings and blank lines.
+fn split_units(src: &[&str], heading: &[bool]) -> Vec<Unit> {
+    let n = src.len();
+    let mut units = Vec::new();
+    let mut i = 0;
+    while i < n {
+        let t = src[i].trim();
+        if t.is_empty() || heading[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        if t.starts_with("```") || t.starts_with("~~~") {
+            i += 1;
+            while i < n && !(src[i].trim().starts_with("```") || src[i].trim().starts_with("~~~")) {
+                i += 1;
+            }
+            i = (i + 1).min(n);
+        } else {
+            i += 1;
+            while i < n
+                && !src[i].trim().is_empty()
+                && !heading[i]
+                && !is_bullet(src[i])
+                && !src[i].trim().starts_with("```")
+            {
+                i += 1;
+            }
+        }
+        units.push(Unit { start, end: i });
+    }
+    units
+}
+
+/// A list entry on one line: a short term, a run of spaces, its description
+/// (`2      Fatal error.`, `-a, --all    do not ignore entries`).
+fn is_one_line_entry(line: &str) -> bool {
+    let t = line.trim_start();
+    let Some(gap) = t.find("  ") else {
+        return false;
+    };
+    let term = &t[..gap];
+    let rest = t[gap..].trim_start();
+    !term.is_empty() && term.len() <= 24 && !rest.is_empty() && indent(line) > 0
+}
+
+/// A short first line above a more indented body: a man page option or a definition term.
+fn is_definition(src: &[&str], u: &Unit) -> bool {
+    u.end - u.start >= 2
+        && src[u.start].trim().len() <= 60
+        && indent(src[u.start + 1]) > indent(src[u.start])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHANGELOG: &str = "# Changelog\n\nAll notable changes.\n\n## 1.2.0 (2024-01-02)\n\n- parser: add `frobnicate()` support\n- docs: typo fixes\n- build: bump dependency one\n- build: bump dependency two\n\n## 1.1.0 (2023-05-06)\n\n- runtime: faster spawning\n- runtime: fewer allocations\n- io: new buffered reader\n- io: new buffered writer\n";
+
+    #[test]
+    fn a_kept_bullet_keeps_its_version_heading() {
+        let out = compress_document(CHANGELOG, "which release added frobnicate()?").unwrap();
+        assert!(out.contains("## 1.2.0 (2024-01-02)\n\n- parser: add `frobnicate()` support"));
+        assert!(out.contains("## 1.1.0 (2023-05-06)"));
+        assert!(!out.contains("new buffered writer"));
+        assert!(out.contains("lines omitted"));
+    }
+
+    #[test]
+    fn man_page_sections_and_options_stay() {
+        let page = "NAME\n       tool - does things\n\nSYNOPSIS\n       tool [options]\n\nOPTIONS\n       --follow\n           Continue listing the history beyond renames.\n           More text here.\n\n       --other\n           Something else entirely, described at length.\n           Even more.\n\nEXIT STATUS\n       0 on success.\n";
+        let out = compress_document(page, "how do I keep following history across renames?")
+            .unwrap_or_else(|| page.to_string());
+        assert!(out.contains("EXIT STATUS"));
+        assert!(out
+            .contains("       --follow\n           Continue listing the history beyond renames."));
+        assert!(out.contains("       --other"));
+    }
+}

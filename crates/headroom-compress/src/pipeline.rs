@@ -1,0 +1,361 @@
+//! The pipeline for one config snapshot: the compressors, the result cache, and the per-request
+//! loop that walks a body, gates blocks by size, routes them by content, guards each compressor
+//! (panics, errors, the time budget, never-inflate) and splices the results into the original
+//! bytes.
+//!
+//! Must never: re-serialise the body, let a compressor's panic escape, hold the cache lock while
+//! compressing, or let a block's output depend on anything but (block, task, config).
+
+use super::cache::Lru;
+use super::code::CodeCompressor;
+use super::detect::{detect, Kind};
+use super::diagnostics::DiagnosticsCompressor;
+use super::generic::{collapse_repeats, GenericCompressor};
+use super::git::GitCompressor;
+use super::html::HtmlCompressor;
+use super::json::JsonCompressor;
+use super::jsontree::{self, decode_str, encode_str};
+use super::log::LogCompressor;
+use super::markdown::DocumentCompressor;
+use super::search::SearchCompressor;
+use super::tabular::TableCompressor;
+use super::walk::walk;
+use super::{
+    tokens, ApiFormat, BlockInput, BlockReport, CompressError, CompressionConfig, Compressor,
+    FailureReason, Outcome, Rewritten,
+};
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use xxhash_rust::xxh3::{xxh3_64, Xxh3};
+
+/// Built once per config snapshot; shared by every request using that snapshot.
+pub struct Pipeline {
+    config: CompressionConfig,
+    /// The learned compressor for prose and code, when the model is enabled and loaded.
+    text: Option<Arc<dyn Compressor>>,
+    json: JsonCompressor,
+    log: LogCompressor,
+    search: SearchCompressor,
+    generic: GenericCompressor,
+    code: CodeCompressor,
+    git: GitCompressor,
+    document: DocumentCompressor,
+    html: HtmlCompressor,
+    diagnostics: DiagnosticsCompressor,
+    table: TableCompressor,
+    fingerprint: u64,
+    cache: Mutex<Lru<Cached>>,
+}
+
+/// What [`Pipeline::compress_text`] did with one text.
+#[derive(Debug, Clone)]
+pub struct BlockOutcome {
+    /// The compressed text, or `None` when the original is kept.
+    pub output: Option<String>,
+    pub kind: &'static str,
+    pub compressor: &'static str,
+    pub tokens_before: usize,
+    pub tokens_after: usize,
+    /// What happened: one of [`Outcome`]'s labels.
+    pub outcome: Outcome,
+}
+
+/// A remembered block result.
+#[derive(Clone)]
+struct Cached {
+    output: Option<Arc<str>>,
+    kind: &'static str,
+    compressor: &'static str,
+    outcome: Outcome,
+    tokens_before: usize,
+    tokens_after: usize,
+}
+
+impl Pipeline {
+    /// Builds the pipeline; the first call in a process also builds the cl100k BPE (about a
+    /// tenth of a second), so no request pays for it.
+    pub fn new(config: CompressionConfig, text: Option<Arc<dyn Compressor>>) -> Self {
+        tokens::warm_up();
+        let mut id = serde_json::to_vec(&config).unwrap_or_default();
+        id.extend_from_slice(text.as_ref().map_or("none", |t| t.name()).as_bytes());
+        Pipeline {
+            json: JsonCompressor::new(config.json.clone()),
+            log: LogCompressor::new(config.log.clone()),
+            search: SearchCompressor::new(config.search.clone()),
+            generic: GenericCompressor::new(config.generic.clone()),
+            code: CodeCompressor,
+            git: GitCompressor::new(config.diff.clone()),
+            document: DocumentCompressor,
+            html: HtmlCompressor,
+            diagnostics: DiagnosticsCompressor,
+            table: TableCompressor,
+            fingerprint: xxh3_64(&id),
+            cache: Mutex::new(Lru::new(config.cache_entries)),
+            config,
+            text,
+        }
+    }
+
+    pub fn config(&self) -> &CompressionConfig {
+        &self.config
+    }
+
+    pub fn has_text_compressor(&self) -> bool {
+        self.text.is_some()
+    }
+
+    /// How many block results the cache holds.
+    pub fn cached_blocks(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// A hash of everything in the config that can change a block's output.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// The compressor for a content kind, if that kind is compressed under this config.
+    fn route(&self, kind: Kind) -> Option<&dyn Compressor> {
+        let c = &self.config;
+        match kind {
+            Kind::Json if c.json.enabled => Some(&self.json),
+            Kind::Log if c.log.enabled => Some(&self.log),
+            Kind::Search if c.search.enabled => Some(&self.search),
+            Kind::Diff if c.diff.enabled => Some(&self.git),
+            Kind::GitLog | Kind::GitShow if c.diff.enabled => Some(&self.git),
+            Kind::Code => Some(&self.code),
+            Kind::Prose | Kind::Markdown => Some(&self.document),
+            Kind::Html => Some(&self.html),
+            Kind::Diagnostics if c.log.enabled => Some(&self.diagnostics),
+            Kind::Table if c.json.enabled => Some(&self.table),
+            Kind::Text if c.generic.enabled => Some(&self.generic),
+            _ => None,
+        }
+    }
+
+    fn cache_key(&self, text: &str, task: &str) -> u128 {
+        let mut h = Xxh3::new();
+        h.update(&(text.len() as u64).to_le_bytes());
+        h.update(text.as_bytes());
+        h.update(&(task.len() as u64).to_le_bytes());
+        h.update(task.as_bytes());
+        h.update(&self.fingerprint.to_le_bytes());
+        h.digest128()
+    }
+
+    fn cache_get(&self, key: u128) -> Option<Cached> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+    }
+
+    fn cache_put(&self, key: u128, value: Cached) {
+        self.cache
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, value);
+    }
+
+    /// See [`super::rewrite`].
+    pub fn rewrite(&self, body: &[u8], format: ApiFormat) -> Rewritten {
+        let mut result = Rewritten::unchanged();
+        if !self.config.enabled {
+            return result;
+        }
+        let Ok(src) = std::str::from_utf8(body) else {
+            result.failures.push(FailureReason::NotJson);
+            return result;
+        };
+        let Ok(root) = jsontree::parse(src) else {
+            result.failures.push(FailureReason::NotJson);
+            return result;
+        };
+        let started = Instant::now();
+        let deadline = started + Duration::from_millis(self.config.budget_ms);
+        let found = walk(src, &root, format, &self.config.protect_tools);
+        let mut edits: Vec<(Range<usize>, String)> = Vec::new();
+        let mut over_budget = false;
+        for cand in &found.candidates {
+            let text = decode_str(src, &cand.span);
+            if !catch_unwind(AssertUnwindSafe(|| self.big_enough(&text))).unwrap_or(false) {
+                result.small_blocks += 1;
+                continue;
+            }
+            let task = found.tasks.get(cand.task).map_or("", String::as_str);
+            let key = self.cache_key(&text, task);
+            let t0 = Instant::now();
+            let (entry, cached) = match self.cache_get(key) {
+                Some(hit) => (hit, true),
+                None => {
+                    if Instant::now() >= deadline {
+                        over_budget = true;
+                        continue;
+                    }
+                    match self.compress_block(&text, task) {
+                        Ok(entry) => {
+                            self.cache_put(key, entry.clone());
+                            (entry, false)
+                        }
+                        Err(reason) => {
+                            result.failures.push(reason);
+                            continue;
+                        }
+                    }
+                }
+            };
+            if let Some(out) = &entry.output {
+                edits.push((cand.span.clone(), encode_str(out)));
+            }
+            result.blocks.push(BlockReport {
+                kind: entry.kind,
+                compressor: entry.compressor,
+                tokens_before: entry.tokens_before,
+                tokens_after: entry.tokens_after,
+                outcome: entry.outcome,
+                duration: t0.elapsed(),
+                cached,
+                location: format!("{} ({})", cand.location, cand.role),
+            });
+        }
+        if over_budget {
+            result.failures.push(FailureReason::Budget);
+        }
+        if !edits.is_empty() {
+            result.body = Some(splice(body, &edits));
+            result.replaced = edits.into_iter().map(|(span, _)| span).collect();
+        }
+        result
+    }
+
+    /// Compresses one block's text the way [`super::rewrite`] would (no cache, no gate). For
+    /// the CLI, tests and benches.
+    pub fn compress_text(&self, text: &str, task: &str) -> Result<BlockOutcome, FailureReason> {
+        self.compress_block(text, task).map(|c| BlockOutcome {
+            output: c.output.map(|s| s.to_string()),
+            kind: c.kind,
+            compressor: c.compressor,
+            tokens_before: c.tokens_before,
+            tokens_after: c.tokens_after,
+            outcome: c.outcome,
+        })
+    }
+
+    /// The `min_tokens` gate: estimate first, count exactly only near the threshold.
+    fn big_enough(&self, text: &str) -> bool {
+        let min = self.config.min_tokens;
+        if min == 0 {
+            return true;
+        }
+        let est = tokens::estimate(text);
+        if est * 2 < min {
+            false
+        } else if est >= min * 2 {
+            true
+        } else {
+            tokens::count(text) >= min
+        }
+    }
+
+    /// Compresses one block under `catch_unwind` (detection, compression and counting alike),
+    /// applying never-inflate.
+    fn compress_block(&self, text: &str, task: &str) -> Result<Cached, FailureReason> {
+        catch_unwind(AssertUnwindSafe(|| {
+            self.compress_block_unguarded(text, task)
+        }))
+        .unwrap_or(Err(FailureReason::Panic))
+    }
+
+    fn compress_block_unguarded(&self, text: &str, task: &str) -> Result<Cached, FailureReason> {
+        let kind = detect(text);
+        let unchanged = |compressor: &'static str, tokens: usize, outcome: Outcome| Cached {
+            output: None,
+            outcome,
+            kind: kind.as_str(),
+            compressor,
+            tokens_before: tokens,
+            tokens_after: tokens,
+        };
+        let Some(compressor) = self.route(kind) else {
+            return Ok(unchanged(
+                "none",
+                tokens::estimate(text),
+                Outcome::UnchangedUnknownFormat,
+            ));
+        };
+        let input = BlockInput { text, task };
+        let ran = (|| {
+            let mut first = compressor.compress(&input)?;
+            // Prose without structure to select by goes to the learned compressor, if loaded.
+            if first.is_none() && kind == Kind::Prose && self.config.text.enabled {
+                if let Some(text) = &self.text {
+                    if let Some(out) = text.compress(&input)? {
+                        return Ok(Some((out, text.name())));
+                    }
+                }
+            }
+            first = first.filter(|out| out.len() < text.len());
+            // Text the specialised compressor declined may still hold exact repetitions.
+            if first.is_none()
+                && self.config.generic.enabled
+                && !matches!(kind, Kind::Json | Kind::Text)
+            {
+                return Ok(
+                    collapse_repeats(text, self.config.generic.min_repeats.max(2))
+                        .map(|s| (s, "generic")),
+                );
+            }
+            Ok::<_, CompressError>(first.map(|s| (s, compressor.name())))
+        })();
+        let produced = match ran {
+            Err(CompressError::Budget) => return Err(FailureReason::Budget),
+            Err(CompressError::Failed { .. }) => return Err(FailureReason::Error),
+            Ok(p) => p,
+        };
+        let Some((out, name)) = produced else {
+            return Ok(unchanged(
+                compressor.name(),
+                tokens::estimate(text),
+                Outcome::UnchangedNoGain,
+            ));
+        };
+        // Never inflate. Exact BPE counting runs at a few MB/s, so when the estimates differ by
+        // more than twice the estimator's worst error the estimates decide (and are reported);
+        // only close calls pay for exact counts.
+        let (est_before, est_after) = (tokens::estimate(text), tokens::estimate(&out));
+        let (before, after) = if est_after * 2 <= est_before {
+            (est_before, est_after)
+        } else {
+            (tokens::count(text), tokens::count(&out))
+        };
+        // A saving below the threshold is not worth what the agent loses.
+        let min_saved = self.config.min_savings_percent.min(100) as usize;
+        if after >= before || (before - after) * 100 < before * min_saved {
+            return Ok(unchanged(name, before, Outcome::UnchangedNoGain));
+        }
+        Ok(Cached {
+            output: Some(Arc::from(out)),
+            outcome: Outcome::Compressed,
+            kind: kind.as_str(),
+            compressor: name,
+            tokens_before: before,
+            tokens_after: after,
+        })
+    }
+}
+
+/// Copies `body` with each span replaced by its new bytes. Spans are ascending and disjoint.
+fn splice(body: &[u8], edits: &[(Range<usize>, String)]) -> Vec<u8> {
+    let grown: usize = edits.iter().map(|(_, s)| s.len()).sum();
+    let mut out = Vec::with_capacity(body.len().min(grown + body.len()));
+    let mut at = 0;
+    for (span, replacement) in edits {
+        out.extend_from_slice(&body[at..span.start]);
+        out.extend_from_slice(replacement.as_bytes());
+        at = span.end;
+    }
+    out.extend_from_slice(&body[at..]);
+    out
+}

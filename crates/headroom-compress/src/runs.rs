@@ -1,0 +1,233 @@
+//! The line-selection primitive every line-oriented compressor is built on: a keep mask over
+//! the lines of a block, and one emitter that turns each maximal run of dropped lines into one
+//! marker line — or keeps the run verbatim when that is cheaper than its marker.
+//!
+//! A compressor is then three steps: **parse** the block into lines (and whatever it needs to
+//! judge them), **select** by filling a [`KeepMask`] (`true` = the line survives), and
+//! **render** with [`emit`], passing a closure that writes the marker for one dropped run
+//! (it gets the run's line range, so it can count, name templates or cite line numbers).
+//!
+//! The cost rule, in one place ([`run_is_worth_a_marker`]): a dropped run is replaced by its
+//! marker only when the run's bytes (each line plus its newline) exceed the marker's length by
+//! more than [`MARKER_SLACK`]; otherwise the run's lines are kept as they are. So a marker never
+//! makes the output longer, and short gaps read as the original text.
+//!
+//! ```
+//! use headroom_compress::runs::{emit, KeepMask};
+//! let lines = ["start", "tick 1", "tick 2", "tick 3", "tick 4", "tick 5", "ERROR disk full"];
+//! let mut keep = KeepMask::none(lines.len());
+//! keep.set(0);
+//! keep.set(6);
+//! let out = emit(&lines, &keep, |run| format!("[… {} ticks omitted …]", run.len()));
+//! assert_eq!(out.text, "start\n[… 5 ticks omitted …]\nERROR disk full");
+//! assert_eq!(out.markers, 1);
+//! ```
+//!
+//! Must never: reorder or edit kept lines, emit two markers for one run, or emit a marker that
+//! costs more than the lines it replaces.
+
+use std::ops::Range;
+
+/// Bytes a marker may undercut its run by and still not be worth it: markers are less useful
+/// to the reader than the text, so they must win clearly.
+pub const MARKER_SLACK: usize = 8;
+
+/// Which lines of a block survive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeepMask(Vec<bool>);
+
+impl KeepMask {
+    /// Every one of `n` lines dropped.
+    pub fn none(n: usize) -> Self {
+        KeepMask(vec![false; n])
+    }
+
+    /// Every one of `n` lines kept.
+    pub fn all(n: usize) -> Self {
+        KeepMask(vec![true; n])
+    }
+
+    pub fn from_vec(keep: Vec<bool>) -> Self {
+        KeepMask(keep)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn keeps(&self, line: usize) -> bool {
+        self.0.get(line).copied().unwrap_or(false)
+    }
+
+    pub fn set(&mut self, line: usize) {
+        if let Some(k) = self.0.get_mut(line) {
+            *k = true;
+        }
+    }
+
+    pub fn clear(&mut self, line: usize) {
+        if let Some(k) = self.0.get_mut(line) {
+            *k = false;
+        }
+    }
+
+    /// Keeps every line of `range` (clipped to the mask).
+    pub fn set_range(&mut self, range: Range<usize>) {
+        let end = range.end.min(self.0.len());
+        for k in &mut self.0[range.start.min(end)..end] {
+            *k = true;
+        }
+    }
+
+    /// Keeps `radius` lines either side of `line` as well as the line.
+    pub fn set_around(&mut self, line: usize, radius: usize) {
+        self.set_range(line.saturating_sub(radius)..line.saturating_add(radius + 1));
+    }
+
+    pub fn as_slice(&self) -> &[bool] {
+        &self.0
+    }
+
+    /// The maximal runs of dropped lines, in order.
+    pub fn dropped_runs(&self) -> impl Iterator<Item = Range<usize>> + '_ {
+        runs(self).filter_map(|r| match r {
+            Run::Dropped(range) => Some(range),
+            Run::Kept(_) => None,
+        })
+    }
+}
+
+/// What [`emit`] produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emitted {
+    /// Kept lines and markers joined by `\n` (no newline after the last).
+    pub text: String,
+    /// Markers written (0 means nothing was dropped: every run was cheaper to keep).
+    pub markers: usize,
+}
+
+impl Emitted {
+    /// The text, when at least one run became a marker.
+    pub fn if_dropped(self) -> Option<String> {
+        (self.markers > 0).then_some(self.text)
+    }
+}
+
+/// The cost rule: whether `run` (lines of the block) is worth replacing by `marker`.
+pub fn run_is_worth_a_marker(run: &[&str], marker: &str) -> bool {
+    let bytes: usize = run.iter().map(|l| l.len() + 1).sum();
+    bytes > marker.len() + MARKER_SLACK
+}
+
+/// Renders `lines` under `keep`: kept lines verbatim, each dropped run as the one line
+/// `marker(run)` returns — unless the run is cheaper than that marker, then it stays verbatim.
+pub fn emit(
+    lines: &[&str],
+    keep: &KeepMask,
+    mut marker: impl FnMut(Range<usize>) -> String,
+) -> Emitted {
+    let mut out = Emitted {
+        text: String::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() / 2),
+        markers: 0,
+    };
+    let mut first = true;
+    let mut push = |text: &mut String, line: &str| {
+        if !first {
+            text.push('\n');
+        }
+        first = false;
+        text.push_str(line);
+    };
+    for run in runs(keep) {
+        match run {
+            Run::Kept(range) => lines[range].iter().for_each(|l| push(&mut out.text, l)),
+            Run::Dropped(range) => {
+                let m = marker(range.clone());
+                if run_is_worth_a_marker(&lines[range.clone()], &m) {
+                    out.markers += 1;
+                    push(&mut out.text, &m);
+                } else {
+                    lines[range].iter().for_each(|l| push(&mut out.text, l));
+                }
+            }
+        }
+    }
+    out
+}
+
+enum Run {
+    Kept(Range<usize>),
+    Dropped(Range<usize>),
+}
+
+/// Maximal runs of equal mask values, in order.
+fn runs(keep: &KeepMask) -> impl Iterator<Item = Run> + '_ {
+    let mask = keep.as_slice();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        let start = i;
+        let kept = *mask.get(start)?;
+        while i < mask.len() && mask[i] == kept {
+            i += 1;
+        }
+        Some(if kept {
+            Run::Kept(start..i)
+        } else {
+            Run::Dropped(start..i)
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("line number {i:02}")).collect()
+    }
+
+    #[test]
+    fn one_marker_per_dropped_run_and_kept_lines_verbatim() {
+        let owned = lines(10);
+        let l: Vec<&str> = owned.iter().map(String::as_str).collect();
+        let mut keep = KeepMask::none(10);
+        keep.set(0);
+        keep.set(5);
+        keep.set(9);
+        let out = emit(&l, &keep, |r| format!("[{}..{}]", r.start, r.end));
+        assert_eq!(
+            out.text,
+            "line number 00\n[1..5]\nline number 05\n[6..9]\nline number 09"
+        );
+        assert_eq!(out.markers, 2);
+    }
+
+    #[test]
+    fn a_run_cheaper_than_its_marker_stays() {
+        let l = ["keep", "a", "b", "keep"];
+        let keep = KeepMask::from_vec(vec![true, false, false, true]);
+        let out = emit(&l, &keep, |_| "[… 2 lines omitted …]".to_string());
+        assert_eq!(out.text, "keep\na\nb\nkeep");
+        assert_eq!(out.markers, 0);
+        assert_eq!(out.clone().if_dropped(), None);
+    }
+
+    #[test]
+    fn dropped_runs_are_maximal_and_in_order() {
+        let keep = KeepMask::from_vec(vec![false, true, false, false, true, false]);
+        let runs: Vec<_> = keep.dropped_runs().collect();
+        assert_eq!(runs, vec![0..1, 2..4, 5..6]);
+    }
+
+    #[test]
+    fn set_around_clips_at_both_ends() {
+        let mut keep = KeepMask::none(5);
+        keep.set_around(0, 2);
+        keep.set_around(4, 0);
+        assert_eq!(keep.as_slice(), &[true, true, true, false, true]);
+    }
+}

@@ -1,0 +1,373 @@
+//! The search-results compressor (grep, `rg`, `rg --heading`, with or without context lines).
+//! Matches with identical text seen in many places become one line listing every `path:line`;
+//! when there are still too many matches, files with many hits keep their first few and those
+//! that mention the task or an error, and the rest of each file becomes a marker with the count
+//! and line range. Files with few matches are kept verbatim.
+//!
+//! Must never: drop a match without saying where it was (a summary or a marker), or change a
+//! kept line.
+
+use super::config::SearchConfig;
+use super::detect::{is_heading_match, looks_like_path, split_search_line};
+use super::marker::{clip, is_error_level, omitted, thousands, TaskWords};
+use super::runs::run_is_worth_a_marker;
+use super::{BlockInput, CompressError, Compressor};
+use std::collections::HashMap;
+
+pub struct SearchCompressor {
+    cfg: SearchConfig,
+}
+
+impl SearchCompressor {
+    pub fn new(cfg: SearchConfig) -> Self {
+        SearchCompressor { cfg }
+    }
+}
+
+impl Compressor for SearchCompressor {
+    fn name(&self) -> &'static str {
+        "search"
+    }
+
+    fn compress(&self, input: &BlockInput<'_>) -> Result<Option<String>, CompressError> {
+        Ok(compress_search(input.text, input.task, &self.cfg))
+    }
+}
+
+struct Entry<'a> {
+    path: &'a str,
+    lineno: &'a str,
+    text: &'a str,
+    is_match: bool,
+}
+
+enum Fate {
+    Keep,
+    /// Replaced by the summary of group `g` (printed at the group's first member).
+    Grouped(usize),
+    Drop,
+}
+
+pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<String> {
+    let parsed = parse(text);
+    if parsed.entries.len() < 4 {
+        return None;
+    }
+    let task = TaskWords::new(task);
+    let task = task.selective(
+        parsed.entries.iter().map(|e| e.text),
+        (parsed.entries.len() / 10).max(3),
+    );
+    let selection = select(&parsed.entries, &task, cfg);
+    if selection.fate.iter().all(|f| matches!(f, Fate::Keep)) {
+        return None;
+    }
+    Some(render(&parsed, &selection))
+}
+
+/// The block's lines, the matches and context lines among them, and the `rg --heading` file
+/// names.
+struct Parsed<'a> {
+    lines: Vec<&'a str>,
+    entries: Vec<Entry<'a>>,
+    /// For each line, the entry it holds.
+    entry_at: Vec<Option<usize>>,
+    is_heading: Vec<bool>,
+}
+
+/// What happens to each entry, and the summaries of identical-match groups.
+struct Selection {
+    fate: Vec<Fate>,
+    summaries: Vec<String>,
+    /// The entry at which each group's summary is printed → the group.
+    summary_at: HashMap<usize, usize>,
+}
+
+fn parse(text: &str) -> Parsed<'_> {
+    let lines: Vec<&str> = text.split('\n').collect();
+    let n = lines.len();
+    let mut entries: Vec<Entry> = Vec::new();
+    let mut entry_at: Vec<Option<usize>> = vec![None; n];
+    let mut heading: Option<&str> = None;
+    let mut is_heading = vec![false; n];
+    for (i, line) in lines.iter().enumerate() {
+        if let Some((path, lineno, rest, is_match)) = split_search_line(line) {
+            entry_at[i] = Some(entries.len());
+            entries.push(Entry {
+                path,
+                lineno,
+                text: rest,
+                is_match,
+            });
+        } else if let (Some(path), true) = (heading, is_heading_match(line)) {
+            let digits = line.bytes().take_while(u8::is_ascii_digit).count();
+            entry_at[i] = Some(entries.len());
+            entries.push(Entry {
+                path,
+                lineno: &line[..digits],
+                text: &line[digits + 1..],
+                is_match: line.as_bytes()[digits] == b':',
+            });
+        } else if !line.starts_with(' ') && looks_like_path(line.trim_end()) {
+            heading = Some(line.trim_end());
+            is_heading[i] = true;
+        } else if line.trim().is_empty() {
+            heading = None;
+        }
+    }
+    Parsed {
+        lines,
+        entries,
+        entry_at,
+        is_heading,
+    }
+}
+
+/// Groups identical matches, then budgets what remains per file.
+fn select(entries: &[Entry<'_>], task: &TaskWords, cfg: &SearchConfig) -> Selection {
+    let mut fate: Vec<Fate> = entries.iter().map(|_| Fate::Keep).collect();
+    let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
+    let mut group_order: Vec<&str> = Vec::new();
+    for (k, e) in entries.iter().enumerate() {
+        let key = e.text.trim();
+        if key.len() < 3 || task.matches(key) || is_error_level(key) {
+            continue;
+        }
+        let g = groups.entry(key).or_default();
+        if g.is_empty() {
+            group_order.push(key);
+        }
+        g.push(k);
+    }
+    let mut summaries: Vec<String> = Vec::new();
+    let mut summary_at: HashMap<usize, usize> = HashMap::new();
+    for key in &group_order {
+        let members = &groups[key];
+        if members.len() < cfg.group_min.max(2) {
+            continue;
+        }
+        let gi = summaries.len();
+        let all_matches = members.iter().all(|&m| entries[m].is_match);
+        summaries.push(group_summary(key, members, entries, all_matches));
+        summary_at.insert(members[0], gi);
+        for &m in members {
+            fate[m] = Fate::Grouped(gi);
+        }
+    }
+
+    let remaining = fate.iter().filter(|f| matches!(f, Fate::Keep)).count();
+    if remaining > cfg.max_matches {
+        let mut seen: HashMap<&str, usize> = HashMap::new();
+        for (k, e) in entries.iter().enumerate() {
+            if !matches!(fate[k], Fate::Keep) {
+                continue;
+            }
+            let c = seen.entry(e.path).or_insert(0);
+            *c += 1;
+            if *c > cfg.per_file && !task.matches(e.text) && !is_error_level(e.text) {
+                fate[k] = Fate::Drop;
+            }
+        }
+    }
+    Selection {
+        fate,
+        summaries,
+        summary_at,
+    }
+}
+
+fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
+    let Parsed {
+        lines,
+        entries,
+        entry_at,
+        is_heading,
+    } = parsed;
+    let Selection {
+        fate,
+        summaries,
+        summary_at,
+    } = selection;
+    let n = lines.len();
+    // Emit. A heading (rg --heading) is printed only if something under it is.
+    let mut out: Vec<String> = Vec::with_capacity(n / 2);
+    let mut pending: Option<&str> = None;
+    let flush = |out: &mut Vec<String>, pending: &mut Option<&str>| {
+        if let Some(h) = pending.take() {
+            out.push(h.to_string());
+        }
+    };
+    let mut i = 0;
+    while i < n {
+        match entry_at[i] {
+            None if is_heading[i] => {
+                pending = Some(lines[i]);
+                i += 1;
+            }
+            None => {
+                let blank = lines[i].trim().is_empty();
+                let sep = lines[i].trim() == "--";
+                if blank && pending.take().is_some() {
+                    // An emptied file section: drop its heading and the blank line after it.
+                } else if !(sep
+                    && out
+                        .last()
+                        .is_some_and(|l| l.starts_with("[…") || l.trim() == "--"))
+                {
+                    out.push(lines[i].to_string());
+                }
+                i += 1;
+            }
+            Some(k) => match fate[k] {
+                Fate::Keep => {
+                    flush(&mut out, &mut pending);
+                    out.push(lines[i].to_string());
+                    i += 1;
+                }
+                Fate::Grouped(g) => {
+                    if summary_at.get(&k) == Some(&g) {
+                        out.push(summaries[g].clone());
+                    }
+                    i += 1;
+                }
+                Fate::Drop => {
+                    let mut dropped: Vec<&Entry> = Vec::new();
+                    let start = i;
+                    while i < n {
+                        match entry_at[i] {
+                            Some(k) if matches!(fate[k], Fate::Drop) => dropped.push(&entries[k]),
+                            Some(k)
+                                if matches!(fate[k], Fate::Grouped(_))
+                                    && !summary_at.contains_key(&k) => {}
+                            _ => break,
+                        }
+                        i += 1;
+                    }
+                    flush(&mut out, &mut pending);
+                    let marker = drop_marker(&dropped);
+                    if !run_is_worth_a_marker(&lines[start..i], &marker) {
+                        // Cheaper to keep the lines than to describe them.
+                        for (k, l) in lines[start..i].iter().enumerate() {
+                            if entry_at[start + k].is_some_and(|e| matches!(fate[e], Fate::Drop)) {
+                                out.push(l.to_string());
+                            }
+                        }
+                    } else {
+                        out.push(marker);
+                    }
+                }
+            },
+        }
+    }
+    flush(&mut out, &mut pending);
+    out.join("\n")
+}
+
+fn group_summary(key: &str, members: &[usize], entries: &[Entry], all_matches: bool) -> String {
+    // The directory every member shares is stated once.
+    let first = entries[members[0]].path;
+    let mut common = first.rfind('/').map_or(0, |i| i + 1);
+    for &m in members {
+        let p = entries[m].path;
+        while common > 0
+            && !(p.len() > common && p.is_char_boundary(common) && p[..common] == first[..common])
+        {
+            common = first[..common - 1].rfind('/').map_or(0, |i| i + 1);
+        }
+    }
+    let mut places: Vec<String> = Vec::new();
+    let mut last_path = "";
+    for &m in members {
+        let e = &entries[m];
+        if e.path == last_path {
+            if let Some(p) = places.last_mut() {
+                p.push(',');
+                p.push_str(e.lineno);
+            }
+        } else {
+            places.push(format!("{}:{}", &e.path[common..], e.lineno));
+            last_path = e.path;
+        }
+    }
+    let under = if common > 0 {
+        format!("in {}", &first[..common])
+    } else {
+        "at".to_string()
+    };
+    format!(
+        "[{}× identical {} \"{}\" {under}: {}]",
+        thousands(members.len()),
+        if all_matches { "match" } else { "line" },
+        clip(key, 120),
+        places.join("; ")
+    )
+}
+
+fn drop_marker(dropped: &[&Entry]) -> String {
+    let mut files: Vec<(&str, usize, u64, u64)> = Vec::new();
+    for e in dropped {
+        let line: u64 = e.lineno.parse().unwrap_or(0);
+        match files.last_mut() {
+            Some(f) if f.0 == e.path => {
+                f.1 += 1;
+                f.2 = f.2.min(line);
+                f.3 = f.3.max(line);
+            }
+            _ => files.push((e.path, 1, line, line)),
+        }
+    }
+    let what = if dropped.len() == 1 {
+        "more match"
+    } else {
+        "more matches"
+    };
+    if files.len() == 1 {
+        let (path, _, lo, hi) = files[0];
+        return omitted(dropped.len(), what, &format!("{path}, lines {lo}–{hi}"));
+    }
+    let list: Vec<String> = files.iter().map(|f| format!("{} ×{}", f.0, f.1)).collect();
+    omitted(dropped.len(), what, &list.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identical_matches_become_one_line_listing_every_place() {
+        let mut text = String::new();
+        for i in 0..30 {
+            text.push_str(&format!(
+                "crates/c{i}/src/lib.rs:{}:use serde::Deserialize;\n",
+                i + 1
+            ));
+        }
+        text.push_str(
+            "crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;\n",
+        );
+        let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
+        assert!(out.starts_with(
+            "[30× identical match \"use serde::Deserialize;\" in crates/: c0/src/lib.rs:1; "
+        ));
+        assert!(out.contains("; c29/src/lib.rs:30]"));
+        assert!(out.contains(
+            "crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;"
+        ));
+    }
+
+    #[test]
+    fn files_with_many_matches_are_trimmed_with_line_ranges() {
+        let mut text = String::new();
+        for i in 0..80 {
+            text.push_str(&format!("src/big.rs:{}:    call_{i}(x);\n", i * 3 + 1));
+        }
+        text.push_str("src/small.rs:5:    call_special(y);");
+        let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
+        assert!(out.contains("src/big.rs:1:    call_0(x);"));
+        assert!(
+            out.contains("[… 78 more matches omitted (src/big.rs, lines 7–238) …]"),
+            "{out}"
+        );
+        assert!(out.ends_with("src/small.rs:5:    call_special(y);"));
+    }
+}

@@ -1,0 +1,83 @@
+//! `headroom compress`: runs the proxy's exact rewrite (the same snapshot-built pipeline, with
+//! the learned text compressor when the config enables one) on one request body read from a
+//! file or stdin; prints the rewritten body to stdout and a per-block summary to stderr.
+//!
+//! Must never: print anything but the body on stdout.
+
+use crate::cli::{CompressArgs, FormatArg};
+use crate::compress::{rewrite, ApiFormat, Context, Pipeline};
+use crate::config::Config;
+use std::io::{Read, Write};
+use std::process::ExitCode;
+use std::time::Instant;
+
+/// Builds the pipeline from `config` the way the proxy does, then runs [`run_with`].
+pub fn run(args: &CompressArgs, config: &Config) -> ExitCode {
+    match crate::state::Snapshot::build(config.clone(), None) {
+        Ok(snapshot) => run_with(args, &snapshot.pipeline),
+        Err(e) => {
+            eprintln!("headroom compress: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn run_with(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
+    let mut body = Vec::new();
+    let read = if args.input == "-" {
+        std::io::stdin().read_to_end(&mut body).map(|_| ())
+    } else {
+        std::fs::read(&args.input).map(|b| body = b)
+    };
+    if let Err(e) = read {
+        eprintln!("headroom compress: cannot read {}: {e}", args.input);
+        return ExitCode::from(1);
+    }
+    let format = match args.format {
+        FormatArg::Anthropic => ApiFormat::Anthropic,
+        FormatArg::Openai => ApiFormat::OpenAi,
+    };
+    let started = Instant::now();
+    let result = rewrite(&body, &Context { format, pipeline });
+    let elapsed = started.elapsed();
+    let out = result.body.as_deref().unwrap_or(&body);
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(out).and_then(|_| stdout.flush()) {
+        eprintln!("headroom compress: cannot write output: {e}");
+        return ExitCode::from(1);
+    }
+    let mut err = std::io::stderr().lock();
+    for b in &result.blocks {
+        let _ = writeln!(
+            err,
+            "{:<56} {:<6} {:<8} {:>7} → {:>7} tokens {:>7.2} ms{}{}",
+            b.location,
+            b.kind,
+            b.compressor,
+            b.tokens_before,
+            b.tokens_after,
+            b.duration.as_secs_f64() * 1000.0,
+            if b.cached { " (cached)" } else { "" },
+            if b.changed() { "" } else { " (kept)" },
+        );
+    }
+    for f in &result.failures {
+        let _ = writeln!(err, "untouched: {}", f.as_str());
+    }
+    let (before, after) = (result.tokens_before(), result.tokens_after());
+    let saved = if before > 0 {
+        100.0 * before.saturating_sub(after) as f64 / before as f64
+    } else {
+        0.0
+    };
+    let _ = writeln!(
+        err,
+        "total: {} blocks, {before} → {after} tokens ({saved:.1} % fewer), {} → {} bytes, {:.2} ms ({})",
+        result.blocks.len(),
+        body.len(),
+        out.len(),
+        elapsed.as_secs_f64() * 1000.0,
+        format.as_str(),
+    );
+    ExitCode::SUCCESS
+}
