@@ -624,6 +624,9 @@ mod tests {
         req
     }
 
+    /// The smallest body worth buffering in these cases (the pipeline's `min_tokens`).
+    const MIN: usize = 50;
+
     #[test]
     fn body_plans_are_decided_from_headers_and_config_alone() {
         let config = crate::config::Config::default();
@@ -633,12 +636,17 @@ mod tests {
         ];
         let fmt = Some(ApiFormat::Anthropic);
         assert!(matches!(
-            plan_body(&post(&json), &config, fmt),
+            plan_body(&post(&json), &config, fmt, MIN),
             BodyPlan::Buffer(_)
+        ));
+        // A declared length under the smallest block worth compressing streams as it is.
+        assert!(matches!(
+            plan_body(&post(&json), &config, fmt, 101),
+            BodyPlan::Stream { oversize: false }
         ));
         // Routes whose bodies are never compressed, and bodies that cannot be.
         assert!(matches!(
-            plan_body(&post(&json), &config, None),
+            plan_body(&post(&json), &config, None, MIN),
             BodyPlan::Stream { oversize: false }
         ));
         for headers in [
@@ -655,7 +663,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    plan_body(&post(headers), &config, fmt),
+                    plan_body(&post(headers), &config, fmt, MIN),
                     BodyPlan::Stream { oversize: false }
                 ),
                 "{headers:?}"
@@ -666,19 +674,19 @@ mod tests {
             ("content-length", "999999999"),
         ];
         assert!(matches!(
-            plan_body(&post(&big), &config, fmt),
+            plan_body(&post(&big), &config, fmt, MIN),
             BodyPlan::Stream { oversize: true }
         ));
         let mut strict = config.clone();
         strict.limits.reject_oversize = true;
-        match plan_body(&post(&big), &strict, fmt) {
+        match plan_body(&post(&big), &strict, fmt, MIN) {
             BodyPlan::Refuse(e) => assert_eq!(e.status, 413),
             other => panic!("{other:?}"),
         }
         let mut off = config;
         off.compression.enabled = false;
         assert!(matches!(
-            plan_body(&post(&json), &off, fmt),
+            plan_body(&post(&json), &off, fmt, MIN),
             BodyPlan::Stream { oversize: false }
         ));
     }
