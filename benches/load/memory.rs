@@ -102,10 +102,14 @@ pub fn run(dir: &Path, port: u16, upstream: &str) {
             &metrics,
             "headroom_compression_tokens_total{stage=\"after\"}",
         );
+        let speed = if scored > 0.0 {
+            format!("model {:.0} tokens/s", scored / seconds)
+        } else {
+            "the model scored none of these blocks (other compressors took them)".to_string()
+        };
         println!(
             "headroom RSS ({label} {file}): idle {idle:.1} MB, after 100 compressions {after:.1} MB; \
-             model {:.0} tokens/s; tool-result tokens {before:.0} -> {kept:.0}",
-            scored / seconds
+             {speed}; tool-result tokens {before:.0} -> {kept:.0}"
         );
         let _ = proxy.kill();
         let _ = proxy.wait();
