@@ -58,6 +58,7 @@ mkdir -p "${work}/nginx/tmp"
 answer='{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}'
 cat >"${work}/nginx/nginx.conf" <<CONF
 daemon off;
+master_process off;
 worker_processes 1;
 pid ${work}/nginx/nginx.pid;
 error_log ${work}/nginx/error.log;

@@ -1,4 +1,5 @@
-//! The load bench's upstream: nginx answering every `/v1/messages` POST with one fixed Anthropic
+//! The load bench's upstream: nginx in one process (so killing it leaves no worker behind)
+//! answering every `/v1/messages` POST with one fixed Anthropic
 //! message (the fastest server at hand, so the proxies are what is measured), started with its
 //! own config in a temp dir. Without nginx, the in-process fake upstream stands in.
 
@@ -59,7 +60,7 @@ fn start_nginx(dir: &Path, port: u16) -> Option<Child> {
     std::fs::create_dir_all(root.join("tmp")).ok()?;
     let d = root.display();
     let conf = format!(
-        "daemon off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+        "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
          events {{ worker_connections 1024; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d}/tmp;\n  proxy_temp_path {d}/tmp;\n\
          \x20 fastcgi_temp_path {d}/tmp;\n  uwsgi_temp_path {d}/tmp;\n  scgi_temp_path {d}/tmp;\n\
