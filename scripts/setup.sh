@@ -9,8 +9,9 @@ Usage: scripts/setup.sh [--no-system] [--no-model] [--help]
 
 Installs what headroom needs on a fresh machine:
   - system packages (Debian/Ubuntu via apt-get, as root or with sudo): cmake, pkg-config, curl, openssl,
-    zsh, shellcheck, libxml2-utils, prometheus, wrk, script (bsdutils), systemd-analyze (systemd),
-    chromium (the dashboard's browser test) — build tools and test equipment
+    zsh, shellcheck, libxml2-utils, prometheus, wrk and valgrind (load bench, instruction counts),
+    script (bsdutils), systemd-analyze (systemd), chromium (the dashboard's browser test) — build
+    tools and test equipment
   - Python packages from scripts/requirements.txt (pip, user or system site)
   - the ONNX Runtime library and the default model under .runtime/ and models/
     (scripts/setup-model.sh)
@@ -38,11 +39,11 @@ cd "$root"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 install_system() {
-  local wanted=(cmake pkg-config curl openssl bsdutils zsh shellcheck libxml2-utils prometheus wrk systemd chromium)
+  local wanted=(cmake pkg-config curl openssl bsdutils zsh shellcheck libxml2-utils prometheus wrk valgrind systemd chromium)
   local missing=()
   local p
   if ! command -v dpkg >/dev/null 2>&1; then
-    say "not a Debian-like system: install cmake (and, for the tests, prometheus, zsh, shellcheck, xmllint, wrk, chromium) yourself"
+    say "not a Debian-like system: install cmake (and, for the tests, prometheus, zsh, shellcheck, xmllint, wrk, valgrind, chromium) yourself"
     return 0
   fi
   for p in "${wanted[@]}"; do

@@ -23,6 +23,7 @@ static IGNORE_SIGHUP_AT_LOAD: extern "C" fn() = {
 
 fn main() -> ExitCode {
     headroom::server::ignore_sighup_until_ready();
+    return_large_buffers_to_the_system();
     let cli = Cli::parse();
     match cli.command {
         None => run(&cli.run),
@@ -99,3 +100,17 @@ fn run(args: &RunArgs) -> ExitCode {
         .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()));
     headroom::server::run(config, path, overrides(args))
 }
+
+/// glibc raises its mmap threshold after each large free, so a model batch's buffers (several MB)
+/// end up on the heap and stay resident after the batch. A fixed threshold keeps them mapped and
+/// returned: with the learned compressor this is the difference between ~80 and ~150 MB RSS.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_buffers_to_the_system() {
+    // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_buffers_to_the_system() {}

@@ -143,16 +143,28 @@ pub static BYPASSED: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+/// `headroom_compression_tokens_total` by stage, looked up once (it is counted on every request).
+pub static TOKENS_BEFORE: LazyLock<IntCounter> =
+    LazyLock::new(|| COMPRESSION_TOKENS.with_label_values(&["before"]));
+pub static TOKENS_AFTER: LazyLock<IntCounter> =
+    LazyLock::new(|| COMPRESSION_TOKENS.with_label_values(&["after"]));
+
+/// Usage kinds, in the order of [`USAGE_BY_KIND`].
+pub const USAGE_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_creation"];
+
+/// `headroom_upstream_usage_tokens_total` by kind, looked up once.
+pub static USAGE_BY_KIND: LazyLock<[IntCounter; 4]> =
+    LazyLock::new(|| USAGE_KINDS.map(|k| UPSTREAM_USAGE.with_label_values(&[k])));
+
 /// Touches every metric so each appears in `/metrics` from the first scrape.
 pub fn init() {
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
-    for stage in ["before", "after"] {
-        COMPRESSION_TOKENS.with_label_values(&[stage]).inc_by(0);
-    }
-    for kind in ["input", "output", "cache_read", "cache_creation"] {
-        UPSTREAM_USAGE.with_label_values(&[kind]).inc_by(0);
+    TOKENS_BEFORE.inc_by(0);
+    TOKENS_AFTER.inc_by(0);
+    for counter in USAGE_BY_KIND.iter() {
+        counter.inc_by(0);
     }
     for result in ["ok", "error"] {
         CONFIG_RELOADS.with_label_values(&[result]).inc_by(0);

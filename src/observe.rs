@@ -46,12 +46,8 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
             .with_label_values(&[b.compressor])
             .observe(b.duration.as_secs_f64());
     }
-    metrics::COMPRESSION_TOKENS
-        .with_label_values(&["before"])
-        .inc_by(before);
-    metrics::COMPRESSION_TOKENS
-        .with_label_values(&["after"])
-        .inc_by(after);
+    metrics::TOKENS_BEFORE.inc_by(before);
+    metrics::TOKENS_AFTER.inc_by(after);
     if let Some(reason) = outcome.failure {
         metrics::COMPRESSION_FAILURES
             .with_label_values(&[reason.as_str()])
@@ -63,14 +59,15 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
             .inc();
     }
     let usage = ctx.usage();
-    for (kind, v) in [
-        ("input", usage.input),
-        ("output", usage.output),
-        ("cache_read", usage.cache_read),
-        ("cache_creation", usage.cache_creation),
-    ] {
+    let by_kind = [
+        usage.input,
+        usage.output,
+        usage.cache_read,
+        usage.cache_creation,
+    ];
+    for (counter, v) in metrics::USAGE_BY_KIND.iter().zip(by_kind) {
         if v > 0 {
-            metrics::UPSTREAM_USAGE.with_label_values(&[kind]).inc_by(v);
+            counter.inc_by(v);
         }
     }
     if ctx.bypassed() {

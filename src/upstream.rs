@@ -135,13 +135,17 @@ fn redact(raw: &str) -> String {
 pub struct Upstream {
     pub name: &'static str,
     pub url: UpstreamUrl,
+    /// The `Host` header value sent upstream, built once (`None` if it is not a valid value).
+    pub host_value: Option<http::HeaderValue>,
     addrs: Arc<RwLock<Vec<SocketAddr>>>,
 }
 
 impl Upstream {
     pub fn new(name: &'static str, url: UpstreamUrl) -> Upstream {
+        let host_value = http::HeaderValue::from_str(&url.host_header()).ok();
         let up = Upstream {
             name,
+            host_value,
             url,
             addrs: Arc::new(RwLock::new(Vec::new())),
         };

@@ -180,3 +180,87 @@ fn a_scoring_budget_smaller_than_the_block_still_finds_the_answer_via_the_lexica
     assert!(out.contains("`harborctl reload --certificates`"), "{out}");
     assert_dropped_half(&doc, &out);
 }
+
+/// The default int8 copy (preferred when present) keeps what fp32 keeps where it matters: the
+/// passage that answers each task on the test corpus, and the same top-ranked paragraphs. (The
+/// two differ at the margin: a paragraph scored just above or below the cut.)
+#[test]
+fn int8_model_keeps_the_answers_and_top_ranks_fp32_keeps() {
+    let base = minilm_cpu();
+    if !ready(&base) {
+        return;
+    }
+    let Ok((default_model, tokenizer)) = headroom::model::locate_model_files(&base) else {
+        return;
+    };
+    let dir = default_model.parent().expect("model in a directory");
+    let (fp32, int8) = (dir.join("model.onnx"), dir.join("model.int8.onnx"));
+    if !int8.is_file() || !fp32.is_file() {
+        eprintln!(
+            "skipping: needs both {} and {}",
+            fp32.display(),
+            int8.display()
+        );
+        return;
+    }
+    let load = |path: &std::path::Path| {
+        let cfg = headroom::model::ModelConfig {
+            path: Some(path.to_path_buf()),
+            tokenizer: Some(tokenizer.clone()),
+            ..minilm_cpu()
+        };
+        let (e, _) = load_embedder(&cfg).expect("MiniLM loads");
+        RelevanceCompressor::new(Arc::new(ModelEmbedder(e)), TextConfig::default())
+    };
+    let models = [("fp32", load(&fp32)), ("int8", load(&int8))];
+    let doc = std::fs::read_to_string(fixture("operations_guide.md")).unwrap();
+    let src = std::fs::read_to_string(fixture("inventory.py")).unwrap();
+    let cases = [
+        (
+            &doc,
+            "How do I rotate the TLS certificate without restarting the gateway?",
+            "`harborctl reload --certificates`",
+        ),
+        (
+            &doc,
+            "Who has to sign off before a routing rule edit goes live?",
+            "an approval from a second engineer",
+        ),
+        (
+            &src,
+            "Why does moving stock between warehouse locations get refused?",
+            "def transfer(self, sku: str, source: str, destination: str, quantity: int)",
+        ),
+    ];
+    for (text, task, answer) in cases {
+        for (name, c) in &models {
+            let out = c
+                .compress(&BlockInput { text, task })
+                .expect("compresses")
+                .expect("the block gets shorter");
+            assert!(
+                out.contains(answer),
+                "{name} lost the answer to `{task}`:\n{out}"
+            );
+            assert_dropped_half(text, &out);
+        }
+    }
+    let items: Vec<&str> = doc.split("\n\n").filter(|p| !p.trim().is_empty()).collect();
+    let top = |c: &RelevanceCompressor, task: &str| {
+        let scores = c.relevance(task, &items).expect("scores");
+        let mut order: Vec<usize> = (0..scores.len()).collect();
+        order.sort_by(|&i, &j| scores[j].total_cmp(&scores[i]));
+        order.truncate(3);
+        order
+    };
+    for task in [
+        "How do I rotate the TLS certificate?",
+        "Who approves routing changes?",
+    ] {
+        assert_eq!(
+            top(&models[0].1, task),
+            top(&models[1].1, task),
+            "top-3 paragraphs differ for `{task}`"
+        );
+    }
+}

@@ -13,6 +13,10 @@ use support::*;
 const BODY: &[u8] =
     br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"hello"}]}"#;
 
+/// A body long enough to hold a block worth compressing (bodies under `min_tokens` bytes stream
+/// with their Content-Length even with compression on).
+const LONGER_BODY: &[u8] = br#"{"model":"m","max_tokens":5,"messages":[{"role":"user","content":"The deploy failed twice this morning with a timeout while pulling the base image from the registry mirror, and the retry after the mirror restart succeeded. What should we change in the pipeline so that a slow mirror does not fail the whole deploy, and how do we tell a slow mirror from a broken one in the logs?"}]}"#;
+
 fn have(cmd: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {cmd}")])
@@ -235,7 +239,7 @@ fn sighup_under_load_switches_behaviour_without_dropping_a_request() {
                         "POST",
                         "/v1/messages",
                         &[("content-type", "application/json")],
-                        BODY,
+                        LONGER_BODY,
                     ) {
                         Ok(r) if r.status == 200 => {}
                         _ => {

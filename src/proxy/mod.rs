@@ -75,16 +75,19 @@ impl RequestCtx {
 }
 
 /// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
+static HOP_BY_HOP: std::sync::LazyLock<[http::HeaderName; 8]> = std::sync::LazyLock::new(|| {
+    [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "upgrade",
+    ]
+    .map(http::HeaderName::from_static)
+});
 
 #[async_trait]
 impl ProxyHttp for Headroom {
@@ -152,7 +155,8 @@ impl ProxyHttp for Headroom {
                     .get(BYPASS_HEADER)
                     .is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
                 let format = if ctx.bypass { None } else { format };
-                match plan_body(session.req_header(), &ctx.snapshot.config, format) {
+                let min_body = ctx.snapshot.pipeline.config().min_tokens;
+                match plan_body(session.req_header(), &ctx.snapshot.config, format, min_body) {
                     BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
                     BodyPlan::Buffer(b) => ctx.body = Some(b),
                     BodyPlan::Stream { oversize } => ctx.outcome.oversize = oversize,
@@ -219,9 +223,17 @@ impl ProxyHttp for Headroom {
         req: &mut RequestHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        let up = ctx.upstream().url.clone();
+        let snapshot = ctx.snapshot.clone();
+        let upstream = match ctx.upstream_kind() {
+            UpstreamKind::Anthropic => &snapshot.anthropic,
+            UpstreamKind::OpenAi => &snapshot.openai,
+        };
+        let up = &upstream.url;
         strip_hop_by_hop(req);
-        req.insert_header("host", up.host_header())?;
+        match &upstream.host_value {
+            Some(v) => req.insert_header("host", v.clone())?,
+            None => req.insert_header("host", up.host_header())?,
+        }
         if !up.base_path.is_empty() {
             let pq = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             let uri: http::Uri = format!("{}{}", up.base_path, pq)
@@ -229,7 +241,9 @@ impl ProxyHttp for Headroom {
                 .map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "bad upstream path"))?;
             req.set_uri(uri);
         }
-        req.remove_header(BYPASS_HEADER);
+        if req.headers.contains_key(BYPASS_HEADER) {
+            req.remove_header(BYPASS_HEADER);
+        }
         if ctx.upstream_kind() == UpstreamKind::Anthropic
             && ctx.snapshot.config.auth.inject_api_key
             && ctx.trust.is_local()
@@ -434,11 +448,14 @@ enum BodyPlan {
 }
 
 /// Decides whether a request's body is buffered for compression. `format` is `None` for
-/// routes whose bodies are never compressed.
+/// routes whose bodies are never compressed. A body declared shorter than `min_body` bytes
+/// cannot hold a block worth compressing (a block needs `min_tokens` tokens, so at least as
+/// many bytes): it streams with its own `Content-Length`.
 fn plan_body(
     req: &RequestHeader,
     config: &crate::config::Config,
     format: Option<crate::compress::ApiFormat>,
+    min_body: usize,
 ) -> BodyPlan {
     let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
     let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
@@ -460,10 +477,11 @@ fn plan_body(
     if !config.compression.enabled {
         return BodyPlan::Stream { oversize: false };
     }
-    let json = header("content-type").is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    let json = header("content-type").is_some_and(|ct| usage::names_json(ct.as_bytes()));
     let encoded = header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
     let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
-    if !json || encoded || !has_body {
+    let too_small = length.is_some_and(|l| l < min_body);
+    if !json || encoded || !has_body || too_small {
         return BodyPlan::Stream { oversize: false };
     }
     if oversize {
@@ -503,16 +521,22 @@ async fn resolve_now(
 }
 
 fn strip_hop_by_hop(req: &mut RequestHeader) {
+    // Most requests carry none of these: look before removing (a removal rebuilds names).
     let listed: Vec<String> = req
         .headers
-        .get_all("connection")
+        .get_all(http::header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty() && s != "close" && s != "keep-alive")
         .collect();
-    for name in HOP_BY_HOP.iter().copied().map(str::to_string).chain(listed) {
+    for name in HOP_BY_HOP.iter() {
+        if req.headers.contains_key(name) {
+            req.remove_header(name);
+        }
+    }
+    for name in listed {
         // Never strip framing or credentials even if a client lists them in Connection.
         if matches!(
             name.as_str(),
@@ -600,6 +624,9 @@ mod tests {
         req
     }
 
+    /// The smallest body worth buffering in these cases (the pipeline's `min_tokens`).
+    const MIN: usize = 50;
+
     #[test]
     fn body_plans_are_decided_from_headers_and_config_alone() {
         let config = crate::config::Config::default();
@@ -609,12 +636,17 @@ mod tests {
         ];
         let fmt = Some(ApiFormat::Anthropic);
         assert!(matches!(
-            plan_body(&post(&json), &config, fmt),
+            plan_body(&post(&json), &config, fmt, MIN),
             BodyPlan::Buffer(_)
+        ));
+        // A declared length under the smallest block worth compressing streams as it is.
+        assert!(matches!(
+            plan_body(&post(&json), &config, fmt, 101),
+            BodyPlan::Stream { oversize: false }
         ));
         // Routes whose bodies are never compressed, and bodies that cannot be.
         assert!(matches!(
-            plan_body(&post(&json), &config, None),
+            plan_body(&post(&json), &config, None, MIN),
             BodyPlan::Stream { oversize: false }
         ));
         for headers in [
@@ -631,7 +663,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    plan_body(&post(headers), &config, fmt),
+                    plan_body(&post(headers), &config, fmt, MIN),
                     BodyPlan::Stream { oversize: false }
                 ),
                 "{headers:?}"
@@ -642,19 +674,19 @@ mod tests {
             ("content-length", "999999999"),
         ];
         assert!(matches!(
-            plan_body(&post(&big), &config, fmt),
+            plan_body(&post(&big), &config, fmt, MIN),
             BodyPlan::Stream { oversize: true }
         ));
         let mut strict = config.clone();
         strict.limits.reject_oversize = true;
-        match plan_body(&post(&big), &strict, fmt) {
+        match plan_body(&post(&big), &strict, fmt, MIN) {
             BodyPlan::Refuse(e) => assert_eq!(e.status, 413),
             other => panic!("{other:?}"),
         }
         let mut off = config;
         off.compression.enabled = false;
         assert!(matches!(
-            plan_body(&post(&json), &off, fmt),
+            plan_body(&post(&json), &off, fmt, MIN),
             BodyPlan::Stream { oversize: false }
         ));
     }

@@ -47,19 +47,24 @@ impl Default for UsageTap {
 impl UsageTap {
     /// Chooses how to read the body from its response headers.
     pub fn for_response(content_type: Option<&str>, content_encoding: Option<&str>) -> UsageTap {
-        let encoding = match content_encoding.map(|e| e.trim().to_ascii_lowercase()) {
+        let encoding = match content_encoding.map(str::trim) {
             None => Some(Encoding::Identity),
-            Some(e) if e.is_empty() || e == "identity" => Some(Encoding::Identity),
-            Some(e) if e == "gzip" || e == "x-gzip" => Some(Encoding::Gzip),
-            Some(e) if e == "deflate" => Some(Encoding::Deflate),
+            Some(e) if e.is_empty() || e.eq_ignore_ascii_case("identity") => {
+                Some(Encoding::Identity)
+            }
+            Some(e) if e.eq_ignore_ascii_case("gzip") || e.eq_ignore_ascii_case("x-gzip") => {
+                Some(Encoding::Gzip)
+            }
+            Some(e) if e.eq_ignore_ascii_case("deflate") => Some(Encoding::Deflate),
             Some(_) => None,
         };
-        let ct = content_type.unwrap_or("").to_ascii_lowercase();
+        let ct = content_type.unwrap_or("").as_bytes();
+        const SSE: &[u8] = b"text/event-stream";
+        let sse = ct.len() >= SSE.len() && ct[..SSE.len()].eq_ignore_ascii_case(SSE);
+        let json = names_json(ct);
         let mode = match encoding {
-            Some(Encoding::Identity) if ct.starts_with("text/event-stream") => {
-                Mode::Sse(Vec::new())
-            }
-            Some(enc) if ct.contains("json") => Mode::Json(Vec::new(), enc),
+            Some(Encoding::Identity) if sse => Mode::Sse(Vec::new()),
+            Some(enc) if json => Mode::Json(Vec::new(), enc),
             _ => Mode::Off,
         };
         UsageTap {
@@ -102,17 +107,38 @@ impl UsageTap {
         match std::mem::replace(&mut self.mode, Mode::Off) {
             Mode::Json(buf, enc) => {
                 let Some(buf) = decode(buf, enc) else { return };
-                if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
-                    if let Some(u) = v.get("usage") {
+                // Only the two fields we read are built; the rest (the answer's text) is skipped.
+                if let Ok(top) = serde_json::from_slice::<UsageFields>(&buf) {
+                    if let Some(u) = &top.usage {
                         self.usage.merge(u);
                     }
-                    note_model(&v, &mut self.model);
+                    if self.model.is_none() {
+                        if let Some(Value::String(m)) = &top.model {
+                            self.model = Some(m.chars().take(64).collect());
+                        }
+                    }
                 }
             }
             Mode::Sse(pending) => sse_line(&pending, &mut self.usage, &mut self.model),
             Mode::Off => {}
         }
     }
+}
+
+/// True when a `Content-Type` value names JSON (`application/json`, `…+json`, any case).
+pub(crate) fn names_json(content_type: &[u8]) -> bool {
+    content_type
+        .windows(4)
+        .any(|w| w.eq_ignore_ascii_case(b"json"))
+}
+
+/// The fields of a JSON response body the tap reads; every other field is skipped unbuilt.
+#[derive(serde::Deserialize)]
+struct UsageFields {
+    #[serde(default)]
+    usage: Option<Value>,
+    #[serde(default)]
+    model: Option<Value>,
 }
 
 /// Undoes a content encoding, bounded by `MAX_TAPPED` output bytes.

@@ -107,10 +107,10 @@ impl Totals {
         self.tokens_before += o.tokens_before;
         self.tokens_after += o.tokens_after;
         for (k, v) in &o.compressors {
-            self.compressors.entry(k.clone()).or_default().add(v);
+            entry(&mut self.compressors, k).add(v);
         }
         for (k, v) in &o.kinds {
-            self.kinds.entry(k.clone()).or_default().add(v);
+            entry(&mut self.kinds, k).add(v);
         }
         for (k, v) in &o.models {
             self.model_entry(k).add(v);
@@ -128,7 +128,7 @@ impl Totals {
         } else {
             OTHER_MODEL
         };
-        self.models.entry(name.to_string()).or_default()
+        entry(&mut self.models, name)
     }
 
     /// Dollars saved (tokens saved priced as input tokens of their model) and spent.
@@ -225,6 +225,15 @@ pub fn round_cents(d: f64) -> f64 {
 }
 
 /// A model name fit to be a map key: printable ASCII of a safe set, at most 64 bytes.
+/// `map[key]`, created empty if missing; allocates the key only when it is new (this runs on
+/// every request, several times).
+fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_string(), V::default());
+    }
+    map.get_mut(key).expect("inserted above")
+}
+
 pub fn model_key(raw: Option<&str>) -> String {
     let cleaned: String = raw
         .unwrap_or("")

@@ -119,8 +119,11 @@ fn versioned_runtime_name(name: &str) -> Option<Vec<u32>> {
     version.split('.').map(|p| p.parse().ok()).collect()
 }
 
-/// Finds the model and its tokenizer: `model.path` (default `models/minilm/model.onnx` under
-/// each search root) and `model.tokenizer` (default `tokenizer.json` beside the model).
+/// Model files tried under `models/minilm/` of each search root, in order.
+const DEFAULT_MODEL_FILES: [&str; 2] = ["model.int8.onnx", "model.onnx"];
+
+/// Finds the model and its tokenizer: `model.path` (default `models/minilm/model.int8.onnx`,
+/// else `models/minilm/model.onnx`, under each search root) and `model.tokenizer` (default `tokenizer.json` beside the model).
 pub fn locate_model_files(cfg: &ModelConfig) -> Result<(PathBuf, PathBuf), ModelError> {
     locate_model_files_in(cfg, &search_roots())
 }
@@ -138,9 +141,10 @@ pub(crate) fn locate_model_files_in(
             })
         }
         None => {
+            // The int8 copy first: the setup script keeps it only when it ranks like fp32.
             let candidates: Vec<PathBuf> = roots
                 .iter()
-                .map(|r| r.join(DEFAULT_MODEL_DIR).join("model.onnx"))
+                .flat_map(|r| DEFAULT_MODEL_FILES.map(|f| r.join(DEFAULT_MODEL_DIR).join(f)))
                 .collect();
             match candidates.iter().find(|p| p.is_file()) {
                 Some(p) => p.clone(),

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# Counts the CPU instructions a proxy spends per small request, under valgrind's callgrind
+# (instruction counts stay stable on a busy machine, unlike wall-clock figures).
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/callgrind-requests.sh [--requests N] [headroom|pingora]
+
+Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), then the chosen proxy under
+`valgrind --tool=callgrind` with instrumentation off; warms up with 50 requests, turns
+instrumentation on for N keep-alive `/v1/messages` POSTs on one connection (curl), and prints
+the instructions counted per request.
+
+  headroom   target/release/headroom, model disabled (the small-request path never runs it)
+  pingora    the load bench's bare Pingora passthrough (`load --bare-pingora`)
+
+Build first: `cargo bench --bench load --no-run` (builds both in target/release).
+Needs valgrind, nginx and curl. The callgrind profile is kept for callgrind_annotate.
+
+Options:
+  --requests N   requests to count (default 1000)
+  -h, --help     show this help
+USAGE
+}
+
+requests=1000
+target=headroom
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -h | --help) usage; exit 0 ;;
+    --requests)
+      [[ $# -ge 2 ]] || { echo "callgrind-requests: --requests needs a number" >&2; exit 2; }
+      requests="$2"; shift ;;
+    headroom | pingora) target="$1" ;;
+    *) echo "callgrind-requests: unknown argument '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+for tool in valgrind callgrind_control nginx curl; do
+  command -v "${tool}" >/dev/null 2>&1 || { echo "callgrind-requests: needs ${tool} on PATH" >&2; exit 1; }
+done
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "${p}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "${work}"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+up_port="$(free_port)"
+proxy_port="$(free_port)"
+mkdir -p "${work}/nginx/tmp"
+answer='{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}'
+cat >"${work}/nginx/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${work}/nginx/nginx.pid;
+error_log ${work}/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${work}/nginx/tmp;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:${up_port};
+    location / { default_type application/json; return 200 '${answer}'; }
+  }
+}
+CONF
+nginx -p "${work}/nginx" -c "${work}/nginx/nginx.conf" &
+pids+=("$!")
+
+case "${target}" in
+  headroom)
+    cat >"${work}/headroom.yaml" <<CONF
+listen: 127.0.0.1:${proxy_port}
+upstreams:
+  anthropic: http://127.0.0.1:${up_port}
+  openai: http://127.0.0.1:${up_port}
+log:
+  level: warn
+stats:
+  path: ${work}/stats.json
+model:
+  enabled: false
+CONF
+    cmd=("${root}/target/release/headroom" -c "${work}/headroom.yaml") ;;
+  pingora)
+    bench=""
+    for f in "${root}"/target/release/deps/load-*; do
+      [[ -x "${f}" && "${f}" != *.d && ( -z "${bench}" || "${f}" -nt "${bench}" ) ]] && bench="${f}"
+    done
+    [[ -n "${bench}" ]] || { echo "callgrind-requests: build the load bench first (cargo bench --bench load --no-run)" >&2; exit 1; }
+    cmd=("${bench}" --bare-pingora "127.0.0.1:${proxy_port}" "127.0.0.1:${up_port}") ;;
+esac
+[[ -x "${cmd[0]}" ]] || { echo "callgrind-requests: ${cmd[0]} is missing (cargo bench --bench load --no-run)" >&2; exit 1; }
+
+out="${work}/callgrind.out"
+valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="${out}.%p" "${cmd[@]}" >"${work}/valgrind.log" 2>&1 &
+vg="$!"
+pids+=("${vg}")
+
+body='{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}'
+send() {
+  local urls=() i
+  for ((i = 0; i < $1; i++)); do urls+=("http://127.0.0.1:${proxy_port}/v1/messages"); done
+  curl -s -H 'content-type: application/json' -H 'anthropic-version: 2023-06-01' \
+    --data-binary "${body}" "${urls[@]}" | grep -o '"msg_01"' | wc -l
+}
+for _ in $(seq 1 600); do
+  curl -s -o /dev/null -X POST "http://127.0.0.1:${proxy_port}/v1/messages" && break
+  sleep 0.2
+done
+send 50 >/dev/null
+callgrind_control -i on "${vg}" >/dev/null 2>&1
+answered="$(send "${requests}")"
+callgrind_control -d "${vg}" >/dev/null 2>&1
+callgrind_control -i off "${vg}" >/dev/null 2>&1
+profile="${out}.${vg}.1"
+total="$(awk '/^summary:/ {print $2}' "${profile}")"
+keep="${root}/target/callgrind-${target}.out"
+cp "${profile}" "${keep}"
+echo "${target}: ${answered} of ${requests} requests answered; $((total / requests)) instructions per request (profile: ${keep})"
