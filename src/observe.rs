@@ -3,19 +3,46 @@
 //!
 //! Must never: log header values or prompt text (only sizes, counts, names and timings).
 
+use crate::compress::BlockReport;
 use crate::metrics;
-use crate::proxy::RequestCtx;
 use crate::state::Shared;
-use pingora_core::Error;
-use pingora_proxy::Session;
+use crate::usage::Usage;
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// A finished request as plain values: what the proxy phases observed, no proxy types.
+#[derive(Debug)]
+pub struct Finished<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// Bounded route label.
+    pub route: &'static str,
+    pub status: u16,
+    pub elapsed: Duration,
+    pub upstream: &'static str,
+    /// Answered by the proxy itself (`/health`, `/stats`, …): metrics only.
+    pub local: bool,
+    pub bypassed: bool,
+    pub injected_key: bool,
+    /// The model the upstream's response named.
+    pub model: Option<&'a str>,
+    pub usage: Usage,
+    pub bytes_in: usize,
+    pub bytes_out: usize,
+    pub blocks: &'a [BlockReport],
+    pub small_blocks: usize,
+    pub compress_time: Duration,
+    pub compress_failure: Option<&'static str>,
+    pub oversize: bool,
+    /// The error's kind when the request failed in the proxy.
+    pub error: Option<String>,
+}
 
 /// Records a finished request.
-pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
-    let route = ctx.route_label();
-    let status = ctx.status();
-    let elapsed = ctx.elapsed();
+pub fn request_done(r: &Finished<'_>) {
+    let route = r.route;
+    let status = r.status;
+    let elapsed = r.elapsed;
     metrics::REQUESTS
         .with_label_values(&[route, status_label(status)])
         .inc();
@@ -23,13 +50,8 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
         .with_label_values(&[route])
         .observe(elapsed.as_secs_f64());
 
-    let outcome = ctx.outcome();
-    let blocks = outcome
-        .rewritten
-        .as_ref()
-        .map(|r| r.blocks.as_slice())
-        .unwrap_or(&[]);
-    let small_blocks = outcome.rewritten.as_ref().map_or(0, |r| r.small_blocks);
+    let blocks = r.blocks;
+    let small_blocks = r.small_blocks;
     if small_blocks > 0 {
         metrics::COMPRESSION_BLOCKS
             .with_label_values(&["unclassified", "unchanged-small"])
@@ -48,17 +70,17 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
     }
     metrics::TOKENS_BEFORE.inc_by(before);
     metrics::TOKENS_AFTER.inc_by(after);
-    if let Some(reason) = outcome.failure {
+    if let Some(reason) = r.compress_failure {
         metrics::COMPRESSION_FAILURES
-            .with_label_values(&[reason.as_str()])
+            .with_label_values(&[reason])
             .inc();
     }
-    if outcome.oversize {
+    if r.oversize {
         metrics::COMPRESSION_FAILURES
             .with_label_values(&["oversize"])
             .inc();
     }
-    let usage = ctx.usage();
+    let usage = r.usage;
     let by_kind = [
         usage.input,
         usage.output,
@@ -70,44 +92,43 @@ pub fn request_done(session: &Session, e: Option<&Error>, ctx: &RequestCtx) {
             counter.inc_by(v);
         }
     }
-    if ctx.bypassed() {
+    if r.bypassed {
         metrics::BYPASSED.inc();
     }
-    if ctx.is_local() {
+    if r.local {
         return;
     }
-    let failed = e.is_some() || status == 0 || status >= 500;
-    let req = session.req_header();
+    let failed = r.error.is_some() || status == 0 || status >= 500;
     crate::stats::global().record(&crate::stats::RequestRecord {
         small_blocks,
         failed,
         blocks,
         usage,
-        model: ctx.model(),
-        method: req.method.as_str(),
-        path: req.uri.path(),
+        model: r.model,
+        method: r.method,
+        path: r.path,
         status,
         duration: elapsed,
     });
     tracing::info!(
         target: "headroom::request",
-        method = %req.method,
-        path = req.uri.path(),
+        method = r.method,
+        path = r.path,
         status,
-        upstream = ctx.upstream_name(),
+        upstream = r.upstream,
         duration_ms = (elapsed.as_secs_f64() * 1000.0 * 100.0).round() / 100.0,
-        bytes_in = outcome.bytes_in,
-        bytes_out = outcome.bytes_out,
+        bytes_in = r.bytes_in,
+        bytes_out = r.bytes_out,
         tokens_before = before,
         tokens_after = after,
-        compress_ms = outcome.compress_time.as_millis() as u64,
-        compress_failure = outcome.failure.map(|f| f.as_str()),
+        compress_ms = r.compress_time.as_millis() as u64,
+        compress_failure = r.compress_failure,
         input_tokens = usage.input,
         output_tokens = usage.output,
         cache_read_tokens = usage.cache_read,
         cache_creation_tokens = usage.cache_creation,
-        key_injected = ctx.injected_key(),
-        error = e.map(|e| format!("{:?}", e.etype())),
+        key_injected = r.injected_key,
+        error = r.error.as_deref(),
         "request"
     );
 }

@@ -429,7 +429,7 @@ impl ProxyHttp for Headroom {
         if let Some(live) = &ctx.live {
             live.finish();
         }
-        crate::observe::request_done(session, e, ctx);
+        crate::observe::request_done(&ctx.finished(session.req_header(), e));
         if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
             connection::request_finished(*peer);
         }
@@ -576,38 +576,35 @@ fn error_kind(status: u16) -> &'static str {
     }
 }
 
-/// Read access for the observation code (logs, metrics, stats).
 impl RequestCtx {
-    pub fn route_label(&self) -> &'static str {
-        self.route.label()
-    }
-    pub fn status(&self) -> u16 {
-        self.status
-    }
-    pub fn elapsed(&self) -> Duration {
-        self.started.elapsed()
-    }
-    pub fn outcome(&self) -> &BodyOutcome {
-        &self.outcome
-    }
-    pub fn usage(&self) -> usage::Usage {
-        self.tap.usage
-    }
-    /// The model the upstream's response named, if it did.
-    pub fn model(&self) -> Option<&str> {
-        self.tap.model.as_deref()
-    }
-    pub fn is_local(&self) -> bool {
-        !matches!(self.route, Route::Upstream { .. })
-    }
-    pub fn upstream_name(&self) -> &'static str {
-        self.upstream().name
-    }
-    pub fn injected_key(&self) -> bool {
-        self.injected_key
-    }
-    pub fn bypassed(&self) -> bool {
-        self.bypass
+    /// This request as the plain summary the observation code records.
+    fn finished<'a>(
+        &'a self,
+        req: &'a RequestHeader,
+        e: Option<&Error>,
+    ) -> crate::observe::Finished<'a> {
+        let rewritten = self.outcome.rewritten.as_ref();
+        crate::observe::Finished {
+            method: req.method.as_str(),
+            path: req.uri.path(),
+            route: self.route.label(),
+            status: self.status,
+            elapsed: self.started.elapsed(),
+            upstream: self.upstream().name,
+            local: !matches!(self.route, Route::Upstream { .. }),
+            bypassed: self.bypass,
+            injected_key: self.injected_key,
+            model: self.tap.model.as_deref(),
+            usage: self.tap.usage,
+            bytes_in: self.outcome.bytes_in,
+            bytes_out: self.outcome.bytes_out,
+            blocks: rewritten.map(|r| r.blocks.as_slice()).unwrap_or(&[]),
+            small_blocks: rewritten.map_or(0, |r| r.small_blocks),
+            compress_time: self.outcome.compress_time,
+            compress_failure: self.outcome.failure.map(|f| f.as_str()),
+            oversize: self.outcome.oversize,
+            error: e.map(|e| format!("{:?}", e.etype())),
+        }
     }
 }
 
