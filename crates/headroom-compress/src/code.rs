@@ -374,7 +374,12 @@ fn find_items(src: &[&str], indent: &[usize]) -> Vec<Item> {
 }
 
 /// `pub async fn upstream_request_filter(` → `fn upstream_request_filter`.
-fn label(sig: &str) -> String {
+pub(crate) fn label(sig: &str) -> String {
+    // `pub(crate)` and `pub(super)` are visibility, not the argument list.
+    let sig = match sig.strip_prefix("pub(").and_then(|r| r.split_once(')')) {
+        Some((_, rest)) => rest.trim_start(),
+        None => sig,
+    };
     let cut = sig.find(['(', '{', '=', '<', '[']).unwrap_or(sig.len());
     let words: Vec<&str> = sig[..cut]
         .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))

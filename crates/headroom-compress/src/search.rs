@@ -10,7 +10,7 @@
 use super::config::SearchConfig;
 use super::detect::{is_heading_match, looks_like_path, split_search_line};
 use super::marker::{clip, is_error_level, omitted, thousands, TaskWords};
-use super::code::{compound_hit, opens_with_item_keyword};
+use super::code::{compound_hit, label, opens_with_item_keyword};
 use super::runs::run_is_worth_a_marker;
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
@@ -80,7 +80,8 @@ struct Parsed<'a> {
 struct Selection {
     fate: Vec<Fate>,
     summaries: Vec<String>,
-    /// The entry at which each group's summary is printed → the group.
+    /// The entry after which (a kept instance) or in place of which (a grouped one) each
+    /// group's summary is printed → the group.
     summary_at: HashMap<usize, usize>,
 }
 
@@ -158,22 +159,31 @@ fn select(
         for &m in members {
             fate[m] = Fate::Grouped;
         }
-        // One instance stays verbatim, the summary printed after it.
-        let shown = representative(members, entries);
-        fate[shown] = Fate::Keep;
-        summary_at.insert(shown, gi);
+        // One matching instance stays verbatim, the summary printed after it; repeated
+        // context lines are only summarised.
+        if all_matches {
+            let shown = representative(members, entries);
+            fate[shown] = Fate::Keep;
+            summary_at.insert(shown, gi);
+        } else {
+            summary_at.insert(members[0], gi);
+        }
     }
     // Declarations among the matches (`fn x(`, `class Y`) answer "where is it defined": those
-    // naming the task's words stay, and all of them when they are few.
+    // whose name holds the task's words stay, and all of them when they are few, unless the search was for
+    // declarations themselves.
     let declarations: Vec<usize> = (0..entries.len())
         .filter(|&k| opens_with_item_keyword(entries[k].text.trim_start()))
         .collect();
     let few_declarations = declarations.len() <= cfg.max_matches / 2;
+    let for_declarations = declarations.len() * 4 > entries.len();
     let declared = |k: usize| {
-        declarations.binary_search(&k).is_ok()
-            && (few_declarations
-                || all_words.matches(entries[k].text)
-                || compound_hit(all_words, entries[k].text))
+        !for_declarations
+            && declarations.binary_search(&k).is_ok()
+            && (few_declarations || {
+                let name = label(entries[k].text.trim());
+                all_words.matches(&name) || compound_hit(all_words, &name)
+            })
     };
 
     let remaining = fate.iter().filter(|f| matches!(f, Fate::Keep)).count();
@@ -184,6 +194,7 @@ fn select(
                 continue;
             }
             if summary_at.contains_key(&k) {
+                // A group's verbatim instance.
                 continue;
             }
             let c = seen.entry(e.path).or_insert(0);
@@ -252,14 +263,21 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
                     }
                     i += 1;
                 }
-                Fate::Grouped => i += 1,
+                Fate::Grouped => {
+                    if let Some(&g) = summary_at.get(&k) {
+                        out.push(summaries[g].clone());
+                    }
+                    i += 1;
+                }
                 Fate::Drop => {
                     let mut dropped: Vec<&Entry> = Vec::new();
                     let start = i;
                     while i < n {
                         match entry_at[i] {
                             Some(k) if matches!(fate[k], Fate::Drop) => dropped.push(&entries[k]),
-                            Some(k) if matches!(fate[k], Fate::Grouped) => {}
+                            Some(k)
+                                if matches!(fate[k], Fate::Grouped)
+                                    && !summary_at.contains_key(&k) => {}
                             _ => break,
                         }
                         i += 1;
