@@ -17,11 +17,6 @@ const KNOWN_LOSSES: &[(&str, &str)] = &[
     // Vague question over a page without headings: mid-paragraph lines.
     ("html_libffi_closure_api", "This can be useful when writing an interpreter, or to provide wrappers"),
     ("html_libffi_closure_api", "went ok, and one of the other"),
-    // JSON table row selection (json.rs) does not rank by the asked-for column.
-    ("json_cargo_packages_array", "clap_builder"),
-    ("json_cargo_packages_array", "clap_derive"),
-    ("json_cargo_packages_array", "clap_lex"),
-    ("json_cargo_packages_array", "1.85"),
 ];
 
 struct Case {
