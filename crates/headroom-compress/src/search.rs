@@ -7,10 +7,10 @@
 //! Must never: drop a match without saying where it was (a summary or a marker), or change a
 //! kept line.
 
+use super::code::{compound_hit, label, opens_with_item_keyword};
 use super::config::SearchConfig;
 use super::detect::{is_heading_match, looks_like_path, split_search_line};
 use super::marker::{clip, is_error_level, omitted, thousands, TaskWords};
-use super::code::{compound_hit, label, opens_with_item_keyword};
 use super::runs::run_is_worth_a_marker;
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
