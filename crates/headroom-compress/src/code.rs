@@ -141,7 +141,7 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
 
 /// An identifier made of two or more of the task's words (`PARSE_DEPTH_LIMIT` for "parse
 /// depth limit", `maxDepth` for "max depth").
-fn compound_hit(words: &TaskWords, line: &str) -> bool {
+pub(crate) fn compound_hit(words: &TaskWords, line: &str) -> bool {
     super::marker::words(line).any(|w| {
         let mut parts = 0;
         let mut start = 0;
@@ -263,18 +263,8 @@ fn is_signature(t: &str, indent: usize) -> bool {
     if NOT_ITEMS.contains(&first) || t.ends_with(';') && !t.contains('{') {
         return false;
     }
-    let mut rest = t;
-    loop {
-        let word = rest.split_whitespace().next().unwrap_or("");
-        let base = word.split('(').next().unwrap_or(word);
-        if MODIFIERS.contains(&base) && rest.len() > word.len() {
-            rest = rest[word.len()..].trim_start();
-            continue;
-        }
-        if ITEM_KEYWORDS.contains(&base) || base.starts_with("impl<") {
-            return true;
-        }
-        break;
+    if opens_with_item_keyword(t) {
+        return true;
     }
     // JS/TS `name = (…) =>` or `name = function`.
     if (t.contains("=> {") || t.contains("= function")) && t.ends_with('{') {
@@ -299,6 +289,21 @@ fn is_signature(t: &str, indent: usize) -> bool {
             )
     });
     opens && ident_before && plain && !before.contains(" = ") && (indent == 0 || t.ends_with('{'))
+}
+
+/// Whether a trimmed line starts, after modifiers (`pub`, `async`, `static` …), with an item
+/// keyword: `pub(crate) fn x(`, `unsafe fn y(`, `class Z:`, `export function w(`.
+pub(crate) fn opens_with_item_keyword(t: &str) -> bool {
+    let mut rest = t;
+    loop {
+        let word = rest.split_whitespace().next().unwrap_or("");
+        let base = word.split('(').next().unwrap_or(word);
+        if MODIFIERS.contains(&base) && rest.len() > word.len() {
+            rest = rest[word.len()..].trim_start();
+            continue;
+        }
+        return ITEM_KEYWORDS.contains(&base) || base.starts_with("impl<");
+    }
 }
 
 /// Items by indentation: a signature at indent d owns the following lines indented deeper,
@@ -369,7 +374,12 @@ fn find_items(src: &[&str], indent: &[usize]) -> Vec<Item> {
 }
 
 /// `pub async fn upstream_request_filter(` → `fn upstream_request_filter`.
-fn label(sig: &str) -> String {
+pub(crate) fn label(sig: &str) -> String {
+    // `pub(crate)` and `pub(super)` are visibility, not the argument list.
+    let sig = match sig.strip_prefix("pub(").and_then(|r| r.split_once(')')) {
+        Some((_, rest)) => rest.trim_start(),
+        None => sig,
+    };
     let cut = sig.find(['(', '{', '=', '<', '[']).unwrap_or(sig.len());
     let words: Vec<&str> = sig[..cut]
         .split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))

@@ -7,6 +7,7 @@
 //!
 //! Must never: drop a row without a marker, reorder keys, or reformat a number.
 
+use super::code::compound_hit;
 use super::config::JsonConfig;
 use super::detect::find_json;
 use super::jsonmap;
@@ -285,6 +286,12 @@ impl<'a> Renderer<'a> {
         out
     }
 
+    /// Whether the task names a column: `version`, or `rust_version` for "Rust version".
+    fn names_column(&self, name: &str) -> bool {
+        let last = name.rsplit('.').next().unwrap_or(name);
+        (self.task.matches(last) && !last.contains('_')) || compound_hit(&self.task, last)
+    }
+
     /// Indices of the rows to keep, ascending.
     fn select_rows(
         &self,
@@ -343,6 +350,15 @@ impl<'a> Renderer<'a> {
                 take(i, &mut keep, &mut kept);
             }
         }
+        // A column the task names ("the newest Rust version" → `rust_version`): the rows
+        // holding its highest and lowest values.
+        for c in (0..ncols).filter(|&c| !constant[c] && self.names_column(&columns.names[c])) {
+            for i in extreme_rows(texts, c) {
+                if kept < hard {
+                    take(i, &mut keep, &mut kept);
+                }
+            }
+        }
         // Anomalies, rarest first, until the budget is used.
         let mut scored: Vec<(u32, usize)> =
             anomaly_scores(rows.len(), columns, cells, texts, constant)
@@ -366,6 +382,32 @@ impl<'a> Renderer<'a> {
         }
         (0..n).filter(|&i| keep[i]).collect()
     }
+}
+
+/// A number or a dotted version (`1.85`, `1.66.0`, `v2.3`) as comparable parts.
+fn version_key(t: &str) -> Option<Vec<u64>> {
+    let t = t.strip_prefix('v').unwrap_or(t);
+    if t.is_empty() || t.len() > 40 {
+        return None;
+    }
+    t.split('.').map(|p| p.parse::<u64>().ok()).collect()
+}
+
+/// Rows whose cell in column `c` holds the column's highest or lowest number or version;
+/// none when the column's values are not comparable.
+fn extreme_rows(texts: &[Vec<Option<String>>], c: usize) -> Vec<usize> {
+    let keys: Vec<Option<Vec<u64>>> = texts
+        .iter()
+        .map(|row| row[c].as_deref().and_then(version_key))
+        .collect();
+    let (Some(max), Some(min)) = (keys.iter().flatten().max(), keys.iter().flatten().min()) else {
+        return Vec::new();
+    };
+    keys.iter()
+        .enumerate()
+        .filter(|(_, k)| k.as_ref().is_some_and(|k| k == max || k == min))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 #[cfg(test)]

@@ -75,7 +75,10 @@ fn contains_token(hay: &str, needle: &str) -> bool {
         let before = hay[..start].chars().next_back();
         let after = hay[end..].chars().next();
         let edge = |c: Option<char>| c.is_none_or(|c| !(c.is_alphanumeric() || c == '.'));
-        if edge(before) && edge(after) {
+        // A sentence's full stop ends a token (`www-data.`); `1.2` inside `1.2.3` does not.
+        let mut rest = hay[end..].chars();
+        let full_stop = rest.next() == Some('.') && rest.next().is_none_or(char::is_whitespace);
+        if edge(before) && (edge(after) || full_stop) {
             return true;
         }
         from = start + needle.len().max(1);

@@ -230,8 +230,47 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
         raw_count[r] += 1;
     }
     keep_rare_values(raw_ids, values, &raw_count, &mut keep);
+    // A question that names nothing in an error-free log asks for an overview.
+    if !class.contains(&Class::Important) && !task_hits.iter().any(|&h| h > 0) {
+        keep_first_mentions(lines, &mut keep);
+    }
 
     KeepMask::from_vec(keep)
+}
+
+/// An entity token: a package, id or version (`libpq5:amd64`, `15.18-0+deb12u1`, `job-42`),
+/// a letter with a digit or joining punctuation; plain words and timestamps are not.
+fn is_entity(token: &str) -> bool {
+    token.len() >= 4
+        && token.bytes().any(|b| b.is_ascii_alphabetic())
+        && token
+            .bytes()
+            .any(|b| b.is_ascii_digit() || matches!(b, b'-' | b':' | b'.' | b'+' | b'_' | b'@'))
+}
+
+/// In a log without errors read for an overview, the line that first names an entity the log keeps returning to
+/// (the `install` row before a package's `status` rows) says what happened to it. Kept when
+/// such lines are few (≤ a quarter of the log); otherwise they pick nothing out.
+fn keep_first_mentions(lines: &[&str], keep: &mut [bool]) {
+    let mut seen: HashMap<&str, (usize, usize)> = HashMap::new(); // token → (count, first line)
+    for (i, line) in lines.iter().enumerate() {
+        for token in line.split_whitespace().filter(|t| is_entity(t)) {
+            let e = seen.entry(token).or_insert((0, i));
+            e.0 += 1;
+        }
+    }
+    let mut first: Vec<usize> = seen
+        .values()
+        .filter(|&&(count, _)| count >= 2)
+        .map(|&(_, line)| line)
+        .collect();
+    first.sort_unstable();
+    first.dedup();
+    if first.len() * 4 <= lines.len() {
+        for i in first {
+            keep[i] = true;
+        }
+    }
 }
 
 /// Inside a big template, a masked field with few distinct values (a status code, a method, a

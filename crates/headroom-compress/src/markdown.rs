@@ -45,7 +45,13 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         let t = src[u.start].trim_start();
         !(t.starts_with('<') || t.starts_with('[') || t.starts_with('!'))
     });
-    for u in units.first().into_iter().chain(prose) {
+    // So does the first paragraph under the first heading, when it is short (an HTML page's
+    // body after its title and navigation).
+    let first_heading = heading.iter().position(|&h| h);
+    let body = first_heading
+        .and_then(|h| units.iter().find(|u| u.start > h))
+        .filter(|u| u.end - u.start <= 8);
+    for u in units.first().into_iter().chain(prose).chain(body) {
         keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
     }
     // Each section's first line, and the first line of each definition (`--follow` above

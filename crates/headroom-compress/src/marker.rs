@@ -118,6 +118,30 @@ pub fn has_error_type(line: &str) -> bool {
 #[derive(Debug, Default, Clone)]
 pub struct TaskWords {
     words: HashSet<String>,
+    /// The first two bytes of every word: a text word without one of these cannot meet a
+    /// task word, stemmed or not, so it is never stemmed.
+    prefixes: HashSet<[u8; 2]>,
+}
+
+fn prefix(w: &str) -> Option<[u8; 2]> {
+    match w.as_bytes() {
+        [a, b, ..] => Some([*a, *b]),
+        _ => None,
+    }
+}
+
+impl TaskWords {
+    fn from_words(words: HashSet<String>) -> Self {
+        let prefixes = words.iter().filter_map(|w| prefix(w)).collect();
+        TaskWords { words, prefixes }
+    }
+
+    /// Whether lower-case `w` is a task word or stems to one.
+    fn has(&self, w: &str) -> bool {
+        self.words.contains(w)
+            || prefix(w).is_some_and(|p| self.prefixes.contains(&p))
+                && self.words.contains(stem(w).as_ref())
+    }
 }
 
 impl TaskWords {
@@ -140,7 +164,7 @@ impl TaskWords {
                 set.insert(lower);
             }
         }
-        TaskWords { words: set }
+        TaskWords::from_words(set)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -162,7 +186,10 @@ impl TaskWords {
             for w in words(text) {
                 buf.clear();
                 buf.extend(w.chars().flat_map(char::to_lowercase));
-                let stemmed = stem(&buf);
+                let stemmed = match prefix(&buf) {
+                    Some(p) if self.prefixes.contains(&p) => stem(&buf),
+                    _ => continue,
+                };
                 for candidate in [buf.as_str(), &stemmed] {
                     if let Some(word) = self.words.get(candidate) {
                         if !seen.contains(&word.as_str()) {
@@ -175,14 +202,13 @@ impl TaskWords {
                 *hits.entry(w).or_default() += 1;
             }
         }
-        TaskWords {
-            words: self
-                .words
+        TaskWords::from_words(
+            self.words
                 .iter()
                 .filter(|w| hits.get(w.as_str()).copied().unwrap_or(0) <= max_hits)
                 .cloned()
                 .collect(),
-        }
+        )
     }
 
     /// Whether `text` contains one of the task's words as a whole word.
@@ -197,7 +223,7 @@ impl TaskWords {
             }
             buf.clear();
             buf.extend(w.chars().flat_map(char::to_lowercase));
-            self.words.contains(&buf) || self.words.contains(stem(&buf).as_ref())
+            self.has(&buf)
         })
     }
 }

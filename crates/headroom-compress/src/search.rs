@@ -7,6 +7,7 @@
 //! Must never: drop a match without saying where it was (a summary or a marker), or change a
 //! kept line.
 
+use super::code::{compound_hit, label, opens_with_item_keyword};
 use super::config::SearchConfig;
 use super::detect::{is_heading_match, looks_like_path, split_search_line};
 use super::marker::{clip, is_error_level, omitted, thousands, TaskWords};
@@ -43,8 +44,8 @@ struct Entry<'a> {
 
 enum Fate {
     Keep,
-    /// Replaced by the summary of group `g` (printed at the group's first member).
-    Grouped(usize),
+    /// Stated by its identical-match group's summary.
+    Grouped,
     Drop,
 }
 
@@ -53,12 +54,12 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
     if parsed.entries.len() < 4 {
         return None;
     }
-    let task = TaskWords::new(task);
-    let task = task.selective(
+    let all_words = TaskWords::new(task);
+    let task = all_words.selective(
         parsed.entries.iter().map(|e| e.text),
         (parsed.entries.len() / 10).max(3),
     );
-    let selection = select(&parsed.entries, &task, cfg);
+    let selection = select(&parsed.entries, &task, &all_words, cfg);
     if selection.fate.iter().all(|f| matches!(f, Fate::Keep)) {
         return None;
     }
@@ -79,7 +80,8 @@ struct Parsed<'a> {
 struct Selection {
     fate: Vec<Fate>,
     summaries: Vec<String>,
-    /// The entry at which each group's summary is printed → the group.
+    /// The entry after which (a kept instance) or in place of which (a grouped one) each
+    /// group's summary is printed → the group.
     summary_at: HashMap<usize, usize>,
 }
 
@@ -124,7 +126,12 @@ fn parse(text: &str) -> Parsed<'_> {
 }
 
 /// Groups identical matches, then budgets what remains per file.
-fn select(entries: &[Entry<'_>], task: &TaskWords, cfg: &SearchConfig) -> Selection {
+fn select(
+    entries: &[Entry<'_>],
+    task: &TaskWords,
+    all_words: &TaskWords,
+    cfg: &SearchConfig,
+) -> Selection {
     let mut fate: Vec<Fate> = entries.iter().map(|_| Fate::Keep).collect();
     let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut group_order: Vec<&str> = Vec::new();
@@ -149,11 +156,35 @@ fn select(entries: &[Entry<'_>], task: &TaskWords, cfg: &SearchConfig) -> Select
         let gi = summaries.len();
         let all_matches = members.iter().all(|&m| entries[m].is_match);
         summaries.push(group_summary(key, members, entries, all_matches));
-        summary_at.insert(members[0], gi);
         for &m in members {
-            fate[m] = Fate::Grouped(gi);
+            fate[m] = Fate::Grouped;
+        }
+        // One matching instance stays verbatim, the summary printed after it; repeated
+        // context lines are only summarised.
+        if all_matches {
+            let shown = representative(members, entries);
+            fate[shown] = Fate::Keep;
+            summary_at.insert(shown, gi);
+        } else {
+            summary_at.insert(members[0], gi);
         }
     }
+    // Declarations among the matches (`fn x(`, `class Y`) answer "where is it defined": those
+    // whose name holds the task's words stay, and all of them when they are few, unless the search was for
+    // declarations themselves.
+    let declarations: Vec<usize> = (0..entries.len())
+        .filter(|&k| opens_with_item_keyword(entries[k].text.trim_start()))
+        .collect();
+    let few_declarations = declarations.len() <= cfg.max_matches / 2;
+    let for_declarations = declarations.len() * 4 > entries.len();
+    let declared = |k: usize| {
+        !for_declarations
+            && declarations.binary_search(&k).is_ok()
+            && (few_declarations || {
+                let name = label(entries[k].text.trim());
+                all_words.matches(&name) || compound_hit(all_words, &name)
+            })
+    };
 
     let remaining = fate.iter().filter(|f| matches!(f, Fate::Keep)).count();
     if remaining > cfg.max_matches {
@@ -162,9 +193,14 @@ fn select(entries: &[Entry<'_>], task: &TaskWords, cfg: &SearchConfig) -> Select
             if !matches!(fate[k], Fate::Keep) {
                 continue;
             }
+            if summary_at.contains_key(&k) {
+                // A group's verbatim instance.
+                continue;
+            }
             let c = seen.entry(e.path).or_insert(0);
             *c += 1;
-            if *c > cfg.per_file && !task.matches(e.text) && !is_error_level(e.text) {
+            if *c > cfg.per_file && !task.matches(e.text) && !is_error_level(e.text) && !declared(k)
+            {
                 fate[k] = Fate::Drop;
             }
         }
@@ -222,10 +258,13 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
                 Fate::Keep => {
                     flush(&mut out, &mut pending);
                     out.push(lines[i].to_string());
+                    if let Some(&g) = summary_at.get(&k) {
+                        out.push(summaries[g].clone());
+                    }
                     i += 1;
                 }
-                Fate::Grouped(g) => {
-                    if summary_at.get(&k) == Some(&g) {
+                Fate::Grouped => {
+                    if let Some(&g) = summary_at.get(&k) {
                         out.push(summaries[g].clone());
                     }
                     i += 1;
@@ -237,7 +276,7 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
                         match entry_at[i] {
                             Some(k) if matches!(fate[k], Fate::Drop) => dropped.push(&entries[k]),
                             Some(k)
-                                if matches!(fate[k], Fate::Grouped(_))
+                                if matches!(fate[k], Fate::Grouped)
                                     && !summary_at.contains_key(&k) => {}
                             _ => break,
                         }
@@ -261,6 +300,25 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
     }
     flush(&mut out, &mut pending);
     out.join("\n")
+}
+
+/// The group member shown verbatim: the first one in the file holding most of the group,
+/// where the pattern is most at home.
+fn representative(members: &[usize], entries: &[Entry<'_>]) -> usize {
+    let mut per_file: HashMap<&str, (usize, usize)> = HashMap::new();
+    for &m in members {
+        per_file.entry(entries[m].path).or_insert((0, m)).0 += 1;
+    }
+    let mut best = members[0];
+    let mut best_count = 0;
+    for &m in members {
+        let (count, first) = per_file[entries[m].path];
+        if first == m && count > best_count {
+            best = m;
+            best_count = count;
+        }
+    }
+    best
 }
 
 fn group_summary(key: &str, members: &[usize], entries: &[Entry], all_matches: bool) -> String {
@@ -346,8 +404,9 @@ mod tests {
             "crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;\n",
         );
         let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
-        assert!(out.starts_with(
-            "[30× identical match \"use serde::Deserialize;\" in crates/: c0/src/lib.rs:1; "
+        assert!(out.starts_with("crates/c0/src/lib.rs:1:use serde::Deserialize;\n"));
+        assert!(out.contains(
+            "\n[30× identical match \"use serde::Deserialize;\" in crates/: c0/src/lib.rs:1; "
         ));
         assert!(out.contains("; c29/src/lib.rs:30]"));
         assert!(out.contains(
