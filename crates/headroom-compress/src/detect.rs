@@ -5,6 +5,9 @@
 //! Must never: read more than a bounded sample for line statistics (the JSON check parses the
 //! whole text, which is linear and fast), or depend on anything but the text.
 
+/// Finer detection of real tool output (diagnostics, git, documents, tables), tried first.
+pub(crate) mod classify;
+
 use super::jsontree;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +53,7 @@ pub fn detect(text: &str) -> Kind {
     if find_json(text).is_some() {
         return Kind::Json;
     }
-    if let Some(kind) = super::classify::classify(text) {
+    if let Some(kind) = classify::classify(text) {
         return kind;
     }
     let lines: Vec<&str> = text

@@ -7,7 +7,7 @@
 //! Must never: drop a summary line, the first diagnostic of a group, or a diagnostic without
 //! naming its location in a marker.
 
-use super::classify::{is_diagnostic_line, is_summary_line, split_location};
+use super::detect::classify::{is_diagnostic_line, is_summary_line, split_location};
 use super::lines::{close_small_gaps, Identifiers, Lines};
 use super::marker::{is_error_level, TaskWords};
 use super::template::template;

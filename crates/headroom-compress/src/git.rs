@@ -7,8 +7,8 @@
 //! Must never: drop a `commit` line, an author or date line, a subject, a diffstat line of a
 //! shown commit, a `diff --git` or `@@` header.
 
-use super::classify::is_commit_header;
 use super::config::DiffConfig;
+use super::detect::classify::is_commit_header;
 use super::diff::DiffCompressor;
 use super::lines::{close_small_gaps, Lines};
 use super::marker::TaskWords;

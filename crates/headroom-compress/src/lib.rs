@@ -6,7 +6,6 @@
 //! panic or fail a request (any failure means the original bytes go through).
 
 mod cache;
-mod classify;
 pub mod code;
 mod config;
 pub mod detect;

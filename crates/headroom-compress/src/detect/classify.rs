@@ -1,12 +1,12 @@
 //! Detection of the structured formats real tools print — compiler and test diagnostics, git
 //! log / show, HTML, Markdown, column tables — and of what sits under a Claude Code envelope
 //! (`<system-reminder>`, `<persisted-output>`, `N<TAB>` line numbers). Called by
-//! [`super::detect::detect`] before its generic rules.
+//! [`super::detect`] before its generic rules.
 //!
 //! Must never: look at more than a bounded sample of lines, or claim a block on one line.
 
-use super::detect::{detect, Kind};
-use super::lines::Lines;
+use super::{detect, Kind};
+use crate::lines::Lines;
 
 const SAMPLE: usize = 300;
 
@@ -78,7 +78,7 @@ pub fn classify(text: &str) -> Option<Kind> {
     let searchish = sample
         .iter()
         .filter(|l| {
-            super::detect::is_search_line(l) || l.starts_with("@@ ") || l.starts_with("diff --git ")
+            super::is_search_line(l) || l.starts_with("@@ ") || l.starts_with("diff --git ")
         })
         .count();
     if searchish * 10 >= n * 3 {
@@ -102,14 +102,8 @@ pub fn classify(text: &str) -> Option<Kind> {
             .filter(|l| !l.trim().is_empty())
             .take(SAMPLE)
             .collect();
-        let code = middle
-            .iter()
-            .filter(|l| super::detect::is_code_line(l))
-            .count();
-        let first = sample
-            .iter()
-            .filter(|l| super::detect::is_code_line(l))
-            .count();
+        let code = middle.iter().filter(|l| super::is_code_line(l)).count();
+        let first = sample.iter().filter(|l| super::is_code_line(l)).count();
         if code * 100 >= middle.len() * 35 && first * 100 >= n * 20 {
             return Some(Kind::Code);
         }
@@ -260,13 +254,13 @@ pub fn split_location(line: &str) -> Option<(&str, &str)> {
             let inside = &line[open + 1..open + close];
             if !inside.is_empty()
                 && inside.bytes().all(|b| b.is_ascii_digit() || b == b',')
-                && super::detect::looks_like_path(&line[..open])
+                && super::looks_like_path(&line[..open])
             {
                 return Some((&line[..open + close + 1], &line[open + close + 2..]));
             }
         }
     }
-    let (path, line_no, rest, is_match) = super::detect::split_search_line(line)?;
+    let (path, line_no, rest, is_match) = super::split_search_line(line)?;
     if !is_match {
         return None;
     }
