@@ -61,6 +61,19 @@ fn own_host(p: &Proxy) -> String {
     format!("127.0.0.1:{}", p.port)
 }
 
+/// Sends a JSON `POST /v1/messages` and leaves the connection open for the caller.
+fn open_post(p: &Proxy, body: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", p.port)).unwrap();
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+        own_host(p),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    s
+}
+
 fn start_with_key(up: &FakeUpstream, extra: &str) -> Proxy {
     Proxy::start_with_env(
         &format!("{}{extra}", upstreams(&up.url())),
@@ -518,18 +531,7 @@ fn client_disconnects_are_not_errors_in_the_log() {
     let up = FakeUpstream::start();
     up.set(|s| s.behaviour = Behaviour::Stall);
     let p = Proxy::start(&upstreams(&up.url()));
-    let mut s = TcpStream::connect(("127.0.0.1", p.port)).unwrap();
-    let b = body();
-    s.write_all(
-        format!(
-            "POST /v1/messages HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            own_host(&p),
-            b.len()
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    s.write_all(b).unwrap();
+    let s = open_post(&p, body());
     std::thread::sleep(Duration::from_millis(300));
     drop(s);
     // Half a request head, then gone.
@@ -699,18 +701,8 @@ fn streams_cut_at_grace_expiry_are_logged_and_their_usage_recorded() {
         "{}shutdown:\n  grace_seconds: 1\n",
         upstreams(&up.url())
     ));
-    let mut s = TcpStream::connect(("127.0.0.1", p.port)).unwrap();
     let b = br#"{"model":"claude-sonnet-4-5","max_tokens":16,"stream":true,"messages":[{"role":"user","content":"tell me a long story"}]}"#;
-    s.write_all(
-        format!(
-            "POST /v1/messages HTTP/1.1\r\nhost: {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-            own_host(&p),
-            b.len()
-        )
-        .as_bytes(),
-    )
-    .unwrap();
-    s.write_all(b).unwrap();
+    let mut s = open_post(&p, b);
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
