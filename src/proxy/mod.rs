@@ -8,7 +8,9 @@ pub mod body;
 pub mod connection;
 mod errors;
 pub mod framing;
+mod headers;
 mod local;
+mod plan;
 pub mod routes;
 pub mod trust;
 pub mod usage;
@@ -17,10 +19,13 @@ use crate::state::{InFlight, Shared, Snapshot};
 use async_trait::async_trait;
 use body::{BodyOutcome, BufferedBody, Step};
 use bytes::Bytes;
+pub use headers::BYPASS_HEADER;
+use headers::{has_credentials, strip_hop_by_hop};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorType, Result};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+use plan::{plan_body, BodyPlan};
 use routes::{ProviderHints, Route, UpstreamKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -73,21 +78,6 @@ impl RequestCtx {
         }
     }
 }
-
-/// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
-static HOP_BY_HOP: std::sync::LazyLock<[http::HeaderName; 8]> = std::sync::LazyLock::new(|| {
-    [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "upgrade",
-    ]
-    .map(http::HeaderName::from_static)
-});
 
 #[async_trait]
 impl ProxyHttp for Headroom {
@@ -436,61 +426,6 @@ impl ProxyHttp for Headroom {
     }
 }
 
-/// What the body phase will do with a request's body.
-#[derive(Debug)]
-enum BodyPlan {
-    /// Answer this error instead of forwarding (an oversize body under `reject_oversize`).
-    Refuse(ProxyError),
-    /// Read it whole, compress, emit at end of stream.
-    Buffer(BufferedBody),
-    /// Pass it through chunk by chunk; `oversize` when it was too big to compress.
-    Stream { oversize: bool },
-}
-
-/// Decides whether a request's body is buffered for compression. `format` is `None` for
-/// routes whose bodies are never compressed. A body declared shorter than `min_body` bytes
-/// cannot hold a block worth compressing (a block needs `min_tokens` tokens, so at least as
-/// many bytes): it streams with its own `Content-Length`.
-fn plan_body(
-    req: &RequestHeader,
-    config: &crate::config::Config,
-    format: Option<crate::compress::ApiFormat>,
-    min_body: usize,
-) -> BodyPlan {
-    let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
-    let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
-    let limit = config.limits.max_body_bytes;
-    let oversize = length.is_some_and(|l| l > limit);
-    if oversize && config.limits.reject_oversize {
-        let len = length.unwrap_or_default();
-        return BodyPlan::Refuse(ProxyError {
-            status: 413,
-            kind: "request_too_large",
-            message: format!(
-                "headroom: request body of {len} bytes exceeds limits.max_body_bytes ({limit})"
-            ),
-        });
-    }
-    let Some(format) = format else {
-        return BodyPlan::Stream { oversize: false };
-    };
-    if !config.compression.enabled {
-        return BodyPlan::Stream { oversize: false };
-    }
-    let json = header("content-type").is_some_and(|ct| usage::names_json(ct.as_bytes()));
-    let encoded = header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-    let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
-    let too_small = length.is_some_and(|l| l < min_body);
-    if !json || encoded || !has_body || too_small {
-        return BodyPlan::Stream { oversize: false };
-    }
-    if oversize {
-        // Too big to compress: streams through untouched, counted as oversize.
-        return BodyPlan::Stream { oversize: true };
-    }
-    BodyPlan::Buffer(BufferedBody::new(format, limit, length))
-}
-
 /// The one way the proxy answers an error itself: sets the status, counts the error, sends
 /// the body in the route's provider's shape.
 async fn answer_error(
@@ -506,9 +441,6 @@ async fn answer_error(
     Ok(true)
 }
 
-/// Request header that asks the proxy to forward this request untouched.
-pub const BYPASS_HEADER: &str = "x-headroom-bypass";
-
 /// The upstream has never resolved (offline at start, say): try again now, on the blocking pool,
 /// within the connect timeout.
 async fn resolve_now(
@@ -520,34 +452,6 @@ async fn resolve_now(
     tokio::time::timeout(limit, job).await.ok()?.ok()?
 }
 
-fn strip_hop_by_hop(req: &mut RequestHeader) {
-    // Most requests carry none of these: look before removing (a removal rebuilds names).
-    let listed: Vec<String> = req
-        .headers
-        .get_all(http::header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|s| s.trim().to_ascii_lowercase())
-        .filter(|s| !s.is_empty() && s != "close" && s != "keep-alive")
-        .collect();
-    for name in HOP_BY_HOP.iter() {
-        if req.headers.contains_key(name) {
-            req.remove_header(name);
-        }
-    }
-    for name in listed {
-        // Never strip framing or credentials even if a client lists them in Connection.
-        if matches!(
-            name.as_str(),
-            "content-length" | "transfer-encoding" | "host" | "x-api-key" | "authorization"
-        ) {
-            continue;
-        }
-        req.remove_header(&name);
-    }
-}
-
 /// Refuses requests whose body framing is ambiguous (see [`framing`]).
 fn refuse_ambiguous_framing(session: &Session) -> Option<ProxyError> {
     let h1 = session.as_downstream().as_http1()?;
@@ -557,10 +461,6 @@ fn refuse_ambiguous_framing(session: &Session) -> Option<ProxyError> {
         kind: "invalid_request_error",
         message: format!("headroom: {e}; refusing an ambiguously framed request"),
     })
-}
-
-fn has_credentials(req: &RequestHeader) -> bool {
-    req.headers.contains_key("x-api-key") || req.headers.contains_key("authorization")
 }
 
 fn error_kind(status: u16) -> &'static str {
@@ -605,105 +505,5 @@ impl RequestCtx {
             oversize: self.outcome.oversize,
             error: e.map(|e| format!("{:?}", e.etype())),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::compress::ApiFormat;
-
-    fn post(headers: &[(&'static str, &'static str)]) -> RequestHeader {
-        let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
-        for (k, v) in headers {
-            req.insert_header(*k, *v).unwrap();
-        }
-        req
-    }
-
-    /// The smallest body worth buffering in these cases (the pipeline's `min_tokens`).
-    const MIN: usize = 50;
-
-    #[test]
-    fn body_plans_are_decided_from_headers_and_config_alone() {
-        let config = crate::config::Config::default();
-        let json = [
-            ("content-type", "application/json"),
-            ("content-length", "100"),
-        ];
-        let fmt = Some(ApiFormat::Anthropic);
-        assert!(matches!(
-            plan_body(&post(&json), &config, fmt, MIN),
-            BodyPlan::Buffer(_)
-        ));
-        // A declared length under the smallest block worth compressing streams as it is.
-        assert!(matches!(
-            plan_body(&post(&json), &config, fmt, 101),
-            BodyPlan::Stream { oversize: false }
-        ));
-        // Routes whose bodies are never compressed, and bodies that cannot be.
-        assert!(matches!(
-            plan_body(&post(&json), &config, None, MIN),
-            BodyPlan::Stream { oversize: false }
-        ));
-        for headers in [
-            &[("content-type", "text/plain"), ("content-length", "100")][..],
-            &[
-                ("content-type", "application/json"),
-                ("content-length", "100"),
-                ("content-encoding", "gzip"),
-            ][..],
-            &[
-                ("content-type", "application/json"),
-                ("content-length", "0"),
-            ][..],
-        ] {
-            assert!(
-                matches!(
-                    plan_body(&post(headers), &config, fmt, MIN),
-                    BodyPlan::Stream { oversize: false }
-                ),
-                "{headers:?}"
-            );
-        }
-        let big = [
-            ("content-type", "application/json"),
-            ("content-length", "999999999"),
-        ];
-        assert!(matches!(
-            plan_body(&post(&big), &config, fmt, MIN),
-            BodyPlan::Stream { oversize: true }
-        ));
-        let mut strict = config.clone();
-        strict.limits.reject_oversize = true;
-        match plan_body(&post(&big), &strict, fmt, MIN) {
-            BodyPlan::Refuse(e) => assert_eq!(e.status, 413),
-            other => panic!("{other:?}"),
-        }
-        let mut off = config;
-        off.compression.enabled = false;
-        assert!(matches!(
-            plan_body(&post(&json), &off, fmt, MIN),
-            BodyPlan::Stream { oversize: false }
-        ));
-    }
-
-    #[test]
-    fn strips_hop_by_hop_and_connection_listed_headers() {
-        let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
-        req.insert_header("connection", "keep-alive, x-trace")
-            .unwrap();
-        req.insert_header("x-trace", "1").unwrap();
-        req.insert_header("keep-alive", "timeout=5").unwrap();
-        req.insert_header("te", "trailers").unwrap();
-        req.insert_header("x-api-key", "k").unwrap();
-        req.insert_header("anthropic-version", "2023-06-01")
-            .unwrap();
-        strip_hop_by_hop(&mut req);
-        for gone in ["connection", "x-trace", "keep-alive", "te"] {
-            assert!(!req.headers.contains_key(gone), "{gone} kept");
-        }
-        assert!(req.headers.contains_key("x-api-key"));
-        assert!(req.headers.contains_key("anthropic-version"));
     }
 }
