@@ -2,7 +2,7 @@
 //! persistence): originals shared between two handles (two replicas), read-through layering,
 //! exactly-once savings batches, the shared result cache, and fail-fast while Redis is down.
 
-use headroom_shared::{
+use headroom_team::{
     Bucket, BreakerState, Fields, Layered, Redis, RedisOriginals, Retention, SharedResults,
     SharedSavings, StateConfig,
 };
