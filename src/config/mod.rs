@@ -30,6 +30,8 @@ pub struct Config {
     /// Estimated prices per model family, for the dollar figures (see `pricing.rs`).
     pub pricing: crate::pricing::Pricing,
     pub shutdown: Shutdown,
+    /// Shared team state (Redis); off by default.
+    pub state: headroom_team::StateConfig,
     /// Worker threads for the proxy's async runtime.
     pub threads: usize,
 }
@@ -79,6 +81,11 @@ pub struct Auth {
     /// `Origin` values (`scheme://host:port`) of web apps allowed to use the proxy as a trusted
     /// local caller; requests with any other Origin get no key and no local data.
     pub allowed_origins: Vec<String>,
+    /// `local` (laptop; loopback `listen` only), `tokens` (every request needs one of
+    /// `tokens`) or `passthrough` (clients bring their own keys; nothing is injected).
+    pub mode: headroom_team::AuthMode,
+    /// Named gateway tokens, stored as sha256 hex (`headroom token hash`).
+    pub tokens: Vec<headroom_team::TokenEntry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +138,7 @@ impl Default for Config {
             stats: Stats::default(),
             pricing: crate::pricing::Pricing::default(),
             shutdown: Shutdown::default(),
+            state: headroom_team::StateConfig::default(),
             threads: 2,
         }
     }
@@ -172,6 +180,8 @@ impl Default for Auth {
             inject_api_key: true,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            mode: headroom_team::AuthMode::Local,
+            tokens: Vec::new(),
         }
     }
 }
@@ -262,11 +272,15 @@ impl Config {
     }
 
     /// `HEADROOM_PROXY_PORT`, `HEADROOM_HOST`, `HEADROOM_COMPRESSION_PROVIDER`,
-    /// `HEADROOM_LLMLINGUA_DEVICE`.
+    /// `HEADROOM_LLMLINGUA_DEVICE`, `HEADROOM_REDIS_URL` (keeps a Redis password out of the
+    /// config file).
     pub fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         if let Some(host) = var("HEADROOM_HOST").filter(|v| !v.trim().is_empty()) {
             self.set_host(host.trim());
+        }
+        if let Some(url) = var("HEADROOM_REDIS_URL").filter(|v| !v.trim().is_empty()) {
+            self.state.redis_url = Some(url.trim().to_string());
         }
         if let Some(port) = var("HEADROOM_PROXY_PORT").filter(|v| !v.trim().is_empty()) {
             match port.trim().parse::<u16>() {
@@ -348,16 +362,31 @@ impl Config {
             .ok_or_else(|| format!("`listen`: cannot resolve {:?}", self.listen))
     }
 
+    /// Why a non-loopback `listen` cannot start, if it cannot: it needs an inbound auth mode,
+    /// and a mode that never injects this machine's key.
+    fn public_listen_problem(&self, addr: SocketAddr) -> Option<String> {
+        use headroom_team::AuthMode;
+        match self.auth.mode {
+            AuthMode::Local => Some(format!(
+                "`listen`: {addr} is not a loopback address, and `auth.mode` is local: anyone who \
+                 can reach it could use this proxy (and `auth.inject_api_key`, your API key). Set \
+                 `auth.mode: tokens` with `auth.tokens` (see docs/team.md), or `auth.mode: \
+                 passthrough` (clients bring their own keys), or listen on 127.0.0.1."
+            )),
+            AuthMode::Passthrough if self.auth.inject_api_key => Some(format!(
+                "`listen`: {addr} is not a loopback address: `auth.mode: passthrough` needs \
+                 `auth.inject_api_key: false` (clients bring their own keys)"
+            )),
+            _ => None,
+        }
+    }
+
     /// Checks everything serde cannot: addresses, URLs, ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         match self.listen_addr() {
             Err(e) => problems.push(e),
-            Ok(addr) if !addr.ip().is_loopback() && self.auth.inject_api_key => problems.push(format!(
-                "`listen`: {addr} is not a loopback address, and `auth.inject_api_key` is on: \
-                 anyone who can reach it could spend your API key. Set `auth.inject_api_key: false` \
-                 (clients bring their own keys) or listen on 127.0.0.1."
-            )),
+            Ok(addr) if !addr.ip().is_loopback() => problems.extend(self.public_listen_problem(addr)),
             Ok(_) => {}
         }
         for (key, list) in [
@@ -396,6 +425,20 @@ impl Config {
             problems.push("`stats.flush_seconds` must be at least 1".into());
         }
         problems.extend(self.pricing.problems());
+        problems.extend(self.state.problems());
+        problems.extend(headroom_team::inbound::token_problems(&self.auth.tokens));
+        use headroom_team::AuthMode;
+        match (self.auth.mode, self.auth.tokens.is_empty()) {
+            (AuthMode::Tokens, true) => problems.push(
+                "`auth.mode`: tokens, but `auth.tokens` is empty: add one (`headroom token hash`)"
+                    .into(),
+            ),
+            (AuthMode::Local | AuthMode::Passthrough, false) => problems.push(format!(
+                "`auth.tokens`: listed, but `auth.mode` is {}: set `auth.mode: tokens` to require them",
+                self.auth.mode.as_str()
+            )),
+            _ => {}
+        }
         for (key, v) in [
             ("timeouts.connect_ms", self.timeouts.connect_ms),
             ("timeouts.upstream_read_ms", self.timeouts.upstream_read_ms),
@@ -532,14 +575,28 @@ mod tests {
     }
 
     #[test]
-    fn a_public_listen_address_needs_key_injection_off() {
+    fn a_public_listen_address_needs_an_inbound_auth_mode() {
         let mut c = Config {
             listen: "0.0.0.0:8787".into(),
             ..Config::default()
         };
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("auth.inject_api_key"), "{e}");
+        assert!(e.contains("auth.mode") && e.contains("passthrough"), "{e}");
         c.auth.inject_api_key = false;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("auth.mode"), "key injection off is not enough: {e}");
+        c.auth.mode = headroom_team::AuthMode::Passthrough;
+        c.validate().unwrap();
+        c.auth.inject_api_key = true;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("auth.inject_api_key: false"), "{e}");
+        c.auth.mode = headroom_team::AuthMode::Tokens;
+        c.auth.tokens = vec![headroom_team::TokenEntry {
+            name: "ci".into(),
+            sha256: headroom_team::inbound::hash_token("t"),
+            anthropic_key_env: None,
+            openai_key_env: None,
+        }];
         c.validate().unwrap();
     }
 
