@@ -52,6 +52,17 @@ pub enum Command {
     Doctor(crate::service::DoctorArgs),
     /// Savings today, in the last 7 days and lifetime, from the stats file the config names.
     Stats(StatsArgs),
+    /// Gateway tokens (`auth.tokens`): `headroom token hash` prints the sha256 to put in the
+    /// config for a token read from standard input.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Read one token from standard input (trailing newline ignored) and print its sha256 hex.
+    /// Make a token with e.g. `openssl rand -hex 24`.
+    Hash,
 }
 
 #[derive(Debug, Args)]

@@ -22,5 +22,6 @@ pub mod signals;
 pub mod state;
 pub mod stats;
 pub mod supervisor;
+pub mod team;
 pub mod upstream;
 pub mod usage;

@@ -56,7 +56,7 @@ pub fn run(
         }
     };
     if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use your credentials through this proxy");
+        tracing::info!(%addr, auth = config.auth.mode.as_str(), tokens = config.auth.tokens.len(), "listening on a non-loopback address (gateway mode)");
     }
     let signals = crate::signals::listen();
     if let Err(msg) = check_bind(addr) {
@@ -71,6 +71,18 @@ pub fn run(
         }
     };
     let shared = Shared::new(snapshot, config_path.clone());
+    if config.state.redis_url.is_some() {
+        match crate::team::Team::start(&config.state) {
+            Ok(team) => {
+                tracing::info!(redis = team.redis.url(), "team state shared in Redis");
+                let _ = shared.team.set(team);
+            }
+            Err(e) => {
+                eprintln!("headroom: `state.redis_url`: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        }
+    }
 
     let stats = crate::stats::global();
     match config
@@ -141,6 +153,9 @@ pub fn run(
     });
     record_cut_requests(&shared);
     stats.flush();
+    if let Some(team) = shared.team() {
+        team.flush_blocking();
+    }
     ExitCode::SUCCESS
 }
 
@@ -169,6 +184,9 @@ impl ShutdownSignalWatch for Drain {
             "SIGTERM"
         };
         crate::notify::stopping();
+        self.shared
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
         tracing::info!(
             signal = name,
             in_flight = self.shared.in_flight(),
@@ -198,6 +216,9 @@ impl ShutdownSignalWatch for Drain {
                 }
                 record_cut_requests(&shared);
                 crate::stats::global().flush();
+                if let Some(team) = shared.team() {
+                    team.flush_blocking();
+                }
                 std::process::exit(0);
             });
         ShutdownSignal::GracefulTerminate
@@ -225,6 +246,7 @@ fn record_cut_requests(shared: &Shared) {
             path: "(cut at shutdown)",
             status: 0,
             duration: Duration::ZERO,
+            token: None,
         });
     }
     tracing::warn!(

@@ -11,8 +11,8 @@ use crate::model::Device;
 use crate::upstream::{Upstream, UpstreamUrl};
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime};
 use tokio::sync::Semaphore;
 
@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub text: Option<crate::model_glue::TextModel>,
     /// Who may get a key injected and read local data endpoints.
     pub trust: crate::proxy::trust::TrustPolicy,
+    /// Who may use a shared gateway (`auth.mode`, `auth.tokens`, the server-side keys).
+    pub inbound: headroom_team::Inbound,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +88,12 @@ impl Snapshot {
             &config.auth.allowed_hosts,
             &config.auth.allowed_origins,
         );
+        let inbound = headroom_team::Inbound::new(config.auth.mode, &config.auth.tokens, &|k| {
+            std::env::var(k).ok()
+        });
         Ok(Snapshot {
             trust,
+            inbound,
             config: Arc::new(config),
             pipeline,
             anthropic,
@@ -124,6 +130,12 @@ pub struct Shared {
     in_flight: AtomicUsize,
     /// Responses still streaming, so a shutdown that cuts them records their usage.
     pub streams: crate::usage::OpenStreams,
+    /// Shared team state, when `state.redis_url` is set (set once at start).
+    pub team: OnceLock<Arc<crate::team::Team>>,
+    /// Set on SIGTERM/SIGINT: `/health/ready` answers 503 so balancers stop sending.
+    pub draining: AtomicBool,
+    /// Set once the listener accepts connections.
+    pub listening: AtomicBool,
 }
 
 impl Shared {
@@ -138,6 +150,9 @@ impl Shared {
             last_reload: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             streams: crate::usage::OpenStreams::default(),
+            team: OnceLock::new(),
+            draining: AtomicBool::new(false),
+            listening: AtomicBool::new(false),
         })
     }
 
@@ -147,6 +162,14 @@ impl Shared {
 
     pub fn swap(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
+    }
+
+    pub fn team(&self) -> Option<&Arc<crate::team::Team>> {
+        self.team.get()
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     /// Requests currently being handled.
