@@ -203,6 +203,14 @@ impl ShutdownSignalWatch for Drain {
             crate::stats::global().flush();
             std::process::exit(code);
         });
+        let unready = Duration::from_secs(self.shared.snapshot().config.shutdown.unready_seconds);
+        if !unready.is_zero() {
+            tracing::info!(
+                unready_s = unready.as_secs(),
+                "draining: /health/ready answers 503; still serving until the balancer notices"
+            );
+            tokio::time::sleep(unready).await;
+        }
         let shared = self.shared.clone();
         let grace = self.grace;
         let _ = std::thread::Builder::new()

@@ -122,6 +122,9 @@ pub struct Stats {
 pub struct Shutdown {
     /// On SIGTERM/SIGINT, how long in-flight requests and open streams may take to finish.
     pub grace_seconds: u64,
+    /// On SIGTERM, keep serving this long with `/health/ready` answering 503 before the
+    /// listener closes, so a balancer takes the replica out of rotation first (0: close at once).
+    pub unready_seconds: u64,
 }
 
 impl Default for Config {
@@ -208,7 +211,10 @@ impl Default for Stats {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Shutdown { grace_seconds: 10 }
+        Shutdown {
+            grace_seconds: 10,
+            unready_seconds: 0,
+        }
     }
 }
 
