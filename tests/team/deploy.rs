@@ -76,7 +76,9 @@ fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
+        // The fp32 export is skipped when the int8 one (preferred at load) is there.
+        let fp32_spare = e.file_name() == "model.onnx" && from.join("model.int8.onnx").exists();
+        if e.file_type().unwrap().is_file() && !fp32_spare {
             std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
         }
     }
@@ -89,12 +91,15 @@ fn the_image_layout_starts_from_its_entrypoint_outside_a_container() {
     for needed in ["COPY --from=build /out/ /opt/headroom/", "USER headroom", "HEALTHCHECK", "/health/live", "ENTRYPOINT [\"/opt/headroom/bin/entrypoint.sh\"]"] {
         assert!(dockerfile.contains(needed), "Dockerfile lacks {needed}");
     }
-    let runtime = root.join(".runtime");
-    let minilm = root.join("models/minilm");
-    assert!(
-        minilm.join("tokenizer.json").exists() && runtime.exists(),
-        "the model and runtime are missing: run scripts/setup.sh (scripts/setup-model.sh builds them)"
-    );
+    // What scripts/setup-model.sh built (in this checkout or the one the crates came from).
+    let cfg = headroom_model::ModelConfig::default();
+    fn missing<T>(e: headroom_model::ModelError) -> T {
+        panic!("the model or runtime is missing: run scripts/setup.sh (scripts/setup-model.sh builds them): {e}")
+    }
+    let runtime = headroom_model::locate_runtime(&cfg).unwrap_or_else(missing);
+    let runtime = runtime.parent().unwrap().to_path_buf();
+    let (model, _) = headroom_model::locate_model_files(&cfg).unwrap_or_else(missing);
+    let minilm = model.parent().unwrap().to_path_buf();
     // Stage /opt/headroom as the image's runtime stage lays it out.
     let image = tempfile::tempdir().unwrap();
     let opt = image.path().join("opt/headroom");
