@@ -12,8 +12,8 @@ use crate::stats::persist::Ledger;
 use crate::stats::Totals;
 use headroom_team::{Bucket, Fields, Redis, Retention, SharedResults, SharedSavings, StateConfig};
 use prometheus::{
-    register_int_counter, register_int_counter_vec, register_int_gauge, IntCounter,
-    IntCounterVec, IntGauge,
+    register_int_counter, register_int_counter_vec, register_int_gauge, IntCounter, IntCounterVec,
+    IntGauge,
 };
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock, Mutex};
@@ -27,8 +27,11 @@ static REDIS_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 static REDIS_OPS: LazyLock<IntCounter> = LazyLock::new(|| {
-    register_int_counter!("headroom_redis_operations_total", "Redis round trips attempted")
-        .expect("metric registers once")
+    register_int_counter!(
+        "headroom_redis_operations_total",
+        "Redis round trips attempted"
+    )
+    .expect("metric registers once")
 });
 static REDIS_SKIPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(
@@ -103,6 +106,9 @@ pub fn count_refused() {
     TOKEN_REFUSED.inc();
 }
 
+/// One push of savings: its id (replica and sequence number) and its buckets.
+type Batch = (String, BTreeMap<Bucket, Fields>);
+
 /// The shared state of a team gateway.
 pub struct Team {
     /// Drives the Redis connection and the write queue; every Redis call runs here.
@@ -112,7 +118,7 @@ pub struct Team {
     pub results: Arc<SharedResults>,
     replica: String,
     /// The batch being pushed: its id and buckets, kept until Redis confirms it.
-    batch: Mutex<(u64, Option<(String, BTreeMap<Bucket, Fields>)>)>,
+    batch: Mutex<(u64, Option<Batch>)>,
     /// Redis answered at least once since start (readiness needs it once, not always).
     reached: std::sync::atomic::AtomicBool,
 }
@@ -143,7 +149,10 @@ impl Team {
         LazyLock::force(&REDIS_ERRORS);
         Ok(Arc::new(Team {
             savings: Arc::new(SharedSavings::new(redis.clone(), retention)),
-            results: Arc::new(SharedResults::new(redis.clone(), config.results_ttl_seconds)),
+            results: Arc::new(SharedResults::new(
+                redis.clone(),
+                config.results_ttl_seconds,
+            )),
             redis,
             runtime,
             replica,
@@ -266,7 +275,10 @@ impl Team {
         raise(&REDIS_SKIPPED, c.skipped);
         raise(&REDIS_DROPPED, c.dropped_writes);
         raise(&REDIS_BYTES.with_label_values(&["sent"]), c.bytes_sent);
-        raise(&REDIS_BYTES.with_label_values(&["received"]), c.bytes_received);
+        raise(
+            &REDIS_BYTES.with_label_values(&["received"]),
+            c.bytes_received,
+        );
         REDIS_UP.set(i64::from(
             self.redis.breaker_state() == headroom_team::BreakerState::Closed,
         ));

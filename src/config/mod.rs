@@ -392,7 +392,9 @@ impl Config {
         let mut problems = Vec::new();
         match self.listen_addr() {
             Err(e) => problems.push(e),
-            Ok(addr) if !addr.ip().is_loopback() => problems.extend(self.public_listen_problem(addr)),
+            Ok(addr) if !addr.ip().is_loopback() => {
+                problems.extend(self.public_listen_problem(addr))
+            }
             Ok(_) => {}
         }
         for (key, list) in [
@@ -590,7 +592,10 @@ mod tests {
         assert!(e.contains("auth.mode") && e.contains("passthrough"), "{e}");
         c.auth.inject_api_key = false;
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("auth.mode"), "key injection off is not enough: {e}");
+        assert!(
+            e.contains("auth.mode"),
+            "key injection off is not enough: {e}"
+        );
         c.auth.mode = headroom_team::AuthMode::Passthrough;
         c.validate().unwrap();
         c.auth.inject_api_key = true;

@@ -150,7 +150,10 @@ impl ProxyHttp for Headroom {
                     Ok(a) => ctx.admitted = a,
                     Err(err) => return answer_error(session, ctx, err).await,
                 }
-                let swapped = ctx.admitted.as_ref().is_some_and(|a| a.replaces_credentials());
+                let swapped = ctx
+                    .admitted
+                    .as_ref()
+                    .is_some_and(|a| a.replaces_credentials());
                 if let Some(err) = routes::credential_conflict(kind, &req.headers) {
                     if !swapped {
                         return answer_error(session, ctx, err).await;

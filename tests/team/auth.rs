@@ -15,7 +15,9 @@ fn a_public_listen_address_without_an_auth_mode_refuses_to_start() {
     let port = free_port();
     std::fs::write(
         &config,
-        format!("listen: 0.0.0.0:{port}\nauth:\n  inject_api_key: false\nmodel:\n  enabled: false\n"),
+        format!(
+            "listen: 0.0.0.0:{port}\nauth:\n  inject_api_key: false\nmodel:\n  enabled: false\n"
+        ),
     )
     .unwrap();
     let out = Command::new(headroom_bin())
@@ -31,7 +33,10 @@ fn a_public_listen_address_without_an_auth_mode_refuses_to_start() {
         stderr.contains("line 1") && stderr.contains("auth.mode") && stderr.contains("passthrough"),
         "the message names the line, the key and the ways out: {stderr}"
     );
-    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "nothing listens");
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "nothing listens"
+    );
 }
 
 #[test]
@@ -57,14 +62,29 @@ fn a_public_listen_address_with_passthrough_starts_and_injects_nothing() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    while request(port, "GET", "/health/ready", &[], b"").map(|r| r.status).ok() != Some(200) {
+    while request(port, "GET", "/health/ready", &[], b"")
+        .map(|r| r.status)
+        .ok()
+        != Some(200)
+    {
         assert!(Instant::now() < deadline, "not ready in time");
         std::thread::sleep(Duration::from_millis(50));
     }
     let body = br#"{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#;
-    let r = request(port, "POST", "/v1/messages", &[("content-type", "application/json")], body).unwrap();
+    let r = request(
+        port,
+        "POST",
+        "/v1/messages",
+        &[("content-type", "application/json")],
+        body,
+    )
+    .unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(up.last().unwrap().header("x-api-key"), None, "no key is injected");
+    assert_eq!(
+        up.last().unwrap().header("x-api-key"),
+        None,
+        "no key is injected"
+    );
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -75,10 +95,23 @@ fn missing_or_unknown_tokens_get_401_in_the_provider_shape_and_never_reach_the_u
     let proxy = Proxy::start_with_env(&gateway_yaml(&up, None), &[("TEAM_UNUSED", "x")]);
     let anthropic = br#"{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#;
     let openai = br#"{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}"#;
-    let cases: [(&str, &[u8], Vec<(&str, &str)>); 4] = [
-        ("/v1/messages", anthropic, vec![("x-api-key", "sk-ant-someone")]),
-        ("/v1/messages", anthropic, vec![("x-headroom-token", "wrong-token")]),
-        ("/v1/chat/completions", openai, vec![("authorization", "Bearer sk-someone")]),
+    type Case<'a> = (&'a str, &'a [u8], Vec<(&'a str, &'a str)>);
+    let cases: [Case; 4] = [
+        (
+            "/v1/messages",
+            anthropic,
+            vec![("x-api-key", "sk-ant-someone")],
+        ),
+        (
+            "/v1/messages",
+            anthropic,
+            vec![("x-headroom-token", "wrong-token")],
+        ),
+        (
+            "/v1/chat/completions",
+            openai,
+            vec![("authorization", "Bearer sk-someone")],
+        ),
         ("/v1/chat/completions", openai, vec![]),
     ];
     for (path, body, extra) in cases {
@@ -92,14 +125,30 @@ fn missing_or_unknown_tokens_get_401_in_the_provider_shape_and_never_reach_the_u
             assert_eq!(v["error"]["type"], "authentication_error", "{v}");
         } else {
             assert_eq!(v["error"]["type"], "authentication_error", "{v}");
-            assert!(v["error"]["message"].as_str().unwrap().contains("x-headroom-token"), "{v}");
+            assert!(
+                v["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("x-headroom-token"),
+                "{v}"
+            );
         }
     }
-    assert!(up.requests().is_empty(), "a refused request reached the upstream");
+    assert!(
+        up.requests().is_empty(),
+        "a refused request reached the upstream"
+    );
     // Local data needs a token too on a gateway.
     let raw = |extra: &str| {
-        let req = format!("GET /stats HTTP/1.1\r\nhost: gateway.internal\r\n{extra}connection: close\r\n\r\n");
-        String::from_utf8_lossy(&headroom_test_support::raw_exchange(proxy.port, req.as_bytes(), Duration::from_secs(5))).to_string()
+        let req = format!(
+            "GET /stats HTTP/1.1\r\nhost: gateway.internal\r\n{extra}connection: close\r\n\r\n"
+        );
+        String::from_utf8_lossy(&headroom_test_support::raw_exchange(
+            proxy.port,
+            req.as_bytes(),
+            Duration::from_secs(5),
+        ))
+        .to_string()
     };
     assert!(raw("").starts_with("HTTP/1.1 403"), "{}", raw(""));
     let with_token = raw(&format!("x-headroom-token: {TOKEN}\r\n"));
@@ -120,7 +169,11 @@ fn a_valid_token_is_stripped_counted_by_name_and_swapped_for_the_server_side_key
     let r = post_with_token(proxy.port, "/v1/messages", body).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let got = up.last().unwrap();
-    assert_eq!(got.header("x-headroom-token"), None, "the token never goes upstream");
+    assert_eq!(
+        got.header("x-headroom-token"),
+        None,
+        "the token never goes upstream"
+    );
     assert_eq!(got.header("x-api-key"), Some("sk-ant-client-own-key"));
     // 2. The token as the API key: replaced by the key the gateway keeps.
     let r = request(
@@ -140,20 +193,35 @@ fn a_valid_token_is_stripped_counted_by_name_and_swapped_for_the_server_side_key
     assert_eq!(stats["auth_tokens"][TOKEN_NAME]["requests"], 2, "{stats}");
     assert!(stats["auth_tokens"].get("bob").is_none(), "{stats}");
     let m = get_with_token(&proxy, "/metrics").text();
-    assert!(m.contains(&format!("headroom_token_requests_total{{token=\"{TOKEN_NAME}\"}} 2")), "{m}");
+    assert!(
+        m.contains(&format!(
+            "headroom_token_requests_total{{token=\"{TOKEN_NAME}\"}} 2"
+        )),
+        "{m}"
+    );
     for text in [m, stats.to_string(), proxy.stderr()] {
-        assert!(!text.contains(TOKEN) && !text.contains("sk-ant-kept"), "a secret leaked");
+        assert!(
+            !text.contains(TOKEN) && !text.contains("sk-ant-kept"),
+            "a secret leaked"
+        );
     }
 }
 
 #[test]
 fn ready_turns_503_on_sigterm_while_requests_are_still_served() {
     let up = FakeUpstream::start();
-    let yaml = format!("{}shutdown:\n  unready_seconds: 3\n", gateway_yaml(&up, None));
+    let yaml = format!(
+        "{}shutdown:\n  unready_seconds: 3\n",
+        gateway_yaml(&up, None)
+    );
     let mut proxy = Proxy::start(&yaml);
     let deadline = Instant::now() + Duration::from_secs(10);
     while proxy.get("/health/ready").status != 200 {
-        assert!(Instant::now() < deadline, "never ready: {}", proxy.get("/health/ready").text());
+        assert!(
+            Instant::now() < deadline,
+            "never ready: {}",
+            proxy.get("/health/ready").text()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(proxy.get("/health/live").status, 200);
@@ -162,10 +230,18 @@ fn ready_turns_503_on_sigterm_while_requests_are_still_served() {
     let ready = proxy.get("/health/ready");
     assert_eq!(ready.status, 503, "{}", ready.text());
     assert!(ready.text().contains("draining"), "{}", ready.text());
-    assert_eq!(proxy.get("/health/live").status, 200, "alive while draining");
+    assert_eq!(
+        proxy.get("/health/live").status,
+        200,
+        "alive while draining"
+    );
     let body = br#"{"model":"claude-sonnet-4-5","max_tokens":8,"messages":[{"role":"user","content":"hi"}]}"#;
     let r = post_with_token(proxy.port, "/v1/messages", body).unwrap();
     assert_eq!(r.status, 200, "still serving while the balancer catches up");
-    assert_eq!(proxy.wait_exit(Duration::from_secs(15)), Some(0), "{}", proxy.stderr());
+    assert_eq!(
+        proxy.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "{}",
+        proxy.stderr()
+    );
 }
-

@@ -24,7 +24,12 @@ fn team() -> Team {
     let yaml = gateway_yaml(&up, Some(&redis.url()));
     let replicas: Vec<Proxy> = (0..3).map(|_| Proxy::start(&yaml)).collect();
     let lb = Balancer::start(&replicas.iter().map(|p| p.port).collect::<Vec<_>>());
-    Team { redis, up, replicas, lb }
+    Team {
+        redis,
+        up,
+        replicas,
+        lb,
+    }
 }
 
 /// Each message of a request body, as the exact bytes sent.
@@ -32,14 +37,18 @@ fn message_bytes(body: &[u8]) -> Vec<String> {
     let src = std::str::from_utf8(body).expect("utf-8 body");
     let root = jsontree::parse(src).expect("a JSON body");
     match root.get(src, "messages") {
-        Some(Node::Array { items, .. }) => items.iter().map(|m| src[m.span()].to_string()).collect(),
+        Some(Node::Array { items, .. }) => {
+            items.iter().map(|m| src[m.span()].to_string()).collect()
+        }
         _ => Vec::new(),
     }
 }
 
 /// This process's own request count (the run totals at the top of `/stats`).
 fn own_requests(p: &Proxy) -> u64 {
-    get_with_token(p, "/stats").json()["requests"].as_u64().unwrap_or(0)
+    get_with_token(p, "/stats").json()["requests"]
+        .as_u64()
+        .unwrap_or(0)
 }
 
 fn lifetime(p: &Proxy) -> serde_json::Value {
@@ -47,7 +56,10 @@ fn lifetime(p: &Proxy) -> serde_json::Value {
 }
 
 /// Waits until every replica's `/stats` lifetime satisfies `ok` (flushes run every second).
-fn lifetime_everywhere(t: &Team, ok: impl Fn(&serde_json::Value) -> bool) -> Vec<serde_json::Value> {
+fn lifetime_everywhere(
+    t: &Team,
+    ok: impl Fn(&serde_json::Value) -> bool,
+) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let all: Vec<_> = t.replicas.iter().map(lifetime).collect();
@@ -55,7 +67,10 @@ fn lifetime_everywhere(t: &Team, ok: impl Fn(&serde_json::Value) -> bool) -> Vec
         if all.iter().all(&ok) && all.iter().all(|l| l == &all[0]) {
             return all;
         }
-        assert!(Instant::now() < deadline, "lifetime totals never settled: {all:?}");
+        assert!(
+            Instant::now() < deadline,
+            "lifetime totals never settled: {all:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -69,20 +84,30 @@ fn a_session_across_replicas_stays_byte_identical_and_every_replica_shows_the_te
         assert_eq!(r.status, 200, "turn {n}: {}", r.text());
     }
     let own: Vec<u64> = t.replicas.iter().map(own_requests).collect();
-    assert!(own.iter().all(|n| *n >= 3), "round robin spreads the turns: {own:?}");
+    assert!(
+        own.iter().all(|n| *n >= 3),
+        "round robin spreads the turns: {own:?}"
+    );
     assert_eq!(own.iter().sum::<u64>(), 10);
 
     let sent: Vec<Vec<u8>> = t.up.requests().into_iter().map(|r| r.body).collect();
     assert_eq!(sent.len(), 10);
     let compressed = sent.iter().zip(&bodies).filter(|(s, b)| s != b).count();
-    assert!(compressed >= 5, "only {compressed} of 10 turns were compressed");
+    assert!(
+        compressed >= 5,
+        "only {compressed} of 10 turns were compressed"
+    );
     let strip = |m: &str| m.replace("\"cache_control\":{\"type\":\"ephemeral\"},", "");
     for n in 1..sent.len() {
         let (prev, cur) = (message_bytes(&sent[n - 1]), message_bytes(&sent[n]));
         assert_eq!(cur.len(), prev.len() + 2, "turn {n}");
         for (i, old) in prev.iter().enumerate() {
             // The newest block of turn N-1 loses its cache_control marker in turn N.
-            assert_eq!(strip(&cur[i]), strip(old), "turn {n}: message {i} differs across replicas");
+            assert_eq!(
+                strip(&cur[i]),
+                strip(old),
+                "turn {n}: message {i} differs across replicas"
+            );
         }
     }
 
@@ -123,7 +148,10 @@ fn load(port: u16, n: usize, threads: usize, stop: Arc<AtomicBool>) -> Vec<(u16,
             })
         })
         .collect();
-    handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect()
 }
 
 /// A whole answer: a JSON message, or an SSE stream from `message_start` to `message_stop`
@@ -164,7 +192,12 @@ fn redis_dying_mid_load_fails_no_request_and_sharing_resumes() {
     let errors: f64 = t
         .replicas
         .iter()
-        .map(|p| metric(&get_with_token(p, "/metrics").text(), "headroom_redis_errors_total"))
+        .map(|p| {
+            metric(
+                &get_with_token(p, "/metrics").text(),
+                "headroom_redis_errors_total",
+            )
+        })
         .sum();
     assert!(errors >= 1.0, "the Redis error counter moved");
     // The restarted Redis is empty (no persistence); what the replicas counted while it was
@@ -173,7 +206,11 @@ fn redis_dying_mid_load_fails_no_request_and_sharing_resumes() {
     let all = lifetime_everywhere(&t, |l| {
         (after_restart..=150).contains(&l["requests"].as_u64().unwrap_or(0))
     });
-    assert!(all[0]["requests"].as_u64().unwrap() > after_restart, "what was counted during the outage was pushed once Redis came back: {}", all[0]["requests"]);
+    assert!(
+        all[0]["requests"].as_u64().unwrap() > after_restart,
+        "what was counted during the outage was pushed once Redis came back: {}",
+        all[0]["requests"]
+    );
     let health = get_with_token(&t.replicas[0], "/health?verbose=1").json();
     assert_eq!(health["redis"]["circuit"], "closed", "{health}");
     assert_eq!(t.replicas[0].get("/health/ready").status, 200);
@@ -198,7 +235,11 @@ fn a_replica_dying_mid_load_corrupts_no_request() {
     for (status, body) in &results {
         // nginx retries a refused connection on the next replica; a request cut mid-flight
         // comes back as nginx's 502, never as a mangled answer.
-        assert!(*status == 200 || *status == 502, "{status}: {}", String::from_utf8_lossy(body));
+        assert!(
+            *status == 200 || *status == 502,
+            "{status}: {}",
+            String::from_utf8_lossy(body)
+        );
         if *status == 200 {
             assert!(is_message(body), "{}", String::from_utf8_lossy(body));
         }
@@ -215,5 +256,8 @@ fn a_replica_dying_mid_load_corrupts_no_request() {
     let upstream = t.up.requests().len() as u64;
     let all = lifetime_everywhere(&t, |l| l["requests"].as_u64().unwrap_or(0) >= survivors);
     let total = all[0]["requests"].as_u64().unwrap();
-    assert!(total <= upstream, "{total} counted, {upstream} reached the upstream");
+    assert!(
+        total <= upstream,
+        "{total} counted, {upstream} reached the upstream"
+    );
 }

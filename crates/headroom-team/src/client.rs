@@ -85,7 +85,9 @@ impl Redis {
         let client = redis::Client::open(url.as_str()).map_err(|e| setup(e.to_string()))?;
         let timeout = Duration::from_millis(config.timeout_ms.max(1));
         let manager_config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(config.connect_timeout_ms.max(1))))
+            .set_connection_timeout(Some(Duration::from_millis(
+                config.connect_timeout_ms.max(1),
+            )))
             .set_response_timeout(Some(timeout))
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(10))
@@ -149,10 +151,7 @@ impl Redis {
             .fetch_add(cmd.get_packed_command().len() as u64, Ordering::Relaxed);
         let mut conn = self.manager.clone();
         let outcome = tokio::time::timeout(self.timeout, cmd.query_async::<Value>(&mut conn)).await;
-        self.settle(outcome).map(|v| {
-            self.received(&v);
-            v
-        })
+        self.settle(outcome).inspect(|v| self.received(v))
     }
 
     /// A pipeline (one round trip), within the timeout and through the breaker.
@@ -164,15 +163,16 @@ impl Redis {
         let mut conn = self.manager.clone();
         let outcome =
             tokio::time::timeout(self.timeout, pipe.query_async::<Vec<Value>>(&mut conn)).await;
-        self.settle(outcome).map(|vs| {
-            vs.iter().for_each(|v| self.received(v));
-            vs
-        })
+        self.settle(outcome)
+            .inspect(|vs| vs.iter().for_each(|v| self.received(v)))
     }
 
     /// True when Redis answers a PING now (the readiness probe).
     pub async fn ping(&self) -> bool {
-        matches!(self.cmd(&redis::cmd("PING")).await, Ok(Value::SimpleString(_) | Value::Okay))
+        matches!(
+            self.cmd(&redis::cmd("PING")).await,
+            Ok(Value::SimpleString(_) | Value::Okay)
+        )
     }
 
     /// Queues a write for the background task; never waits. Dropped and counted when the queue
@@ -229,7 +229,10 @@ fn value_bytes(v: &Value) -> u64 {
         Value::BulkString(b) => b.len() as u64,
         Value::SimpleString(s) => s.len() as u64,
         Value::Array(vs) | Value::Set(vs) => vs.iter().map(value_bytes).sum(),
-        Value::Map(kv) => kv.iter().map(|(k, v)| value_bytes(k) + value_bytes(v)).sum(),
+        Value::Map(kv) => kv
+            .iter()
+            .map(|(k, v)| value_bytes(k) + value_bytes(v))
+            .sum(),
         Value::Int(_) | Value::Double(_) => 8,
         _ => 1,
     }
@@ -248,7 +251,10 @@ async fn drain_writes(redis: std::sync::Weak<Redis>, mut rx: mpsc::Receiver<Cmd>
         }
         if redis.pipe(&pipe).await.is_err() {
             let n = pipe.cmd_iter().count() as u64;
-            redis.counters.dropped_writes.fetch_add(n, Ordering::Relaxed);
+            redis
+                .counters
+                .dropped_writes
+                .fetch_add(n, Ordering::Relaxed);
         }
     }
 }

@@ -116,6 +116,9 @@ mod tests {
         };
         let p = c.problems();
         assert_eq!(p.len(), 1);
-        assert!(p[0].contains("state.redis_url") && !p[0].contains("pw"), "{p:?}");
+        assert!(
+            p[0].contains("state.redis_url") && !p[0].contains("pw"),
+            "{p:?}"
+        );
     }
 }

@@ -79,7 +79,9 @@ pub fn token_problems(tokens: &[TokenEntry]) -> Vec<String> {
     for (i, t) in tokens.iter().enumerate() {
         let ok_name = !t.name.is_empty()
             && t.name.len() <= 64
-            && t.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
+            && t.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c));
         if !ok_name {
             out.push(format!(
                 "`auth.tokens[{i}].name`: {:?} must be 1-64 letters, digits or -_.@ (it is a metric label)",
@@ -93,7 +95,10 @@ pub fn token_problems(tokens: &[TokenEntry]) -> Vec<String> {
             ));
         }
         if tokens[..i].iter().any(|o| o.name == t.name) {
-            out.push(format!("`auth.tokens[{i}].name`: {:?} is listed twice", t.name));
+            out.push(format!(
+                "`auth.tokens[{i}].name`: {:?} is listed twice",
+                t.name
+            ));
         }
     }
     out
@@ -209,7 +214,11 @@ impl Inbound {
         // Every entry is compared in full, so timing says nothing about which one matched.
         let mut found = None;
         for t in &self.tokens {
-            let diff = t.digest.iter().zip(d.iter()).fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            let diff = t
+                .digest
+                .iter()
+                .zip(d.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
             if diff == 0 {
                 found = Some(t);
             }
@@ -317,11 +326,21 @@ mod tests {
     #[test]
     fn token_as_api_key_is_swapped_for_the_server_side_key() {
         for p in [
-            Presented { api_key: Some("tok-alice"), ..Default::default() },
-            Presented { authorization: Some("Bearer tok-alice"), ..Default::default() },
+            Presented {
+                api_key: Some("tok-alice"),
+                ..Default::default()
+            },
+            Presented {
+                authorization: Some("Bearer tok-alice"),
+                ..Default::default()
+            },
         ] {
             match inbound().check(&p, Provider::Anthropic) {
-                Verdict::Allowed { name, carrier: Carrier::Credential, key: Some(k) } => {
+                Verdict::Allowed {
+                    name,
+                    carrier: Carrier::Credential,
+                    key: Some(k),
+                } => {
                     assert_eq!(&*name, "alice");
                     assert_eq!(k.expose(), "sk-ant-server");
                     assert_eq!(format!("{k:?}"), "SecretKey(***)");
@@ -330,29 +349,53 @@ mod tests {
             }
         }
         // No OpenAI key kept for alice.
-        let p = Presented { api_key: Some("tok-alice"), ..Default::default() };
-        assert!(matches!(inbound().check(&p, Provider::OpenAi), Verdict::Denied(_)));
+        let p = Presented {
+            api_key: Some("tok-alice"),
+            ..Default::default()
+        };
+        assert!(matches!(
+            inbound().check(&p, Provider::OpenAi),
+            Verdict::Denied(_)
+        ));
     }
 
     #[test]
     fn missing_or_wrong_tokens_are_denied_and_other_modes_are_open() {
         for p in [
             Presented::default(),
-            Presented { token_header: Some("tok-alicE"), ..Default::default() },
-            Presented { api_key: Some("sk-ant-someone"), ..Default::default() },
-            Presented { authorization: Some("Basic tok-alice"), ..Default::default() },
+            Presented {
+                token_header: Some("tok-alicE"),
+                ..Default::default()
+            },
+            Presented {
+                api_key: Some("sk-ant-someone"),
+                ..Default::default()
+            },
+            Presented {
+                authorization: Some("Basic tok-alice"),
+                ..Default::default()
+            },
         ] {
-            assert!(matches!(inbound().check(&p, Provider::Anthropic), Verdict::Denied(_)), "{p:?}");
+            assert!(
+                matches!(inbound().check(&p, Provider::Anthropic), Verdict::Denied(_)),
+                "{p:?}"
+            );
         }
         let open = Inbound::new(AuthMode::Passthrough, &[], &|_| None);
-        assert!(matches!(open.check(&Presented::default(), Provider::Anthropic), Verdict::Open));
+        assert!(matches!(
+            open.check(&Presented::default(), Provider::Anthropic),
+            Verdict::Open
+        ));
     }
 
     #[test]
     fn bad_entries_are_named() {
-        let p = token_problems(&[
-            TokenEntry { name: "a b".into(), sha256: "xyz".into(), anthropic_key_env: None, openai_key_env: None },
-        ]);
+        let p = token_problems(&[TokenEntry {
+            name: "a b".into(),
+            sha256: "xyz".into(),
+            anthropic_key_env: None,
+            openai_key_env: None,
+        }]);
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[1].contains("headroom token hash"));
     }

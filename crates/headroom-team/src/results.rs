@@ -25,8 +25,11 @@ impl SharedResults {
 
     /// `settings` fingerprints the compression settings; `block` is the block's content hash.
     fn key(&self, settings: u64, block: u128) -> String {
-        self.redis
-            .key(&["result", &format!("{settings:016x}"), &format!("{block:032x}")])
+        self.redis.key(&[
+            "result",
+            &format!("{settings:016x}"),
+            &format!("{block:032x}"),
+        ])
     }
 
     /// The cached result, or `None` on a miss or when Redis is unavailable.

@@ -2,11 +2,11 @@
 //! persistence): originals shared between two handles (two replicas), read-through layering,
 //! exactly-once savings batches, the shared result cache, and fail-fast while Redis is down.
 
+use headroom_store::{Original, OriginalsStore, StoreError};
 use headroom_team::{
-    Bucket, BreakerState, Fields, Layered, Redis, RedisOriginals, Retention, SharedResults,
+    BreakerState, Bucket, Fields, Layered, Redis, RedisOriginals, Retention, SharedResults,
     SharedSavings, StateConfig,
 };
-use headroom_store::{Original, OriginalsStore, StoreError};
 use headroom_test_support::services::RedisServer;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -82,26 +82,50 @@ async fn layered_reads_local_first_then_redis_and_keeps_serving_when_redis_dies(
     let redis_a = Redis::open(&config(&server.url())).unwrap();
     let redis_b = Redis::open(&config(&server.url())).unwrap();
     let local_b = Arc::new(MapStore::default());
-    let a = Layered::new(Arc::new(MapStore::default()), Arc::new(RedisOriginals::new(redis_a, 60)));
-    let b = Layered::new(local_b.clone(), Arc::new(RedisOriginals::new(redis_b.clone(), 60)));
+    let a = Layered::new(
+        Arc::new(MapStore::default()),
+        Arc::new(RedisOriginals::new(redis_a, 60)),
+    );
+    let b = Layered::new(
+        local_b.clone(),
+        Arc::new(RedisOriginals::new(redis_b.clone(), 60)),
+    );
     a.put(original("made-on-a", "first\nsecond\n"));
     b.put(original("made-on-b", "kept locally too\n"));
     let got = eventually(|| async { b.get("made-on-a").await.ok().flatten() }).await;
     assert_eq!(&*got.content, "first\nsecond\n");
-    assert!(local_b.0.lock().unwrap().contains_key("made-on-a"), "a Redis hit fills the local tier");
+    assert!(
+        local_b.0.lock().unwrap().contains_key("made-on-a"),
+        "a Redis hit fills the local tier"
+    );
 
     server.kill();
     let t0 = Instant::now();
     for _ in 0..20 {
-        let o = b.get("made-on-b").await.unwrap().expect("local tier still answers");
+        let o = b
+            .get("made-on-b")
+            .await
+            .unwrap()
+            .expect("local tier still answers");
         assert_eq!(&*o.content, "kept locally too\n");
-        assert!(b.get("never-stored").await.is_err(), "a miss while Redis is down is reported");
+        assert!(
+            b.get("never-stored").await.is_err(),
+            "a miss while Redis is down is reported"
+        );
     }
     assert!(redis_b.counts().errors >= 1, "{:?}", redis_b.counts());
-    assert!(redis_b.counts().skipped >= 1, "the open circuit skips Redis: {:?}", redis_b.counts());
+    assert!(
+        redis_b.counts().skipped >= 1,
+        "the open circuit skips Redis: {:?}",
+        redis_b.counts()
+    );
     assert_eq!(redis_b.breaker_state(), BreakerState::Open);
     // 40 lookups, each bounded by the 200 ms timeout or skipped by the breaker: far from 40 × 200 ms.
-    assert!(t0.elapsed() < Duration::from_secs(4), "took {:?}", t0.elapsed());
+    assert!(
+        t0.elapsed() < Duration::from_secs(4),
+        "took {:?}",
+        t0.elapsed()
+    );
 
     server.restart();
     b.put(original("after-restart", "back\n"));
@@ -141,12 +165,25 @@ async fn savings_batches_from_many_replicas_add_up_and_a_retried_batch_counts_on
         tasks.push(tokio::spawn(async move {
             for seq in 0..50 {
                 let mut b = BTreeMap::new();
-                b.insert(Bucket::Lifetime, fields(&[("requests", 1), ("tokens_before", 1000), ("tokens_after", 100)]));
-                b.insert(Bucket::Hour(hour), fields(&[("requests", 1), ("models|claude-sonnet-4-5|requests", 1)]));
+                b.insert(
+                    Bucket::Lifetime,
+                    fields(&[
+                        ("requests", 1),
+                        ("tokens_before", 1000),
+                        ("tokens_after", 100),
+                    ]),
+                );
+                b.insert(
+                    Bucket::Hour(hour),
+                    fields(&[("requests", 1), ("models|claude-sonnet-4-5|requests", 1)]),
+                );
                 let id = format!("replica-{r}:{seq}");
                 assert!(savings.add(&id, &b).await.unwrap());
                 if seq == 7 {
-                    assert!(!savings.add(&id, &b).await.unwrap(), "a retried batch is not applied again");
+                    assert!(
+                        !savings.add(&id, &b).await.unwrap(),
+                        "a retried batch is not applied again"
+                    );
                 }
             }
             savings
@@ -156,9 +193,26 @@ async fn savings_batches_from_many_replicas_add_up_and_a_retried_batch_counts_on
     for t in tasks {
         any = Some(t.await.unwrap());
     }
-    let read = any.unwrap().read(&[Bucket::Lifetime, Bucket::Hour(hour), Bucket::Day(0)]).await.unwrap();
-    assert_eq!(read[0], fields(&[("requests", 150), ("tokens_before", 150_000), ("tokens_after", 15_000)]));
-    assert_eq!(read[1], fields(&[("requests", 150), ("models|claude-sonnet-4-5|requests", 150)]));
+    let read = any
+        .unwrap()
+        .read(&[Bucket::Lifetime, Bucket::Hour(hour), Bucket::Day(0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        read[0],
+        fields(&[
+            ("requests", 150),
+            ("tokens_before", 150_000),
+            ("tokens_after", 15_000)
+        ])
+    );
+    assert_eq!(
+        read[1],
+        fields(&[
+            ("requests", 150),
+            ("models|claude-sonnet-4-5|requests", 150)
+        ])
+    );
     assert!(read[2].is_empty());
 }
 
@@ -175,7 +229,10 @@ async fn a_result_cached_by_one_replica_is_found_by_another() {
     assert_eq!(got, real_text().into_bytes());
     assert_eq!(b.get(8, block).await, None, "other settings, other key");
     let c = redis_b.counts();
-    assert!(c.bytes_received >= real_text().len() as u64 && c.ops >= 3, "{c:?}");
+    assert!(
+        c.bytes_received >= real_text().len() as u64 && c.ops >= 3,
+        "{c:?}"
+    );
 }
 
 #[tokio::test]

@@ -66,7 +66,11 @@ impl RedisServer {
         self.kill();
         let bin = find(
             "redis-server",
-            &["/usr/bin/redis-server", "/usr/local/bin/redis-server", "/opt/homebrew/bin/redis-server"],
+            &[
+                "/usr/bin/redis-server",
+                "/usr/local/bin/redis-server",
+                "/opt/homebrew/bin/redis-server",
+            ],
         );
         let log = self.dir.path().join("redis.log");
         let mut child = Command::new(bin)
@@ -111,7 +115,11 @@ impl Balancer {
     pub fn start(backends: &[u16]) -> Balancer {
         let bin = find(
             "nginx",
-            &["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/opt/homebrew/bin/nginx"],
+            &[
+                "/usr/sbin/nginx",
+                "/usr/local/sbin/nginx",
+                "/opt/homebrew/bin/nginx",
+            ],
         );
         let dir = tempfile::tempdir().expect("temp dir for nginx");
         let port = crate::free_loopback_port();
