@@ -104,7 +104,10 @@ fn main() {
     let local = run(&up, None, requests);
     let shared = run(&up, Some(&redis), requests);
     println!("team gateway, one replica, {THREADS} client threads, {requests} requests of a 10-turn session (~25-60 KB bodies)");
-    println!("{:<22} {:>10} {:>22} {:>16} {:>18}", "state", "req/s", "cold compression tok/s", "redis ops/req", "redis bytes/req");
+    println!(
+        "{:<22} {:>10} {:>22} {:>16} {:>18}",
+        "state", "req/s", "cold compression tok/s", "redis ops/req", "redis bytes/req"
+    );
     for (label, r) in [("local (no redis)", &local), ("shared in redis", &shared)] {
         println!(
             "{label:<22} {:>10.1} {:>22.0} {:>16.2} {:>18.0}",
