@@ -2,8 +2,9 @@
 //! binary in tokens mode between 4 client threads and the fake upstream, replaying a 10-turn
 //! Claude-Code-shaped session, once on its own (local state) and once sharing state in a real
 //! `redis-server`, in the same run. Reports requests per second (and the Redis run's ratio to
-//! the local one), compression throughput on the cold first pass, and Redis round trips and
-//! bytes per request.
+//! the local one), compression time and tokens saved per request (old turns hit the
+//! replica's result cache, as in real conversations), and Redis round trips and bytes per
+//! request.
 //!
 //! Run: `cargo bench --bench team` (`TEAM_BENCH_REQUESTS=600` for a longer run).
 
@@ -38,7 +39,8 @@ fn post(port: u16, body: &[u8]) -> u16 {
 
 struct Run {
     rps: f64,
-    cold_tokens_per_s: f64,
+    compress_ms_per_req: f64,
+    saved_per_req: f64,
     redis_ops_per_req: f64,
     redis_bytes_per_req: f64,
 }
@@ -59,12 +61,16 @@ fn run(up: &FakeUpstream, redis: Option<&RedisServer>, requests: usize) -> Run {
         assert_eq!(post(proxy.port, b), 200);
     }
     let m = proxy.get("/metrics").text();
-    let tokens = metric(&m, "headroom_compression_tokens_total", "before");
-    let secs = metric(&m, "headroom_compression_duration_seconds_sum", "");
-    let before = (
-        metric(&m, "headroom_redis_operations_total", ""),
-        metric(&m, "headroom_redis_bytes_total", ""),
-    );
+    let snapshot = |m: &str| {
+        [
+            metric(m, "headroom_redis_operations_total", ""),
+            metric(m, "headroom_redis_bytes_total", ""),
+            metric(m, "headroom_compression_duration_seconds_sum", ""),
+            metric(m, "headroom_compression_tokens_total", "before")
+                - metric(m, "headroom_compression_tokens_total", "after"),
+        ]
+    };
+    let before = snapshot(&m);
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let workers: Vec<_> = (0..THREADS)
@@ -83,14 +89,14 @@ fn run(up: &FakeUpstream, redis: Option<&RedisServer>, requests: usize) -> Run {
     let elapsed = start.elapsed().as_secs_f64();
     // Let the flush of this run's savings land before reading the counters.
     std::thread::sleep(std::time::Duration::from_millis(1500));
-    let m = proxy.get("/metrics").text();
-    let ops = metric(&m, "headroom_redis_operations_total", "") - before.0;
-    let bytes = metric(&m, "headroom_redis_bytes_total", "") - before.1;
+    let after = snapshot(&proxy.get("/metrics").text());
+    let per_req = |i: usize| (after[i] - before[i]) / requests as f64;
     Run {
         rps: requests as f64 / elapsed,
-        cold_tokens_per_s: if secs > 0.0 { tokens / secs } else { 0.0 },
-        redis_ops_per_req: ops / requests as f64,
-        redis_bytes_per_req: bytes / requests as f64,
+        compress_ms_per_req: per_req(2) * 1000.0,
+        saved_per_req: per_req(3),
+        redis_ops_per_req: per_req(0),
+        redis_bytes_per_req: per_req(1),
     }
 }
 
@@ -103,15 +109,27 @@ fn main() {
     let redis = RedisServer::start();
     let local = run(&up, None, requests);
     let shared = run(&up, Some(&redis), requests);
-    println!("team gateway, one replica, {THREADS} client threads, {requests} requests of a 10-turn session (~25-60 KB bodies)");
+    let sizes: Vec<usize> = agent_session::session(21, 10)
+        .iter()
+        .map(Vec::len)
+        .collect();
     println!(
-        "{:<22} {:>10} {:>22} {:>16} {:>18}",
-        "state", "req/s", "cold compression tok/s", "redis ops/req", "redis bytes/req"
+        "team gateway, one replica, {THREADS} client threads, {requests} requests of a 10-turn session ({}-{} KB bodies)",
+        sizes.iter().min().unwrap_or(&0) / 1024,
+        sizes.iter().max().unwrap_or(&0) / 1024
+    );
+    println!(
+        "{:<22} {:>10} {:>18} {:>20} {:>16} {:>18}",
+        "state", "req/s", "compress ms/req", "tokens saved/req", "redis ops/req", "redis bytes/req"
     );
     for (label, r) in [("local (no redis)", &local), ("shared in redis", &shared)] {
         println!(
-            "{label:<22} {:>10.1} {:>22.0} {:>16.2} {:>18.0}",
-            r.rps, r.cold_tokens_per_s, r.redis_ops_per_req, r.redis_bytes_per_req
+            "{label:<22} {:>10.1} {:>18.2} {:>20.0} {:>16.3} {:>18.1}",
+            r.rps,
+            r.compress_ms_per_req,
+            r.saved_per_req,
+            r.redis_ops_per_req,
+            r.redis_bytes_per_req
         );
     }
     println!("redis / local req/s ratio: {:.2}", shared.rps / local.rps);
