@@ -145,11 +145,17 @@ mod tests {
     fn line_ranges_parse_both_dashes_and_reject_nonsense() {
         assert_eq!(
             Selector::parse_lines("212-388"),
-            Ok(Selector::Lines { first: 212, last: 388 })
+            Ok(Selector::Lines {
+                first: 212,
+                last: 388
+            })
         );
         assert_eq!(
             Selector::parse_lines("212\u{2013}388"),
-            Ok(Selector::Lines { first: 212, last: 388 })
+            Ok(Selector::Lines {
+                first: 212,
+                last: 388
+            })
         );
         assert_eq!(
             Selector::parse_lines("7"),
