@@ -42,10 +42,7 @@ pub fn parse_input(input: &str) -> Result<Request, String> {
             .filter(|s| !s.is_empty())
     };
     let selector = if let Some(lines) = text("lines") {
-        let (first, last) = parse_lines(lines).ok_or_else(|| {
-            format!("headroom_retrieve: `lines` must look like \"120-180\" (got {lines:?})")
-        })?;
-        Selector::Lines { first, last }
+        Selector::parse_lines(lines).map_err(|e| format!("headroom_retrieve: {e}"))?
     } else if let Some(q) = text("query") {
         Selector::Query(q.to_string())
     } else {
@@ -55,16 +52,6 @@ pub fn parse_input(input: &str) -> Result<Request, String> {
         id: id.to_string(),
         selector,
     })
-}
-
-/// `"A-B"` (or a single `"A"`), 1-based inclusive, `A <= B`.
-fn parse_lines(s: &str) -> Option<(usize, usize)> {
-    let (a, b) = match s.split_once('-') {
-        Some((a, b)) => (a.trim(), b.trim()),
-        None => (s, s),
-    };
-    let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
-    (a >= 1 && a <= b).then_some((a, b))
 }
 
 /// The answer for a call whose input did not parse.
@@ -91,69 +78,20 @@ pub fn answer(request: &Request, found: Option<&Original>) -> ToolAnswer {
             bytes: 0,
         };
     };
-    let text = select(&original.content, &request.selector);
+    let picked = headroom_store::select(&original.content, &request.selector);
+    let text = match &request.selector {
+        Selector::Whole => picked.content,
+        _ if picked.lines == 0 => format!(
+            "[headroom: nothing of the original (id {}, {} lines) matches that selection]",
+            original.id, picked.total_lines
+        ),
+        _ => picked.content,
+    };
     ToolAnswer {
         bytes: text.len(),
         text,
         is_error: false,
         hit: true,
-    }
-}
-
-/// Lines of context kept around each query match.
-const QUERY_CONTEXT: usize = 2;
-
-/// The part of `content` a selector names.
-pub fn select(content: &str, selector: &Selector) -> String {
-    match selector {
-        Selector::Whole => content.to_string(),
-        Selector::Lines { first, last } => {
-            let lines: Vec<&str> = content.lines().collect();
-            if *first > lines.len() {
-                return format!(
-                    "[the original has {} lines; lines {first}-{last} do not exist]",
-                    lines.len()
-                );
-            }
-            let end = (*last).min(lines.len());
-            lines[first - 1..end].join("\n")
-        }
-        Selector::Query(q) => {
-            let words: Vec<String> = q
-                .split_whitespace()
-                .map(|w| w.to_lowercase())
-                .filter(|w| !w.is_empty())
-                .collect();
-            let lines: Vec<&str> = content.lines().collect();
-            let mut keep = vec![false; lines.len()];
-            for (i, l) in lines.iter().enumerate() {
-                let low = l.to_lowercase();
-                if words.iter().any(|w| low.contains(w.as_str())) {
-                    let lo = i.saturating_sub(QUERY_CONTEXT);
-                    let hi = (i + QUERY_CONTEXT).min(lines.len().saturating_sub(1));
-                    keep[lo..=hi].iter_mut().for_each(|k| *k = true);
-                }
-            }
-            if !keep.iter().any(|&k| k) {
-                return format!("[no line of the original matches {q:?}]");
-            }
-            let mut out = String::new();
-            let mut gap = false;
-            for (i, l) in lines.iter().enumerate() {
-                if keep[i] {
-                    if gap && !out.is_empty() {
-                        out.push_str("…\n");
-                    }
-                    gap = false;
-                    out.push_str(l);
-                    out.push('\n');
-                } else {
-                    gap = true;
-                }
-            }
-            out.pop();
-            out
-        }
     }
 }
 
@@ -205,26 +143,9 @@ mod tests {
     }
 
     #[test]
-    fn query_keeps_matching_lines_with_context_and_marks_gaps() {
-        let content = (1..=20)
-            .map(|i| format!("line {i}"))
-            .collect::<Vec<_>>()
-            .join("\n");
-        let out = select(&content, &Selector::Query("LINE 10".into()));
-        // "line" matches everything: the whole text comes back.
-        assert_eq!(out, content);
-        let out = select(&content, &Selector::Query("17 3".into()));
-        assert!(out.starts_with("line 1\n"), "{out}");
-        assert!(out.contains("…\nline 11"), "{out}");
-        let out = select(&content, &Selector::Query("absent".into()));
-        assert!(out.contains("no line"));
-        let out = select(
-            &content,
-            &Selector::Lines {
-                first: 30,
-                last: 40,
-            },
-        );
-        assert!(out.contains("20 lines"));
+    fn an_empty_selection_says_so() {
+        let r = parse_input(r#"{"id":"abc","query":"absent"}"#).unwrap();
+        let a = answer(&r, Some(&original("abc", "one\ntwo\n")));
+        assert!(!a.is_error && a.text.contains("2 lines"), "{}", a.text);
     }
 }
