@@ -138,7 +138,7 @@ mod tests {
         let hit = answer(&r, Some(&original("abc", "one\ntwo\nthree\nfour")));
         assert_eq!(
             (hit.text.as_str(), hit.is_error, hit.bytes),
-            ("two\nthree", false, 9)
+            ("two\nthree\n", false, 10)
         );
     }
 
