@@ -11,6 +11,7 @@ pub mod framing;
 mod headers;
 mod local;
 mod plan;
+pub mod retrieve;
 pub mod routes;
 pub mod trust;
 pub mod usage;
@@ -277,6 +278,7 @@ impl ProxyHttp for Headroom {
                         format,
                         snap.pipeline.clone(),
                         snap.compressions.clone(),
+                        self.shared.originals.clone(),
                         &mut ctx.outcome,
                     )
                     .await,
