@@ -38,7 +38,11 @@ pub fn open_store(config: &Config) -> Option<Arc<dyn OriginalsStore>> {
     if !r.enabled {
         return None;
     }
-    let stats = config.stats.path.clone().or_else(crate::stats::default_path);
+    let stats = config
+        .stats
+        .path
+        .clone()
+        .or_else(crate::stats::default_path);
     let dir = r.dir(stats.as_deref());
     if dir.is_none() {
         tracing::warn!("no state directory (HOME unset): originals are kept in memory only");

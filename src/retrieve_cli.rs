@@ -18,7 +18,11 @@ pub fn run(args: &RetrieveArgs, config: &Config) -> ExitCode {
     match retrieve(args, config) {
         Ok(content) => {
             let mut out = std::io::stdout().lock();
-            if out.write_all(content.as_bytes()).and_then(|()| out.flush()).is_err() {
+            if out
+                .write_all(content.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
                 return ExitCode::from(1);
             }
             ExitCode::SUCCESS
@@ -89,7 +93,9 @@ fn ask_proxy(
             .ok_or_else(|| format!("the proxy at {addr} answered without content")));
     }
     let message = json["error"]["message"].as_str().unwrap_or(body).trim();
-    Ok(Err(format!("the proxy at {addr} answered {status}: {message}")))
+    Ok(Err(format!(
+        "the proxy at {addr} answered {status}: {message}"
+    )))
 }
 
 fn from_disk(
@@ -100,7 +106,11 @@ fn from_disk(
     why: &str,
 ) -> Result<String, String> {
     let r = &config.retrieval;
-    let stats = config.stats.path.clone().or_else(crate::stats::default_path);
+    let stats = config
+        .stats
+        .path
+        .clone()
+        .or_else(crate::stats::default_path);
     let Some(dir) = r.dir(stats.as_deref()) else {
         return Err(format!(
             "no proxy answered at {addr} ({why}), and there is no state directory to read (set `retrieval.path`)"

@@ -103,7 +103,12 @@ pub async fn respond_error(
     .await
 }
 
-pub(super) async fn send(session: &mut Session, status: u16, content_type: &str, body: Vec<u8>) -> Result<()> {
+pub(super) async fn send(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<()> {
     send_with(session, status, content_type, &[], body).await
 }
 
