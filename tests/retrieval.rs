@@ -48,6 +48,16 @@ fn ids(text: &str) -> Vec<String> {
     out
 }
 
+/// A proxy with `extra` config, and the CI log it compressed: (upstream, proxy, log, sent).
+fn ci_log_through(extra: &str) -> (FakeUpstream, Proxy, String, String) {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&format!("{}{extra}", upstreams(&up.url())));
+    let output = fixture("compress/ci_log.txt");
+    let task = "CI is red on main, what broke?";
+    let sent = compress_through(&proxy, &up, task, "Bash", &output);
+    (up, proxy, output, sent)
+}
+
 fn retrieve(proxy: &Proxy, path: &str) -> Response {
     proxy.get(&format!("/v1/retrieve/{path}"))
 }
@@ -258,18 +268,6 @@ fn a_restarted_proxy_and_the_cli_still_find_the_original_on_disk() {
     assert_eq!(v["content"].as_str(), Some(output.as_str()));
 }
 
-/// Strips `cache_control` (breakpoints move between turns; the content must not).
-fn strip_cache_control(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.remove("cache_control");
-            m.values_mut().for_each(strip_cache_control);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_cache_control),
-        _ => {}
-    }
-}
-
 fn session_through(proxy: &Proxy, up: &FakeUpstream) -> Vec<Vec<u8>> {
     let mut received = Vec::new();
     for body in agent_session::session(7, 10) {
@@ -291,7 +289,7 @@ fn markers_and_ids_are_byte_identical_on_every_turn_of_a_session() {
     let mut read = 0;
     for (turn, body) in received.iter().enumerate() {
         let mut v: Value = serde_json::from_slice(body).unwrap();
-        strip_cache_control(&mut v);
+        agent_session::strip_cache_control(&mut v);
         let messages = v["messages"].as_array().unwrap().clone();
         if let Some(prev) = &previous {
             assert_eq!(
@@ -317,18 +315,10 @@ fn markers_and_ids_are_byte_identical_on_every_turn_of_a_session() {
 
 #[test]
 fn without_the_tool_blocks_say_how_to_curl_their_original() {
-    let up = FakeUpstream::start();
-    let proxy = Proxy::start(&format!(
-        "{}retrieval:\n  tool: false\n",
-        upstreams(&up.url())
-    ));
-    let output = fixture("compress/ci_log.txt");
-    let sent = compress_through(
-        &proxy,
-        &up,
-        "CI is red on main, what broke?",
-        "Bash",
-        &output,
+    let (_up, proxy, output, sent) = ci_log_through(
+        "retrieval:
+  tool: false
+",
     );
     let id = ids(&sent).remove(0);
     let base = format!("http://127.0.0.1:{}", proxy.port);
@@ -345,18 +335,10 @@ fn without_the_tool_blocks_say_how_to_curl_their_original() {
 
 #[test]
 fn with_retrieval_off_markers_carry_no_ids_and_nothing_is_served() {
-    let up = FakeUpstream::start();
-    let proxy = Proxy::start(&format!(
-        "{}retrieval:\n  enabled: false\n",
-        upstreams(&up.url())
-    ));
-    let output = fixture("compress/ci_log.txt");
-    let sent = compress_through(
-        &proxy,
-        &up,
-        "CI is red on main, what broke?",
-        "Bash",
-        &output,
+    let (_up, proxy, output, sent) = ci_log_through(
+        "retrieval:
+  enabled: false
+",
     );
     assert!(sent.contains("[… "), "still compressed");
     assert!(ids(&sent).is_empty(), "{sent}");
