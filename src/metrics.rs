@@ -162,6 +162,50 @@ pub static BYPASSED: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static RETRIEVALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_retrievals_total",
+        "Lookups of stored originals, by source (endpoint, tool, cli) and result (hit, miss).",
+        &["source", "result"]
+    )
+    .expect("metric registers once")
+});
+
+pub static RETRIEVAL_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "headroom_retrieval_bytes_total",
+        "Bytes of original content handed back by retrievals."
+    )
+    .expect("metric registers once")
+});
+
+pub static ORIGINALS_BYTES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "headroom_originals_store_bytes",
+        "Bytes the originals store holds, by tier (memory, disk).",
+        &["tier"]
+    )
+    .expect("metric registers once")
+});
+
+pub static ORIGINALS_ENTRIES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "headroom_originals_store_entries",
+        "Originals the store holds, by tier (memory, disk).",
+        &["tier"]
+    )
+    .expect("metric registers once")
+});
+
+pub static ORIGINALS_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_originals_dropped_writes_total",
+        "Originals not written to disk (they stay in memory only), by reason (queue_full, error).",
+        &["reason"]
+    )
+    .expect("metric registers once")
+});
+
 /// `headroom_compression_tokens_total` by stage, looked up once (it is counted on every request).
 pub static TOKENS_BEFORE: LazyLock<IntCounter> =
     LazyLock::new(|| COMPRESSION_TOKENS.with_label_values(&["before"]));
@@ -203,6 +247,19 @@ pub fn init() {
     LazyLock::force(&MODEL_TOKENS);
     LazyLock::force(&REQUEST_ERRORS);
     LazyLock::force(&BYPASSED);
+    for source in ["endpoint", "tool", "cli"] {
+        for result in ["hit", "miss"] {
+            RETRIEVALS.with_label_values(&[source, result]).inc_by(0);
+        }
+    }
+    RETRIEVAL_BYTES.inc_by(0);
+    for reason in ["queue_full", "error"] {
+        ORIGINALS_DROPPED.with_label_values(&[reason]).inc_by(0);
+    }
+    for tier in ["memory", "disk"] {
+        ORIGINALS_BYTES.with_label_values(&[tier]).set(0);
+        ORIGINALS_ENTRIES.with_label_values(&[tier]).set(0);
+    }
     for kind in crate::compress::CONTENT_TYPES {
         for outcome in crate::compress::Outcome::ALL {
             COMPRESSION_BLOCKS

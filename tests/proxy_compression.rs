@@ -22,17 +22,6 @@ fn string_span(body: &[u8], text: &str) -> std::ops::Range<usize> {
     at..at + literal.len()
 }
 
-fn strip_cache_control(v: &mut Value) {
-    match v {
-        Value::Object(m) => {
-            m.remove("cache_control");
-            m.values_mut().for_each(strip_cache_control);
-        }
-        Value::Array(a) => a.iter_mut().for_each(strip_cache_control),
-        _ => {}
-    }
-}
-
 #[test]
 fn large_tool_result_arrives_compressed_and_the_rest_byte_identical() {
     let up = FakeUpstream::start();
@@ -97,7 +86,7 @@ fn old_turns_reach_the_upstream_unchanged_across_a_session() {
         let r = proxy.post_json("/v1/messages", body);
         assert_eq!(r.status, 200);
         let mut v: Value = serde_json::from_slice(&up.last().unwrap().body).unwrap();
-        strip_cache_control(&mut v);
+        agent_session::strip_cache_control(&mut v);
         received.push(v);
     }
     let total_in: usize = bodies.iter().map(Vec::len).sum();

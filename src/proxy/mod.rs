@@ -11,6 +11,7 @@ pub mod framing;
 mod headers;
 mod local;
 mod plan;
+pub mod retrieve;
 pub mod routes;
 mod served;
 pub mod trust;
@@ -317,6 +318,7 @@ impl ProxyHttp for Headroom {
                         format,
                         snap.pipeline.clone(),
                         snap.compressions.clone(),
+                        self.shared.originals.clone(),
                         &mut ctx.outcome,
                     )
                     .await,
