@@ -70,16 +70,6 @@ impl Headroom {
     }
 }
 
-/// Queues the originals of the blocks this request compressed (their markers name them).
-fn keep_originals(store: Option<&Arc<dyn headroom_store::OriginalsStore>>, outcome: &BodyOutcome) {
-    let (Some(store), Some(r)) = (store, outcome.rewritten.as_ref()) else {
-        return;
-    };
-    for o in &r.originals {
-        store.put(o.clone());
-    }
-}
-
 /// Per-request state.
 pub struct RequestCtx {
     snapshot: Arc<Snapshot>,
@@ -185,9 +175,7 @@ impl ProxyHttp for Headroom {
                 match plan_body(session.req_header(), &ctx.snapshot.config, format, min_body) {
                     BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
                     BodyPlan::Buffer(b) => match self.served_plan(session, ctx) {
-                        Some(plan) => {
-                            return served::run(self, session, ctx, b.format, plan).await
-                        }
+                        Some(plan) => return served::run(self, session, ctx, b.format, plan).await,
                         None => ctx.body = Some(b),
                     },
                     BodyPlan::Stream { oversize } => ctx.outcome.oversize = oversize,
@@ -323,7 +311,6 @@ impl ProxyHttp for Headroom {
                     )
                     .await,
                 );
-                keep_originals(self.shared.originals.as_ref(), &ctx.outcome);
             }
         }
         Ok(())

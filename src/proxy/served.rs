@@ -39,7 +39,7 @@ use pingora_core::connectors::http::Connector;
 use pingora_core::protocols::http::client::HttpSession;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorSource, ErrorType, Result};
-use pingora_proxy::Session;
+use pingora_proxy::{ProxyHttp, Session};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -88,10 +88,10 @@ pub async fn run(
         format,
         snap.pipeline.clone(),
         snap.compressions.clone(),
+        Some(plan.store.clone()),
         &mut ctx.outcome,
     )
     .await;
-    super::keep_originals(Some(&plan.store), &ctx.outcome);
     let api = api_of(format);
     let (body, served) = match tool::inject(&compressed, api) {
         Injection::Injected(b) => (b, true),
@@ -121,9 +121,10 @@ async fn upstream_head(
     session: &mut Session,
     ctx: &mut RequestCtx,
 ) -> Result<RequestHeader> {
-    use pingora_proxy::ProxyHttp;
     let mut head = session.req_header().clone();
-    proxy.upstream_request_filter(session, &mut head, ctx).await?;
+    proxy
+        .upstream_request_filter(session, &mut head, ctx)
+        .await?;
     head.remove_header("transfer-encoding");
     // The proxy reads the answers it may have to rewrite: no content coding.
     head.insert_header("accept-encoding", "identity")?;
@@ -188,7 +189,11 @@ impl Exchange<'_> {
     async fn send(&mut self, ctx: &mut RequestCtx, body: &[u8]) -> Result<Answer> {
         let upstream = ctx.upstream().name;
         crate::metrics::UPSTREAM_CALLS
-            .with_label_values(&[if self.rounds == 0 { "client" } else { "retrieval" }])
+            .with_label_values(&[if self.rounds == 0 {
+                "client"
+            } else {
+                "retrieval"
+            }])
             .inc();
         let mut head = self.head.clone();
         head.insert_header("content-length", body.len().to_string())?;
@@ -242,7 +247,12 @@ impl Exchange<'_> {
     }
 
     /// No tool was offered: the answer goes to the client as it came.
-    async fn plain(&mut self, session: &mut Session, ctx: &mut RequestCtx, body: Vec<u8>) -> Result<()> {
+    async fn plain(
+        &mut self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        body: Vec<u8>,
+    ) -> Result<()> {
         let answer = self.send(ctx, &body).await?;
         self.pass_through(session, ctx, answer, Vec::new()).await
     }
@@ -266,7 +276,9 @@ impl Exchange<'_> {
         session.write_response_header(Box::new(head), false).await?;
         if !already.is_empty() {
             tap.feed(&already);
-            session.write_response_body(Some(Bytes::from(already)), false).await?;
+            session
+                .write_response_body(Some(Bytes::from(already)), false)
+                .await?;
         }
         while let Some(b) = answer.up.read_response_body().await.map_err(upstream_err)? {
             tap.feed(&b);
@@ -345,13 +357,17 @@ impl Exchange<'_> {
             let retrieved = turn.as_ref().is_some_and(|t| !t.retrievals.is_empty());
             if let Some(t) = turn.filter(|t| t.served_by_proxy() && self.rounds < plan.max_rounds) {
                 let Some(next) = self.continue_with(&body, &t, plan).await else {
-                    return self.send_json(session, ctx, &header, merger.finish(value)).await;
+                    return self
+                        .send_json(session, ctx, &header, merger.finish(value))
+                        .await;
                 };
                 merger.absorb(&value);
                 body = next;
                 let next_answer = self.send(ctx, &body).await?;
                 if next_answer.kind() != Kind::Json {
-                    return self.pass_through(session, ctx, next_answer, Vec::new()).await;
+                    return self
+                        .pass_through(session, ctx, next_answer, Vec::new())
+                        .await;
                 }
                 answer = next_answer;
                 continue;
@@ -377,7 +393,9 @@ impl Exchange<'_> {
         head.remove_header("transfer-encoding");
         head.insert_header("content-length", body.len().to_string())?;
         session.write_response_header(Box::new(head), false).await?;
-        session.write_response_body(Some(Bytes::from(body)), true).await
+        session
+            .write_response_body(Some(Bytes::from(body)), true)
+            .await
     }
 
     /// Answers a turn's calls from the store; the continuation body, or `None` when the
@@ -416,7 +434,9 @@ impl Exchange<'_> {
                 tap.feed(&b);
                 let out = stream.feed(&b);
                 if !out.is_empty() {
-                    session.write_response_body(Some(Bytes::from(out)), false).await?;
+                    session
+                        .write_response_body(Some(Bytes::from(out)), false)
+                        .await?;
                 }
             }
             tap.finish();
@@ -424,7 +444,9 @@ impl Exchange<'_> {
             self.release(answer).await;
             let (rest, t) = stream.end_round();
             if !rest.is_empty() {
-                session.write_response_body(Some(Bytes::from(rest)), false).await?;
+                session
+                    .write_response_body(Some(Bytes::from(rest)), false)
+                    .await?;
             }
             let more = t.served_by_proxy() && self.rounds < plan.max_rounds && !stream.errored();
             let next = match more {
@@ -433,7 +455,9 @@ impl Exchange<'_> {
             };
             let Some(next) = next else {
                 let out = stream.release(t.served_by_proxy());
-                return session.write_response_body(Some(Bytes::from(out)), true).await;
+                return session
+                    .write_response_body(Some(Bytes::from(out)), true)
+                    .await;
             };
             body = next;
             stream.next_round();
@@ -546,7 +570,13 @@ async fn lookup(store: &Arc<dyn OriginalsStore>, input: &str) -> ToolAnswer {
 /// (the caller sets the framing).
 fn client_head(upstream: &ResponseHeader, session: &Session) -> ResponseHeader {
     let mut head = upstream.clone();
-    for name in ["connection", "keep-alive", "transfer-encoding", "content-length", "trailer"] {
+    for name in [
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "content-length",
+        "trailer",
+    ] {
         head.remove_header(name);
     }
     if session.req_header().version == http::Version::HTTP_10 {

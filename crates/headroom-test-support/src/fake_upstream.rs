@@ -429,7 +429,14 @@ async fn scripted(
     let turn = m::decide(script, req, openai);
     let model = model_of(req);
     match (openai, stream) {
-        (false, false) => write_json(sock, 200, m::anthropic_json(&turn, &model, usage).as_bytes()).await,
+        (false, false) => {
+            write_json(
+                sock,
+                200,
+                m::anthropic_json(&turn, &model, usage).as_bytes(),
+            )
+            .await
+        }
         (true, false) => write_json(sock, 200, m::openai_json(&turn, usage.0).as_bytes()).await,
         (false, true) => {
             let events = m::anthropic_events(&turn, &model, usage)
@@ -439,7 +446,8 @@ async fn scripted(
             write_stream(sock, events).await
         }
         (true, true) => {
-            let include = req.pointer("/stream_options/include_usage") == Some(&serde_json::Value::Bool(true));
+            let include = req.pointer("/stream_options/include_usage")
+                == Some(&serde_json::Value::Bool(true));
             let n = req["messages"].as_array().map_or(0, |m| m.len());
             let events = m::openai_chunks(&turn, usage.0, include, &format!("chatcmpl-s{n}"))
                 .into_iter()

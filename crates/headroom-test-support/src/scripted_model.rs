@@ -54,7 +54,11 @@ impl Script {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Item {
     Text(String),
-    Call { id: String, name: String, input: Value },
+    Call {
+        id: String,
+        name: String,
+        input: Value,
+    },
 }
 
 /// The model's turn.
@@ -120,7 +124,11 @@ fn tool_results(req: &Value, openai: bool) -> (Vec<String>, Vec<(String, String)
 
 fn offers_tool(req: &Value, openai: bool) -> bool {
     req["tools"].as_array().into_iter().flatten().any(|t| {
-        let name = if openai { &t["function"]["name"] } else { &t["name"] };
+        let name = if openai {
+            &t["function"]["name"]
+        } else {
+            &t["name"]
+        };
         name == TOOL
     })
 }
@@ -277,7 +285,12 @@ fn openai_parts(turn: &Turn) -> (String, Vec<Value>) {
 }
 
 /// OpenAI chunk payloads (`data:` values) for a turn, `[DONE]` last.
-pub fn openai_chunks(turn: &Turn, prompt_tokens: u64, include_usage: bool, id: &str) -> Vec<String> {
+pub fn openai_chunks(
+    turn: &Turn,
+    prompt_tokens: u64,
+    include_usage: bool,
+    id: &str,
+) -> Vec<String> {
     let chunk = |delta: Value, finish: Value| {
         let mut c = json!({"id":id,"object":"chat.completion.chunk","created":1,"model":"gpt-fake",
             "choices":[{"index":0,"delta":delta,"logprobs":null,"finish_reason":finish}]});
@@ -303,7 +316,11 @@ pub fn openai_chunks(turn: &Turn, prompt_tokens: u64, include_usage: bool, id: &
             ));
         }
     }
-    let finish = if calls.is_empty() { "stop" } else { "tool_calls" };
+    let finish = if calls.is_empty() {
+        "stop"
+    } else {
+        "tool_calls"
+    };
     out.push(chunk(json!({}), json!(finish)));
     if include_usage {
         out.push(

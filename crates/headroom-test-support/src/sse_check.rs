@@ -80,14 +80,22 @@ pub fn anthropic(body: &[u8]) -> Result<Said, String> {
             }
             "content_block_start" => {
                 if open.is_some() || delta_seen {
-                    return Err(at("block started while another is open or after message_delta"));
+                    return Err(at(
+                        "block started while another is open or after message_delta",
+                    ));
                 }
                 let i = v["index"].as_u64().ok_or_else(|| at("no index"))? as usize;
                 if i != blocks {
                     return Err(at(&format!("block index {i}, expected {blocks}")));
                 }
-                let t = v["content_block"]["type"].as_str().unwrap_or("").to_string();
-                tool_name = v["content_block"]["name"].as_str().unwrap_or("").to_string();
+                let t = v["content_block"]["type"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                tool_name = v["content_block"]["name"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
                 open = Some((i, t, String::new()));
             }
             "content_block_delta" => {
@@ -108,7 +116,8 @@ pub fn anthropic(body: &[u8]) -> Result<Said, String> {
                     return Err(at(&format!("{d} in a {t} block")));
                 }
                 if d == "text_delta" {
-                    said.text.push_str(v["delta"]["text"].as_str().unwrap_or(""));
+                    said.text
+                        .push_str(v["delta"]["text"].as_str().unwrap_or(""));
                 }
                 if d == "input_json_delta" {
                     json.push_str(v["delta"]["partial_json"].as_str().unwrap_or(""));
@@ -209,9 +218,13 @@ pub fn openai(body: &[u8]) -> Result<Said, String> {
             said.text.push_str(t);
         }
         for tc in d["tool_calls"].as_array().into_iter().flatten() {
-            let i = tc["index"].as_u64().ok_or_else(|| at("tool call without index"))? as usize;
+            let i = tc["index"]
+                .as_u64()
+                .ok_or_else(|| at("tool call without index"))? as usize;
             if i == calls.len() {
-                let name = tc["function"]["name"].as_str().ok_or_else(|| at("new call without a name"))?;
+                let name = tc["function"]["name"]
+                    .as_str()
+                    .ok_or_else(|| at("new call without a name"))?;
                 if tc["id"].as_str().is_none() {
                     return Err(at("new call without an id"));
                 }
@@ -232,7 +245,8 @@ pub fn openai(body: &[u8]) -> Result<Said, String> {
         return Err("stream ended without finish_reason and [DONE]".into());
     }
     for (name, args) in calls {
-        let input = serde_json::from_str(&args).map_err(|_| format!("{name} arguments not JSON"))?;
+        let input =
+            serde_json::from_str(&args).map_err(|_| format!("{name} arguments not JSON"))?;
         said.calls.push((name, input));
     }
     Ok(said)
