@@ -390,3 +390,59 @@ fn a_ten_turn_session_keeps_earlier_bytes_with_the_tool_injected() {
         "cache misses after turn 1: {reads:?}"
     );
 }
+
+fn python_has_sdks() -> bool {
+    std::process::Command::new("python3")
+        .args(["-c", "import anthropic, openai"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn the_official_sdks_parse_served_answers_streaming_and_not() {
+    if !python_has_sdks() {
+        eprintln!("SKIPPED: python3 -m pip install anthropic openai to run this test");
+        return;
+    }
+    let (fact, _) = fact_for(false);
+    let (fact_openai, _) = fact_for(true);
+    assert_eq!(fact, fact_openai, "both shapes omit the same line");
+    let (up, proxy) = proxy_with_script(Script::new(Ask::Whole, &fact), "");
+    let bodies = json!({
+        "anthropic": serde_json::from_slice::<Value>(&anthropic_body(&ci_log(), false)).unwrap(),
+        "openai": serde_json::from_slice::<Value>(&openai_body(&ci_log(), false)).unwrap(),
+    });
+    let path = proxy.dir.path().join("bodies.json");
+    std::fs::write(&path, bodies.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(checkout().join("tests/python/sdk_retrieval.py"))
+        .arg(format!("http://127.0.0.1:{}", proxy.port))
+        .arg(&path)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    for key in [
+        "anthropic_text",
+        "stream_text",
+        "openai_text",
+        "openai_stream_text",
+    ] {
+        assert!(r[key].as_str().unwrap().contains(&fact), "{key}: {r}");
+    }
+    assert_eq!(r["anthropic_types"], json!(["text"]));
+    assert_eq!(r["stream_types"], json!(["text"]));
+    assert_eq!(r["anthropic_stop"], "end_turn");
+    assert_eq!(r["stream_stop"], "end_turn");
+    assert_eq!(r["openai_calls"], 0);
+    assert_eq!(r["openai_finish"], "stop");
+    assert_eq!(r["openai_stream_finish"], "stop");
+    assert_eq!(r["openai_stream_calls"], 0);
+    assert!(r["openai_stream_usage"].is_u64(), "{r}");
+    // Four client requests, each answered after one served round.
+    assert_eq!(up.requests().len(), 8);
+}

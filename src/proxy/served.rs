@@ -69,7 +69,7 @@ pub async fn run(
     plan: Plan,
 ) -> Result<bool> {
     let mut all = BytesMut::new();
-    while let Some(chunk) = session.read_request_body().await? {
+    while let Some(chunk) = session.read_request_body().await.map_err(downstream_err)? {
         all.extend_from_slice(&chunk);
         if all.len() > ctx.snapshot.config.limits.max_body_bytes {
             // The plan saw a Content-Length within the limit; a body that outgrows it is lying.
@@ -588,6 +588,11 @@ fn client_head(upstream: &ResponseHeader, session: &Session) -> ResponseHeader {
 fn tap_for(h: &ResponseHeader) -> super::usage::UsageTap {
     let header = |n: &str| h.headers.get(n).and_then(|v| v.to_str().ok());
     super::usage::UsageTap::for_response(header("content-type"), header("content-encoding"))
+}
+
+fn downstream_err(mut e: Box<Error>) -> Box<Error> {
+    e.esource = ErrorSource::Downstream;
+    e
 }
 
 fn upstream_err(mut e: Box<Error>) -> Box<Error> {

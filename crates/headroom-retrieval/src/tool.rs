@@ -22,7 +22,7 @@ of the original; without them you get the whole original.";
 /// The input schema, shared by both APIs.
 const SCHEMA: &str = concat!(
     r#"{"type":"object","properties":{"#,
-    r#""id":{"type":"string","description":"The id from an omission marker, e.g. 3fa9c1d2e4b7"},"#,
+    r#""id":{"type":"string","description":"The id from an omission marker: 12 hex characters"},"#,
     r#""lines":{"type":"string","description":"Optional 1-based inclusive line range A-B of the original"},"#,
     r#""query":{"type":"string","description":"Optional words; returns the matching lines with a little context"}"#,
     r#"},"required":["id"]}"#
