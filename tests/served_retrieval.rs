@@ -128,6 +128,18 @@ fn anthropic_json_answer_carries_a_fact_only_the_original_had() {
     // The tool was offered last, and the continuation carried the whole original.
     let tools = got[0]["tools"].as_array().unwrap();
     assert_eq!(tools.last().unwrap()["name"], TOOL);
+    // Every upstream call and the served retrieval are counted.
+    let stats = proxy.stats_when(|s| s["retrieval"]["upstream_calls"]["retrieval"] == 1);
+    let r = &stats["retrieval"];
+    assert_eq!(r["upstream_calls"]["client"], 1, "{r}");
+    assert_eq!(r["by_source"]["tool"]["hits"], 1, "{r}");
+    assert!(
+        r["continuation_tokens"]["input"].as_u64().unwrap() > 0,
+        "{r}"
+    );
+    let metrics = proxy.get("/metrics").text();
+    assert!(metrics.contains("headroom_upstream_calls_total{purpose=\"retrieval\"} 1"));
+    assert!(metrics.contains("headroom_retrievals_total{result=\"hit\",source=\"tool\"} 1"));
     let result = &got[1]["messages"].as_array().unwrap().last().unwrap()["content"][0];
     assert_eq!(result["type"], "tool_result");
     assert_eq!(result["content"].as_str().unwrap(), ci_log());

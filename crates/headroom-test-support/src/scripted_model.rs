@@ -36,6 +36,9 @@ pub struct Script {
     pub with_client_call: bool,
     /// Call the tool again on every turn, whatever came back (to exhaust the rounds).
     pub insist: bool,
+    /// Retrieve only the newest block's id, and only when it is the n-th, 2n-th, … distinct
+    /// id of the conversation (a session where 1 in n compressed blocks is retrieved).
+    pub retrieve_every: Option<usize>,
 }
 
 impl Script {
@@ -46,6 +49,7 @@ impl Script {
             preamble: None,
             with_client_call: false,
             insist: false,
+            retrieve_every: None,
         }
     }
 }
@@ -149,7 +153,23 @@ pub fn decide(script: &Script, req: &Value, openai: bool) -> Turn {
             items: vec![Item::Text(text)],
         };
     }
-    let id = all.iter().rev().find_map(|t| marker_id(t));
+    let id = match script.retrieve_every {
+        None => all.iter().rev().find_map(|t| marker_id(t)),
+        Some(n) => {
+            let mut seen: Vec<String> = Vec::new();
+            for id in all.iter().filter_map(|t| marker_id(t)) {
+                if !seen.contains(&id) {
+                    seen.push(id);
+                }
+            }
+            let newest = last.iter().find_map(|(_, t)| marker_id(t));
+            newest.filter(|id| {
+                seen.iter()
+                    .position(|s| s == id)
+                    .is_some_and(|k| (k + 1) % n.max(1) == 0)
+            })
+        }
+    };
     match id {
         Some(id) if offers_tool(req, openai) => {
             let round = req["messages"].as_array().map_or(0, |m| m.len());
