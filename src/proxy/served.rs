@@ -26,13 +26,11 @@ use crate::compress::ApiFormat;
 use crate::usage::Usage;
 use bytes::{Bytes, BytesMut};
 use headroom_retrieval::answer::{self, ToolAnswer};
-use headroom_retrieval::anthropic_sse::AnthropicStream;
 use headroom_retrieval::continuation::{self, Served};
 use headroom_retrieval::merge::Merger;
-use headroom_retrieval::openai_sse::OpenAiStream;
 use headroom_retrieval::tool::{self, Injection};
 use headroom_retrieval::turn::{self, Turn};
-use headroom_retrieval::Api;
+use headroom_retrieval::{Api, EventStream};
 use headroom_store::OriginalsStore;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora_core::connectors::http::Connector;
@@ -427,7 +425,7 @@ impl Exchange<'_> {
             head.insert_header("transfer-encoding", "chunked")?;
         }
         session.write_response_header(Box::new(head), false).await?;
-        let mut stream = Stream::new(self.api);
+        let mut stream = EventStream::new(self.api);
         loop {
             let mut tap = tap_for(&answer.header);
             while let Some(b) = answer.up.read_response_body().await.map_err(upstream_err)? {
@@ -504,48 +502,6 @@ impl Exchange<'_> {
         session
             .write_response_body(Some(Bytes::from(ev)), true)
             .await
-    }
-}
-
-/// The stream rewriter of either API.
-enum Stream {
-    Anthropic(AnthropicStream),
-    OpenAi(OpenAiStream),
-}
-
-impl Stream {
-    fn new(api: Api) -> Stream {
-        match api {
-            Api::Anthropic => Stream::Anthropic(AnthropicStream::new()),
-            Api::OpenAi => Stream::OpenAi(OpenAiStream::new()),
-        }
-    }
-    fn feed(&mut self, b: &[u8]) -> Vec<u8> {
-        match self {
-            Stream::Anthropic(s) => s.feed(b),
-            Stream::OpenAi(s) => s.feed(b),
-        }
-    }
-    fn end_round(&mut self) -> (Vec<u8>, Turn) {
-        match self {
-            Stream::Anthropic(s) => s.end_round(),
-            Stream::OpenAi(s) => s.end_round(),
-        }
-    }
-    fn next_round(&mut self) {
-        match self {
-            Stream::Anthropic(s) => s.next_round(),
-            Stream::OpenAi(s) => s.next_round(),
-        }
-    }
-    fn release(&mut self, ended_by_proxy: bool) -> Vec<u8> {
-        match self {
-            Stream::Anthropic(s) => s.release(ended_by_proxy),
-            Stream::OpenAi(s) => s.release(ended_by_proxy),
-        }
-    }
-    fn errored(&self) -> bool {
-        matches!(self, Stream::Anthropic(s) if s.errored)
     }
 }
 

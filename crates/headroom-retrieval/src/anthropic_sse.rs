@@ -355,4 +355,42 @@ mod tests {
         assert_eq!(evs.len(), 3, "{evs:?}");
         assert_eq!(evs[1]["delta"]["stop_reason"], "end_turn");
     }
+
+    #[test]
+    fn a_client_call_after_a_held_retrieval_takes_its_index() {
+        let mut st = AnthropicStream::new();
+        let mut s = round(None, Some(r#"{"id":"abc"}"#), "tool_use");
+        // A client tool call at upstream index 1, after the held retrieval block at 0.
+        let cut = s.find("event: message_delta").unwrap();
+        let client = ev(
+            "content_block_start",
+            json!({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"toolu_c","name":"Bash","input":{}}}),
+        ) + &ev(
+            "content_block_delta",
+            json!({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"command\":\"ls\"}"}}),
+        ) + &ev(
+            "content_block_stop",
+            json!({"type":"content_block_stop","index":1}),
+        );
+        s.insert_str(cut, &client);
+        let mut out = st.feed(s.as_bytes());
+        let (rest, turn) = st.end_round();
+        out.extend(rest);
+        assert!(!turn.served_by_proxy());
+        assert_eq!(turn.client_calls, 1);
+        out.extend(st.release(false));
+        let evs = events(&out);
+        let starts: Vec<&Value> = evs
+            .iter()
+            .filter(|v| v["type"] == "content_block_start")
+            .collect();
+        assert_eq!(starts.len(), 1);
+        assert_eq!(starts[0]["index"], 0);
+        assert_eq!(starts[0]["content_block"]["name"], "Bash");
+        let delta = evs.iter().find(|v| v["type"] == "message_delta").unwrap();
+        assert_eq!(delta["delta"]["stop_reason"], "tool_use");
+        assert!(!String::from_utf8(out)
+            .unwrap()
+            .contains("headroom_retrieve"));
+    }
 }

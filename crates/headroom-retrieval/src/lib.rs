@@ -37,3 +37,56 @@ pub struct Call {
     /// The tool input exactly as the model produced it (a JSON object, as text).
     pub input: String,
 }
+
+/// The stream rewriter of either API (see [`anthropic_sse`], [`openai_sse`]).
+#[derive(Debug)]
+pub enum EventStream {
+    Anthropic(anthropic_sse::AnthropicStream),
+    OpenAi(openai_sse::OpenAiStream),
+}
+
+impl EventStream {
+    pub fn new(api: Api) -> EventStream {
+        match api {
+            Api::Anthropic => EventStream::Anthropic(anthropic_sse::AnthropicStream::new()),
+            Api::OpenAi => EventStream::OpenAi(openai_sse::OpenAiStream::new()),
+        }
+    }
+
+    /// Bytes of the current round's upstream stream in; bytes for the client out.
+    pub fn feed(&mut self, b: &[u8]) -> Vec<u8> {
+        match self {
+            EventStream::Anthropic(s) => s.feed(b),
+            EventStream::OpenAi(s) => s.feed(b),
+        }
+    }
+
+    /// The round's upstream stream ended: the last bytes for the client and the model's turn.
+    pub fn end_round(&mut self) -> (Vec<u8>, turn::Turn) {
+        match self {
+            EventStream::Anthropic(s) => s.end_round(),
+            EventStream::OpenAi(s) => s.end_round(),
+        }
+    }
+
+    /// The proxy continues: the next upstream stream belongs to the same client answer.
+    pub fn next_round(&mut self) {
+        match self {
+            EventStream::Anthropic(s) => s.next_round(),
+            EventStream::OpenAi(s) => s.next_round(),
+        }
+    }
+
+    /// The held end of the client's answer (`ended_by_proxy`: rounds exhausted, no client call).
+    pub fn release(&mut self, ended_by_proxy: bool) -> Vec<u8> {
+        match self {
+            EventStream::Anthropic(s) => s.release(ended_by_proxy),
+            EventStream::OpenAi(s) => s.release(ended_by_proxy),
+        }
+    }
+
+    /// An in-stream `error` event was forwarded: the stream is over.
+    pub fn errored(&self) -> bool {
+        matches!(self, EventStream::Anthropic(s) if s.errored)
+    }
+}

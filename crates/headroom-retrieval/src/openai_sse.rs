@@ -138,9 +138,7 @@ impl OpenAiStream {
             self.held_end.push(ev);
             return;
         }
-        let empty = v
-            .pointer("/choices/0/delta")
-            .is_some_and(|d| says_nothing(d));
+        let empty = v.pointer("/choices/0/delta").is_some_and(says_nothing);
         if changed && empty && v.get("usage").is_none_or(Value::is_null) {
             return;
         }
