@@ -458,3 +458,29 @@ fn the_official_sdks_parse_served_answers_streaming_and_not() {
     // Four client requests, each answered after one served round.
     assert_eq!(up.requests().len(), 8);
 }
+
+#[test]
+fn a_failed_continuation_ends_the_stream_with_the_provider_error_event() {
+    let mut script = Script::new(Ask::Whole, "never");
+    script.preamble = Some("Checking. ".into());
+    script.fail_continuation = Some(429);
+    let (up, proxy) = proxy_with_script(script, "");
+    let r = proxy.post_json("/v1/messages", &anthropic_body(&ci_log(), true));
+    assert_eq!(
+        r.status, 200,
+        "the status line went out with the first round"
+    );
+    assert_no_leak(&r.text());
+    let events = sse_check::events(&r.body);
+    let (name, data) = events.last().unwrap();
+    assert_eq!(name.as_deref(), Some("error"), "{}", r.text());
+    let v: Value = serde_json::from_str(data).unwrap();
+    assert_eq!(v["error"]["type"], "rate_limit_error");
+    assert_eq!(events[0].0.as_deref(), Some("message_start"));
+    assert_eq!(up.requests().len(), 2);
+    // JSON: the continuation's error goes to the client as the upstream sent it.
+    let r = proxy.post_json("/v1/messages", &anthropic_body(&ci_log(), false));
+    assert_eq!(r.status, 429);
+    assert_eq!(r.json()["error"]["type"], "rate_limit_error");
+    assert_no_leak(&r.text());
+}

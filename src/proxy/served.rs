@@ -99,7 +99,7 @@ pub async fn run(
     let mut ex = Exchange {
         proxy,
         peer: proxy.upstream_peer(session, ctx).await?,
-        head: upstream_head(proxy, session, ctx).await?,
+        head: upstream_head(proxy, session, ctx, served).await?,
         api,
         usage: Usage::default(),
         rounds: 0,
@@ -118,14 +118,17 @@ async fn upstream_head(
     proxy: &Headroom,
     session: &mut Session,
     ctx: &mut RequestCtx,
+    served: bool,
 ) -> Result<RequestHeader> {
     let mut head = session.req_header().clone();
     proxy
         .upstream_request_filter(session, &mut head, ctx)
         .await?;
     head.remove_header("transfer-encoding");
-    // The proxy reads the answers it may have to rewrite: no content coding.
-    head.insert_header("accept-encoding", "identity")?;
+    if served {
+        // The proxy reads the answers it may have to rewrite: no content coding.
+        head.insert_header("accept-encoding", "identity")?;
+    }
     Ok(head)
 }
 
@@ -252,32 +255,28 @@ impl Exchange<'_> {
         body: Vec<u8>,
     ) -> Result<()> {
         let answer = self.send(ctx, &body).await?;
-        self.pass_through(session, ctx, answer, Vec::new()).await
+        self.pass_through(session, ctx, answer).await
     }
 
-    /// Streams an answer to the client unchanged (after `already` read bytes).
+    /// Streams an answer to the client unchanged.
     async fn pass_through(
         &mut self,
         session: &mut Session,
         ctx: &mut RequestCtx,
         mut answer: Answer,
-        already: Vec<u8>,
     ) -> Result<()> {
         let mut tap = tap_for(&answer.header);
         ctx.status = answer.header.status.as_u16();
         let mut head = client_head(&answer.header, session);
         let length = answer.header.headers.get("content-length").cloned();
-        if let (Some(l), true) = (length, already.is_empty()) {
-            head.insert_header("content-length", l)?;
-            head.remove_header("transfer-encoding");
+        match length {
+            Some(l) => head.insert_header("content-length", l)?,
+            _ if session.req_header().version != http::Version::HTTP_10 => {
+                head.insert_header("transfer-encoding", "chunked")?
+            }
+            _ => {}
         }
         session.write_response_header(Box::new(head), false).await?;
-        if !already.is_empty() {
-            tap.feed(&already);
-            session
-                .write_response_body(Some(Bytes::from(already)), false)
-                .await?;
-        }
         while let Some(b) = answer.up.read_response_body().await.map_err(upstream_err)? {
             tap.feed(&b);
             session.write_response_body(Some(b), false).await?;
@@ -324,7 +323,7 @@ impl Exchange<'_> {
         match answer.kind() {
             Kind::Json => self.served_json(session, ctx, body, plan, answer).await,
             Kind::Sse => self.served_sse(session, ctx, body, plan, answer).await,
-            Kind::Other => self.pass_through(session, ctx, answer, Vec::new()).await,
+            Kind::Other => self.pass_through(session, ctx, answer).await,
         }
     }
 

@@ -426,6 +426,15 @@ async fn scripted(
     usage: (u64, u64, u64),
 ) -> std::io::Result<()> {
     use crate::scripted_model as m;
+    if let Some(code) = script
+        .fail_continuation
+        .filter(|_| m::is_continuation(req, openai))
+    {
+        let body = format!(
+            r#"{{"type":"error","error":{{"type":"rate_limit_error","message":"fake upstream says {code}"}}}}"#
+        );
+        return write_json(sock, code, body.as_bytes()).await;
+    }
     let turn = m::decide(script, req, openai);
     let model = model_of(req);
     match (openai, stream) {

@@ -39,6 +39,9 @@ pub struct Script {
     /// Retrieve only the newest block's id, and only when it is the n-th, 2n-th, … distinct
     /// id of the conversation (a session where 1 in n compressed blocks is retrieved).
     pub retrieve_every: Option<usize>,
+    /// Answer every continuation (a request whose last message answers the retrieval) with
+    /// this error status instead.
+    pub fail_continuation: Option<u16>,
 }
 
 impl Script {
@@ -50,6 +53,7 @@ impl Script {
             with_client_call: false,
             insist: false,
             retrieve_every: None,
+            fail_continuation: None,
         }
     }
 }
@@ -135,6 +139,14 @@ fn offers_tool(req: &Value, openai: bool) -> bool {
         };
         name == TOOL
     })
+}
+
+/// Whether the request's last message answers a `headroom_retrieve` call.
+pub fn is_continuation(req: &Value, openai: bool) -> bool {
+    tool_results(req, openai)
+        .1
+        .iter()
+        .any(|(id, _)| id.contains("_hr_"))
 }
 
 /// The model's turn for a request (`openai`: chat-completions shape).
