@@ -362,9 +362,7 @@ impl Exchange<'_> {
                 body = next;
                 let next_answer = self.send(ctx, &body).await?;
                 if next_answer.kind() != Kind::Json {
-                    return self
-                        .pass_through(session, ctx, next_answer, Vec::new())
-                        .await;
+                    return self.pass_through(session, ctx, next_answer).await;
                 }
                 answer = next_answer;
                 continue;
