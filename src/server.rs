@@ -140,7 +140,7 @@ pub fn run(
         }),
     });
     record_cut_requests(&shared);
-    stats.flush();
+    flush_state(&shared);
     ExitCode::SUCCESS
 }
 
@@ -197,10 +197,18 @@ impl ShutdownSignalWatch for Drain {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 record_cut_requests(&shared);
-                crate::stats::global().flush();
+                flush_state(&shared);
                 std::process::exit(0);
             });
         ShutdownSignal::GracefulTerminate
+    }
+}
+
+/// Writes what must survive the process: lifetime stats and queued originals.
+fn flush_state(shared: &Shared) {
+    crate::stats::global().flush();
+    if let Some(store) = &shared.originals {
+        store.flush();
     }
 }
 

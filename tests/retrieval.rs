@@ -346,3 +346,20 @@ fn with_retrieval_off_markers_carry_no_ids_and_nothing_is_served() {
     assert_eq!(r.status, 404);
     assert!(r.text().contains("retrieval.enabled: false"));
 }
+
+#[test]
+fn originals_queued_at_shutdown_are_on_disk_for_the_next_run() {
+    let up = FakeUpstream::start();
+    let mut proxy = Proxy::start(&upstreams(&up.url()));
+    let output = fixture("compress/github_repos.txt");
+    let task = fixture("compress/github_repos.task");
+    let sent = compress_through(&proxy, &up, task.trim(), "Bash", &output);
+    let id = ids(&sent).remove(0);
+    // SIGTERM at once: the shutdown waits for the store's queue.
+    proxy.signal(libc::SIGTERM);
+    assert_eq!(proxy.wait_exit(std::time::Duration::from_secs(15)), Some(0));
+    let (dir, port, config) = proxy.into_state();
+    let restarted = Proxy::spawn(dir, port, config, &[]);
+    let v = retrieve(&restarted, &id).json();
+    assert_eq!(v["content"].as_str(), Some(output.as_str()));
+}
