@@ -207,9 +207,7 @@ impl ShutdownSignalWatch for Drain {
 /// Writes what must survive the process: lifetime stats and queued originals.
 fn flush_state(shared: &Shared) {
     crate::stats::global().flush();
-    if let Some(store) = &shared.originals {
-        store.flush();
-    }
+    shared.originals.flush();
 }
 
 /// At the end of the grace period: says how many requests and streams are being cut, and
