@@ -363,3 +363,37 @@ fn originals_queued_at_shutdown_are_on_disk_for_the_next_run() {
     let v = retrieve(&restarted, &id).json();
     assert_eq!(v["content"].as_str(), Some(output.as_str()));
 }
+
+#[test]
+fn a_reload_that_turns_retrieval_on_serves_what_it_stores_from_then_on() {
+    let (up, proxy, output, sent) = ci_log_through("retrieval:\n  enabled: false\n");
+    assert!(ids(&sent).is_empty());
+    let config = std::fs::read_to_string(&proxy.config_path).unwrap();
+    let on = config.replace(
+        "retrieval:\n  enabled: false\n",
+        "retrieval:\n  enabled: true\n",
+    );
+    std::fs::write(&proxy.config_path, on).unwrap();
+    proxy.signal(libc::SIGHUP);
+    let reloaded = || {
+        proxy
+            .get("/metrics")
+            .text()
+            .contains("headroom_config_reloads_total{result=\"ok\"} 1")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !reloaded() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(reloaded(), "the reload never finished");
+    let sent = compress_through(
+        &proxy,
+        &up,
+        "CI is red on main, what broke?",
+        "Bash",
+        &output,
+    );
+    let id = ids(&sent).remove(0);
+    let v = retrieve(&proxy, &id).json();
+    assert_eq!(v["content"].as_str(), Some(output.as_str()));
+}
