@@ -30,14 +30,12 @@ impl Source {
     }
 }
 
-/// The store this config asks for: `None` when retrieval is off. Its disk tier lives in
-/// `retrieval.path`, else `originals/` beside the stats file (memory only when neither is
-/// known).
-pub fn open_store(config: &Config) -> Option<Arc<dyn OriginalsStore>> {
+/// The store this config asks for, opened even when retrieval is off (it then stays empty and
+/// unserved), so a reload that turns retrieval on has somewhere to keep originals. Its disk tier
+/// lives in `retrieval.path`, else `originals/` beside the stats file (memory only when neither
+/// is known; the directory is created on the first write).
+pub fn open_store(config: &Config) -> Arc<dyn OriginalsStore> {
     let r = &config.retrieval;
-    if !r.enabled {
-        return None;
-    }
     let stats = config
         .stats
         .path
@@ -47,7 +45,7 @@ pub fn open_store(config: &Config) -> Option<Arc<dyn OriginalsStore>> {
     if dir.is_none() {
         tracing::warn!("no state directory (HOME unset): originals are kept in memory only");
     }
-    Some(Arc::new(LocalStore::open(dir, &r.limits())))
+    Arc::new(LocalStore::open(dir, &r.limits()))
 }
 
 /// Counts one retrieval: `bytes` of content handed back on a hit.
@@ -151,8 +149,8 @@ pub fn parse_selector(query: &str) -> Result<Selector, String> {
 }
 
 /// Store figures and retrieval counts for `/stats`; refreshes the store gauges of `/metrics`.
-pub fn stats_json(store: Option<&dyn OriginalsStore>) -> serde_json::Value {
-    let s = store.map(|s| s.stats()).unwrap_or_default();
+pub fn stats_json(store: &dyn OriginalsStore, enabled: bool) -> serde_json::Value {
+    let s = store.stats();
     refresh_gauges(&s);
     let count = |source: Source, result: &str| {
         crate::metrics::RETRIEVALS
@@ -172,7 +170,7 @@ pub fn stats_json(store: Option<&dyn OriginalsStore>) -> serde_json::Value {
         })
         .collect();
     serde_json::json!({
-        "enabled": store.is_some(),
+        "enabled": enabled,
         "hits": Source::ALL.iter().map(|s| count(*s, "hit")).sum::<u64>(),
         "misses": Source::ALL.iter().map(|s| count(*s, "miss")).sum::<u64>(),
         "bytes": crate::metrics::RETRIEVAL_BYTES.get(),

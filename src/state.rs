@@ -124,9 +124,9 @@ pub struct Shared {
     in_flight: AtomicUsize,
     /// Responses still streaming, so a shutdown that cuts them records their usage.
     pub streams: crate::usage::OpenStreams,
-    /// Originals of compressed blocks (`None`: retrieval off at start). Opened once: a reload
-    /// keeps the same store, so what earlier turns stored stays retrievable.
-    pub originals: Option<Arc<dyn crate::store::OriginalsStore>>,
+    /// Originals of compressed blocks. Opened once, even with retrieval off: a reload keeps the
+    /// same store, so what earlier turns stored stays retrievable.
+    pub originals: Arc<dyn crate::store::OriginalsStore>,
 }
 
 impl Shared {

@@ -347,3 +347,54 @@ fn with_retrieval_off_markers_carry_no_ids_and_nothing_is_served() {
     assert_eq!(r.status, 404);
     assert!(r.text().contains("retrieval.enabled: false"));
 }
+
+#[test]
+fn originals_queued_at_shutdown_are_on_disk_for_the_next_run() {
+    let up = FakeUpstream::start();
+    let mut proxy = Proxy::start(&upstreams(&up.url()));
+    let output = fixture("compress/github_repos.txt");
+    let task = fixture("compress/github_repos.task");
+    let sent = compress_through(&proxy, &up, task.trim(), "Bash", &output);
+    let id = ids(&sent).remove(0);
+    // SIGTERM at once: the shutdown waits for the store's queue.
+    proxy.signal(libc::SIGTERM);
+    assert_eq!(proxy.wait_exit(std::time::Duration::from_secs(15)), Some(0));
+    let (dir, port, config) = proxy.into_state();
+    let restarted = Proxy::spawn(dir, port, config, &[]);
+    let v = retrieve(&restarted, &id).json();
+    assert_eq!(v["content"].as_str(), Some(output.as_str()));
+}
+
+#[test]
+fn a_reload_that_turns_retrieval_on_serves_what_it_stores_from_then_on() {
+    let (up, proxy, output, sent) = ci_log_through("retrieval:\n  enabled: false\n");
+    assert!(ids(&sent).is_empty());
+    let config = std::fs::read_to_string(&proxy.config_path).unwrap();
+    let on = config.replace(
+        "retrieval:\n  enabled: false\n",
+        "retrieval:\n  enabled: true\n",
+    );
+    std::fs::write(&proxy.config_path, on).unwrap();
+    proxy.signal(libc::SIGHUP);
+    let reloaded = || {
+        proxy
+            .get("/metrics")
+            .text()
+            .contains("headroom_config_reloads_total{result=\"ok\"} 1")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !reloaded() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(reloaded(), "the reload never finished");
+    let sent = compress_through(
+        &proxy,
+        &up,
+        "CI is red on main, what broke?",
+        "Bash",
+        &output,
+    );
+    let id = ids(&sent).remove(0);
+    let v = retrieve(&proxy, &id).json();
+    assert_eq!(v["content"].as_str(), Some(output.as_str()));
+}

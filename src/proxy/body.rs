@@ -94,7 +94,7 @@ pub async fn rewrite(
     format: ApiFormat,
     pipeline: Arc<Pipeline>,
     permits: Arc<Semaphore>,
-    originals: Option<Arc<dyn OriginalsStore>>,
+    originals: Arc<dyn OriginalsStore>,
     outcome: &mut BodyOutcome,
 ) -> Bytes {
     // A block worth compressing has at least `min_tokens` tokens, so at least that many bytes:
@@ -126,10 +126,8 @@ pub async fn rewrite(
                 },
             );
             // Queued, never written here: the store's own thread does the disk I/O.
-            if let Some(store) = &originals {
-                for o in &r.originals {
-                    store.put(o.clone());
-                }
+            for o in &r.originals {
+                originals.put(o.clone());
             }
             r
         }))

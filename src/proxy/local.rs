@@ -28,9 +28,7 @@ pub async fn respond(
         }
         Route::Health => ("application/json", HEALTHY.to_vec()),
         Route::Metrics => {
-            if let Some(store) = &shared.originals {
-                crate::retrieval::refresh_gauges(&store.stats());
-            }
+            crate::retrieval::refresh_gauges(&shared.originals.stats());
             (
                 "text/plain; version=0.0.4; charset=utf-8",
                 crate::metrics::render(),
@@ -83,7 +81,10 @@ fn stats_with_retrieval(shared: &Arc<Shared>) -> Vec<u8> {
     };
     o.insert(
         "retrieval".into(),
-        crate::retrieval::stats_json(shared.originals.as_deref()),
+        crate::retrieval::stats_json(
+            shared.originals.as_ref(),
+            shared.snapshot().config.retrieval.enabled,
+        ),
     );
     serde_json::to_vec_pretty(&o).unwrap_or(doc)
 }

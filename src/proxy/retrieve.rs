@@ -34,7 +34,8 @@ pub async fn respond(session: &mut Session, query: &str, shared: &Arc<Shared>) -
         kind,
         message: format!("headroom: {message}"),
     };
-    let err = match (&shared.originals, retrieval::parse_selector(query)) {
+    let store = Some(&shared.originals).filter(|_| shared.snapshot().config.retrieval.enabled);
+    let err = match (store, retrieval::parse_selector(query)) {
         (None, _) => fail(
             404,
             "not_found_error",

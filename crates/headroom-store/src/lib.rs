@@ -118,6 +118,8 @@ pub trait OriginalsStore: Send + Sync {
     fn put(&self, original: Original);
     /// The original stored under `id`, if any tier still holds it.
     async fn get(&self, id: &str) -> Result<Option<Original>, StoreError>;
+    /// Waits (briefly) until queued writes are stored: at shutdown, so none is lost.
+    fn flush(&self) {}
     /// What the store holds, for metrics. Backends that cannot tell report zeros.
     fn stats(&self) -> StoreStats {
         StoreStats::default()

@@ -29,6 +29,9 @@ enum Job {
     Flush(SyncSender<()>),
 }
 
+/// The longest a shutdown waits for queued writes.
+const FLUSH_LIMIT: Duration = Duration::from_secs(5);
+
 /// How often the writer removes expired files when idle.
 const EXPIRY_SWEEP: Duration = Duration::from_secs(60);
 
@@ -72,16 +75,6 @@ impl LocalStore {
 
     fn memory(&self) -> std::sync::MutexGuard<'_, MemoryTier> {
         self.memory.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Waits until every write queued so far is on disk (tests, shutdown).
-    pub fn flush(&self) {
-        if let Some(q) = &self.queue {
-            let (tx, rx) = mpsc::sync_channel(1);
-            if q.send(Job::Flush(tx)).is_ok() {
-                let _ = rx.recv();
-            }
-        }
     }
 
     /// The lookup without async: memory, then disk (inline I/O: for the CLI and tests).
@@ -157,6 +150,16 @@ impl OriginalsStore for LocalStore {
             self.memory().insert(o.clone());
         }
         Ok(found)
+    }
+
+    /// Waits until every write queued so far is on disk, or [`FLUSH_LIMIT`] passed.
+    fn flush(&self) {
+        if let Some(q) = &self.queue {
+            let (tx, rx) = mpsc::sync_channel(1);
+            if q.send(Job::Flush(tx)).is_ok() {
+                let _ = rx.recv_timeout(FLUSH_LIMIT);
+            }
+        }
     }
 
     fn stats(&self) -> StoreStats {
