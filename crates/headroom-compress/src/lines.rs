@@ -105,6 +105,52 @@ impl<'a> Lines<'a> {
         Some(out)
     }
 
+    /// Like [`Lines::render`], but lines whose `silent` flag is set vanish without a marker
+    /// (the caller announces them once, e.g. "Author lines equal to the previous commit's are
+    /// omitted"); `note`, when not empty, becomes the first line after the envelope head.
+    pub fn render_quiet(
+        &self,
+        keep: &[bool],
+        silent: &[bool],
+        note: &str,
+        mut marker: impl FnMut(Range<usize>) -> String,
+    ) -> Option<String> {
+        if keep.iter().zip(silent).all(|(&k, &s)| k && !s) {
+            return None;
+        }
+        let mut out = String::with_capacity(self.head.len() + self.tail.len() + 1024);
+        out.push_str(self.head);
+        let mut first = true;
+        if !note.is_empty() {
+            out.push_str(note);
+            first = false;
+        }
+        let n = self.raw.len();
+        let mut i = 0;
+        while i < n {
+            if silent[i] {
+                i += 1;
+                continue;
+            }
+            if !first {
+                out.push('\n');
+            }
+            first = false;
+            if keep[i] {
+                out.push_str(self.raw[i]);
+                i += 1;
+            } else {
+                let start = i;
+                while i < n && (!keep[i] || silent[i]) {
+                    i += 1;
+                }
+                out.push_str(&marker(start..i));
+            }
+        }
+        out.push_str(self.tail);
+        Some(out)
+    }
+
     /// A marker naming the run's size, its line range when known, and `what` was in it.
     pub fn marker(&self, run: &Range<usize>, what: &str) -> String {
         let count = run.len();

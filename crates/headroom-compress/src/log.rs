@@ -8,6 +8,7 @@
 //! Must never: drop an error-level line, or leave a gap without a marker.
 
 use super::config::LogConfig;
+use super::lines::Lines;
 use super::marker::{clip, has_error_type, is_error_level, omitted, thousands, TaskWords};
 use super::runs::{emit, KeepMask};
 use super::template::{template_with_values, Clusters};
@@ -89,7 +90,9 @@ impl Compressor for LogCompressor {
 }
 
 pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String> {
-    let lines: Vec<&str> = text.split('\n').collect();
+    // A Read page of a log: judge the lines without their `N<TAB>` prefixes, cite line ranges.
+    let page = Lines::new(text);
+    let lines: Vec<&str> = page.text.clone();
     if lines.len() < 8 {
         return None;
     }
@@ -98,17 +101,93 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
     // Words found on most lines (`installed` in dpkg.log) say nothing about which rows matter.
     let task = TaskWords::new(task).selective(lines.iter().copied(), (n / 50).max(3));
     let keep = select(&lines, &parsed, &task, cfg);
+    // Very long lines (a package list, a minified payload) keep their start unless they are
+    // error-level or name the task; the rest of the line becomes an inline marker.
+    let clipped: Vec<Option<String>> = (0..lines.len())
+        .map(|i| {
+            let l = lines[i];
+            (l.len() > LONG_LINE && parsed.class[i] != Class::Important && !task.matches(l))
+                .then(|| clip_line(page.raw[i]))
+        })
+        .collect();
+    let shown: Vec<&str> = page
+        .raw
+        .iter()
+        .zip(&clipped)
+        .map(|(l, c)| c.as_deref().unwrap_or(l))
+        .collect();
+    let clipped_any = clipped
+        .iter()
+        .zip(keep.as_slice())
+        .any(|(c, &k)| k && c.is_some());
     // One marker per dropped run.
-    emit(&lines, &keep, |run| {
+    let out = emit(&shown, &keep, |run| {
+        if page.numbers.is_some() {
+            return page.marker(&run, "");
+        }
         gap_marker(
             &lines[run.clone()],
             &parsed.class[run.clone()],
             &parsed.tpl_ids[run],
             &parsed.tpl_names,
         )
-    })
-    .if_dropped()
+    });
+    (out.markers > 0 || clipped_any).then(|| format!("{}{}{}", page.head, out.text, page.tail))
 }
+
+/// Lines longer than this (bytes) are clipped to [`LONG_LINE_HEAD`] unless they matter.
+const LONG_LINE: usize = 1200;
+const LONG_LINE_HEAD: usize = 300;
+
+fn clip_line(line: &str) -> String {
+    let head = &line[..line.floor_char_boundary(LONG_LINE_HEAD)];
+    // End on a separator so the last kept item is whole.
+    let head = match head.rfind([',', ' ', ';']) {
+        Some(at) if at > LONG_LINE_HEAD / 2 => &head[..at + 1],
+        _ => head,
+    };
+    format!(
+        "{head} [… {} more bytes of this line …]",
+        thousands(line.len() - head.len())
+    )
+}
+
+/// A line's shape: its indentation and how it starts (a bullet, a `--`, a word).
+fn shape(line: &str) -> Option<(usize, [u8; 2])> {
+    let t = line.trim_start();
+    let first = *t.as_bytes().first()?;
+    let second = t.as_bytes().get(1).copied().unwrap_or(b' ');
+    let lead = if first.is_ascii_alphanumeric() {
+        [b'w', b' ']
+    } else {
+        [first, if second.is_ascii_alphanumeric() { b'w' } else { second }]
+    };
+    Some((line.len() - t.len(), lead))
+}
+
+/// Lines kept only for being rare, in a run of many lines of one shape (a feature list, an
+/// environment probe): the run keeps its first two and last line; the rest is one marker.
+/// Error-level lines, task hits and their context keep their own flags.
+fn thin_shape_runs(lines: &[&str], rare_only: &[bool], keep: &mut [bool]) {
+    let n = lines.len();
+    let mut i = 0;
+    while i < n {
+        let Some(s) = shape(lines[i]).filter(|_| rare_only[i]) else {
+            i += 1;
+            continue;
+        };
+        let start = i;
+        while i < n && rare_only[i] && shape(lines[i]) == Some(s) {
+            i += 1;
+        }
+        if i - start >= SHAPE_RUN {
+            keep[start + 2..i - 1].iter_mut().for_each(|k| *k = false);
+        }
+    }
+}
+
+/// Runs of one shape at least this long are thinned.
+const SHAPE_RUN: usize = 8;
 
 /// Every line classified and templated.
 struct ParsedLog<'a> {
@@ -191,6 +270,8 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
     }
 
     let mut keep = vec![false; n];
+    // Lines kept for nothing but a rare template (see [`thin_shape_runs`]).
+    let mut rare_only = vec![false; n];
     let mut task_hits = vec![0usize; ntpl];
     // Without error lines, the rows the task names are what the reader came for.
     let task_cap = if class.contains(&Class::Important) {
@@ -212,9 +293,11 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
                 }
             }
             Class::Normal => {
+                let hit = task.matches(lines[i]);
                 if first[t] == i || last[t] == i || count[t] <= cfg.rare_template_max {
                     keep[i] = true;
-                } else if task.matches(lines[i]) {
+                    rare_only[i] = !keep_near_error(class, i, cfg.context_lines) && !hit;
+                } else if hit {
                     task_hits[t] += 1;
                     if task_hits[t] <= task_cap {
                         keep[i] = true;
@@ -224,6 +307,7 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
             Class::Frame => {}
         }
     }
+    thin_shape_runs(lines, &rare_only, &mut keep);
     keep_frames(lines, class, &mut keep);
     let mut raw_count = vec![0usize; *raw_templates];
     for &r in raw_ids.iter() {
@@ -236,6 +320,13 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
     }
 
     KeepMask::from_vec(keep)
+}
+
+/// Whether line `i` sits within `radius` lines of an error-level line.
+fn keep_near_error(class: &[Class], i: usize, radius: usize) -> bool {
+    let lo = i.saturating_sub(radius);
+    let hi = (i + radius + 1).min(class.len());
+    class[lo..hi].contains(&Class::Important)
 }
 
 /// An entity token: a package, id or version (`libpq5:amd64`, `15.18-0+deb12u1`, `job-42`),
