@@ -14,6 +14,8 @@ use super::template::template;
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
 
+mod trim;
+
 pub struct DiagnosticsCompressor;
 
 impl Compressor for DiagnosticsCompressor {
@@ -65,11 +67,20 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         let named = src[r.start..r.end]
             .iter()
             .any(|l| words.matches(l) || idents.matches(l));
-        if *seen <= KEEP_PER_GROUP || rare || named {
+        if *seen <= KEEP_PER_GROUP || named {
+            continue;
+        }
+        if rare {
+            // Its kind was shown in full above: the message and location say the rest.
+            trim::trim_repeat(src, r.start + 1..r.end, &mut keep);
             continue;
         }
         keep[r.start..r.end].iter_mut().for_each(|k| *k = false);
     }
+    let ranges: Vec<std::ops::Range<usize>> = records.iter().map(|r| r.start..r.end).collect();
+    trim::drop_boilerplate(src, &ranges, &mut keep);
+    trim::drop_library_frames(src, &mut keep);
+    trim::drop_pytest_source(src, &mut keep);
     // Lines outside diagnostics: progress and passing tests repeat; keep rare templates,
     // summaries and error-level lines.
     let mut tpl_count: HashMap<String, usize> = HashMap::new();
@@ -119,7 +130,24 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             }
         }
         if count == 0 {
-            return lines.marker(&run, "similar lines");
+            let what = if src[run.clone()].iter().all(|l| l.starts_with("    ")) {
+                "test source"
+            } else if src[run.clone()]
+                .iter()
+                .all(|l| l.trim_start().starts_with("at ") || l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+            {
+                "library stack frames"
+            } else {
+                "similar lines"
+            };
+            return lines.marker(&run, what);
+        }
+        // Inside a diagnostic whose header stays: part of its excerpt or notes.
+        if let Some(k) = record_of[run.start] {
+            let r = &records[k];
+            if run.start > r.start && keep[r.start] && run.end <= r.end {
+                return lines.marker(&run, "excerpt");
+            }
         }
         let mut what = format!(
             "{count} more {} of {}",
