@@ -60,6 +60,9 @@ const LIBRARY_FRAMES: [&str; 24] = [
     "at org.junit.",
 ];
 
+/// Frames of the Rust standard library (a backtrace's panic machinery and closure calls).
+const RUST_STD_FRAMES: [&str; 5] = ["/rustc/", ": __rustc::", ": core::", ": std::", ": alloc::"];
+
 pub fn is_frame(line: &str, prev_was_python_frame: bool) -> bool {
     let t = line.trim_start();
     if t.len() == line.len() {
@@ -136,7 +139,7 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
 }
 
 /// Lines longer than this (bytes) are clipped to [`LONG_LINE_HEAD`] unless they matter.
-const LONG_LINE: usize = 1200;
+const LONG_LINE: usize = 800;
 const LONG_LINE_HEAD: usize = 300;
 
 fn clip_line(line: &str) -> String {
@@ -172,12 +175,14 @@ fn thin_shape_runs(lines: &[&str], rare_only: &[bool], keep: &mut [bool]) {
     let n = lines.len();
     let mut i = 0;
     while i < n {
+        // A run: lines of one shape, each kept only for rarity or not kept at all.
+        let loose = |i: usize, keep: &[bool]| rare_only[i] || !keep[i];
         let Some(s) = shape(lines[i]).filter(|_| rare_only[i]) else {
             i += 1;
             continue;
         };
         let start = i;
-        while i < n && rare_only[i] && shape(lines[i]) == Some(s) {
+        while i < n && loose(i, keep) && shape(lines[i]) == Some(s) {
             i += 1;
         }
         if i - start >= SHAPE_RUN {
@@ -421,7 +426,9 @@ fn keep_frames(lines: &[&str], class: &[Class], keep: &mut [bool]) {
         let mut own = 0;
         for (k, j) in run.enumerate() {
             let library = LIBRARY_FRAMES.iter().any(|p| lines[j].contains(p));
-            if k < 3 || k + 2 >= len || (!library && own < 12) {
+            // Rust's own panic and call machinery says nothing about where the failure is.
+            let rust_std = RUST_STD_FRAMES.iter().any(|p| lines[j].contains(p));
+            if (k < 3 || k + 2 >= len) && !rust_std || (!library && own < 12) {
                 keep[j] = true;
                 if k >= 3 && k + 2 < len {
                     own += 1;
@@ -465,13 +472,15 @@ fn gap_marker(gap: &[&str], class: &[Class], tpl_ids: &[usize], names: &[String]
             &format!("template: \"{}\"", clip(&names[order[0]], 90)),
         );
     }
+    // Many templates: the commonest one names the run; the rest are counted.
+    let named = if order.len() > 3 { 1 } else { 2 };
     let mut parts: Vec<String> = order
         .iter()
-        .take(2)
+        .take(named)
         .map(|t| format!("{}× \"{}\"", thousands(counts[t]), clip(&names[*t], 60)))
         .collect();
-    if order.len() > 2 {
-        parts.push(format!("{} other templates", order.len() - 2));
+    if order.len() > named {
+        parts.push(format!("{} other templates", order.len() - named));
     }
     omitted(gap.len(), "lines", &parts.join(", "))
 }
