@@ -192,7 +192,7 @@ fn thin_shape_runs(lines: &[&str], rare_only: &[bool], keep: &mut [bool]) {
 }
 
 /// Runs of one shape at least this long are thinned.
-const SHAPE_RUN: usize = 8;
+const SHAPE_RUN: usize = 6;
 
 /// Every line classified and templated.
 struct ParsedLog<'a> {
