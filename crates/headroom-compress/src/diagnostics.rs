@@ -165,13 +165,47 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         );
         if !locations.is_empty() {
             what.push_str(" at ");
-            what.push_str(&locations[..locations.len().min(MAX_LOCATIONS)].join(", "));
+            what.push_str(&compact_locations(
+                &locations[..locations.len().min(MAX_LOCATIONS)],
+            ));
             if locations.len() > MAX_LOCATIONS {
                 what.push_str(&format!(" and {} more", locations.len() - MAX_LOCATIONS));
             }
         }
         lines.marker(&run, &what)
     })
+}
+
+/// `a.py:6:89, a.py:7:89, b.py:3:1` → `a.py:6:89, 7:89, b.py:3:1`: a location in the same file
+/// as the one before it names only its line and column.
+fn compact_locations(locations: &[&str]) -> String {
+    let mut out = String::new();
+    let mut prev_path: Option<&str> = None;
+    for loc in locations {
+        let (path, rest) = match loc.split_once(':') {
+            Some((p, r)) if !p.is_empty() && r.starts_with(|c: char| c.is_ascii_digit()) => {
+                (Some(p), r)
+            }
+            _ => (None, *loc),
+        };
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        if path.is_some() && path == prev_path {
+            out.push_str(rest);
+        } else {
+            out.push_str(loc);
+        }
+        prev_path = path;
+    }
+    out
+}
+
+/// A linter's rule code as the first word of a message: `E501`, `B904`, `SIM108`, `UP031`.
+fn is_rule_code(w: &str) -> bool {
+    let letters = w.bytes().take_while(u8::is_ascii_uppercase).count();
+    let digits = w.len() - letters;
+    (1..=4).contains(&letters) && (2..=4).contains(&digits) && w[letters..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Where each diagnostic starts and ends: a header line, then its notes and code excerpt
@@ -244,10 +278,16 @@ fn describe(record: &[&str]) -> (String, String) {
                 || w.contains("[E")
                 || w.starts_with("TS") && w[2..].bytes().all(|b| b.is_ascii_digit()) && w.len() > 2
         })
+        .or_else(|| message.split_whitespace().next().filter(|w| is_rule_code(w)))
         .or_else(|| message.rsplit_once(" [").map(|(_, c)| c))
         .map(|c| c.trim_end_matches(':').to_string());
-    let severity = message.split([':', '[']).next().unwrap_or("").trim();
+    let mut severity = message.split([':', '[']).next().unwrap_or("").trim();
+    if message.split_whitespace().next().is_some_and(is_rule_code) {
+        // `E501 Line too long (250 > 88)`: the code is the whole group.
+        severity = "";
+    }
     let group = match code {
+        Some(c) if !c.is_empty() && severity.is_empty() => c,
         Some(c) if !c.is_empty() => format!("{severity} {c}"),
         _ => template(message),
     };
