@@ -83,10 +83,10 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
             .filter(|l| words.matches(l) || idents.matches(l))
             .count();
         // A unit is relevant when the task's words meet in it, or it names a task identifier.
+        any_hit |= hit_lines > 0;
         let distinct = distinct_task_words(&words, t);
         if hit_lines > 0 && (distinct >= 2 || idents.matches(t)) || terms.matches_specific(t) {
             keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
-            any_hit = true;
         }
     }
     // A short page read for an overview: every paragraph's opening sentence is the summary.
