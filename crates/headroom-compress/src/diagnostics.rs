@@ -216,7 +216,10 @@ fn split_records(src: &[&str]) -> Vec<Record> {
     let mut i = 0;
     while i < n {
         let l = src[i];
-        if !is_record_header(l) {
+        // ruff's full format: `B904 Within an except clause …` above its `--> path:line:col`.
+        let ruff_header = l.split_whitespace().next().is_some_and(is_rule_code)
+            && src.get(i + 1).is_some_and(|n| n.trim_start().starts_with("--> "));
+        if !is_record_header(l) && !ruff_header {
             i += 1;
             continue;
         }
