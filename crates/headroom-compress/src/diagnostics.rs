@@ -64,9 +64,12 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             .iter_mut()
             .for_each(|o| *o = Some(k));
         let rare = group_size[r.group.as_str()] <= 2;
-        let named = src[r.start..r.end]
-            .iter()
-            .any(|l| words.matches(l) || idents.matches(l));
+        // Named by the task: its message or location holds a task word, or any of its
+        // lines a task identifier (a word in a compiler's note says little).
+        let named = src[r.start..r.end].iter().enumerate().any(|(k, l)| {
+            let main = k == 0 || l.trim_start().starts_with("--> ");
+            idents.matches(l) || main && words.matches(l)
+        });
         if *seen <= KEEP_PER_GROUP || named {
             continue;
         }
