@@ -84,6 +84,7 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     trim::drop_boilerplate(src, &ranges, &mut keep);
     trim::drop_library_frames(src, &mut keep);
     trim::drop_pytest_source(src, &mut keep);
+    trim::drop_pytest_progress(src, &mut keep);
     // Lines outside diagnostics: progress and passing tests repeat; keep rare templates,
     // summaries and error-level lines.
     let mut tpl_count: HashMap<String, usize> = HashMap::new();

@@ -139,6 +139,28 @@ pub fn drop_pytest_source(src: &[&str], keep: &mut [bool]) {
     }
 }
 
+/// pytest's progress lines that only passed (`tests/test_a.py ....ss.. [ 40%]`): the summary
+/// line counts them, and lines with an `F` or `E` stay.
+pub fn drop_pytest_progress(src: &[&str], keep: &mut [bool]) {
+    for (i, l) in src.iter().enumerate() {
+        let Some(body) = l.trim_end().strip_suffix(']') else {
+            continue;
+        };
+        let Some((marks, pct)) = body.rsplit_once('[') else {
+            continue;
+        };
+        let pct = pct.trim();
+        let is_pct = pct.ends_with('%') && pct[..pct.len() - 1].trim().bytes().all(|b| b.is_ascii_digit());
+        let marks = marks.trim_end();
+        // An optional path, then the outcome characters.
+        let outcomes = marks.rsplit_once(' ').map_or(marks, |(_, m)| m);
+        let passed = !outcomes.is_empty() && outcomes.bytes().all(|b| matches!(b, b'.' | b's' | b'x'));
+        if is_pct && passed {
+            keep[i] = false;
+        }
+    }
+}
+
 /// `_____ test_name _____` (a failure's section title) or `===== FAILURES =====`.
 fn is_pytest_section(line: &str) -> bool {
     (line.starts_with("__") && line.ends_with("__") && line.contains(' '))
@@ -173,6 +195,19 @@ mod tests {
         let mut keep = vec![true; src.len()];
         drop_library_frames(&src, &mut keep);
         assert_eq!(keep, [true, false, false, true, true, false, false]);
+    }
+
+    #[test]
+    fn pytest_progress_lines_that_only_passed_go() {
+        let src = [
+            "tests/test_slug.py ........ss.......... [ 40%]",
+            "........................................ [ 96%]",
+            "FF..F                                    [100%]",
+            "title = [ 40%]",
+        ];
+        let mut keep = vec![true; src.len()];
+        drop_pytest_progress(&src, &mut keep);
+        assert_eq!(keep, [false, false, true, true]);
     }
 
     #[test]
