@@ -122,10 +122,18 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
     }
     close_small_gaps(&mut keep, 3);
     lines.render(&keep, |run| {
+        let mut owners: Vec<usize> = Vec::new();
+        for &o in owner[run.clone()].iter().flatten() {
+            if !owners.contains(&o) {
+                owners.push(o);
+            }
+        }
+        // A container whose member is named goes unnamed (`body of fn new`, not also `impl X`).
         let mut names: Vec<&str> = Vec::new();
-        for o in owner[run.clone()].iter().flatten() {
-            let label = items[*o].label.as_str();
-            if !label.is_empty() && !names.contains(&label) {
+        for &o in &owners {
+            let parent_of_named = owners.iter().any(|&c| items[c].parent == Some(o));
+            let label = items[o].label.as_str();
+            if !parent_of_named && !label.is_empty() && !names.contains(&label) {
                 names.push(label);
             }
         }
