@@ -306,6 +306,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn ruff_rule_codes_group_repeats_in_both_formats() {
+        let mut concise = String::new();
+        for k in 1..=8 {
+            concise.push_str(&format!("pkg/a.py:{k}:89: E501 Line too long ({} > 88)\n", 90 + k));
+        }
+        concise.push_str("pkg/b.py:3:1: B904 Within an `except` clause, raise with `from`\nFound 9 errors.\n");
+        let out = compress_diagnostics(&concise, "what does ruff complain about?").unwrap();
+        assert!(out.contains("pkg/a.py:1:89: E501 Line too long (91 > 88)"));
+        assert!(!out.contains("pkg/a.py:5:89: E501"), "{out}");
+        assert!(out.contains("of E501 at pkg/a.py:2:89, 3:89"), "{out}");
+        assert!(out.contains("B904 Within an `except` clause") && out.contains("Found 9 errors."));
+
+        let mut full = String::new();
+        for k in [111, 115] {
+            full.push_str(&format!("B904 Within an `except` clause, raise with `from`\n   --> pkg/f.py:{k}:9\n    |\n{k} |         raise ClassNotFound(msg)\n    |         ^^^^^^^^^^^^^^^^^^^^^^^\n    |\n\n"));
+        }
+        full.push_str("Found 2 errors.\n");
+        let out = compress_diagnostics(&full, "what did ruff find?").unwrap();
+        assert!(out.contains("111 |         raise ClassNotFound(msg)"));
+        assert!(out.contains("   --> pkg/f.py:115:9"), "{out}");
+        assert!(!out.contains("115 |"), "{out}");
+    }
+
+    #[test]
     fn repeats_fold_into_a_marker_with_their_locations() {
         let mut text = String::new();
         for k in 0..6 {

@@ -210,6 +210,24 @@ mod tests {
     }
 
     #[test]
+    fn an_author_line_equal_to_the_previous_commits_goes_with_one_note() {
+        let mut text = log();
+        text = text.replacen("Author: A <a@b.c>", "Author: B <b@c.d>", 1);
+        let out = GitCompressor::new(DiffConfig::default())
+            .compress(&BlockInput {
+                text: &text,
+                task: "summarise",
+            })
+            .unwrap()
+            .unwrap();
+        assert!(out.starts_with(AUTHOR_NOTE), "{out}");
+        assert_eq!(out.matches("Author: B <b@c.d>").count(), 1);
+        // The first commit by A after B's shows A; the next ones by A do not.
+        assert_eq!(out.matches("Author: A <a@b.c>").count(), 1, "{out}");
+        assert_eq!(out.matches("Date:").count(), 6);
+    }
+
+    #[test]
     fn a_log_keeps_the_stat_line_the_task_names() {
         let text = log();
         let out = GitCompressor::new(DiffConfig::default())

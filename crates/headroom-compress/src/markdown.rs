@@ -295,6 +295,21 @@ mod tests {
     }
 
     #[test]
+    fn a_paragraph_opening_runs_to_the_end_of_its_first_sentence() {
+        let mut doc = String::from("# API\n\nWhat the library does.\n\n");
+        for k in 0..8 {
+            doc.push_str(&format!(
+                "## Function f{k}\n\nFirst line of f{k} which stops\nmid-sentence here. More.\nAnd a third line.\nAnd a fourth line.\n\nSecond paragraph of f{k} returns OK if everything\nwent ok, or an error.\nTrailing detail one.\nTrailing detail two.\n\n"
+            ));
+        }
+        let out = compress_document(&doc, "what does this page explain?").unwrap();
+        // A short page read for an overview: every paragraph's first sentence.
+        assert!(out.contains("First line of f3 which stops\nmid-sentence here. More."));
+        assert!(out.contains("returns OK if everything\nwent ok, or an error."), "{out}");
+        assert!(!out.contains("Trailing detail two."), "{out}");
+    }
+
+    #[test]
     fn man_page_sections_and_options_stay() {
         let page = "NAME\n       tool - does things\n\nSYNOPSIS\n       tool [options]\n\nOPTIONS\n       --follow\n           Continue listing the history beyond renames.\n           More text here.\n\n       --other\n           Something else entirely, described at length.\n           Even more.\n\nEXIT STATUS\n       0 on success.\n";
         let out = compress_document(page, "how do I keep following history across renames?")
