@@ -136,10 +136,10 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         if count == 0 {
             let what = if src[run.clone()].iter().all(|l| l.starts_with("    ")) {
                 "test source"
-            } else if src[run.clone()]
-                .iter()
-                .all(|l| l.trim_start().starts_with("at ") || l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
-            {
+            } else if src[run.clone()].iter().all(|l| {
+                l.trim_start().starts_with("at ")
+                    || l.trim_start().starts_with(|c: char| c.is_ascii_digit())
+            }) {
                 "library stack frames"
             } else {
                 "similar lines"
@@ -209,7 +209,9 @@ fn compact_locations(locations: &[&str]) -> String {
 fn is_rule_code(w: &str) -> bool {
     let letters = w.bytes().take_while(u8::is_ascii_uppercase).count();
     let digits = w.len() - letters;
-    (1..=4).contains(&letters) && (2..=4).contains(&digits) && w[letters..].bytes().all(|b| b.is_ascii_digit())
+    (1..=4).contains(&letters)
+        && (2..=4).contains(&digits)
+        && w[letters..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Where each diagnostic starts and ends: a header line, then its notes and code excerpt
@@ -222,7 +224,9 @@ fn split_records(src: &[&str]) -> Vec<Record> {
         let l = src[i];
         // ruff's full format: `B904 Within an except clause …` above its `--> path:line:col`.
         let ruff_header = l.split_whitespace().next().is_some_and(is_rule_code)
-            && src.get(i + 1).is_some_and(|n| n.trim_start().starts_with("--> "));
+            && src
+                .get(i + 1)
+                .is_some_and(|n| n.trim_start().starts_with("--> "));
         if !is_record_header(l) && !ruff_header {
             i += 1;
             continue;
@@ -285,7 +289,12 @@ fn describe(record: &[&str]) -> (String, String) {
                 || w.contains("[E")
                 || w.starts_with("TS") && w[2..].bytes().all(|b| b.is_ascii_digit()) && w.len() > 2
         })
-        .or_else(|| message.split_whitespace().next().filter(|w| is_rule_code(w)))
+        .or_else(|| {
+            message
+                .split_whitespace()
+                .next()
+                .filter(|w| is_rule_code(w))
+        })
         .or_else(|| message.rsplit_once(" [").map(|(_, c)| c))
         .map(|c| c.trim_end_matches(':').to_string());
     let mut severity = message.split([':', '[']).next().unwrap_or("").trim();
@@ -309,9 +318,14 @@ mod tests {
     fn ruff_rule_codes_group_repeats_in_both_formats() {
         let mut concise = String::new();
         for k in 1..=8 {
-            concise.push_str(&format!("pkg/a.py:{k}:89: E501 Line too long ({} > 88)\n", 90 + k));
+            concise.push_str(&format!(
+                "pkg/a.py:{k}:89: E501 Line too long ({} > 88)\n",
+                90 + k
+            ));
         }
-        concise.push_str("pkg/b.py:3:1: B904 Within an `except` clause, raise with `from`\nFound 9 errors.\n");
+        concise.push_str(
+            "pkg/b.py:3:1: B904 Within an `except` clause, raise with `from`\nFound 9 errors.\n",
+        );
         let out = compress_diagnostics(&concise, "what does ruff complain about?").unwrap();
         assert!(out.contains("pkg/a.py:1:89: E501 Line too long (91 > 88)"));
         assert!(!out.contains("pkg/a.py:5:89: E501"), "{out}");

@@ -164,7 +164,14 @@ fn shape(line: &str) -> Option<(usize, [u8; 2])> {
     let lead = if first.is_ascii_alphanumeric() {
         [b'w', b' ']
     } else {
-        [first, if second.is_ascii_alphanumeric() { b'w' } else { second }]
+        [
+            first,
+            if second.is_ascii_alphanumeric() {
+                b'w'
+            } else {
+                second
+            },
+        ]
     };
     Some((line.len() - t.len(), lead))
 }
@@ -537,32 +544,55 @@ mod tests {
         let list: Vec<String> = (0..300).map(|k| format!("lib{k}:amd64 (1.{k})")).collect();
         let mut text = String::new();
         for k in 0..10 {
-            text.push_str(&format!("Start-Date: 2025-06-{k:02}  14:36:25
-"));
-            text.push_str(&format!("Install: {}
-", list.join(", ")));
+            text.push_str(&format!(
+                "Start-Date: 2025-06-{k:02}  14:36:25
+"
+            ));
+            text.push_str(&format!(
+                "Install: {}
+",
+                list.join(", ")
+            ));
         }
         let out = compress_lines(&text, "", &LogConfig::default()).unwrap();
-        assert!(out.contains("Install: lib0:amd64 (1.0), lib1:amd64 (1.1),"), "{out}");
+        assert!(
+            out.contains("Install: lib0:amd64 (1.0), lib1:amd64 (1.1),"),
+            "{out}"
+        );
         assert!(out.contains("more bytes of this line …]"), "{out}");
         assert!(!out.contains("lib299:amd64"));
         // A line naming the task stays whole.
-        text.push_str(&format!("Install: {}, zsh-common:amd64 (5.9-4)\n", list.join(", ")));
-        let out = compress_lines(&text, "when was zsh-common installed?", &LogConfig::default())
-            .unwrap();
-        assert!(out.contains("lib299:amd64 (1.299), zsh-common:amd64 (5.9-4)"), "{out}");
+        text.push_str(&format!(
+            "Install: {}, zsh-common:amd64 (5.9-4)\n",
+            list.join(", ")
+        ));
+        let out = compress_lines(
+            &text,
+            "when was zsh-common installed?",
+            &LogConfig::default(),
+        )
+        .unwrap();
+        assert!(
+            out.contains("lib299:amd64 (1.299), zsh-common:amd64 (5.9-4)"),
+            "{out}"
+        );
     }
 
     #[test]
     fn a_long_list_of_one_shape_far_from_errors_thins_out() {
         let mut text = String::from("  -- The following features have been enabled:\n\n");
-        for f in ["XSAVE", "SSSE3", "SSE42", "PCLMUL", "AVX2", "AVX512", "VNNI", "VPCLMUL", "NEON"] {
+        for f in [
+            "XSAVE", "SSSE3", "SSE42", "PCLMUL", "AVX2", "AVX512", "VNNI", "VPCLMUL", "NEON",
+        ] {
             text.push_str(&format!("   * WITH_{f}, Build with {f} support\n"));
         }
         text.push_str("\n  -- Configuring done\n  CMake Error: the cache directory is different\n");
         let out = compress_lines(&text, "why does the build fail?", &LogConfig::default()).unwrap();
         assert!(out.contains("   * WITH_XSAVE, Build with XSAVE support\n   * WITH_SSSE3"));
-        assert!(out.contains("   * WITH_NEON, Build with NEON support"), "{out}");
+        assert!(
+            out.contains("   * WITH_NEON, Build with NEON support"),
+            "{out}"
+        );
         assert!(!out.contains("WITH_AVX2"), "{out}");
         assert!(out.contains("CMake Error: the cache directory is different"));
     }
@@ -571,7 +601,10 @@ mod tests {
     fn a_read_page_of_a_log_cites_line_ranges() {
         let mut text = String::new();
         for k in 1..=60 {
-            text.push_str(&format!("{k}\t2024-05-01 12:00:{:02} INFO worker tick {k}\n", k % 60));
+            text.push_str(&format!(
+                "{k}\t2024-05-01 12:00:{:02} INFO worker tick {k}\n",
+                k % 60
+            ));
         }
         text.push_str("61\t2024-05-01 12:01:01 ERROR worker crashed: disk full");
         let out = compress_lines(&text, "", &LogConfig::default()).unwrap();

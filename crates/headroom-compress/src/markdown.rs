@@ -138,10 +138,7 @@ const OPENING_MAX_LINES: usize = 3;
 fn keep_opening(src: &[&str], u: &Unit, keep: &mut [bool]) -> usize {
     let mut end = u.start + 1;
     if !is_definition(src, u) {
-        while end < u.end
-            && end - u.start < OPENING_MAX_LINES
-            && !ends_sentence(src[end - 1])
-        {
+        while end < u.end && end - u.start < OPENING_MAX_LINES && !ends_sentence(src[end - 1]) {
             end += 1;
         }
         if !ends_sentence(src[end - 1]) {
@@ -305,7 +302,10 @@ mod tests {
         let out = compress_document(&doc, "what does this page explain?").unwrap();
         // A short page read for an overview: every paragraph's first sentence.
         assert!(out.contains("First line of f3 which stops\nmid-sentence here. More."));
-        assert!(out.contains("returns OK if everything\nwent ok, or an error."), "{out}");
+        assert!(
+            out.contains("returns OK if everything\nwent ok, or an error."),
+            "{out}"
+        );
         assert!(!out.contains("Trailing detail two."), "{out}");
     }
 

@@ -22,7 +22,8 @@ pub fn is_excerpt_line(line: &str) -> bool {
     let digits = t.bytes().take_while(u8::is_ascii_digit).count();
     let rest = t[digits..].trim_start();
     rest.starts_with('|')
-        || digits > 0 && (rest.starts_with("- ") || rest.starts_with("+ ") || rest.starts_with("~ "))
+        || digits > 0
+            && (rest.starts_with("- ") || rest.starts_with("+ ") || rest.starts_with("~ "))
 }
 
 /// Clears the excerpt of a repeated diagnostic (`record` excludes its header line), and its
@@ -89,9 +90,16 @@ pub fn drop_library_frames(src: &[&str], keep: &mut [bool]) {
         let at = i + 1 < n && src[i + 1].trim_start().starts_with("at ");
         let end = if at { i + 2 } else { i + 1 };
         let location = if at { src[i + 1] } else { "" };
-        let library = ["core::", "std::", "alloc::", "__rustc::", "test::", "<fn() ->"]
-            .iter()
-            .any(|p| name.starts_with(p))
+        let library = [
+            "core::",
+            "std::",
+            "alloc::",
+            "__rustc::",
+            "test::",
+            "<fn() ->",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
             || location.contains("/rustc/");
         if library {
             keep[i..end].iter_mut().for_each(|k| *k = false);
@@ -150,11 +158,16 @@ pub fn drop_pytest_progress(src: &[&str], keep: &mut [bool]) {
             continue;
         };
         let pct = pct.trim();
-        let is_pct = pct.ends_with('%') && pct[..pct.len() - 1].trim().bytes().all(|b| b.is_ascii_digit());
+        let is_pct = pct.ends_with('%')
+            && pct[..pct.len() - 1]
+                .trim()
+                .bytes()
+                .all(|b| b.is_ascii_digit());
         let marks = marks.trim_end();
         // An optional path, then the outcome characters.
         let outcomes = marks.rsplit_once(' ').map_or(marks, |(_, m)| m);
-        let passed = !outcomes.is_empty() && outcomes.bytes().all(|b| matches!(b, b'.' | b's' | b'x'));
+        let passed =
+            !outcomes.is_empty() && outcomes.bytes().all(|b| matches!(b, b'.' | b's' | b'x'));
         if is_pct && passed {
             keep[i] = false;
         }
@@ -176,9 +189,13 @@ mod tests {
         assert!(is_excerpt_line("11 |     items.iter()"));
         assert!(is_excerpt_line("   |     ^^^^ expected `u32`"));
         assert!(is_excerpt_line("9 -         Ok(p) => return Some(p),"));
-        assert!(is_excerpt_line("  ::: /rustc/abc/library/core/src/iter/traits/accum.rs:70:8"));
+        assert!(is_excerpt_line(
+            "  ::: /rustc/abc/library/core/src/iter/traits/accum.rs:70:8"
+        ));
         assert!(!is_excerpt_line("  --> src/main.rs:11:39"));
-        assert!(!is_excerpt_line("   = help: the trait `Mul<u64>` is not implemented for `u32`"));
+        assert!(!is_excerpt_line(
+            "   = help: the trait `Mul<u64>` is not implemented for `u32`"
+        ));
     }
 
     #[test]
