@@ -191,16 +191,17 @@ mod tests {
         s
     }
 
+    fn compress(text: &str, task: &str) -> String {
+        GitCompressor::new(DiffConfig::default())
+            .compress(&BlockInput { text, task })
+            .unwrap()
+            .unwrap()
+    }
+
     #[test]
     fn a_log_keeps_headers_subjects_and_totals() {
         let text = log();
-        let out = GitCompressor::new(DiffConfig::default())
-            .compress(&BlockInput {
-                text: &text,
-                task: "summarise",
-            })
-            .unwrap()
-            .unwrap();
+        let out = compress(&text, "summarise");
         for k in 0..6 {
             assert!(out.contains(&format!("commit {k:040x}")));
             assert!(out.contains(&format!("    Subject number {k}")));
@@ -211,15 +212,8 @@ mod tests {
 
     #[test]
     fn an_author_line_equal_to_the_previous_commits_goes_with_one_note() {
-        let mut text = log();
-        text = text.replacen("Author: A <a@b.c>", "Author: B <b@c.d>", 1);
-        let out = GitCompressor::new(DiffConfig::default())
-            .compress(&BlockInput {
-                text: &text,
-                task: "summarise",
-            })
-            .unwrap()
-            .unwrap();
+        let text = log().replacen("Author: A <a@b.c>", "Author: B <b@c.d>", 1);
+        let out = compress(&text, "summarise");
         assert!(out.starts_with(AUTHOR_NOTE), "{out}");
         assert_eq!(out.matches("Author: B <b@c.d>").count(), 1);
         // The first commit by A after B's shows A; the next ones by A do not.
