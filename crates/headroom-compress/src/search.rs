@@ -188,6 +188,15 @@ fn select(
 
     let remaining = fate.iter().filter(|f| matches!(f, Fate::Keep)).count();
     if remaining > cfg.max_matches {
+        // So many files that their shares alone overrun the budget: one match each.
+        let mut files: Vec<&str> = entries.iter().map(|e| e.path).collect();
+        files.sort_unstable();
+        files.dedup();
+        let per_file = if files.len() * cfg.per_file > cfg.max_matches {
+            1
+        } else {
+            cfg.per_file
+        };
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (k, e) in entries.iter().enumerate() {
             if !matches!(fate[k], Fate::Keep) {
@@ -199,7 +208,7 @@ fn select(
             }
             let c = seen.entry(e.path).or_insert(0);
             *c += 1;
-            if *c > cfg.per_file && !task.matches(e.text) && !is_error_level(e.text) && !declared(k)
+            if *c > per_file && !task.matches(e.text) && !is_error_level(e.text) && !declared(k)
             {
                 fate[k] = Fate::Drop;
             }
