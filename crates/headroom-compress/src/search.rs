@@ -208,8 +208,7 @@ fn select(
             }
             let c = seen.entry(e.path).or_insert(0);
             *c += 1;
-            if *c > per_file && !task.matches(e.text) && !is_error_level(e.text) && !declared(k)
-            {
+            if *c > per_file && !task.matches(e.text) && !is_error_level(e.text) && !declared(k) {
                 fate[k] = Fate::Drop;
             }
         }
@@ -421,6 +420,26 @@ mod tests {
         assert!(out.contains(
             "crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;"
         ));
+    }
+
+    #[test]
+    fn many_files_keep_one_match_each() {
+        let mut text = String::new();
+        for f in 0..30 {
+            for i in 0..3 {
+                text.push_str(&format!(
+                    "src/m{f}.rs:{}:    let value = helper_{f}_{i}(configuration, &mut state, deadline);\n",
+                    i * 10 + 1
+                ));
+            }
+        }
+        let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
+        assert!(
+            out.contains("src/m7.rs:1:    let value = helper_7_0("),
+            "{out}"
+        );
+        assert!(!out.contains("helper_7_1"), "{out}");
+        assert!(out.contains("src/m7.rs, lines 11–21"), "{out}");
     }
 
     #[test]
