@@ -47,7 +47,16 @@ impl<'a> Lines<'a> {
             }
         }
         let nonempty = raw.iter().filter(|l| !l.is_empty()).count();
-        let numbers = (nonempty > 0 && numbered * 10 >= nonempty * 9).then_some(numbers);
+        // Line numbers count up by one (a first column of ids or counts followed by a tab is
+        // data, not a Read page's numbering).
+        let steps = numbers.windows(2).filter(|w| w[0] > 0 && w[1] > 0).count();
+        let consecutive = numbers
+            .windows(2)
+            .filter(|w| w[0] > 0 && w[1] == w[0] + 1)
+            .count();
+        let numbers =
+            (nonempty > 0 && numbered * 10 >= nonempty * 9 && consecutive * 10 >= steps * 9)
+                .then_some(numbers);
         let text = if numbers.is_some() { text } else { raw.clone() };
         Lines {
             head,
@@ -302,6 +311,13 @@ mod tests {
             short.render(&[true, false, true], |r| short.marker(&r, "body")),
             None
         );
+    }
+
+    #[test]
+    fn a_numbered_first_column_that_does_not_count_up_is_data() {
+        let lines = Lines::new("17\tGET /a\n4\tGET /b\n230\tPOST /c\n9\tGET /d");
+        assert!(lines.numbers.is_none());
+        assert_eq!(lines.text[0], "17\tGET /a");
     }
 
     #[test]
