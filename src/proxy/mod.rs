@@ -51,14 +51,14 @@ impl Headroom {
     }
 
     /// Whether this request is a served exchange (see [`served`]): the retrieval tool is on,
-    /// a store is open, and the body has an exact length (it is read before the upstream
+    /// retrieval is enabled, and the body has an exact length (it is read before the upstream
     /// request goes out). `None`: the normal path.
     fn served_plan(&self, session: &Session, ctx: &RequestCtx) -> Option<served::Plan> {
         let r = &ctx.snapshot.config.retrieval;
         if !(r.enabled && r.tool && r.max_rounds > 0) {
             return None;
         }
-        let store = self.shared.originals.clone()?;
+        let store = self.shared.originals.clone();
         let h = &session.req_header().headers;
         if !h.contains_key("content-length") || h.contains_key("transfer-encoding") {
             return None;

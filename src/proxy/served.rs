@@ -86,7 +86,7 @@ pub async fn run(
         format,
         snap.pipeline.clone(),
         snap.compressions.clone(),
-        Some(plan.store.clone()),
+        plan.store.clone(),
         &mut ctx.outcome,
     )
     .await;
