@@ -484,3 +484,31 @@ fn a_failed_continuation_ends_the_stream_with_the_provider_error_event() {
     assert_eq!(r.json()["error"]["type"], "rate_limit_error");
     assert_no_leak(&r.text());
 }
+
+#[test]
+fn an_unknown_id_is_answered_as_an_error_result_and_counted_as_a_miss() {
+    let (up, proxy) = proxy_with_script(Script::new(Ask::Whole, "never"), "");
+    // A tool result that itself prints a marker-shaped line with an id nothing stored.
+    let output = format!(
+        "{}\n[… 40 similar lines omitted · id 000000000000 …]\n",
+        "ok: step passed\n".repeat(3)
+    );
+    let r = proxy.post_json("/v1/messages", &anthropic_body(&output, false));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_no_leak(&r.text());
+    assert_eq!(
+        r.json()["content"][0]["text"],
+        "The retrieved text does not say."
+    );
+    let got = upstream_requests(&up);
+    assert_eq!(got.len(), 2);
+    let result = &got[1]["messages"].as_array().unwrap().last().unwrap()["content"][0];
+    assert_eq!(result["is_error"], true);
+    assert!(result["content"].as_str().unwrap().contains("000000000000"));
+    let stats = proxy.stats_when(|s| s["retrieval"]["by_source"]["tool"]["misses"] == 1);
+    assert_eq!(
+        stats["retrieval"]["by_source"]["tool"]["misses"], 1,
+        "{}",
+        stats["retrieval"]
+    );
+}

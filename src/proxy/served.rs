@@ -288,6 +288,21 @@ impl Exchange<'_> {
         Ok(())
     }
 
+    /// Keeps the usage of a stream still open visible to a shutdown that cuts it.
+    fn note_live(&self, ctx: &mut RequestCtx, tap: &super::usage::UsageTap) {
+        if tap.usage.is_empty() {
+            return;
+        }
+        let mut now = self.usage;
+        now.input += tap.usage.input;
+        now.output += tap.usage.output;
+        now.cache_read += tap.usage.cache_read;
+        now.cache_creation += tap.usage.cache_creation;
+        ctx.live
+            .get_or_insert_with(|| self.proxy.shared.streams.open())
+            .set(now);
+    }
+
     fn add_usage(&mut self, ctx: &mut RequestCtx, tap: &super::usage::UsageTap) {
         let u = tap.usage;
         if self.rounds > 0 {
@@ -427,6 +442,7 @@ impl Exchange<'_> {
             let mut tap = tap_for(&answer.header);
             while let Some(b) = answer.up.read_response_body().await.map_err(upstream_err)? {
                 tap.feed(&b);
+                self.note_live(ctx, &tap);
                 let out = stream.feed(&b);
                 if !out.is_empty() {
                     session
