@@ -512,3 +512,23 @@ fn an_unknown_id_is_answered_as_an_error_result_and_counted_as_a_miss() {
         stats["retrieval"]
     );
 }
+
+#[test]
+fn a_pooled_connection_the_upstream_dropped_is_retried_on_a_fresh_one() {
+    let (fact, _) = fact_for(false);
+    let (up, proxy) = proxy_with_script(Script::new(Ask::Whole, &fact), "");
+    up.set(|s| s.drop_idle = true);
+    for _ in 0..3 {
+        let r = proxy.post_json("/v1/messages", &anthropic_body(&ci_log(), false));
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.json()["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains(&fact));
+    }
+    assert_eq!(
+        up.requests().len(),
+        6,
+        "every round reached the upstream once"
+    );
+}

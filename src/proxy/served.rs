@@ -199,29 +199,47 @@ impl Exchange<'_> {
         let mut head = self.head.clone();
         head.insert_header("content-length", body.len().to_string())?;
         let started = Instant::now();
-        let (mut up, _reused) = self
-            .connector()
-            .get_http_session(&*self.peer)
-            .await
-            .map_err(upstream_err)?;
-        up.set_read_timeout(self.peer.options.read_timeout);
-        up.set_write_timeout(self.peer.options.write_timeout);
-        up.write_request_header(Box::new(head))
-            .await
-            .map_err(upstream_err)?;
-        up.write_request_body(Bytes::copy_from_slice(body), true)
-            .await
-            .map_err(upstream_err)?;
-        up.finish_request_body().await.map_err(upstream_err)?;
-        up.read_response_header().await.map_err(upstream_err)?;
-        let header = up
-            .response_header()
-            .cloned()
-            .ok_or_else(|| upstream_err(Error::new(ErrorType::InvalidHTTPHeader)))?;
+        let (up, header) = match self.attempt(&head, body).await {
+            Ok(a) => a,
+            // A pooled connection the upstream closed while idle: once more on another one
+            // (what Pingora's own path does for a reused connection).
+            Err((e, true)) if stale(&e) => self.attempt(&head, body).await.map_err(|(e, _)| e)?,
+            Err((e, _)) => return Err(e),
+        };
         crate::metrics::UPSTREAM_DURATION
             .with_label_values(&[upstream])
             .observe(started.elapsed().as_secs_f64());
         Ok(Answer { up, header })
+    }
+
+    /// One try at an exchange's request and answer head; the error says whether the
+    /// connection came from the pool.
+    async fn attempt(
+        &self,
+        head: &RequestHeader,
+        body: &[u8],
+    ) -> std::result::Result<(HttpSession, ResponseHeader), (Box<Error>, bool)> {
+        let (mut up, reused) = self
+            .connector()
+            .get_http_session(&*self.peer)
+            .await
+            .map_err(|e| (upstream_err(e), false))?;
+        up.set_read_timeout(self.peer.options.read_timeout);
+        up.set_write_timeout(self.peer.options.write_timeout);
+        let fail = |e| (upstream_err(e), reused);
+        up.write_request_header(Box::new(head.clone()))
+            .await
+            .map_err(fail)?;
+        up.write_request_body(Bytes::copy_from_slice(body), true)
+            .await
+            .map_err(fail)?;
+        up.finish_request_body().await.map_err(fail)?;
+        up.read_response_header().await.map_err(fail)?;
+        let header = up
+            .response_header()
+            .cloned()
+            .ok_or_else(|| fail(Error::new(ErrorType::InvalidHTTPHeader)))?;
+        Ok((up, header))
     }
 
     /// Returns a finished upstream connection to the pool.
@@ -557,6 +575,15 @@ fn client_head(upstream: &ResponseHeader, session: &Session) -> ResponseHeader {
 fn tap_for(h: &ResponseHeader) -> super::usage::UsageTap {
     let header = |n: &str| h.headers.get(n).and_then(|v| v.to_str().ok());
     super::usage::UsageTap::for_response(header("content-type"), header("content-encoding"))
+}
+
+/// An error that a connection closed under the request causes (worth one retry on a fresh
+/// connection when the failed one was pooled).
+fn stale(e: &Error) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectionClosed | ErrorType::WriteError | ErrorType::ReadError
+    )
 }
 
 fn downstream_err(mut e: Box<Error>) -> Box<Error> {

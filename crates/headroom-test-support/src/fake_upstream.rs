@@ -59,6 +59,9 @@ pub struct Settings {
     pub prompt_cache: bool,
     /// Answer `/v1/messages` and `/v1/chat/completions` as this scripted model.
     pub script: Option<crate::scripted_model::Script>,
+    /// Close the connection after each scripted answer without saying so (an upstream that
+    /// drops idle keep-alive connections): the client's next request on it fails.
+    pub drop_idle: bool,
 }
 
 impl Default for Settings {
@@ -69,6 +72,7 @@ impl Default for Settings {
             deltas: 3,
             prompt_cache: false,
             script: None,
+            drop_idle: false,
         }
     }
 }
@@ -144,7 +148,7 @@ impl FakeUpstream {
                 return Ok(());
             };
             self.received.lock().unwrap().push(req.clone());
-            let (behaviour, gap, deltas, cache, script) = {
+            let (behaviour, gap, deltas, cache, script, drop_idle) = {
                 let s = self.settings.lock().unwrap();
                 (
                     s.behaviour.clone(),
@@ -152,6 +156,7 @@ impl FakeUpstream {
                     s.deltas,
                     s.prompt_cache,
                     s.script.clone(),
+                    s.drop_idle,
                 )
             };
             let sock = reader.get_mut();
@@ -188,6 +193,9 @@ impl FakeUpstream {
             if let Some(script) = script.filter(|_| req.method == "POST") {
                 if path == "/v1/messages" || path == "/v1/chat/completions" {
                     scripted(sock, &script, &json, path != "/v1/messages", stream, usage).await?;
+                    if drop_idle {
+                        return Ok(());
+                    }
                     continue;
                 }
             }
