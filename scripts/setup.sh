@@ -71,7 +71,7 @@ install_python() {
   fi
   if "$py" - <<'PY' 2>/dev/null
 import importlib.util, sys
-mods = ["anthropic", "numpy", "onnx", "onnxruntime", "safetensors", "kubernetes_validate"]
+mods = ["anthropic", "openai", "numpy", "onnx", "onnxruntime", "safetensors", "kubernetes_validate"]
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods) else 1)
 PY
   then

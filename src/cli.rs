@@ -52,6 +52,9 @@ pub enum Command {
     Doctor(crate::service::DoctorArgs),
     /// Savings today, in the last 7 days and lifetime, from the stats file the config names.
     Stats(StatsArgs),
+    /// Print a stored original by the id its markers carry (`· id 3fa9c1d2e4b7`), whole or in
+    /// part. Asks the running proxy; without one, reads the disk tier. Exit 1 when not found.
+    Retrieve(RetrieveArgs),
     /// Gateway tokens (`auth.tokens`): `headroom token hash` prints the sha256 to put in the
     /// config for a token read from standard input.
     #[command(subcommand)]
@@ -63,6 +66,18 @@ pub enum TokenCommand {
     /// Read one token from standard input (trailing newline ignored) and print its sha256 hex.
     /// Make a token with e.g. `openssl rand -hex 24`.
     Hash,
+}
+
+#[derive(Debug, Args)]
+pub struct RetrieveArgs {
+    /// The id, 12 hex characters, as a marker states it.
+    pub id: String,
+    /// Only lines A-B (1-based, inclusive; for `Read` output, the file's line numbers).
+    #[arg(long, value_name = "A-B")]
+    pub lines: Option<String>,
+    /// Only the lines containing any of these words (case-insensitive), with 2 lines of context.
+    #[arg(long, value_name = "WORDS")]
+    pub query: Option<String>,
 }
 
 #[derive(Debug, Args)]

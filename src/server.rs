@@ -152,10 +152,7 @@ pub fn run(
         }),
     });
     record_cut_requests(&shared);
-    stats.flush();
-    if let Some(team) = shared.team() {
-        team.flush_blocking();
-    }
+    flush_state(&shared);
     ExitCode::SUCCESS
 }
 
@@ -223,13 +220,19 @@ impl ShutdownSignalWatch for Drain {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 record_cut_requests(&shared);
-                crate::stats::global().flush();
-                if let Some(team) = shared.team() {
-                    team.flush_blocking();
-                }
+                flush_state(&shared);
                 std::process::exit(0);
             });
         ShutdownSignal::GracefulTerminate
+    }
+}
+
+/// Writes what must survive the process: lifetime stats and queued originals.
+fn flush_state(shared: &Shared) {
+    crate::stats::global().flush();
+    shared.originals.flush();
+    if let Some(team) = shared.team() {
+        team.flush_blocking();
     }
 }
 

@@ -33,6 +33,7 @@ pub async fn respond(
             return Ok(status);
         }
         Route::Metrics => {
+            crate::retrieval::refresh_gauges(&shared.originals.stats());
             if let Some(team) = shared.team() {
                 team.sync_metrics();
             }
@@ -41,7 +42,8 @@ pub async fn respond(
                 crate::metrics::render(),
             )
         }
-        Route::Stats => ("application/json", stats_json(shared).await),
+        Route::Stats => ("application/json", stats_with_retrieval(shared).await),
+        Route::Retrieve => return super::retrieve::respond(session, query, shared).await,
         Route::StatsHistory => {
             let now = crate::stats::persist::now_unix();
             match crate::stats::query::HistoryQuery::parse(query, now) {
@@ -136,6 +138,22 @@ async fn readiness(shared: &Arc<Shared>) -> (u16, Vec<u8>) {
     )
 }
 
+/// `/stats`: the savings document with a `retrieval` section (store figures, retrievals).
+async fn stats_with_retrieval(shared: &Arc<Shared>) -> Vec<u8> {
+    let doc = stats_json(shared).await;
+    let Ok(serde_json::Value::Object(mut o)) = serde_json::from_slice(&doc) else {
+        return doc;
+    };
+    o.insert(
+        "retrieval".into(),
+        crate::retrieval::stats_json(
+            shared.originals.as_ref(),
+            shared.snapshot().config.retrieval.enabled,
+        ),
+    );
+    serde_json::to_vec_pretty(&o).unwrap_or(doc)
+}
+
 /// Sends an error in the shape of the provider the route belongs to.
 pub async fn respond_error(
     session: &mut Session,
@@ -151,7 +169,12 @@ pub async fn respond_error(
     .await
 }
 
-async fn send(session: &mut Session, status: u16, content_type: &str, body: Vec<u8>) -> Result<()> {
+pub(super) async fn send(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<()> {
     send_with(session, status, content_type, &[], body).await
 }
 

@@ -21,6 +21,7 @@ pub mod lines;
 pub mod log;
 pub mod markdown;
 pub mod marker;
+pub mod marker_ids;
 mod pipeline;
 pub mod runs;
 pub mod search;
@@ -36,6 +37,9 @@ pub use text::TextConfig;
 pub use config::{
     CompressionConfig, DiffConfig, GenericConfig, JsonConfig, LogConfig, SearchConfig,
 };
+/// The stored form of a compressed block's original (see `headroom-store`).
+pub use headroom_store::Original;
+pub use marker_ids::MarkerIds;
 pub use pipeline::{BlockOutcome, Pipeline};
 
 use std::time::Duration;
@@ -90,7 +94,9 @@ pub struct BlockReport {
     pub kind: &'static str,
     pub compressor: &'static str,
     /// cl100k token counts: estimated (within about ±25 %) when the result is under half the
-    /// original, exact otherwise (exact BPE counting is too slow to run on every big block).
+    /// original, or the block is over 64 KB and the estimated saving clears
+    /// `min_savings_percent` by 15 points; exact otherwise (exact BPE counting is too slow to
+    /// run on every big block).
     pub tokens_before: usize,
     pub tokens_after: usize,
     /// Whether the block was compressed, and if not why not.
@@ -185,6 +191,9 @@ pub struct Rewritten {
     pub replaced: Vec<std::ops::Range<usize>>,
     /// Blocks below `compression.min_tokens`, passed through without a look.
     pub small_blocks: usize,
+    /// With `marker_ids` on: the original of every compressed block whose markers name it, in
+    /// body order (the proxy stores them for retrieval).
+    pub originals: Vec<Original>,
 }
 
 impl Rewritten {
