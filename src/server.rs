@@ -70,19 +70,20 @@ pub fn run(
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let shared = Shared::new(snapshot, config_path.clone());
-    if config.state.redis_url.is_some() {
-        match crate::team::Team::start(&config.state) {
+    let team = match config.state.redis_url.is_some() {
+        false => None,
+        true => match crate::team::Team::start(&config.state) {
             Ok(team) => {
                 tracing::info!(redis = team.redis.url(), "team state shared in Redis");
-                let _ = shared.team.set(team);
+                Some(team)
             }
             Err(e) => {
                 eprintln!("headroom: `state.redis_url`: {e}");
                 return ExitCode::from(EXIT_CONFIG);
             }
-        }
-    }
+        },
+    };
+    let shared = Shared::with_team(snapshot, config_path.clone(), team);
 
     let stats = crate::stats::global();
     match config

@@ -143,7 +143,27 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(snapshot: Snapshot, config_path: Option<PathBuf>) -> Arc<Shared> {
-        let originals = crate::retrieval::open_store(&snapshot.config);
+        Shared::with_team(snapshot, config_path, None)
+    }
+
+    /// With team state: originals are read local tiers first, then Redis, and written to both.
+    pub fn with_team(
+        snapshot: Snapshot,
+        config_path: Option<PathBuf>,
+        team: Option<Arc<crate::team::Team>>,
+    ) -> Arc<Shared> {
+        let mut originals = crate::retrieval::open_store(&snapshot.config);
+        if let Some(t) = &team {
+            let shared = headroom_team::RedisOriginals::new(
+                t.redis.clone(),
+                snapshot.config.state.originals_ttl_seconds,
+            );
+            originals = Arc::new(headroom_team::Layered::new(originals, Arc::new(shared)));
+        }
+        let team_cell = OnceLock::new();
+        if let Some(t) = team {
+            let _ = team_cell.set(t);
+        }
         Arc::new(Shared {
             originals,
             current: ArcSwap::from_pointee(snapshot),
@@ -155,7 +175,7 @@ impl Shared {
             last_reload: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             streams: crate::usage::OpenStreams::default(),
-            team: OnceLock::new(),
+            team: team_cell,
             draining: AtomicBool::new(false),
             listening: AtomicBool::new(false),
         })

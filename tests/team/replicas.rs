@@ -124,6 +124,46 @@ fn a_session_across_replicas_stays_byte_identical_and_every_replica_shows_the_te
     drop(t.redis);
 }
 
+#[test]
+fn an_original_compressed_by_one_replica_is_retrieved_through_another() {
+    let t = team();
+    let output = std::fs::read_to_string(
+        headroom_test_support::checkout().join("tests/fixtures/compress/ci_log.txt"),
+    )
+    .unwrap();
+    let messages = vec![
+        serde_json::json!({"role": "user", "content": [{"type": "text", "text": "CI is red on main, what broke?"}]}),
+        serde_json::json!({"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_01", "name": "Bash", "input": {}}]}),
+        serde_json::json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_01", "content": output}]}),
+    ];
+    let body = agent_session::request(&messages);
+    // Straight to replica A.
+    let r = post_with_token(t.replicas[0].port, "/v1/messages", &body).unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent: serde_json::Value = t.up.last().unwrap().json();
+    let text = sent["messages"][2]["content"][0]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let at = text.find(" · id ").expect("a marker with a retrieval id");
+    let id: String = text[at + " · id ".len()..].chars().take(12).collect();
+    // Through replica B, which never saw the block: from Redis.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let got = loop {
+        let r = get_with_token(&t.replicas[1], &format!("/v1/retrieve/{id}"));
+        if r.status == 200 {
+            break r.json();
+        }
+        assert!(Instant::now() < deadline, "{}: {}", r.status, r.text());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        got["content"].as_str().unwrap(),
+        output,
+        "the exact original"
+    );
+}
+
 /// Sends `n` requests through the balancer, `threads` at a time; returns (status, body) of each.
 fn load(port: u16, n: usize, threads: usize, stop: Arc<AtomicBool>) -> Vec<(u16, Vec<u8>)> {
     let next = Arc::new(AtomicUsize::new(0));

@@ -106,6 +106,14 @@ impl OriginalsStore for Layered {
             Err(e) => Err(e),
         }
     }
+
+    fn flush(&self) {
+        self.local.flush();
+    }
+
+    fn stats(&self) -> headroom_store::StoreStats {
+        self.local.stats()
+    }
 }
 
 #[cfg(test)]
