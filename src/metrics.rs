@@ -42,6 +42,25 @@ pub static UPSTREAM_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static UPSTREAM_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_upstream_calls_total",
+        "Requests sent upstream by exchanges that offer the retrieval tool, by purpose (client: \
+         the client's request, retrieval: a continuation after the proxy answered the tool).",
+        &["purpose"]
+    )
+    .expect("metric registers once")
+});
+
+pub static RETRIEVAL_USAGE_TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_retrieval_usage_tokens_total",
+        "Tokens the upstream reported for retrieval continuations (what retrievals cost), by kind.",
+        &["kind"]
+    )
+    .expect("metric registers once")
+});
+
 pub static COMPRESSION_TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "headroom_compression_tokens_total",
@@ -205,6 +224,12 @@ pub fn init() {
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
+    for purpose in ["client", "retrieval"] {
+        UPSTREAM_CALLS.with_label_values(&[purpose]).inc_by(0);
+    }
+    for kind in ["input", "output", "cache_read", "cache_creation"] {
+        RETRIEVAL_USAGE_TOKENS.with_label_values(&[kind]).inc_by(0);
+    }
     TOKENS_BEFORE.inc_by(0);
     TOKENS_AFTER.inc_by(0);
     for counter in USAGE_BY_KIND.iter() {

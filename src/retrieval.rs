@@ -157,6 +157,11 @@ pub fn stats_json(store: &dyn OriginalsStore, enabled: bool) -> serde_json::Valu
             .with_label_values(&[source.as_str(), result])
             .get()
     };
+    let tokens = |kind: &str| {
+        crate::metrics::RETRIEVAL_USAGE_TOKENS
+            .with_label_values(&[kind])
+            .get()
+    };
     let by_source: serde_json::Map<String, serde_json::Value> = Source::ALL
         .iter()
         .map(|src| {
@@ -170,6 +175,17 @@ pub fn stats_json(store: &dyn OriginalsStore, enabled: bool) -> serde_json::Valu
         "misses": Source::ALL.iter().map(|s| count(*s, "miss")).sum::<u64>(),
         "bytes": crate::metrics::RETRIEVAL_BYTES.get(),
         "by_source": by_source,
+        // Served exchanges (the retrieval tool): every upstream call and what continuations cost.
+        "upstream_calls": {
+            "client": crate::metrics::UPSTREAM_CALLS.with_label_values(&["client"]).get(),
+            "retrieval": crate::metrics::UPSTREAM_CALLS.with_label_values(&["retrieval"]).get(),
+        },
+        "continuation_tokens": {
+            "input": tokens("input"),
+            "output": tokens("output"),
+            "cache_read": tokens("cache_read"),
+            "cache_creation": tokens("cache_creation"),
+        },
         "store": {
             "memory_bytes": s.memory_bytes,
             "memory_entries": s.memory_entries,

@@ -301,8 +301,9 @@ fn markers_and_ids_are_byte_identical_on_every_turn_of_a_session() {
         previous = Some(messages);
         read += cache.request(body).unwrap().cache_read_input_tokens;
     }
-    let last = String::from_utf8_lossy(received.last().unwrap()).into_owned();
-    let found = ids(&last);
+    // The ids in the conversation (the retrieval tool's description shows an example id).
+    let last: Value = serde_json::from_slice(received.last().unwrap()).unwrap();
+    let found = ids(&last["messages"].to_string());
     assert!(
         !found.is_empty(),
         "the session's compressed blocks carry ids"

@@ -65,8 +65,6 @@ const HUNK_HEAD: usize = 4;
 /// Hunks up to this many lines stay whole.
 const SMALL_HUNK: usize = 12;
 const HIT_RADIUS: usize = 8;
-/// Heads a log whose repeated author lines were dropped.
-const AUTHOR_NOTE: &str = "[git log: an Author line equal to the previous commit's is omitted]";
 
 fn task_words(lines: &Lines<'_>, task: &str, max_hits: usize) -> TaskWords {
     TaskWords::new(task).selective(lines.text.iter().copied(), max_hits.max(3))
@@ -78,10 +76,6 @@ fn compress_log(lines: &Lines<'_>, task: &str) -> Option<String> {
     let words = task_words(lines, task, commits / 30);
     let n = src.len();
     let mut keep = vec![false; n];
-    // An author line equal to the previous commit's says nothing new: it goes, and one note
-    // at the top says so (a log is mostly one or two people's commits).
-    let mut silent = vec![false; n];
-    let mut prev_author: Option<&str> = None;
     let mut i = 0;
     while i < n {
         if !is_commit_header(src[i]) {
@@ -107,20 +101,11 @@ fn compress_log(lines: &Lines<'_>, task: &str) -> Option<String> {
             subject_seen |= subject;
             let totals = t.contains(" changed,") && t.contains("file");
             keep[j] = header || subject || totals || words.matches(l);
-            if l.starts_with("Author:") {
-                silent[j] = prev_author == Some(l) && !words.matches(l);
-                prev_author = Some(l);
-            }
         }
         i = end;
     }
     close_small_gaps(&mut keep, 2);
-    let note = if silent.contains(&true) {
-        AUTHOR_NOTE
-    } else {
-        ""
-    };
-    lines.render_quiet(&keep, &silent, note, |run| lines.marker(&run, ""))
+    lines.render(&keep, |run| lines.marker(&run, ""))
 }
 
 fn compress_show(lines: &Lines<'_>, task: &str) -> Option<String> {
@@ -211,13 +196,12 @@ mod tests {
     }
 
     #[test]
-    fn an_author_line_equal_to_the_previous_commits_goes_with_one_note() {
+    fn every_commit_keeps_its_author_and_date_lines() {
+        // The rule: a log's author/date lines are its answer to "who and when".
         let text = log().replacen("Author: A <a@b.c>", "Author: B <b@c.d>", 1);
         let out = compress(&text, "summarise");
-        assert!(out.starts_with(AUTHOR_NOTE), "{out}");
         assert_eq!(out.matches("Author: B <b@c.d>").count(), 1);
-        // The first commit by A after B's shows A; the next ones by A do not.
-        assert_eq!(out.matches("Author: A <a@b.c>").count(), 1, "{out}");
+        assert_eq!(out.matches("Author: A <a@b.c>").count(), 5, "{out}");
         assert_eq!(out.matches("Date:").count(), 6);
     }
 

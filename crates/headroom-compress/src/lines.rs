@@ -98,34 +98,6 @@ impl<'a> Lines<'a> {
         Some(format!("{}{out}{}", self.head, self.tail))
     }
 
-    /// Like [`Lines::render`], but lines whose `silent` flag is set vanish without a marker
-    /// (the caller announces them once, e.g. "Author lines equal to the previous commit's are
-    /// omitted"); `note`, when not empty, becomes the first line after the envelope head.
-    pub fn render_quiet(
-        &self,
-        keep: &[bool],
-        silent: &[bool],
-        note: &str,
-        mut marker: impl FnMut(Range<usize>) -> String,
-    ) -> Option<String> {
-        if !silent.contains(&true) {
-            return self.render(keep, marker);
-        }
-        // The lines that remain, and where each came from.
-        let origin: Vec<usize> = (0..self.raw.len()).filter(|&i| !silent[i]).collect();
-        let raw: Vec<&str> = origin.iter().map(|&i| self.raw[i]).collect();
-        let mask = KeepMask::from_vec(origin.iter().map(|&i| keep[i]).collect());
-        let out = emit(&raw, &mask, |run| {
-            marker(origin[run.start]..origin[run.end - 1] + 1)
-        });
-        let sep = if note.is_empty() || out.text.is_empty() {
-            ""
-        } else {
-            "\n"
-        };
-        Some(format!("{}{note}{sep}{}{}", self.head, out.text, self.tail))
-    }
-
     /// A marker naming the run's size, its line range when known, and `what` was in it.
     pub fn marker(&self, run: &Range<usize>, what: &str) -> String {
         let count = run.len();
