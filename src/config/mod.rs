@@ -5,6 +5,7 @@
 
 use crate::compress::CompressionConfig;
 use crate::model::{Device, ModelConfig, ModelKind};
+mod auth;
 mod retrieval;
 mod yaml;
 pub use retrieval::Retrieval;
@@ -373,25 +374,6 @@ impl Config {
             .ok_or_else(|| format!("`listen`: cannot resolve {:?}", self.listen))
     }
 
-    /// Why a non-loopback `listen` cannot start, if it cannot: it needs an inbound auth mode,
-    /// and a mode that never injects this machine's key.
-    fn public_listen_problem(&self, addr: SocketAddr) -> Option<String> {
-        use headroom_team::AuthMode;
-        match self.auth.mode {
-            AuthMode::Local => Some(format!(
-                "`listen`: {addr} is not a loopback address, and `auth.mode` is local: anyone who \
-                 can reach it could use this proxy (and `auth.inject_api_key`, your API key). Set \
-                 `auth.mode: tokens` with `auth.tokens` (see docs/team.md), or `auth.mode: \
-                 passthrough` (clients bring their own keys), or listen on 127.0.0.1."
-            )),
-            AuthMode::Passthrough if self.auth.inject_api_key => Some(format!(
-                "`listen`: {addr} is not a loopback address: `auth.mode: passthrough` needs \
-                 `auth.inject_api_key: false` (clients bring their own keys)"
-            )),
-            _ => None,
-        }
-    }
-
     /// Checks everything serde cannot: addresses, URLs, ranges.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
@@ -439,19 +421,7 @@ impl Config {
         }
         problems.extend(self.pricing.problems());
         problems.extend(self.state.problems());
-        problems.extend(headroom_team::inbound::token_problems(&self.auth.tokens));
-        use headroom_team::AuthMode;
-        match (self.auth.mode, self.auth.tokens.is_empty()) {
-            (AuthMode::Tokens, true) => problems.push(
-                "`auth.mode`: tokens, but `auth.tokens` is empty: add one (`headroom token hash`)"
-                    .into(),
-            ),
-            (AuthMode::Local | AuthMode::Passthrough, false) => problems.push(format!(
-                "`auth.tokens`: listed, but `auth.mode` is {}: set `auth.mode: tokens` to require them",
-                self.auth.mode.as_str()
-            )),
-            _ => {}
-        }
+        problems.extend(self.auth.problems());
         for (key, v) in [
             ("timeouts.connect_ms", self.timeouts.connect_ms),
             ("timeouts.upstream_read_ms", self.timeouts.upstream_read_ms),
@@ -586,35 +556,6 @@ mod tests {
             .apply_env(&|k| (k == "HEADROOM_PROXY_PORT").then(|| "http".to_string()))
             .unwrap_err();
         assert!(err.to_string().contains("HEADROOM_PROXY_PORT"));
-    }
-
-    #[test]
-    fn a_public_listen_address_needs_an_inbound_auth_mode() {
-        let mut c = Config {
-            listen: "0.0.0.0:8787".into(),
-            ..Config::default()
-        };
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("auth.mode") && e.contains("passthrough"), "{e}");
-        c.auth.inject_api_key = false;
-        let e = c.validate().unwrap_err().to_string();
-        assert!(
-            e.contains("auth.mode"),
-            "key injection off is not enough: {e}"
-        );
-        c.auth.mode = headroom_team::AuthMode::Passthrough;
-        c.validate().unwrap();
-        c.auth.inject_api_key = true;
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("auth.inject_api_key: false"), "{e}");
-        c.auth.mode = headroom_team::AuthMode::Tokens;
-        c.auth.tokens = vec![headroom_team::TokenEntry {
-            name: "ci".into(),
-            sha256: headroom_team::inbound::hash_token("t"),
-            anthropic_key_env: None,
-            openai_key_env: None,
-        }];
-        c.validate().unwrap();
     }
 
     #[test]
