@@ -77,6 +77,9 @@ pub struct Totals {
     /// By model name as the upstream reported it (at most [`MAX_MODELS`]).
     pub models: BTreeMap<String, ModelTotals>,
     pub upstream_usage: UsageTotals,
+    /// By gateway token name (`auth.tokens`; a bounded set).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<String, ModelTotals>,
     /// Blocks by outcome (`compressed`, `unchanged-small`, `unchanged-no-gain`,
     /// `unchanged-unknown-format`).
     pub outcomes: BTreeMap<String, u64>,
@@ -114,6 +117,9 @@ impl Totals {
         }
         for (k, v) in &o.models {
             self.model_entry(k).add(v);
+        }
+        for (k, v) in &o.tokens {
+            entry(&mut self.tokens, k).add(v);
         }
         for (k, v) in &o.outcomes {
             *self.outcomes.entry(k.clone()).or_default() += v;
@@ -188,9 +194,27 @@ impl Totals {
                 )
             })
             .collect();
+        let tokens: serde_json::Map<String, serde_json::Value> = self
+            .tokens
+            .iter()
+            .map(|(k, v)| {
+                let saved = v.tokens_before.saturating_sub(v.tokens_after);
+                (
+                    k.clone(),
+                    serde_json::json!({
+                        "requests": v.requests,
+                        "tokens_before": v.tokens_before,
+                        "tokens_after": v.tokens_after,
+                        "tokens_saved": saved,
+                        "upstream_usage": v.upstream_usage,
+                    }),
+                )
+            })
+            .collect();
         let saved = self.tokens_saved();
         let money = self.money(pricing);
         serde_json::json!({
+            "auth_tokens": tokens,
             "requests": self.requests,
             "failed": self.failed,
             "compressed_requests": self.compressed_requests,
