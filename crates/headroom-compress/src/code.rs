@@ -83,6 +83,11 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
             if !strong && !words.matches(src[i]) {
                 continue;
             }
+            // One task word in a comment or doc line (prose, doc examples) says little; the
+            // doc's first line already stays, and strong hits keep their whole doc block.
+            if !strong && is_comment(src[i].trim_start()) {
+                continue;
+            }
             keep[i] = true;
             // One task word alone is a weak hint: the line and its neighbours.
             let (whole_max, radius) = if strong {
@@ -122,10 +127,18 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
     }
     close_small_gaps(&mut keep, 3);
     lines.render(&keep, |run| {
+        let mut owners: Vec<usize> = Vec::new();
+        for &o in owner[run.clone()].iter().flatten() {
+            if !owners.contains(&o) {
+                owners.push(o);
+            }
+        }
+        // A container whose member is named goes unnamed (`body of fn new`, not also `impl X`).
         let mut names: Vec<&str> = Vec::new();
-        for o in owner[run.clone()].iter().flatten() {
-            let label = items[*o].label.as_str();
-            if !label.is_empty() && !names.contains(&label) {
+        for &o in &owners {
+            let parent_of_named = owners.iter().any(|&c| items[c].parent == Some(o));
+            let label = items[o].label.as_str();
+            if !parent_of_named && !label.is_empty() && !names.contains(&label) {
                 names.push(label);
             }
         }
@@ -478,7 +491,7 @@ fn keep_doc_block_before(src: &[&str], items: &[Item], i: usize, keep: &mut [boo
 mod tests {
     use super::*;
 
-    const RUST: &str = "use std::io;\n\n/// Adds two numbers together.\n/// More words here.\n/// And more.\n/// And yet more.\npub fn add(a: i32, b: i32) -> i32 {\n    let c = a + b;\n    let d = c * 2;\n    let e = d - c;\n    e\n}\n\nimpl Thing {\n    /// Makes one.\n    pub fn new() -> Self {\n        let x = 1;\n        let y = 2;\n        let z = 3;\n        Thing { x, y, z }\n    }\n\n    fn frobnicate(&self) -> usize {\n        let q = self.x;\n        let r = q + 1;\n        let s = r + 2;\n        s\n    }\n}\n";
+    const RUST: &str = "use std::io;\n\n/// Adds two numbers together.\n/// More numbers words here.\n/// And more.\n/// And yet more.\npub fn add(a: i32, b: i32) -> i32 {\n    let c = a + b;\n    let d = c * 2;\n    let e = d - c;\n    e\n}\n\nimpl Thing {\n    /// Makes one.\n    pub fn new() -> Self {\n        let x = 1;\n        let y = 2;\n        let z = 3;\n        Thing { x, y, z }\n    }\n\n    fn frobnicate(&self) -> usize {\n        let q = self.x;\n        let r = q + 1;\n        let s = r + 2;\n        s\n    }\n}\n";
 
     #[test]
     fn bodies_go_and_signatures_stay() {
@@ -486,7 +499,7 @@ mod tests {
         assert!(out.contains("pub fn add(a: i32, b: i32) -> i32 {"));
         assert!(out.contains("    pub fn new() -> Self {"));
         assert!(out.contains("/// Adds two numbers together."));
-        assert!(!out.contains("/// More words here."));
+        assert!(!out.contains("/// More numbers words here."));
         assert!(!out.contains("let d = c * 2;"));
         assert!(out.contains("body of fn add"), "{out}");
     }
@@ -496,6 +509,19 @@ mod tests {
         let out = compress_code(RUST, "how does frobnicate work?").unwrap();
         assert!(out.contains("let r = q + 1;"));
         assert!(!out.contains("let y = 2;"));
+    }
+
+    #[test]
+    fn one_task_word_in_a_doc_line_keeps_nothing_more() {
+        let out = compress_code(RUST, "which numbers are added?").unwrap();
+        assert!(!out.contains("/// More numbers words here."), "{out}");
+        // In code the same word keeps its line and neighbours.
+        let out = compress_code(
+            &RUST.replace("let d = c * 2;", "let numbers = c * 2;"),
+            "which numbers are added?",
+        )
+        .unwrap();
+        assert!(out.contains("let numbers = c * 2;"), "{out}");
     }
 
     #[test]

@@ -14,6 +14,8 @@ use super::template::template;
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
 
+mod trim;
+
 pub struct DiagnosticsCompressor;
 
 impl Compressor for DiagnosticsCompressor {
@@ -62,14 +64,27 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             .iter_mut()
             .for_each(|o| *o = Some(k));
         let rare = group_size[r.group.as_str()] <= 2;
-        let named = src[r.start..r.end]
-            .iter()
-            .any(|l| words.matches(l) || idents.matches(l));
-        if *seen <= KEEP_PER_GROUP || rare || named {
+        // Named by the task: its message or location holds a task word, or any of its
+        // lines a task identifier (a word in a compiler's note says little).
+        let named = src[r.start..r.end].iter().enumerate().any(|(k, l)| {
+            let main = k == 0 || l.trim_start().starts_with("--> ");
+            idents.matches(l) || main && words.matches(l)
+        });
+        if *seen <= KEEP_PER_GROUP || named {
+            continue;
+        }
+        if rare {
+            // Its kind was shown in full above: the message and location say the rest.
+            trim::trim_repeat(src, r.start + 1..r.end, &mut keep);
             continue;
         }
         keep[r.start..r.end].iter_mut().for_each(|k| *k = false);
     }
+    let ranges: Vec<std::ops::Range<usize>> = records.iter().map(|r| r.start..r.end).collect();
+    trim::drop_boilerplate(src, &ranges, &mut keep);
+    trim::drop_library_frames(src, &mut keep);
+    trim::drop_pytest_source(src, &mut keep);
+    trim::drop_pytest_progress(src, &mut keep);
     // Lines outside diagnostics: progress and passing tests repeat; keep rare templates,
     // summaries and error-level lines.
     let mut tpl_count: HashMap<String, usize> = HashMap::new();
@@ -119,7 +134,24 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             }
         }
         if count == 0 {
-            return lines.marker(&run, "similar lines");
+            let what = if src[run.clone()].iter().all(|l| l.starts_with("    ")) {
+                "test source"
+            } else if src[run.clone()].iter().all(|l| {
+                l.trim_start().starts_with("at ")
+                    || l.trim_start().starts_with(|c: char| c.is_ascii_digit())
+            }) {
+                "library stack frames"
+            } else {
+                "similar lines"
+            };
+            return lines.marker(&run, what);
+        }
+        // Inside a diagnostic whose header stays: part of its excerpt or notes.
+        if let Some(k) = record_of[run.start] {
+            let r = &records[k];
+            if run.start > r.start && keep[r.start] && run.end <= r.end {
+                return lines.marker(&run, "excerpt");
+            }
         }
         let mut what = format!(
             "{count} more {} of {}",
@@ -137,13 +169,49 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         );
         if !locations.is_empty() {
             what.push_str(" at ");
-            what.push_str(&locations[..locations.len().min(MAX_LOCATIONS)].join(", "));
+            what.push_str(&compact_locations(
+                &locations[..locations.len().min(MAX_LOCATIONS)],
+            ));
             if locations.len() > MAX_LOCATIONS {
                 what.push_str(&format!(" and {} more", locations.len() - MAX_LOCATIONS));
             }
         }
         lines.marker(&run, &what)
     })
+}
+
+/// `a.py:6:89, a.py:7:89, b.py:3:1` → `a.py:6:89, 7:89, b.py:3:1`: a location in the same file
+/// as the one before it names only its line and column.
+fn compact_locations(locations: &[&str]) -> String {
+    let mut out = String::new();
+    let mut prev_path: Option<&str> = None;
+    for loc in locations {
+        let (path, rest) = match loc.split_once(':') {
+            Some((p, r)) if !p.is_empty() && r.starts_with(|c: char| c.is_ascii_digit()) => {
+                (Some(p), r)
+            }
+            _ => (None, *loc),
+        };
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        if path.is_some() && path == prev_path {
+            out.push_str(rest);
+        } else {
+            out.push_str(loc);
+        }
+        prev_path = path;
+    }
+    out
+}
+
+/// A linter's rule code as the first word of a message: `E501`, `B904`, `SIM108`, `UP031`.
+fn is_rule_code(w: &str) -> bool {
+    let letters = w.bytes().take_while(u8::is_ascii_uppercase).count();
+    let digits = w.len() - letters;
+    (1..=4).contains(&letters)
+        && (2..=4).contains(&digits)
+        && w[letters..].bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Where each diagnostic starts and ends: a header line, then its notes and code excerpt
@@ -154,7 +222,12 @@ fn split_records(src: &[&str]) -> Vec<Record> {
     let mut i = 0;
     while i < n {
         let l = src[i];
-        if !is_record_header(l) {
+        // ruff's full format: `B904 Within an except clause …` above its `--> path:line:col`.
+        let ruff_header = l.split_whitespace().next().is_some_and(is_rule_code)
+            && src
+                .get(i + 1)
+                .is_some_and(|n| n.trim_start().starts_with("--> "));
+        if !is_record_header(l) && !ruff_header {
             i += 1;
             continue;
         }
@@ -216,10 +289,21 @@ fn describe(record: &[&str]) -> (String, String) {
                 || w.contains("[E")
                 || w.starts_with("TS") && w[2..].bytes().all(|b| b.is_ascii_digit()) && w.len() > 2
         })
+        .or_else(|| {
+            message
+                .split_whitespace()
+                .next()
+                .filter(|w| is_rule_code(w))
+        })
         .or_else(|| message.rsplit_once(" [").map(|(_, c)| c))
         .map(|c| c.trim_end_matches(':').to_string());
-    let severity = message.split([':', '[']).next().unwrap_or("").trim();
+    let mut severity = message.split([':', '[']).next().unwrap_or("").trim();
+    if message.split_whitespace().next().is_some_and(is_rule_code) {
+        // `E501 Line too long (250 > 88)`: the code is the whole group.
+        severity = "";
+    }
     let group = match code {
+        Some(c) if !c.is_empty() && severity.is_empty() => c,
         Some(c) if !c.is_empty() => format!("{severity} {c}"),
         _ => template(message),
     };
@@ -229,6 +313,35 @@ fn describe(record: &[&str]) -> (String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ruff_rule_codes_group_repeats_in_both_formats() {
+        let mut concise = String::new();
+        for k in 1..=8 {
+            concise.push_str(&format!(
+                "pkg/a.py:{k}:89: E501 Line too long ({} > 88)\n",
+                90 + k
+            ));
+        }
+        concise.push_str(
+            "pkg/b.py:3:1: B904 Within an `except` clause, raise with `from`\nFound 9 errors.\n",
+        );
+        let out = compress_diagnostics(&concise, "what does ruff complain about?").unwrap();
+        assert!(out.contains("pkg/a.py:1:89: E501 Line too long (91 > 88)"));
+        assert!(!out.contains("pkg/a.py:5:89: E501"), "{out}");
+        assert!(out.contains("of E501 at pkg/a.py:2:89, 3:89"), "{out}");
+        assert!(out.contains("B904 Within an `except` clause") && out.contains("Found 9 errors."));
+
+        let mut full = String::new();
+        for k in [111, 115] {
+            full.push_str(&format!("B904 Within an `except` clause, raise with `from`\n   --> pkg/f.py:{k}:9\n    |\n{k} |         raise ClassNotFound(msg)\n    |         ^^^^^^^^^^^^^^^^^^^^^^^\n    |\n\n"));
+        }
+        full.push_str("Found 2 errors.\n");
+        let out = compress_diagnostics(&full, "what did ruff find?").unwrap();
+        assert!(out.contains("111 |         raise ClassNotFound(msg)"));
+        assert!(out.contains("   --> pkg/f.py:115:9"), "{out}");
+        assert!(!out.contains("115 |"), "{out}");
+    }
 
     #[test]
     fn repeats_fold_into_a_marker_with_their_locations() {
@@ -243,7 +356,7 @@ mod tests {
         let out = compress_diagnostics(&text, "is anything broken?").unwrap();
         assert!(out.contains("src/a.py:0: error: Function is missing"));
         assert!(!out.contains("src/a.py:3: error"));
-        assert!(out.contains("src/a.py:1, src/a.py:2, src/a.py:3"), "{out}");
+        assert!(out.contains("at src/a.py:1, 2, 3, 4, 5 …]"), "{out}");
         assert!(out.contains("src/b.py:9: error: Name \"x\" is not defined"));
         assert!(out.contains("Found 7 errors in 2 files"));
     }

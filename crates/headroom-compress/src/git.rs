@@ -176,22 +176,33 @@ mod tests {
         s
     }
 
+    fn compress(text: &str, task: &str) -> String {
+        GitCompressor::new(DiffConfig::default())
+            .compress(&BlockInput { text, task })
+            .unwrap()
+            .unwrap()
+    }
+
     #[test]
     fn a_log_keeps_headers_subjects_and_totals() {
         let text = log();
-        let out = GitCompressor::new(DiffConfig::default())
-            .compress(&BlockInput {
-                text: &text,
-                task: "summarise",
-            })
-            .unwrap()
-            .unwrap();
+        let out = compress(&text, "summarise");
         for k in 0..6 {
             assert!(out.contains(&format!("commit {k:040x}")));
             assert!(out.contains(&format!("    Subject number {k}")));
         }
         assert!(out.contains(" 1 file changed, 1 insertion(+), 1 deletion(-)"));
         assert!(!out.contains("Body line two."));
+    }
+
+    #[test]
+    fn every_commit_keeps_its_author_and_date_lines() {
+        // The rule: a log's author/date lines are its answer to "who and when".
+        let text = log().replacen("Author: A <a@b.c>", "Author: B <b@c.d>", 1);
+        let out = compress(&text, "summarise");
+        assert_eq!(out.matches("Author: B <b@c.d>").count(), 1);
+        assert_eq!(out.matches("Author: A <a@b.c>").count(), 5, "{out}");
+        assert_eq!(out.matches("Date:").count(), 6);
     }
 
     #[test]

@@ -90,7 +90,9 @@ pub struct BlockReport {
     pub kind: &'static str,
     pub compressor: &'static str,
     /// cl100k token counts: estimated (within about ±25 %) when the result is under half the
-    /// original, exact otherwise (exact BPE counting is too slow to run on every big block).
+    /// original, or the block is over 64 KB and the estimated saving clears
+    /// `min_savings_percent` by 15 points; exact otherwise (exact BPE counting is too slow to
+    /// run on every big block).
     pub tokens_before: usize,
     pub tokens_after: usize,
     /// Whether the block was compressed, and if not why not.

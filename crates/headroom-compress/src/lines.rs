@@ -1,10 +1,14 @@
-//! Line selection shared by the structure-aware compressors (code, diagnostics, git, markdown,
-//! tables): a keep mask over a block's lines becomes the kept lines plus one marker per dropped
-//! run. Also owns the Claude Code envelope: a leading `<system-reminder>` or `<persisted-output>`
-//! header, and `N<TAB>` / `cat -n` line-number prefixes, so compressors see plain lines.
+//! The Claude Code envelope around a block's lines, for the structure-aware compressors (code,
+//! diagnostics, git, markdown, tables, logs): a leading `<system-reminder>` or
+//! `<persisted-output>` header and its tail are set aside verbatim, and `N<TAB>` / `cat -n`
+//! line-number prefixes are stripped so compressors judge plain lines while the output keeps
+//! them, and markers cite exact line ranges. Rendering goes through [`super::runs::emit`], the
+//! one line-selection primitive (keep mask in, one marker per dropped run out, a run cheaper
+//! than its marker kept as it was). Also the task-identifier matcher and mask helpers.
 //!
 //! Must never: drop a line the mask keeps, reorder lines, or emit two markers for one run.
 
+use super::runs::{emit, KeepMask};
 use std::ops::Range;
 
 /// A block split into lines, with the Claude Code envelope set aside.
@@ -43,7 +47,16 @@ impl<'a> Lines<'a> {
             }
         }
         let nonempty = raw.iter().filter(|l| !l.is_empty()).count();
-        let numbers = (nonempty > 0 && numbered * 10 >= nonempty * 9).then_some(numbers);
+        // Line numbers count up by one (a first column of ids or counts followed by a tab is
+        // data, not a Read page's numbering).
+        let steps = numbers.windows(2).filter(|w| w[0] > 0 && w[1] > 0).count();
+        let consecutive = numbers
+            .windows(2)
+            .filter(|w| w[0] > 0 && w[1] == w[0] + 1)
+            .count();
+        let numbers =
+            (nonempty > 0 && numbered * 10 >= nonempty * 9 && consecutive * 10 >= steps * 9)
+                .then_some(numbers);
         let text = if numbers.is_some() { text } else { raw.clone() };
         Lines {
             head,
@@ -70,39 +83,19 @@ impl<'a> Lines<'a> {
         Some((*first, *last))
     }
 
-    /// Renders the kept lines, calling `marker` once per dropped run (the run's line indices).
-    /// Returns `None` when nothing was dropped.
+    /// Renders the kept lines through [`emit`] (the one line-selection primitive): each
+    /// dropped run becomes the line `marker(run)` returns (the run's line indices), unless the
+    /// run is cheaper than its marker. Returns `None` when nothing was dropped.
     pub fn render(
         &self,
         keep: &[bool],
-        mut marker: impl FnMut(Range<usize>) -> String,
+        marker: impl FnMut(Range<usize>) -> String,
     ) -> Option<String> {
         if keep.iter().all(|&k| k) {
             return None;
         }
-        let mut out = String::with_capacity(self.head.len() + self.tail.len() + 1024);
-        out.push_str(self.head);
-        let mut i = 0;
-        let n = self.raw.len();
-        let mut first = true;
-        while i < n {
-            if !first {
-                out.push('\n');
-            }
-            first = false;
-            if keep[i] {
-                out.push_str(self.raw[i]);
-                i += 1;
-            } else {
-                let start = i;
-                while i < n && !keep[i] {
-                    i += 1;
-                }
-                out.push_str(&marker(start..i));
-            }
-        }
-        out.push_str(self.tail);
-        Some(out)
+        let out = emit(&self.raw, &KeepMask::from_vec(keep.to_vec()), marker).if_dropped()?;
+        Some(format!("{}{out}{}", self.head, self.tail))
     }
 
     /// A marker naming the run's size, its line range when known, and `what` was in it.
@@ -271,20 +264,32 @@ mod tests {
 
     #[test]
     fn read_pages_lose_prefixes_for_compressors_and_keep_them_in_output() {
-        let block =
-            "<system-reminder>partial view</system-reminder>\n10\tfn a() {\n11\t    1\n12\t}\n13\t";
+        let block = "<system-reminder>partial view</system-reminder>\n10\tfn a() {\n11\t    let first = compute_the_first_value();\n12\t    let second = compute_the_second_value();\n13\t}";
         let lines = Lines::new(block);
         assert_eq!(
             lines.head,
             "<system-reminder>partial view</system-reminder>\n"
         );
         assert_eq!(lines.text[0], "fn a() {");
-        let keep = [true, false, false, true, true];
+        let keep = [true, false, false, true];
         let out = lines.render(&keep, |r| lines.marker(&r, "body")).unwrap();
         assert_eq!(
             out,
-            "<system-reminder>partial view</system-reminder>\n10\tfn a() {\n[… lines 11–12 omitted: body …]\n13\t"
+            "<system-reminder>partial view</system-reminder>\n10\tfn a() {\n[… lines 11–12 omitted: body …]\n13\t}"
         );
+        // A run cheaper than its marker stays as it was.
+        let short = Lines::new("10\tfn a() {\n11\t    1\n12\t}");
+        assert_eq!(
+            short.render(&[true, false, true], |r| short.marker(&r, "body")),
+            None
+        );
+    }
+
+    #[test]
+    fn a_numbered_first_column_that_does_not_count_up_is_data() {
+        let lines = Lines::new("17\tGET /a\n4\tGET /b\n230\tPOST /c\n9\tGET /d");
+        assert!(lines.numbers.is_none());
+        assert_eq!(lines.text[0], "17\tGET /a");
     }
 
     #[test]

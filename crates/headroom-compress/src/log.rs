@@ -2,17 +2,23 @@
 //! masked). Kept verbatim: every error-level line (error, warn, fatal, panic, exception,
 //! traceback …) with a few lines of context, stack traces (their ends and every frame outside
 //! well-known library code), the first and last line of every template, rare templates, and
-//! lines mentioning the task. Each run of dropped lines becomes one marker naming its templates
-//! and counts.
+//! lines mentioning the task. Rare lines far from any error that form a long run of one shape
+//! are thinned, and lines over 800 bytes keep their start unless they are error-level or name
+//! the task (see `thin`). Each run of dropped lines becomes one marker naming its templates and
+//! counts, or on a Read page (`N<TAB>line`) the exact line range.
 //!
-//! Must never: drop an error-level line, or leave a gap without a marker.
+//! Must never: drop or clip an error-level line, or leave a gap without a marker.
 
 use super::config::LogConfig;
+use super::lines::Lines;
 use super::marker::{clip, has_error_type, is_error_level, omitted, thousands, TaskWords};
 use super::runs::{emit, KeepMask};
 use super::template::{template_with_values, Clusters};
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
+use thin::{clip_line, thin_shape_runs, LONG_LINE};
+
+mod thin;
 
 pub struct LogCompressor {
     cfg: LogConfig,
@@ -59,6 +65,9 @@ const LIBRARY_FRAMES: [&str; 24] = [
     "at org.junit.",
 ];
 
+/// Frames of the Rust standard library (a backtrace's panic machinery and closure calls).
+const RUST_STD_FRAMES: [&str; 5] = ["/rustc/", ": __rustc::", ": core::", ": std::", ": alloc::"];
+
 pub fn is_frame(line: &str, prev_was_python_frame: bool) -> bool {
     let t = line.trim_start();
     if t.len() == line.len() {
@@ -89,7 +98,9 @@ impl Compressor for LogCompressor {
 }
 
 pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String> {
-    let lines: Vec<&str> = text.split('\n').collect();
+    // A Read page of a log: judge the lines without their `N<TAB>` prefixes, cite line ranges.
+    let page = Lines::new(text);
+    let lines: Vec<&str> = page.text.clone();
     if lines.len() < 8 {
         return None;
     }
@@ -98,16 +109,38 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
     // Words found on most lines (`installed` in dpkg.log) say nothing about which rows matter.
     let task = TaskWords::new(task).selective(lines.iter().copied(), (n / 50).max(3));
     let keep = select(&lines, &parsed, &task, cfg);
+    // Very long lines (a package list, a minified payload) keep their start unless they are
+    // error-level or name the task; the rest of the line becomes an inline marker.
+    let clipped: Vec<Option<String>> = (0..lines.len())
+        .map(|i| {
+            let l = lines[i];
+            (l.len() > LONG_LINE && parsed.class[i] != Class::Important && !task.matches(l))
+                .then(|| clip_line(page.raw[i]))
+        })
+        .collect();
+    let shown: Vec<&str> = page
+        .raw
+        .iter()
+        .zip(&clipped)
+        .map(|(l, c)| c.as_deref().unwrap_or(l))
+        .collect();
+    let clipped_any = clipped
+        .iter()
+        .zip(keep.as_slice())
+        .any(|(c, &k)| k && c.is_some());
     // One marker per dropped run.
-    emit(&lines, &keep, |run| {
+    let out = emit(&shown, &keep, |run| {
+        if page.numbers.is_some() {
+            return page.marker(&run, "");
+        }
         gap_marker(
             &lines[run.clone()],
             &parsed.class[run.clone()],
             &parsed.tpl_ids[run],
             &parsed.tpl_names,
         )
-    })
-    .if_dropped()
+    });
+    (out.markers > 0 || clipped_any).then(|| format!("{}{}{}", page.head, out.text, page.tail))
 }
 
 /// Every line classified and templated.
@@ -191,6 +224,8 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
     }
 
     let mut keep = vec![false; n];
+    // Lines kept for nothing but a rare template (see [`thin_shape_runs`]).
+    let mut rare_only = vec![false; n];
     let mut task_hits = vec![0usize; ntpl];
     // Without error lines, the rows the task names are what the reader came for.
     let task_cap = if class.contains(&Class::Important) {
@@ -212,9 +247,11 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
                 }
             }
             Class::Normal => {
+                let hit = task.matches(lines[i]);
                 if first[t] == i || last[t] == i || count[t] <= cfg.rare_template_max {
                     keep[i] = true;
-                } else if task.matches(lines[i]) {
+                    rare_only[i] = !keep_near_error(class, i, cfg.context_lines) && !hit;
+                } else if hit {
                     task_hits[t] += 1;
                     if task_hits[t] <= task_cap {
                         keep[i] = true;
@@ -224,6 +261,7 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
             Class::Frame => {}
         }
     }
+    thin_shape_runs(lines, &rare_only, &mut keep);
     keep_frames(lines, class, &mut keep);
     let mut raw_count = vec![0usize; *raw_templates];
     for &r in raw_ids.iter() {
@@ -236,6 +274,13 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
     }
 
     KeepMask::from_vec(keep)
+}
+
+/// Whether line `i` sits within `radius` lines of an error-level line.
+fn keep_near_error(class: &[Class], i: usize, radius: usize) -> bool {
+    let lo = i.saturating_sub(radius);
+    let hi = (i + radius + 1).min(class.len());
+    class[lo..hi].contains(&Class::Important)
 }
 
 /// An entity token: a package, id or version (`libpq5:amd64`, `15.18-0+deb12u1`, `job-42`),
@@ -330,7 +375,9 @@ fn keep_frames(lines: &[&str], class: &[Class], keep: &mut [bool]) {
         let mut own = 0;
         for (k, j) in run.enumerate() {
             let library = LIBRARY_FRAMES.iter().any(|p| lines[j].contains(p));
-            if k < 3 || k + 2 >= len || (!library && own < 12) {
+            // Rust's own panic and call machinery says nothing about where the failure is.
+            let rust_std = RUST_STD_FRAMES.iter().any(|p| lines[j].contains(p));
+            if (k < 3 || k + 2 >= len) && !rust_std || (!library && own < 12) {
                 keep[j] = true;
                 if k >= 3 && k + 2 < len {
                     own += 1;
@@ -374,13 +421,15 @@ fn gap_marker(gap: &[&str], class: &[Class], tpl_ids: &[usize], names: &[String]
             &format!("template: \"{}\"", clip(&names[order[0]], 90)),
         );
     }
+    // Many templates: the commonest one names the run; the rest are counted.
+    let named = if order.len() > 3 { 1 } else { 2 };
     let mut parts: Vec<String> = order
         .iter()
-        .take(2)
+        .take(named)
         .map(|t| format!("{}× \"{}\"", thousands(counts[t]), clip(&names[*t], 60)))
         .collect();
-    if order.len() > 2 {
-        parts.push(format!("{} other templates", order.len() - 2));
+    if order.len() > named {
+        parts.push(format!("{} other templates", order.len() - named));
     }
     omitted(gap.len(), "lines", &parts.join(", "))
 }
@@ -429,6 +478,21 @@ mod tests {
             out.len(),
             text.len()
         );
+    }
+
+    #[test]
+    fn a_read_page_of_a_log_cites_line_ranges() {
+        let mut text = String::new();
+        for k in 1..=60 {
+            text.push_str(&format!(
+                "{k}\t2024-05-01 12:00:{:02} INFO worker tick {k}\n",
+                k % 60
+            ));
+        }
+        text.push_str("61\t2024-05-01 12:01:01 ERROR worker crashed: disk full");
+        let out = compress_lines(&text, "", &LogConfig::default()).unwrap();
+        assert!(out.contains("[… lines 2–58 omitted …]"), "{out}");
+        assert!(out.contains("61\t2024-05-01 12:01:01 ERROR worker crashed"));
     }
 
     #[test]

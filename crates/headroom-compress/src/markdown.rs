@@ -63,7 +63,7 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
             after_heading = true;
         }
         if after_heading || is_definition(src, u) || is_one_line_entry(src[u.start]) {
-            keep[u.start] = true;
+            keep_opening(src, u, keep.as_mut_slice());
         }
         after_heading = false;
         prev_end = u.end;
@@ -76,18 +76,27 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         TaskWords::new(task).selective(texts.iter().map(String::as_str), (units.len() / 12).max(2));
     let idents = Identifiers::new(task);
     let terms = Terms::new(task);
+    let mut any_hit = false;
     for (u, t) in units.iter().zip(&texts) {
         let hit_lines = src[u.start..u.end]
             .iter()
             .filter(|l| words.matches(l) || idents.matches(l))
             .count();
         // A unit is relevant when the task's words meet in it, or it names a task identifier.
+        any_hit |= hit_lines > 0;
         let distinct = distinct_task_words(&words, t);
         if hit_lines > 0 && (distinct >= 2 || idents.matches(t)) || terms.matches_specific(t) {
             keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
         }
     }
-    fill_first_lines(src, &units, &mut keep);
+    // A short page read for an overview: every paragraph's opening sentence is the summary.
+    let total: usize = src.iter().map(|l| l.len() + 1).sum();
+    let share = if !any_hit && total <= SHORT_DOCUMENT {
+        1.0
+    } else {
+        MIN_KEPT_SHARE
+    };
+    fill_first_lines(src, &units, &mut keep, share);
     close_small_gaps(&mut keep, 2);
     lines.render(&keep, |run| lines.marker(&run, ""))
 }
@@ -96,7 +105,11 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
 /// first lines are added in document order, so a vague question still sees what each part says.
 const MIN_KEPT_SHARE: f64 = 0.2;
 
-fn fill_first_lines(src: &[&str], units: &[Unit], keep: &mut [bool]) {
+/// Documents up to this many bytes of text, read with a question that names nothing in them,
+/// keep the opening of every paragraph.
+const SHORT_DOCUMENT: usize = 12 * 1024;
+
+fn fill_first_lines(src: &[&str], units: &[Unit], keep: &mut [bool], share: f64) {
     let total: usize = src.iter().map(|l| l.len() + 1).sum();
     let mut kept: usize = src
         .iter()
@@ -104,16 +117,42 @@ fn fill_first_lines(src: &[&str], units: &[Unit], keep: &mut [bool]) {
         .filter(|(_, &k)| k)
         .map(|(l, _)| l.len() + 1)
         .sum();
-    let target = (total as f64 * MIN_KEPT_SHARE) as usize;
+    let target = (total as f64 * share) as usize;
     for u in units {
         if kept >= target {
             break;
         }
         if !keep[u.start] {
-            keep[u.start] = true;
-            kept += src[u.start].len() + 1;
+            let end = keep_opening(src, u, keep);
+            kept += src[u.start..end].iter().map(|l| l.len() + 1).sum::<usize>();
         }
     }
+}
+
+/// Lines a paragraph's opening may take to finish its first sentence.
+const OPENING_MAX_LINES: usize = 3;
+
+/// Keeps a unit's opening: its first line, continued to the end of the first sentence when
+/// that line stops mid-sentence (within [`OPENING_MAX_LINES`]). Returns the end of the kept
+/// lines. A definition's term line stands alone.
+fn keep_opening(src: &[&str], u: &Unit, keep: &mut [bool]) -> usize {
+    let mut end = u.start + 1;
+    if !is_definition(src, u) {
+        while end < u.end && end - u.start < OPENING_MAX_LINES && !ends_sentence(src[end - 1]) {
+            end += 1;
+        }
+        if !ends_sentence(src[end - 1]) {
+            end = u.start + 1;
+        }
+    }
+    keep[u.start..end].iter_mut().for_each(|k| *k = true);
+    end
+}
+
+/// Whether a line finishes a sentence (or a sentence ends inside it).
+fn ends_sentence(line: &str) -> bool {
+    let t = line.trim_end();
+    t.ends_with(['.', ':', '!', '?', ';']) || t.contains(". ") || t.is_empty()
 }
 
 /// Which lines are headings: ATX (`## x`), setext (with their underline), man-page and
@@ -250,6 +289,24 @@ mod tests {
         assert!(out.contains("## 1.1.0 (2023-05-06)"));
         assert!(!out.contains("new buffered writer"));
         assert!(out.contains("lines omitted"));
+    }
+
+    #[test]
+    fn a_paragraph_opening_runs_to_the_end_of_its_first_sentence() {
+        let mut doc = String::from("# API\n\nWhat the library does.\n\n");
+        for k in 0..8 {
+            doc.push_str(&format!(
+                "## Function f{k}\n\nFirst line of f{k} which stops\nmid-sentence here. More.\nAnd a third line.\nAnd a fourth line.\n\nSecond paragraph of f{k} returns OK if everything\nwent ok, or an error.\nTrailing detail one.\nTrailing detail two.\n\n"
+            ));
+        }
+        let out = compress_document(&doc, "what does this page explain?").unwrap();
+        // A short page read for an overview: every paragraph's first sentence.
+        assert!(out.contains("First line of f3 which stops\nmid-sentence here. More."));
+        assert!(
+            out.contains("returns OK if everything\nwent ok, or an error."),
+            "{out}"
+        );
+        assert!(!out.contains("Trailing detail two."), "{out}");
     }
 
     #[test]

@@ -99,10 +99,42 @@ static ERROR_WORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     .collect()
 });
 
-/// Words of a line: maximal runs of ASCII alphanumerics or `_`, plus non-ASCII runs.
+/// Words of a line: maximal runs of alphanumerics (any script) or `_`. Scans bytes; only
+/// non-ASCII characters are decoded.
 pub fn words(line: &str) -> impl Iterator<Item = &str> {
-    line.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
+    let bytes = line.as_bytes();
+    let mut at = 0;
+    // Whether the character at `i` is a word character, and its length in bytes.
+    let class = move |i: usize| -> (bool, usize) {
+        let b = bytes[i];
+        if b < 0x80 {
+            (b.is_ascii_alphanumeric() || b == b'_', 1)
+        } else {
+            let c = line[i..].chars().next().unwrap_or(' ');
+            (c.is_alphanumeric(), c.len_utf8())
+        }
+    };
+    std::iter::from_fn(move || {
+        while at < bytes.len() {
+            let (word, len) = class(at);
+            if word {
+                break;
+            }
+            at += len;
+        }
+        if at >= bytes.len() {
+            return None;
+        }
+        let start = at;
+        while at < bytes.len() {
+            let (word, len) = class(at);
+            if !word {
+                break;
+            }
+            at += len;
+        }
+        Some(&line[start..at])
+    })
 }
 
 /// Whole words of an error type name ending in Error/Exception (`ValueError`, `IOException`).
@@ -118,9 +150,42 @@ pub fn has_error_type(line: &str) -> bool {
 #[derive(Debug, Default, Clone)]
 pub struct TaskWords {
     words: HashSet<String>,
-    /// The first two bytes of every word: a text word without one of these cannot meet a
-    /// task word, stemmed or not, so it is never stemmed.
-    prefixes: HashSet<[u8; 2]>,
+    /// The first two bytes of every word, as a bit set over all 65,536 pairs: a text word
+    /// without one of these cannot meet a task word, stemmed or not, so it is never lowercased
+    /// in full nor stemmed.
+    prefixes: Prefixes,
+}
+
+/// A set of two-byte prefixes (one bit per pair).
+#[derive(Clone)]
+struct Prefixes(Box<[u64; 1024]>);
+
+impl Default for Prefixes {
+    fn default() -> Self {
+        Prefixes(Box::new([0; 1024]))
+    }
+}
+
+impl std::fmt::Debug for Prefixes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n: u32 = self.0.iter().map(|w| w.count_ones()).sum();
+        write!(f, "Prefixes({n})")
+    }
+}
+
+impl Prefixes {
+    fn index(p: [u8; 2]) -> (usize, u64) {
+        let i = (usize::from(p[0]) << 8) | usize::from(p[1]);
+        (i / 64, 1 << (i % 64))
+    }
+    fn insert(&mut self, p: [u8; 2]) {
+        let (w, bit) = Self::index(p);
+        self.0[w] |= bit;
+    }
+    fn contains(&self, p: &[u8; 2]) -> bool {
+        let (w, bit) = Self::index(*p);
+        self.0[w] & bit != 0
+    }
 }
 
 fn prefix(w: &str) -> Option<[u8; 2]> {
@@ -130,9 +195,23 @@ fn prefix(w: &str) -> Option<[u8; 2]> {
     }
 }
 
+/// The lower-case prefix of a word not yet lowercased, when its first two bytes are ASCII
+/// (then lowercasing the whole word cannot change them).
+fn ascii_prefix(w: &str) -> Option<[u8; 2]> {
+    match w.as_bytes() {
+        [a, b, ..] if a.is_ascii() && b.is_ascii() => {
+            Some([a.to_ascii_lowercase(), b.to_ascii_lowercase()])
+        }
+        _ => None,
+    }
+}
+
 impl TaskWords {
     fn from_words(words: HashSet<String>) -> Self {
-        let prefixes = words.iter().filter_map(|w| prefix(w)).collect();
+        let mut prefixes = Prefixes::default();
+        for p in words.iter().filter_map(|w| prefix(w)) {
+            prefixes.insert(p);
+        }
         TaskWords { words, prefixes }
     }
 
@@ -141,6 +220,11 @@ impl TaskWords {
         self.words.contains(w)
             || prefix(w).is_some_and(|p| self.prefixes.contains(&p))
                 && self.words.contains(stem(w).as_ref())
+    }
+
+    /// A word whose prefix no task word has cannot match (checked before lowercasing it).
+    fn cannot_match(&self, w: &str) -> bool {
+        ascii_prefix(w).is_some_and(|p| !self.prefixes.contains(&p))
     }
 }
 
@@ -184,6 +268,9 @@ impl TaskWords {
         for text in texts {
             seen.clear();
             for w in words(text) {
+                if self.cannot_match(w) {
+                    continue;
+                }
                 buf.clear();
                 buf.extend(w.chars().flat_map(char::to_lowercase));
                 let stemmed = match prefix(&buf) {
@@ -218,7 +305,7 @@ impl TaskWords {
         }
         let mut buf = String::new();
         words(text).any(|w| {
-            if w.len() < 3 {
+            if w.len() < 3 || self.cannot_match(w) {
                 return false;
             }
             buf.clear();

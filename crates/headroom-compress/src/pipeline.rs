@@ -324,14 +324,18 @@ impl Pipeline {
         // Never inflate. Exact BPE counting runs at a few MB/s, so when the estimates differ by
         // more than twice the estimator's worst error the estimates decide (and are reported);
         // only close calls pay for exact counts.
+        // Big blocks (exact counting costs ~10 ms per 100 KB, more than compressing them) are
+        // decided by estimates too when the estimated saving clears the threshold by a margin.
+        let min_saved = self.config.min_savings_percent.min(100) as usize;
         let (est_before, est_after) = (tokens::estimate(text), tokens::estimate(&out));
-        let (before, after) = if est_after * 2 <= est_before {
+        let clear_margin = text.len() > EXACT_COUNT_MAX_BYTES
+            && est_after * 100 <= est_before * (100 - (min_saved + ESTIMATE_MARGIN).min(100));
+        let (before, after) = if est_after * 2 <= est_before || clear_margin {
             (est_before, est_after)
         } else {
             (tokens::count(text), tokens::count(&out))
         };
         // A saving below the threshold is not worth what the agent loses.
-        let min_saved = self.config.min_savings_percent.min(100) as usize;
         if after >= before || (before - after) * 100 < before * min_saved {
             return Ok(unchanged(name, before, Outcome::UnchangedNoGain));
         }
@@ -345,6 +349,11 @@ impl Pipeline {
         })
     }
 }
+
+/// Blocks up to this size always get exact counts when the estimate is a close call.
+const EXACT_COUNT_MAX_BYTES: usize = 64 * 1024;
+/// Percentage points above `min_savings_percent` that let estimates decide for big blocks.
+const ESTIMATE_MARGIN: usize = 15;
 
 /// Copies `body` with each span replaced by its new bytes. Spans are ascending and disjoint.
 fn splice(body: &[u8], edits: &[(Range<usize>, String)]) -> Vec<u8> {

@@ -188,6 +188,15 @@ fn select(
 
     let remaining = fate.iter().filter(|f| matches!(f, Fate::Keep)).count();
     if remaining > cfg.max_matches {
+        // So many files that their shares alone overrun the budget: one match each.
+        let mut files: Vec<&str> = entries.iter().map(|e| e.path).collect();
+        files.sort_unstable();
+        files.dedup();
+        let per_file = if files.len() * cfg.per_file > cfg.max_matches {
+            1
+        } else {
+            cfg.per_file
+        };
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (k, e) in entries.iter().enumerate() {
             if !matches!(fate[k], Fate::Keep) {
@@ -199,8 +208,7 @@ fn select(
             }
             let c = seen.entry(e.path).or_insert(0);
             *c += 1;
-            if *c > cfg.per_file && !task.matches(e.text) && !is_error_level(e.text) && !declared(k)
-            {
+            if *c > per_file && !task.matches(e.text) && !is_error_level(e.text) && !declared(k) {
                 fate[k] = Fate::Drop;
             }
         }
@@ -412,6 +420,26 @@ mod tests {
         assert!(out.contains(
             "crates/core/src/config.rs:88:    let cfg: Config = serde_yaml::from_str(&raw)?;"
         ));
+    }
+
+    #[test]
+    fn many_files_keep_one_match_each() {
+        let mut text = String::new();
+        for f in 0..30 {
+            for i in 0..3 {
+                text.push_str(&format!(
+                    "src/m{f}.rs:{}:    let value = helper_{f}_{i}(configuration, &mut state, deadline);\n",
+                    i * 10 + 1
+                ));
+            }
+        }
+        let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
+        assert!(
+            out.contains("src/m7.rs:1:    let value = helper_7_0("),
+            "{out}"
+        );
+        assert!(!out.contains("helper_7_1"), "{out}");
+        assert!(out.contains("src/m7.rs, lines 11–21"), "{out}");
     }
 
     #[test]

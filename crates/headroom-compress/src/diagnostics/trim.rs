@@ -1,0 +1,251 @@
+//! What a diagnostic report repeats without adding to it, found line by line inside the
+//! records the diagnostics compressor keeps: the source excerpt of a diagnostic whose kind was
+//! already shown in full, `= help: for further information visit …` boilerplate after its
+//! first appearance, stack frames inside the standard library, and the test-function source
+//! pytest prints above the failing line (the `>` line and the `E` lines say what failed).
+//!
+//! Must never: clear a diagnostic's header line, its `-->` location, a `>` or `E` line of a
+//! pytest failure, a frame of the user's own code, or a summary line.
+
+use super::super::detect::classify::is_summary_line;
+use super::super::template::template;
+use std::collections::HashMap;
+use std::ops::Range;
+
+/// A line of a diagnostic's source excerpt: the gutter (`12 |`, `   |`, `...`), a suggested
+/// edit (`9 - old`, `9 + new`, `7 ~ changed`, gcc's `+++ |+`), or a `::: path` pointer.
+pub fn is_excerpt_line(line: &str) -> bool {
+    let t = line.trim_start();
+    if t == "..." || t.starts_with("::: ") || t.starts_with("+++ |") {
+        return true;
+    }
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = t[digits..].trim_start();
+    rest.starts_with('|')
+        || digits > 0
+            && (rest.starts_with("- ") || rest.starts_with("+ ") || rest.starts_with("~ "))
+}
+
+/// Clears the excerpt of a repeated diagnostic (`record` excludes its header line), and its
+/// `help:` suggestion headers, keeping the location and the `= note:` / `= help:` lines.
+pub fn trim_repeat(src: &[&str], record: Range<usize>, keep: &mut [bool]) {
+    for i in record {
+        let t = src[i].trim_start();
+        if is_excerpt_line(src[i]) || t.starts_with("help: ") && !t.contains("-->") {
+            keep[i] = false;
+        }
+    }
+}
+
+/// `= help:` / `= note:` lines whose template recurs in at least three records stay in the
+/// first record that has them (`= help: for further information visit <url>`).
+pub fn drop_boilerplate(src: &[&str], records: &[Range<usize>], keep: &mut [bool]) {
+    let note = |l: &str| {
+        let t = l.trim_start();
+        t.starts_with("= help: ") || t.starts_with("= note: ")
+    };
+    let mut count: HashMap<String, usize> = HashMap::new();
+    for r in records {
+        let mut seen: Vec<String> = Vec::new();
+        for &l in &src[r.clone()] {
+            if note(l) {
+                let t = template(l);
+                if !seen.contains(&t) {
+                    seen.push(t);
+                }
+            }
+        }
+        for t in seen {
+            *count.entry(t).or_default() += 1;
+        }
+    }
+    let mut shown: HashMap<String, bool> = HashMap::new();
+    for r in records {
+        for i in r.clone() {
+            if !note(src[i]) {
+                continue;
+            }
+            let t = template(src[i]);
+            if count.get(&t).copied().unwrap_or(0) < 3 {
+                continue;
+            }
+            let first = shown.insert(t, true).is_none();
+            if !first {
+                keep[i] = false;
+            }
+        }
+    }
+}
+
+/// Rust backtrace frames (`  3: core::panicking::assert_failed` and its `at /rustc/…` line)
+/// in the standard library or the test harness.
+pub fn drop_library_frames(src: &[&str], keep: &mut [bool]) {
+    let n = src.len();
+    let mut i = 0;
+    while i < n {
+        let Some(name) = frame_name(src[i]) else {
+            i += 1;
+            continue;
+        };
+        let at = i + 1 < n && src[i + 1].trim_start().starts_with("at ");
+        let end = if at { i + 2 } else { i + 1 };
+        let location = if at { src[i + 1] } else { "" };
+        let library = [
+            "core::",
+            "std::",
+            "alloc::",
+            "__rustc::",
+            "test::",
+            "<fn() ->",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || location.contains("/rustc/");
+        if library {
+            keep[i..end].iter_mut().for_each(|k| *k = false);
+        }
+        i = end;
+    }
+}
+
+/// `  12: name` → `name`.
+fn frame_name(line: &str) -> Option<&str> {
+    let t = line.trim_start();
+    if t.len() == line.len() {
+        return None;
+    }
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    (digits > 0).then_some(())?;
+    t[digits..].strip_prefix(": ")
+}
+
+/// In pytest's long tracebacks, the test source above the failing `>` line: everything from
+/// the section's first source line up to that line except `def` lines (kept for the
+/// signature) and the line right above `>`.
+pub fn drop_pytest_source(src: &[&str], keep: &mut [bool]) {
+    let n = src.len();
+    let mut i = 0;
+    while i < n {
+        if !is_pytest_section(src[i]) {
+            i += 1;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < n && !is_pytest_section(src[j]) && !src[j].starts_with('>') {
+            j += 1;
+        }
+        if j < n && src[j].starts_with('>') {
+            for k in i + 1..j.saturating_sub(1) {
+                let t = src[k].trim_start();
+                let source = src[k].starts_with("    ");
+                if source && !(t.starts_with("def ") || t.starts_with("async def ")) {
+                    keep[k] = false;
+                }
+            }
+        }
+        i = j.max(i + 1);
+    }
+}
+
+/// pytest's progress lines that only passed (`tests/test_a.py ....ss.. [ 40%]`): the summary
+/// line counts them, and lines with an `F` or `E` stay.
+pub fn drop_pytest_progress(src: &[&str], keep: &mut [bool]) {
+    for (i, l) in src.iter().enumerate() {
+        let Some(body) = l.trim_end().strip_suffix(']') else {
+            continue;
+        };
+        let Some((marks, pct)) = body.rsplit_once('[') else {
+            continue;
+        };
+        let pct = pct.trim();
+        let is_pct = pct.ends_with('%')
+            && pct[..pct.len() - 1]
+                .trim()
+                .bytes()
+                .all(|b| b.is_ascii_digit());
+        let marks = marks.trim_end();
+        // An optional path, then the outcome characters.
+        let outcomes = marks.rsplit_once(' ').map_or(marks, |(_, m)| m);
+        let passed =
+            !outcomes.is_empty() && outcomes.bytes().all(|b| matches!(b, b'.' | b's' | b'x'));
+        if is_pct && passed {
+            keep[i] = false;
+        }
+    }
+}
+
+/// `_____ test_name _____` (a failure's section title) or `===== FAILURES =====`.
+fn is_pytest_section(line: &str) -> bool {
+    (line.starts_with("__") && line.ends_with("__") && line.contains(' '))
+        || (line.starts_with("==") && line.ends_with("==")) && !is_summary_line(line)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpt_lines_are_the_gutter_and_suggestions() {
+        assert!(is_excerpt_line("11 |     items.iter()"));
+        assert!(is_excerpt_line("   |     ^^^^ expected `u32`"));
+        assert!(is_excerpt_line("9 -         Ok(p) => return Some(p),"));
+        assert!(is_excerpt_line(
+            "  ::: /rustc/abc/library/core/src/iter/traits/accum.rs:70:8"
+        ));
+        assert!(!is_excerpt_line("  --> src/main.rs:11:39"));
+        assert!(!is_excerpt_line(
+            "   = help: the trait `Mul<u64>` is not implemented for `u32`"
+        ));
+    }
+
+    #[test]
+    fn std_frames_go_and_the_users_frames_stay() {
+        let src = [
+            "stack backtrace:",
+            "   0: __rustc::rust_begin_unwind",
+            "             at /rustc/5980/library/std/src/panicking.rs:689:5",
+            "   4: inventory::tests::parses_gibibytes",
+            "             at ./src/lib.rs:79:9",
+            "   7: <fn() -> core::result::Result<(), String> as core::ops::FnOnce<()>>::call_once",
+            "             at /rustc/5980/library/core/src/ops/function.rs:250:5",
+        ];
+        let mut keep = vec![true; src.len()];
+        drop_library_frames(&src, &mut keep);
+        assert_eq!(keep, [true, false, false, true, true, false, false]);
+    }
+
+    #[test]
+    fn pytest_progress_lines_that_only_passed_go() {
+        let src = [
+            "tests/test_slug.py ........ss.......... [ 40%]",
+            "........................................ [ 96%]",
+            "FF..F                                    [100%]",
+            "title = [ 40%]",
+        ];
+        let mut keep = vec![true; src.len()];
+        drop_pytest_progress(&src, &mut keep);
+        assert_eq!(keep, [false, false, true, true]);
+    }
+
+    #[test]
+    fn pytest_keeps_the_def_the_failing_line_and_its_errors() {
+        let src = [
+            "_______ test_titles _______",
+            "",
+            "    @pytest.mark.parametrize(",
+            "        \"title\", [1, 2],",
+            "    )",
+            "    def test_titles(title):",
+            "        x = 1",
+            "        y = 2",
+            ">       assert slugify(title) == expected",
+            "E       AssertionError: assert '' == 'ri-ben-yu'",
+        ];
+        let mut keep = vec![true; src.len()];
+        drop_pytest_source(&src, &mut keep);
+        assert_eq!(
+            keep,
+            [true, true, false, false, false, true, false, true, true, true]
+        );
+    }
+}
