@@ -189,7 +189,10 @@ impl TypedUsage {
         if let Some(v) = self.output_tokens.or(self.completion_tokens) {
             usage.output = v;
         }
-        let cached = self.prompt_tokens_details.as_ref().and_then(|d| d.cached_tokens);
+        let cached = self
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens);
         if let Some(v) = self.cache_read_input_tokens.or(cached) {
             usage.cache_read = v;
         }
@@ -337,7 +340,10 @@ mod tests {
 
     #[test]
     fn typed_read_answers_like_the_general_read() {
-        let long = format!(r#"{{"model":"{}","usage":{{"input_tokens":1}}}}"#, "m".repeat(90));
+        let long = format!(
+            r#"{{"model":"{}","usage":{{"input_tokens":1}}}}"#,
+            "m".repeat(90)
+        );
         let bodies: Vec<&str> = vec![
             r#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}"#,
             r#"{"model":"gpt-4o","usage":{"prompt_tokens":10,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":6}}}"#,
@@ -360,7 +366,11 @@ mod tests {
             let mut tap = UsageTap::for_response(Some("application/json"), None);
             tap.feed(body.as_bytes());
             tap.finish();
-            assert_eq!((tap.usage, tap.model), general_read(body.as_bytes()), "{body}");
+            assert_eq!(
+                (tap.usage, tap.model),
+                general_read(body.as_bytes()),
+                "{body}"
+            );
         }
     }
 

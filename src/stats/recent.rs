@@ -68,7 +68,10 @@ mod tests {
         assert_eq!(display_path("/v1/messages"), "/v1/messages");
         assert_eq!(display_path("/v1/messages?beta=true"), "/v1/messages");
         assert_eq!(display_path("/v1/m\u{e9}ss ages"), "/v1/mssages");
-        assert_eq!(display_path(&format!("/{}", "a".repeat(200))).len(), MAX_PATH);
+        assert_eq!(
+            display_path(&format!("/{}", "a".repeat(200))).len(),
+            MAX_PATH
+        );
         assert_eq!(display_path("?key=x"), "/");
         assert_eq!(display_path(""), "/");
     }
