@@ -70,7 +70,7 @@ install_python() {
   fi
   if "$py" - <<'PY' 2>/dev/null
 import importlib.util, sys
-mods = ["anthropic", "numpy", "onnx", "onnxruntime", "safetensors"]
+mods = ["anthropic", "openai", "numpy", "onnx", "onnxruntime", "safetensors"]
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods) else 1)
 PY
   then

@@ -52,6 +52,21 @@ pub enum Command {
     Doctor(crate::service::DoctorArgs),
     /// Savings today, in the last 7 days and lifetime, from the stats file the config names.
     Stats(StatsArgs),
+    /// Print a stored original by the id its markers carry (`· id 3fa9c1d2e4b7`), whole or in
+    /// part. Asks the running proxy; without one, reads the disk tier. Exit 1 when not found.
+    Retrieve(RetrieveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RetrieveArgs {
+    /// The id, 12 hex characters, as a marker states it.
+    pub id: String,
+    /// Only lines A-B (1-based, inclusive; for `Read` output, the file's line numbers).
+    #[arg(long, value_name = "A-B")]
+    pub lines: Option<String>,
+    /// Only the lines containing any of these words (case-insensitive), with 2 lines of context.
+    #[arg(long, value_name = "WORDS")]
+    pub query: Option<String>,
 }
 
 #[derive(Debug, Args)]

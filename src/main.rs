@@ -52,6 +52,13 @@ fn main() -> ExitCode {
             headroom::service::systemd_command(&a, cli.run.config.as_deref())
         }
         Some(Command::Doctor(a)) => headroom::service::doctor(&a, cli.run.config.as_deref()),
+        Some(Command::Retrieve(a)) => match load(&cli.run) {
+            Ok(config) => headroom::retrieve_cli::run(&a, &config),
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(1)
+            }
+        },
         Some(Command::Stats(a)) => match load(&cli.run) {
             Ok(config) => headroom::stats::report::run(&config, a.json),
             Err(e) => {

@@ -42,6 +42,25 @@ pub static UPSTREAM_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static UPSTREAM_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_upstream_calls_total",
+        "Requests sent upstream by exchanges that offer the retrieval tool, by purpose (client: \
+         the client's request, retrieval: a continuation after the proxy answered the tool).",
+        &["purpose"]
+    )
+    .expect("metric registers once")
+});
+
+pub static RETRIEVAL_USAGE_TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_retrieval_usage_tokens_total",
+        "Tokens the upstream reported for retrieval continuations (what retrievals cost), by kind.",
+        &["kind"]
+    )
+    .expect("metric registers once")
+});
+
 pub static COMPRESSION_TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "headroom_compression_tokens_total",
@@ -143,6 +162,50 @@ pub static BYPASSED: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static RETRIEVALS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_retrievals_total",
+        "Lookups of stored originals, by source (endpoint, tool, cli) and result (hit, miss).",
+        &["source", "result"]
+    )
+    .expect("metric registers once")
+});
+
+pub static RETRIEVAL_BYTES: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "headroom_retrieval_bytes_total",
+        "Bytes of original content handed back by retrievals."
+    )
+    .expect("metric registers once")
+});
+
+pub static ORIGINALS_BYTES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "headroom_originals_store_bytes",
+        "Bytes the originals store holds, by tier (memory, disk).",
+        &["tier"]
+    )
+    .expect("metric registers once")
+});
+
+pub static ORIGINALS_ENTRIES: LazyLock<IntGaugeVec> = LazyLock::new(|| {
+    register_int_gauge_vec!(
+        "headroom_originals_store_entries",
+        "Originals the store holds, by tier (memory, disk).",
+        &["tier"]
+    )
+    .expect("metric registers once")
+});
+
+pub static ORIGINALS_DROPPED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "headroom_originals_dropped_writes_total",
+        "Originals not written to disk (they stay in memory only), by reason (queue_full, error).",
+        &["reason"]
+    )
+    .expect("metric registers once")
+});
+
 /// `headroom_compression_tokens_total` by stage, looked up once (it is counted on every request).
 pub static TOKENS_BEFORE: LazyLock<IntCounter> =
     LazyLock::new(|| COMPRESSION_TOKENS.with_label_values(&["before"]));
@@ -161,6 +224,12 @@ pub fn init() {
     BUILD_INFO
         .with_label_values(&[env!("CARGO_PKG_VERSION")])
         .set(1);
+    for purpose in ["client", "retrieval"] {
+        UPSTREAM_CALLS.with_label_values(&[purpose]).inc_by(0);
+    }
+    for kind in ["input", "output", "cache_read", "cache_creation"] {
+        RETRIEVAL_USAGE_TOKENS.with_label_values(&[kind]).inc_by(0);
+    }
     TOKENS_BEFORE.inc_by(0);
     TOKENS_AFTER.inc_by(0);
     for counter in USAGE_BY_KIND.iter() {
@@ -178,6 +247,19 @@ pub fn init() {
     LazyLock::force(&MODEL_TOKENS);
     LazyLock::force(&REQUEST_ERRORS);
     LazyLock::force(&BYPASSED);
+    for source in ["endpoint", "tool", "cli"] {
+        for result in ["hit", "miss"] {
+            RETRIEVALS.with_label_values(&[source, result]).inc_by(0);
+        }
+    }
+    RETRIEVAL_BYTES.inc_by(0);
+    for reason in ["queue_full", "error"] {
+        ORIGINALS_DROPPED.with_label_values(&[reason]).inc_by(0);
+    }
+    for tier in ["memory", "disk"] {
+        ORIGINALS_BYTES.with_label_values(&[tier]).set(0);
+        ORIGINALS_ENTRIES.with_label_values(&[tier]).set(0);
+    }
     for kind in crate::compress::CONTENT_TYPES {
         for outcome in crate::compress::Outcome::ALL {
             COMPRESSION_BLOCKS

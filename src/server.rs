@@ -140,7 +140,7 @@ pub fn run(
         }),
     });
     record_cut_requests(&shared);
-    stats.flush();
+    flush_state(&shared);
     ExitCode::SUCCESS
 }
 
@@ -197,11 +197,17 @@ impl ShutdownSignalWatch for Drain {
                     std::thread::sleep(Duration::from_millis(20));
                 }
                 record_cut_requests(&shared);
-                crate::stats::global().flush();
+                flush_state(&shared);
                 std::process::exit(0);
             });
         ShutdownSignal::GracefulTerminate
     }
+}
+
+/// Writes what must survive the process: lifetime stats and queued originals.
+fn flush_state(shared: &Shared) {
+    crate::stats::global().flush();
+    shared.originals.flush();
 }
 
 /// At the end of the grace period: says how many requests and streams are being cut, and

@@ -70,17 +70,17 @@ impl Snapshot {
             (None, None) => true,
             _ => false,
         };
+        let listen = config.listen_addr().map_err(BuildError::Config)?;
+        let mut compression = config.compression.clone();
+        compression.marker_ids = config.retrieval.markers(listen);
         let pipeline = match previous {
-            Some(p) if p.config.compression == config.compression && same_model(p) => {
-                p.pipeline.clone()
-            }
+            Some(p) if *p.pipeline.config() == compression && same_model(p) => p.pipeline.clone(),
             _ => Arc::new(Pipeline::new(
-                config.compression.clone(),
+                compression,
                 text.as_ref().map(|t| t.compressor.clone()),
             )),
         };
         let compressions = Arc::new(Semaphore::new(config.limits.max_concurrent_compressions));
-        let listen = config.listen_addr().map_err(BuildError::Config)?;
         let trust = crate::proxy::trust::TrustPolicy::new(
             listen,
             &config.auth.allowed_hosts,
@@ -124,11 +124,16 @@ pub struct Shared {
     in_flight: AtomicUsize,
     /// Responses still streaming, so a shutdown that cuts them records their usage.
     pub streams: crate::usage::OpenStreams,
+    /// Originals of compressed blocks. Opened once, even with retrieval off: a reload keeps the
+    /// same store, so what earlier turns stored stays retrievable.
+    pub originals: Arc<dyn crate::store::OriginalsStore>,
 }
 
 impl Shared {
     pub fn new(snapshot: Snapshot, config_path: Option<PathBuf>) -> Arc<Shared> {
+        let originals = crate::retrieval::open_store(&snapshot.config);
         Arc::new(Shared {
+            originals,
             current: ArcSwap::from_pointee(snapshot),
             config_path,
             started: Instant::now(),
@@ -192,5 +197,24 @@ mod tests {
         let changed = Snapshot::build(config(500, "debug"), Some(&log_only)).unwrap();
         assert!(!Arc::ptr_eq(&log_only.pipeline, &changed.pipeline));
         assert_eq!(changed.pipeline.config().min_tokens, 500);
+    }
+
+    #[test]
+    fn markers_follow_the_retrieval_section() {
+        let on = Snapshot::build(config(300, "info"), None).unwrap();
+        let ids = &on.pipeline.config().marker_ids;
+        assert!(ids.enabled && ids.fetch_base.is_none());
+        let mut c = config(300, "info");
+        c.retrieval.tool = false;
+        let no_tool = Snapshot::build(c, Some(&on)).unwrap();
+        assert!(!Arc::ptr_eq(&on.pipeline, &no_tool.pipeline));
+        assert_eq!(
+            no_tool.pipeline.config().marker_ids.fetch_base.as_deref(),
+            Some("http://127.0.0.1:8787")
+        );
+        let mut c = config(300, "info");
+        c.retrieval.enabled = false;
+        let off = Snapshot::build(c, Some(&no_tool)).unwrap();
+        assert!(!off.pipeline.config().marker_ids.enabled);
     }
 }

@@ -211,7 +211,9 @@ fn corrupt_stats_file_is_set_aside_not_fatal() {
 #[test]
 fn sighup_under_load_switches_behaviour_without_dropping_a_request() {
     let up = FakeUpstream::start();
-    let base = upstreams(&up.url());
+    // Framing tells the two behaviours apart on the normal path (a served exchange, with the
+    // retrieval tool on, sends an exact length either way).
+    let base = format!("{}retrieval:\n  tool: false\n", upstreams(&up.url()));
     let proxy = Proxy::start(&format!("{base}compression:\n  enabled: true\n"));
     let listen = format!(
         "listen: 127.0.0.1:{}\nstats:\n  path: {}\n",

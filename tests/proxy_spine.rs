@@ -98,6 +98,21 @@ fn bodies_too_small_to_compress_keep_content_length_and_larger_ones_are_buffered
     .into_bytes();
     assert_eq!(proxy.post_json("/v1/messages", &large).status, 200);
     let got = up.last().unwrap();
+    // With the retrieval tool on, the body is read before the upstream request goes out, so
+    // it leaves with its exact length.
+    assert!(!got.chunked, "a body read first keeps an exact length");
+    assert_eq!(
+        got.header("content-length"),
+        Some(large.len().to_string().as_str())
+    );
+    assert_eq!(got.body, large);
+    // Without the tool, the normal path buffers in the body phase and frames it chunked.
+    let proxy = Proxy::start(&format!(
+        "{}retrieval:\n  tool: false\n",
+        upstreams(&up.url())
+    ));
+    assert_eq!(proxy.post_json("/v1/messages", &large).status, 200);
+    let got = up.last().unwrap();
     assert!(got.chunked, "a body that may be rewritten goes out chunked");
     assert_eq!(got.body, large);
 }

@@ -5,7 +5,9 @@
 
 use crate::compress::CompressionConfig;
 use crate::model::{Device, ModelConfig, ModelKind};
+mod retrieval;
 mod yaml;
+pub use retrieval::Retrieval;
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -21,6 +23,8 @@ pub struct Config {
     pub listen: String,
     pub upstreams: Upstreams,
     pub compression: CompressionConfig,
+    /// Originals of compressed blocks, kept for retrieval.
+    pub retrieval: Retrieval,
     pub model: ModelConfig,
     pub limits: Limits,
     pub timeouts: Timeouts,
@@ -123,6 +127,7 @@ impl Default for Config {
             listen: "127.0.0.1:8787".into(),
             upstreams: Upstreams::default(),
             compression: CompressionConfig::default(),
+            retrieval: Retrieval::default(),
             model: ModelConfig::default(),
             limits: Limits::default(),
             timeouts: Timeouts::default(),
@@ -410,6 +415,7 @@ impl Config {
             }
         }
         problems.extend(self.compression.text.problems());
+        problems.extend(self.retrieval.problems());
         if !is_plain_log_filter(&self.log.level) {
             // tracing-subscriber panics on some non-ASCII directives (`info, é=debug`) and
             // compiles span field filters (`[{f=…}]`) into regexes that can take minutes:

@@ -3,9 +3,10 @@
 //!
 //! Must never: hand Pingora `None` before the end (that truncates the upstream body); block an
 //! async worker thread on compression; send anything but the client's bytes when compression
-//! fails, panics or runs out of time.
+//! fails, panics or runs out of time; write originals anywhere but the store's queue.
 
 use crate::compress::{self, ApiFormat, FailureReason, Pipeline, Rewritten};
+use crate::store::OriginalsStore;
 use bytes::{Bytes, BytesMut};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -93,6 +94,7 @@ pub async fn rewrite(
     format: ApiFormat,
     pipeline: Arc<Pipeline>,
     permits: Arc<Semaphore>,
+    originals: Arc<dyn OriginalsStore>,
     outcome: &mut BodyOutcome,
 ) -> Bytes {
     // A block worth compressing has at least `min_tokens` tokens, so at least that many bytes:
@@ -116,13 +118,18 @@ pub async fn rewrite(
     let job = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            compress::rewrite(
+            let r = compress::rewrite(
                 &input,
                 &compress::Context {
                     format,
                     pipeline: &pipeline,
                 },
-            )
+            );
+            // Queued, never written here: the store's own thread does the disk I/O.
+            for o in &r.originals {
+                originals.put(o.clone());
+            }
+            r
         }))
     });
     let remaining = hang_limit(budget).saturating_sub(started.elapsed());

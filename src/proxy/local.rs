@@ -27,14 +27,15 @@ pub async fn respond(
             ("application/json", crate::observe::health_verbose(shared))
         }
         Route::Health => ("application/json", HEALTHY.to_vec()),
-        Route::Metrics => (
-            "text/plain; version=0.0.4; charset=utf-8",
-            crate::metrics::render(),
-        ),
-        Route::Stats => (
-            "application/json",
-            crate::stats::global().render_json(&shared.snapshot().config.pricing),
-        ),
+        Route::Metrics => {
+            crate::retrieval::refresh_gauges(&shared.originals.stats());
+            (
+                "text/plain; version=0.0.4; charset=utf-8",
+                crate::metrics::render(),
+            )
+        }
+        Route::Stats => ("application/json", stats_with_retrieval(shared)),
+        Route::Retrieve => return super::retrieve::respond(session, query, shared).await,
         Route::StatsHistory => {
             let now = crate::stats::persist::now_unix();
             match crate::stats::query::HistoryQuery::parse(query, now) {
@@ -72,6 +73,22 @@ pub async fn respond(
     Ok(200)
 }
 
+/// `/stats`: the savings document with a `retrieval` section (store figures, retrievals).
+fn stats_with_retrieval(shared: &Arc<Shared>) -> Vec<u8> {
+    let doc = crate::stats::global().render_json(&shared.snapshot().config.pricing);
+    let Ok(serde_json::Value::Object(mut o)) = serde_json::from_slice(&doc) else {
+        return doc;
+    };
+    o.insert(
+        "retrieval".into(),
+        crate::retrieval::stats_json(
+            shared.originals.as_ref(),
+            shared.snapshot().config.retrieval.enabled,
+        ),
+    );
+    serde_json::to_vec_pretty(&o).unwrap_or(doc)
+}
+
 /// Sends an error in the shape of the provider the route belongs to.
 pub async fn respond_error(
     session: &mut Session,
@@ -87,7 +104,12 @@ pub async fn respond_error(
     .await
 }
 
-async fn send(session: &mut Session, status: u16, content_type: &str, body: Vec<u8>) -> Result<()> {
+pub(super) async fn send(
+    session: &mut Session,
+    status: u16,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Result<()> {
     send_with(session, status, content_type, &[], body).await
 }
 

@@ -11,7 +11,9 @@ pub mod framing;
 mod headers;
 mod local;
 mod plan;
+pub mod retrieve;
 pub mod routes;
+mod served;
 pub mod trust;
 pub mod usage;
 
@@ -36,11 +38,35 @@ pub use errors::ProxyError;
 /// The proxy service.
 pub struct Headroom {
     shared: Arc<Shared>,
+    /// Upstream connections for served exchanges (pooled, like Pingora's own).
+    connector: pingora_core::connectors::http::Connector,
 }
 
 impl Headroom {
     pub fn new(shared: Arc<Shared>) -> Headroom {
-        Headroom { shared }
+        Headroom {
+            shared,
+            connector: pingora_core::connectors::http::Connector::new(None),
+        }
+    }
+
+    /// Whether this request is a served exchange (see [`served`]): the retrieval tool is on,
+    /// retrieval is enabled, and the body has an exact length (it is read before the upstream
+    /// request goes out). `None`: the normal path.
+    fn served_plan(&self, session: &Session, ctx: &RequestCtx) -> Option<served::Plan> {
+        let r = &ctx.snapshot.config.retrieval;
+        if !(r.enabled && r.tool && r.max_rounds > 0) {
+            return None;
+        }
+        let store = self.shared.originals.clone();
+        let h = &session.req_header().headers;
+        if !h.contains_key("content-length") || h.contains_key("transfer-encoding") {
+            return None;
+        }
+        Some(served::Plan {
+            store,
+            max_rounds: r.max_rounds as usize,
+        })
     }
 }
 
@@ -148,7 +174,10 @@ impl ProxyHttp for Headroom {
                 let min_body = ctx.snapshot.pipeline.config().min_tokens;
                 match plan_body(session.req_header(), &ctx.snapshot.config, format, min_body) {
                     BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
-                    BodyPlan::Buffer(b) => ctx.body = Some(b),
+                    BodyPlan::Buffer(b) => match self.served_plan(session, ctx) {
+                        Some(plan) => return served::run(self, session, ctx, b.format, plan).await,
+                        None => ctx.body = Some(b),
+                    },
                     BodyPlan::Stream { oversize } => ctx.outcome.oversize = oversize,
                 }
                 Ok(false)
@@ -277,6 +306,7 @@ impl ProxyHttp for Headroom {
                         format,
                         snap.pipeline.clone(),
                         snap.compressions.clone(),
+                        self.shared.originals.clone(),
                         &mut ctx.outcome,
                     )
                     .await,

@@ -40,6 +40,8 @@ pub enum Route {
     Dashboard,
     /// `GET /dashboard/data`: what the page polls.
     DashboardData,
+    /// `GET /v1/retrieve/{id}`: a stored original (or a slice of it).
+    Retrieve,
     Upstream {
         kind: UpstreamKind,
         /// Set when the body may be compressed (JSON POSTs to the message endpoints).
@@ -59,6 +61,7 @@ impl Route {
             Route::StatsHistory => "stats_history",
             Route::Dashboard => "dashboard",
             Route::DashboardData => "dashboard_data",
+            Route::Retrieve => "retrieve",
             Route::Upstream { label, .. } => label,
         }
     }
@@ -70,7 +73,8 @@ impl Route {
             | Route::Metrics
             | Route::StatsHistory
             | Route::Dashboard
-            | Route::DashboardData => true,
+            | Route::DashboardData
+            | Route::Retrieve => true,
             Route::Health | Route::Upstream { .. } => false,
         }
     }
@@ -129,6 +133,7 @@ pub fn classify(method: &http::Method, path: &str, hints: ProviderHints) -> Rout
         "/stats/history" if get => return Route::StatsHistory,
         "/dashboard" | "/dashboard/" if get => return Route::Dashboard,
         "/dashboard/data" if get => return Route::DashboardData,
+        p if get && p.starts_with("/v1/retrieve/") => return Route::Retrieve,
         _ => {}
     }
     let post = method == http::Method::POST;

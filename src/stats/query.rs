@@ -131,7 +131,8 @@ input_tokens,cache_write_tokens,cache_read_tokens,output_tokens,estimated_dollar
     }
 }
 
-fn percent_decode(s: &str) -> Option<String> {
+/// Decodes a query-string value (`%XX` escapes, `+` as space); `None` when malformed.
+pub fn percent_decode(s: &str) -> Option<String> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

@@ -4,6 +4,7 @@
 //!
 //! Must never: hold runtime state (this is a plain, serialisable snapshot).
 
+use super::marker_ids::MarkerIds;
 use super::text::TextConfig;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,9 @@ pub struct CompressionConfig {
     pub generic: GenericConfig,
     /// Routing of prose and source code to the learned text compressor (when one is loaded).
     pub text: TextConfig,
+    /// Retrieval ids in markers: set by the proxy from `retrieval:` (not a YAML key here).
+    #[serde(skip)]
+    pub marker_ids: MarkerIds,
 }
 
 impl Default for CompressionConfig {
@@ -45,6 +49,7 @@ impl Default for CompressionConfig {
             diff: DiffConfig::default(),
             generic: GenericConfig::default(),
             text: TextConfig::default(),
+            marker_ids: MarkerIds::default(),
         }
     }
 }

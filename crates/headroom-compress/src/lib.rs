@@ -21,6 +21,7 @@ pub mod lines;
 pub mod log;
 pub mod markdown;
 pub mod marker;
+pub mod marker_ids;
 mod pipeline;
 pub mod runs;
 pub mod search;
@@ -36,6 +37,9 @@ pub use text::TextConfig;
 pub use config::{
     CompressionConfig, DiffConfig, GenericConfig, JsonConfig, LogConfig, SearchConfig,
 };
+/// The stored form of a compressed block's original (see `headroom-store`).
+pub use headroom_store::Original;
+pub use marker_ids::MarkerIds;
 pub use pipeline::{BlockOutcome, Pipeline};
 
 use std::time::Duration;
@@ -187,6 +191,9 @@ pub struct Rewritten {
     pub replaced: Vec<std::ops::Range<usize>>,
     /// Blocks below `compression.min_tokens`, passed through without a look.
     pub small_blocks: usize,
+    /// With `marker_ids` on: the original of every compressed block whose markers name it, in
+    /// body order (the proxy stores them for retrieval).
+    pub originals: Vec<Original>,
 }
 
 impl Rewritten {

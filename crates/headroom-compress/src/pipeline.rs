@@ -17,13 +17,15 @@ use super::json::JsonCompressor;
 use super::jsontree::{self, decode_str, encode_str};
 use super::log::LogCompressor;
 use super::markdown::DocumentCompressor;
+use super::marker_ids::tag;
 use super::search::SearchCompressor;
 use super::tabular::TableCompressor;
 use super::walk::walk;
 use super::{
     tokens, ApiFormat, BlockInput, BlockReport, CompressError, CompressionConfig, Compressor,
-    FailureReason, Outcome, Rewritten,
+    FailureReason, Original, Outcome, Rewritten,
 };
+use headroom_store::original_id;
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -60,6 +62,8 @@ pub struct BlockOutcome {
     pub tokens_after: usize,
     /// What happened: one of [`Outcome`]'s labels.
     pub outcome: Outcome,
+    /// The id the output's markers carry (with `marker_ids` on).
+    pub original_id: Option<String>,
 }
 
 /// A remembered block result.
@@ -71,6 +75,8 @@ struct Cached {
     outcome: Outcome,
     tokens_before: usize,
     tokens_after: usize,
+    /// The id the output's markers carry, when ids are on and a marker was tagged.
+    original_id: Option<Arc<str>>,
 }
 
 impl Pipeline {
@@ -80,6 +86,8 @@ impl Pipeline {
         tokens::warm_up();
         let mut id = serde_json::to_vec(&config).unwrap_or_default();
         id.extend_from_slice(text.as_ref().map_or("none", |t| t.name()).as_bytes());
+        // Not serialised with the config, but it changes every tagged block's bytes.
+        id.extend_from_slice(&serde_json::to_vec(&config.marker_ids).unwrap_or_default());
         Pipeline {
             json: JsonCompressor::new(config.json.clone()),
             log: LogCompressor::new(config.log.clone()),
@@ -208,6 +216,13 @@ impl Pipeline {
             };
             if let Some(out) = &entry.output {
                 edits.push((cand.span.clone(), encode_str(out)));
+                if let Some(id) = &entry.original_id {
+                    result.originals.push(Original {
+                        id: id.to_string(),
+                        content: Arc::from(text.as_ref()),
+                        compressor: entry.compressor.to_string(),
+                    });
+                }
             }
             result.blocks.push(BlockReport {
                 kind: entry.kind,
@@ -240,6 +255,7 @@ impl Pipeline {
             tokens_before: c.tokens_before,
             tokens_after: c.tokens_after,
             outcome: c.outcome,
+            original_id: c.original_id.map(|s| s.to_string()),
         })
     }
 
@@ -277,6 +293,7 @@ impl Pipeline {
             compressor,
             tokens_before: tokens,
             tokens_after: tokens,
+            original_id: None,
         };
         let Some(compressor) = self.route(kind) else {
             return Ok(unchanged(
@@ -321,6 +338,8 @@ impl Pipeline {
                 Outcome::UnchangedNoGain,
             ));
         };
+        // Ids go in before the savings check, so what they cost counts against the block.
+        let (out, original_id) = self.tag_markers(out, text);
         // Never inflate. Exact BPE counting runs at a few MB/s, so when the estimates differ by
         // more than twice the estimator's worst error the estimates decide (and are reported);
         // only close calls pay for exact counts.
@@ -346,7 +365,22 @@ impl Pipeline {
             compressor: name,
             tokens_before: before,
             tokens_after: after,
+            original_id,
         })
+    }
+
+    /// With `marker_ids` on: the output with the block's id in every marker (see
+    /// [`super::marker_ids`]), and that id when any marker carries it.
+    fn tag_markers(&self, out: String, text: &str) -> (String, Option<Arc<str>>) {
+        let ids = &self.config.marker_ids;
+        if !ids.enabled {
+            return (out, None);
+        }
+        let id = original_id(text);
+        match tag(&out, text, &id, ids) {
+            Some(tagged) => (tagged, Some(Arc::from(id))),
+            None => (out, None),
+        }
     }
 }
 

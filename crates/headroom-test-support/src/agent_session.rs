@@ -242,6 +242,18 @@ pub fn session(seed: u64, turns: usize) -> Vec<Vec<u8>> {
     bodies
 }
 
+/// Removes every `cache_control` (breakpoints move between turns; the content must not).
+pub fn strip_cache_control(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.remove("cache_control");
+            m.values_mut().for_each(strip_cache_control);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_cache_control),
+        _ => {}
+    }
+}
+
 /// A request with `cache_control` on the system prompt and on the newest user block only.
 pub fn request(messages: &[Value]) -> Vec<u8> {
     let mut messages = messages.to_vec();

@@ -57,6 +57,11 @@ pub struct Settings {
     pub deltas: usize,
     /// Simulated prompt cache (Anthropic semantics) for `usage`.
     pub prompt_cache: bool,
+    /// Answer `/v1/messages` and `/v1/chat/completions` as this scripted model.
+    pub script: Option<crate::scripted_model::Script>,
+    /// Close the connection after each scripted answer without saying so (an upstream that
+    /// drops idle keep-alive connections): the client's next request on it fails.
+    pub drop_idle: bool,
 }
 
 impl Default for Settings {
@@ -66,6 +71,8 @@ impl Default for Settings {
             event_gap: Duration::ZERO,
             deltas: 3,
             prompt_cache: false,
+            script: None,
+            drop_idle: false,
         }
     }
 }
@@ -141,9 +148,16 @@ impl FakeUpstream {
                 return Ok(());
             };
             self.received.lock().unwrap().push(req.clone());
-            let (behaviour, gap, deltas, cache) = {
+            let (behaviour, gap, deltas, cache, script, drop_idle) = {
                 let s = self.settings.lock().unwrap();
-                (s.behaviour.clone(), s.event_gap, s.deltas, s.prompt_cache)
+                (
+                    s.behaviour.clone(),
+                    s.event_gap,
+                    s.deltas,
+                    s.prompt_cache,
+                    s.script.clone(),
+                    s.drop_idle,
+                )
             };
             let sock = reader.get_mut();
             // A request may ask for an error itself (used by clients that cannot reach our state).
@@ -175,6 +189,16 @@ impl FakeUpstream {
             let usage = self.usage_for(&req, cache);
             let json = req.json();
             let stream = json.get("stream").and_then(|v| v.as_bool()) == Some(true);
+            let path = req.path.split('?').next().unwrap_or("");
+            if let Some(script) = script.filter(|_| req.method == "POST") {
+                if path == "/v1/messages" || path == "/v1/chat/completions" {
+                    scripted(sock, &script, &json, path != "/v1/messages", stream, usage).await?;
+                    if drop_idle {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
             match (
                 req.method.as_str(),
                 req.path.split('?').next().unwrap_or(""),
@@ -392,6 +416,70 @@ async fn write_sse(
             tokio::time::sleep(gap).await;
         }
         let ev = format!("event: {name}\ndata: {data}\n\n");
+        let chunk = format!("{:x}\r\n{ev}\r\n", ev.len());
+        sock.write_all(chunk.as_bytes()).await?;
+        sock.flush().await?;
+    }
+    sock.write_all(b"0\r\n\r\n").await?;
+    sock.flush().await
+}
+
+/// Answers as the scripted model, in the request's API and mode.
+async fn scripted(
+    sock: &mut TcpStream,
+    script: &crate::scripted_model::Script,
+    req: &serde_json::Value,
+    openai: bool,
+    stream: bool,
+    usage: (u64, u64, u64),
+) -> std::io::Result<()> {
+    use crate::scripted_model as m;
+    if let Some(code) = script
+        .fail_continuation
+        .filter(|_| m::is_continuation(req, openai))
+    {
+        let body = format!(
+            r#"{{"type":"error","error":{{"type":"rate_limit_error","message":"fake upstream says {code}"}}}}"#
+        );
+        return write_json(sock, code, body.as_bytes()).await;
+    }
+    let turn = m::decide(script, req, openai);
+    let model = model_of(req);
+    match (openai, stream) {
+        (false, false) => {
+            write_json(
+                sock,
+                200,
+                m::anthropic_json(&turn, &model, usage).as_bytes(),
+            )
+            .await
+        }
+        (true, false) => write_json(sock, 200, m::openai_json(&turn, usage.0).as_bytes()).await,
+        (false, true) => {
+            let events = m::anthropic_events(&turn, &model, usage)
+                .into_iter()
+                .map(|(name, data)| format!("event: {name}\ndata: {data}\n\n"))
+                .collect();
+            write_stream(sock, events).await
+        }
+        (true, true) => {
+            let include = req.pointer("/stream_options/include_usage")
+                == Some(&serde_json::Value::Bool(true));
+            let n = req["messages"].as_array().map_or(0, |m| m.len());
+            let events = m::openai_chunks(&turn, usage.0, include, &format!("chatcmpl-s{n}"))
+                .into_iter()
+                .map(|d| format!("data: {d}\n\n"))
+                .collect();
+            write_stream(sock, events).await
+        }
+    }
+}
+
+/// Writes SSE events, one chunk each.
+async fn write_stream(sock: &mut TcpStream, events: Vec<String>) -> std::io::Result<()> {
+    let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\ncache-control: no-cache\r\ntransfer-encoding: chunked\r\nrequest-id: req_fake\r\n\r\n";
+    sock.write_all(head.as_bytes()).await?;
+    for ev in events {
         let chunk = format!("{:x}\r\n{ev}\r\n", ev.len());
         sock.write_all(chunk.as_bytes()).await?;
         sock.flush().await?;

@@ -9,6 +9,8 @@
 pub mod agent_session;
 pub mod prompt_cache;
 pub mod properties;
+pub mod scripted_model;
+pub mod sse_check;
 
 #[cfg(feature = "proxy")]
 pub mod fake_upstream;
