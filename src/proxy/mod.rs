@@ -194,7 +194,11 @@ impl ProxyHttp for Headroom {
                 match plan_body(session.req_header(), &ctx.snapshot.config, format, min_body) {
                     BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
                     BodyPlan::Buffer(b) => match self.served_plan(session, ctx) {
-                        Some(plan) => return served::run(self, session, ctx, b.format, plan).await,
+                        // Boxed: the served exchange's state is large, and inline it made
+                        // every request's phase future (moved by Pingora per request) that big.
+                        Some(plan) => {
+                            return Box::pin(served::run(self, session, ctx, b.format, plan)).await
+                        }
                         None => ctx.body = Some(b),
                     },
                     BodyPlan::Stream { oversize } => ctx.outcome.oversize = oversize,

@@ -259,10 +259,17 @@ fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut
 }
 
 pub fn model_key(raw: Option<&str>) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:/@".contains(c);
+    // The usual case, a clean name: one copy instead of a char-by-char rebuild.
+    if let Some(name) = raw.filter(|r| !r.is_empty() && r.len() <= 64) {
+        if name.bytes().all(|b| allowed(char::from(b))) {
+            return name.to_string();
+        }
+    }
     let cleaned: String = raw
         .unwrap_or("")
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "-._:/@".contains(*c))
+        .filter(|&c| allowed(c))
         .take(64)
         .collect();
     if cleaned.is_empty() {
@@ -275,6 +282,17 @@ pub fn model_key(raw: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_keys_keep_clean_names_and_clean_the_rest() {
+        assert_eq!(model_key(Some("claude-sonnet-4-5")), "claude-sonnet-4-5");
+        assert_eq!(model_key(Some("org/model@v1:2.5_x")), "org/model@v1:2.5_x");
+        assert_eq!(model_key(Some("gpt 4o\n")), "gpt4o");
+        assert_eq!(model_key(Some("café")), "caf");
+        assert_eq!(model_key(Some(&"m".repeat(70))), "m".repeat(64));
+        assert_eq!(model_key(Some("  ")), UNKNOWN_MODEL);
+        assert_eq!(model_key(None), UNKNOWN_MODEL);
+    }
 
     #[test]
     fn savings_percent_is_rounded() {
