@@ -223,6 +223,32 @@ mod tests {
         }
     }
 
+    /// Pseudo-random mixes of ASCII, whitespace runs, digits, accents, CJK and emoji (a fixed
+    /// seed, so a failure reproduces): the merge order, not just whole-piece lookups, must agree.
+    #[test]
+    fn counts_equal_tiktoken_on_generated_mixtures() {
+        let vocab = Cl100k::build().expect("vocabulary builds");
+        let tik = reference();
+        let alphabet: Vec<char> = "abcXYZ019 _-.,;:'\"/\\()[]{}<>\n\r\t  éüßñ東京語🦀👍\u{300}\u{a0}"
+            .chars()
+            .collect();
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        for case in 0..400 {
+            let mut text = String::new();
+            for _ in 0..(case % 97 + 1) * 3 {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                text.push(alphabet[(seed % alphabet.len() as u64) as usize]);
+            }
+            assert_eq!(
+                vocab.count(&text),
+                tik.encode_ordinary(&text).len(),
+                "{text:?}"
+            );
+        }
+    }
+
     #[test]
     fn every_token_is_found_at_its_own_rank() {
         let vocab = Cl100k::build().expect("vocabulary builds");
