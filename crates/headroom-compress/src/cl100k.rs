@@ -159,7 +159,10 @@ mod tests {
         let mut files = Vec::new();
         let mut stack = vec![root];
         while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(&dir).expect("fixtures readable").flatten() {
+            for entry in std::fs::read_dir(&dir)
+                .expect("fixtures readable")
+                .flatten()
+            {
                 let path = entry.path();
                 if path.is_dir() {
                     stack.push(path);
@@ -191,7 +194,10 @@ mod tests {
                 at = end;
             }
         }
-        assert!(checked > 500 && tokens > 500_000, "{checked} windows, {tokens} tokens");
+        assert!(
+            checked > 500 && tokens > 500_000,
+            "{checked} windows, {tokens} tokens"
+        );
     }
 
     #[test]
@@ -229,9 +235,10 @@ mod tests {
     fn counts_equal_tiktoken_on_generated_mixtures() {
         let vocab = Cl100k::build().expect("vocabulary builds");
         let tik = reference();
-        let alphabet: Vec<char> = "abcXYZ019 _-.,;:'\"/\\()[]{}<>\n\r\t  éüßñ東京語🦀👍\u{300}\u{a0}"
-            .chars()
-            .collect();
+        let alphabet: Vec<char> =
+            "abcXYZ019 _-.,;:'\"/\\()[]{}<>\n\r\t  éüßñ東京語🦀👍\u{300}\u{a0}"
+                .chars()
+                .collect();
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for case in 0..400 {
             let mut text = String::new();
