@@ -8,9 +8,15 @@
 //! (it gets the run's line range, so it can count, name templates or cite line numbers).
 //!
 //! The cost rule, in one place ([`run_is_worth_a_marker`]): a dropped run is replaced by its
-//! marker only when the run's bytes (each line plus its newline) exceed the marker's length by
-//! more than [`MARKER_SLACK`]; otherwise the run's lines are kept as they are. So a marker never
-//! makes the output longer, and short gaps read as the original text.
+//! marker only when the run costs more than the marker *as the model will see it* — with the
+//! retrieval id the pipeline appends later ([`ID_SUFFIX`]) — by more than [`MARKER_SLACK`], in
+//! bytes and in estimated tokens alike; otherwise the run's lines are kept as they are. So a
+//! marker never makes the output longer, ids on or off, and short gaps read as the original.
+//!
+//! Fewer, larger markers: two dropped runs separated only by a short stretch of filler (blank
+//! lines, lone closing brackets, attribute lines, empty comment lines — see [`is_filler`])
+//! become one marker when that merged marker is worth it, since the filler says nothing once
+//! both its neighbours are gone.
 //!
 //! ```
 //! use headroom_compress::runs::{emit, KeepMask};
@@ -23,14 +29,23 @@
 //! assert_eq!(out.markers, 1);
 //! ```
 //!
-//! Must never: reorder or edit kept lines, emit two markers for one run, or emit a marker that
-//! costs more than the lines it replaces.
+//! Must never: reorder or edit kept lines, drop a kept line that is not filler, emit two
+//! markers for one run, or emit a marker that costs more than the lines it replaces.
 
+use super::tokens;
 use std::ops::Range;
 
 /// Bytes a marker may undercut its run by and still not be worth it: markers are less useful
 /// to the reader than the text, so they must win clearly.
 pub const MARKER_SLACK: usize = 8;
+/// The same margin in estimated tokens.
+pub const MARKER_SLACK_TOKENS: usize = 2;
+/// What [`crate::marker_ids`] adds before every marker's close when retrieval is on (a
+/// representative 12-hex id): the cost rule always counts it, so turning ids on never makes a
+/// marker dearer than its run.
+pub const ID_SUFFIX: &str = " · id 3fa9c1d2e4b7";
+/// Longest filler stretch (in lines) that two dropped runs are merged across.
+pub const MERGE_MAX_FILLER: usize = 3;
 
 /// Which lines of a block survive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,10 +132,47 @@ impl Emitted {
     }
 }
 
-/// The cost rule: whether `run` (lines of the block) is worth replacing by `marker`.
+/// The cost rule: whether `run` (lines of the block) is worth replacing by `marker` once the
+/// marker carries its id. Bytes first (cheap); estimated tokens only for runs that pass it,
+/// since a marker is denser in tokens (an id, digits, `…`) than most text.
 pub fn run_is_worth_a_marker(run: &[&str], marker: &str) -> bool {
     let bytes: usize = run.iter().map(|l| l.len() + 1).sum();
-    bytes > marker.len() + MARKER_SLACK
+    if bytes <= marker.len() + ID_SUFFIX.len() + MARKER_SLACK {
+        return false;
+    }
+    let marker_tokens = tokens::estimate(marker) + tokens::estimate(ID_SUFFIX);
+    let mut run_tokens = 0usize;
+    for line in run {
+        // One token for the newline; stop counting once the run clearly wins.
+        run_tokens += tokens::estimate(line) + 1;
+        if run_tokens > marker_tokens + MARKER_SLACK_TOKENS {
+            return true;
+        }
+    }
+    false
+}
+
+/// A line that carries nothing once the lines around it are gone: blank, only closing
+/// brackets and separators (`}`, `});`, `],`), an attribute (`#[inline]`, `#![...]`), or an
+/// empty comment line (`///`, `//`, `#`, `*`). A `N<TAB>` / `cat -n` line number is ignored.
+pub fn is_filler(line: &str) -> bool {
+    let t = line.trim_start();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let t = if digits > 0 && t[digits..].starts_with('\t') {
+        &t[digits + 1..]
+    } else if digits > 0 && t[digits..].starts_with('→') {
+        &t[digits + '→'.len_utf8()..]
+    } else {
+        t
+    };
+    let t = t.trim();
+    if t.is_empty() || t.bytes().all(|b| matches!(b, b'}' | b')' | b']' | b';' | b',')) {
+        return true;
+    }
+    if (t.starts_with("#[") || t.starts_with("#![")) && t.ends_with(']') {
+        return true;
+    }
+    matches!(t, "//" | "///" | "//!" | "#" | "*" | "/*" | "*/" | "/**" | "--" | "\"\"\"")
 }
 
 /// Renders `lines` under `keep`: kept lines verbatim, each dropped run as the one line
@@ -142,19 +194,47 @@ pub fn emit(
         first = false;
         text.push_str(line);
     };
-    for run in runs(keep) {
-        match run {
-            Run::Kept(range) => lines[range].iter().for_each(|l| push(&mut out.text, l)),
-            Run::Dropped(range) => {
-                let m = marker(range.clone());
-                if run_is_worth_a_marker(&lines[range.clone()], &m) {
-                    out.markers += 1;
-                    push(&mut out.text, &m);
-                } else {
-                    lines[range].iter().for_each(|l| push(&mut out.text, l));
-                }
+    let segments: Vec<Run> = runs(keep).collect();
+    let mut i = 0;
+    while i < segments.len() {
+        let range = match &segments[i] {
+            Run::Kept(range) => {
+                lines[range.clone()]
+                    .iter()
+                    .for_each(|l| push(&mut out.text, l));
+                i += 1;
+                continue;
+            }
+            Run::Dropped(range) => range.clone(),
+        };
+        // Extend across filler stretches to the last dropped run they separate.
+        let (mut last, mut end) = (i, range.end);
+        while let (Some(Run::Kept(gap)), Some(Run::Dropped(next))) =
+            (segments.get(last + 1), segments.get(last + 2))
+        {
+            if gap.len() > MERGE_MAX_FILLER || !lines[gap.clone()].iter().all(|l| is_filler(l)) {
+                break;
+            }
+            (last, end) = (last + 2, next.end);
+        }
+        if last > i {
+            let merged = range.start..end;
+            let m = marker(merged.clone());
+            if run_is_worth_a_marker(&lines[merged], &m) {
+                out.markers += 1;
+                push(&mut out.text, &m);
+                i = last + 1;
+                continue;
             }
         }
+        let m = marker(range.clone());
+        if run_is_worth_a_marker(&lines[range.clone()], &m) {
+            out.markers += 1;
+            push(&mut out.text, &m);
+        } else {
+            lines[range].iter().for_each(|l| push(&mut out.text, l));
+        }
+        i += 1;
     }
     out
 }
