@@ -142,8 +142,15 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
                 names.push(label);
             }
         }
+        // A body that starts right under its own signature needs no name: the line above says
+        // whose it is, and the name would cost as much as the marker's count.
+        let under_own_signature = owners.len() == 1 && {
+            let it = &items[owners[0]];
+            run.start > it.sig_end && run.start <= it.sig_end + 2
+        };
         let what = match names.len() {
             0 => String::new(),
+            1 if under_own_signature => String::new(),
             1 => format!("body of {}", names[0]),
             2 | 3 => format!("bodies of {}", names.join(", ")),
             k => format!("bodies of {} and {} more", names[..3].join(", "), k - 3),
