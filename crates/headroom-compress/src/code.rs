@@ -498,7 +498,7 @@ fn keep_doc_block_before(src: &[&str], items: &[Item], i: usize, keep: &mut [boo
 mod tests {
     use super::*;
 
-    const RUST: &str = "use std::io;\n\n/// Adds two numbers together.\n/// More numbers words here.\n/// And more.\n/// And yet more.\npub fn add(a: i32, b: i32) -> i32 {\n    let c = a + b;\n    let d = c * 2;\n    let e = d - c;\n    e\n}\n\nimpl Thing {\n    /// Makes one.\n    pub fn new() -> Self {\n        let x = 1;\n        let y = 2;\n        let z = 3;\n        Thing { x, y, z }\n    }\n\n    fn frobnicate(&self) -> usize {\n        let q = self.x;\n        let r = q + 1;\n        let s = r + 2;\n        s\n    }\n}\n";
+    const RUST: &str = "use std::io;\n\n/// Adds two numbers together.\n/// More numbers words here.\n/// And more.\n/// And yet more.\n/// The rest of this comment says nothing a reader needs.\npub fn add(a: i32, b: i32) -> i32 {\n    let c = a + b;\n    let d = c * 2;\n    let e = d - c;\n    let f = e * e - d;\n    let g = f + c * 3;\n    g - e\n}\n\nimpl Thing {\n    /// Makes one.\n    pub fn new() -> Self {\n        let x = 1;\n        let y = 2;\n        let z = 3;\n        let w = x + y + z;\n        let v = w * 2;\n        Thing { x, y, z, v }\n    }\n\n    fn frobnicate(&self) -> usize {\n        let q = self.x;\n        let r = q + 1;\n        let s = r + 2;\n        let t = s * r;\n        let u = t - q;\n        u\n    }\n}\n";
 
     #[test]
     fn bodies_go_and_signatures_stay() {
@@ -508,7 +508,11 @@ mod tests {
         assert!(out.contains("/// Adds two numbers together."));
         assert!(!out.contains("/// More numbers words here."));
         assert!(!out.contains("let d = c * 2;"));
-        assert!(out.contains("body of fn add"), "{out}");
+        // The marker sits right under the signature that names it.
+        assert!(
+            out.contains("pub fn add(a: i32, b: i32) -> i32 {\n[… 7 lines omitted …]"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -540,9 +544,9 @@ mod tests {
             .collect();
         let out = compress_code(&page, "").unwrap();
         assert!(
-            out.contains("[… lines 107–111 omitted: body of fn add …]"),
+            out.contains("107\tpub fn add(a: i32, b: i32) -> i32 {\n[… lines 108–114 omitted …]"),
             "{out}"
         );
-        assert!(out.contains("106\tpub fn add("));
+        assert!(out.contains("107\tpub fn add("));
     }
 }

@@ -20,7 +20,8 @@
 //!
 //! ```
 //! use headroom_compress::runs::{emit, KeepMask};
-//! let lines = ["start", "tick 1", "tick 2", "tick 3", "tick 4", "tick 5", "ERROR disk full"];
+//! let tick = "tick: 120 requests served, queue empty, 3 workers idle";
+//! let lines = ["start", tick, tick, tick, tick, tick, "ERROR disk full"];
 //! let mut keep = KeepMask::none(lines.len());
 //! keep.set(0);
 //! keep.set(6);
@@ -267,7 +268,9 @@ mod tests {
     use super::*;
 
     fn lines(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("line number {i:02}")).collect()
+        (0..n)
+            .map(|i| format!("line number {i:02} of the fixture"))
+            .collect()
     }
 
     #[test]
@@ -281,7 +284,7 @@ mod tests {
         let out = emit(&l, &keep, |r| format!("[{}..{}]", r.start, r.end));
         assert_eq!(
             out.text,
-            "line number 00\n[1..5]\nline number 05\n[6..9]\nline number 09"
+            "line number 00 of the fixture\n[1..5]\nline number 05 of the fixture\n[6..9]\nline number 09 of the fixture"
         );
         assert_eq!(out.markers, 2);
     }
@@ -294,6 +297,67 @@ mod tests {
         assert_eq!(out.text, "keep\na\nb\nkeep");
         assert_eq!(out.markers, 0);
         assert_eq!(out.clone().if_dropped(), None);
+    }
+
+    #[test]
+    fn a_marker_never_costs_more_than_its_run_once_the_id_is_added() {
+        // 3 lines of 9 bytes + newlines = 30 bytes: cheaper than the 24-byte marker plus its
+        // 19-byte id suffix, though the bare marker alone would have undercut it.
+        let l = ["keep", "aaaaaaaaa", "bbbbbbbbb", "ccccccccc", "keep"];
+        let keep = KeepMask::from_vec(vec![true, false, false, false, true]);
+        let out = emit(&l, &keep, |_| "[… 3 lines omitted …]".to_string());
+        assert_eq!(out.markers, 0);
+        assert_eq!(out.text, l.join("\n"));
+        // Every marker `emit` writes, tagged as the pipeline tags it, is cheaper than its run.
+        let owned = lines(40);
+        let l: Vec<&str> = owned.iter().map(String::as_str).collect();
+        for gap in 1..12 {
+            let keep = KeepMask::from_vec((0..40).map(|i| i % (gap + 1) == 0).collect());
+            let mut runs_seen = Vec::new();
+            let out = emit(&l, &keep, |r| {
+                runs_seen.push(r.clone());
+                format!("[… {} lines omitted …]", r.len())
+            });
+            for r in keep.dropped_runs() {
+                let marker = format!("[… {} lines omitted{ID_SUFFIX} …]", r.len());
+                let bytes: usize = l[r.clone()].iter().map(|x| x.len() + 1).sum();
+                if out.text.contains(&format!("[… {} lines omitted …]", r.len())) {
+                    assert!(bytes > marker.len(), "gap {gap}: marker dearer than run {r:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_separated_only_by_filler_become_one_marker() {
+        let owned = lines(16);
+        let mut l: Vec<&str> = owned.iter().map(String::as_str).collect();
+        l[6] = "";
+        l[7] = "    });";
+        l[8] = "  12\t#[inline]";
+        let keep = KeepMask::from_vec((0..16).map(|i| matches!(i, 0 | 6 | 7 | 8 | 15)).collect());
+        let marker = |r: Range<usize>| format!("[… lines {}–{} omitted …]", r.start, r.end - 1);
+        let out = emit(&l, &keep, marker);
+        assert_eq!(out.markers, 1);
+        assert_eq!(
+            out.text,
+            "line number 00 of the fixture\n[… lines 1–14 omitted …]\nline number 15 of the fixture"
+        );
+        // A kept line that says something keeps the runs apart.
+        l[7] = "    fn kept_signature() {";
+        let out = emit(&l, &keep, marker);
+        assert_eq!(out.markers, 2);
+        assert!(out.text.contains("[… lines 1–5 omitted …]\n\n    fn kept_signature() {"));
+    }
+
+    #[test]
+    fn filler_is_blank_brackets_attributes_and_empty_comments() {
+        for f in ["", "   ", "}", "  });", "],", "#[derive(Debug)]", "    ///", "12\t}", "   7→"] {
+            assert!(is_filler(f), "{f:?}");
+        }
+        for t in ["fn main() {", "x", "// why", "12\tlet a = 1;", "#include <a.h>", "end"] {
+            assert!(!is_filler(t), "{t:?}");
+        }
     }
 
     #[test]
