@@ -148,8 +148,15 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
             let it = &items[owners[0]];
             run.start > it.sig_end && run.start <= it.sig_end + 2
         };
+        // Comment lines between items (the rest of a doc comment whose first line stays) are
+        // nobody's body.
+        let only_comments = src[run.clone()].iter().all(|l| {
+            let t = l.trim();
+            t.is_empty() || is_comment(t)
+        });
         let what = match names.len() {
             0 => String::new(),
+            _ if only_comments => String::new(),
             1 if under_own_signature => String::new(),
             1 => format!("body of {}", names[0]),
             2 | 3 => format!("bodies of {}", names.join(", ")),
