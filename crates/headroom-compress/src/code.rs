@@ -144,10 +144,10 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
         }
         // A body that starts right under its own signature needs no name: the line above says
         // whose it is, and the name would cost as much as the marker's count.
-        let under_own_signature = owners.len() == 1 && {
-            let it = &items[owners[0]];
-            run.start > it.sig_end && run.start <= it.sig_end + 2
-        };
+        let under_own_signature = owner[run.start].is_some_and(|o| {
+            let it = &items[o];
+            run.start > it.sig_end && run.start <= it.sig_end + 2 && names == [it.label.as_str()]
+        });
         // Comment lines between items (the rest of a doc comment whose first line stays) are
         // nobody's body.
         let only_comments = src[run.clone()].iter().all(|l| {
