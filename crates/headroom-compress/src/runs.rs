@@ -167,13 +167,19 @@ pub fn is_filler(line: &str) -> bool {
         t
     };
     let t = t.trim();
-    if t.is_empty() || t.bytes().all(|b| matches!(b, b'}' | b')' | b']' | b';' | b',')) {
+    if t.is_empty()
+        || t.bytes()
+            .all(|b| matches!(b, b'}' | b')' | b']' | b';' | b','))
+    {
         return true;
     }
     if (t.starts_with("#[") || t.starts_with("#![")) && t.ends_with(']') {
         return true;
     }
-    matches!(t, "//" | "///" | "//!" | "#" | "*" | "/*" | "*/" | "/**" | "--" | "\"\"\"")
+    matches!(
+        t,
+        "//" | "///" | "//!" | "#" | "*" | "/*" | "*/" | "/**" | "--" | "\"\"\""
+    )
 }
 
 /// Renders `lines` under `keep`: kept lines verbatim, each dropped run as the one line
@@ -321,8 +327,14 @@ mod tests {
             for r in keep.dropped_runs() {
                 let marker = format!("[… {} lines omitted{ID_SUFFIX} …]", r.len());
                 let bytes: usize = l[r.clone()].iter().map(|x| x.len() + 1).sum();
-                if out.text.contains(&format!("[… {} lines omitted …]", r.len())) {
-                    assert!(bytes > marker.len(), "gap {gap}: marker dearer than run {r:?}");
+                if out
+                    .text
+                    .contains(&format!("[… {} lines omitted …]", r.len()))
+                {
+                    assert!(
+                        bytes > marker.len(),
+                        "gap {gap}: marker dearer than run {r:?}"
+                    );
                 }
             }
         }
@@ -347,15 +359,34 @@ mod tests {
         l[7] = "    fn kept_signature() {";
         let out = emit(&l, &keep, marker);
         assert_eq!(out.markers, 2);
-        assert!(out.text.contains("[… lines 1–5 omitted …]\n\n    fn kept_signature() {"));
+        assert!(out
+            .text
+            .contains("[… lines 1–5 omitted …]\n\n    fn kept_signature() {"));
     }
 
     #[test]
     fn filler_is_blank_brackets_attributes_and_empty_comments() {
-        for f in ["", "   ", "}", "  });", "],", "#[derive(Debug)]", "    ///", "12\t}", "   7→"] {
+        for f in [
+            "",
+            "   ",
+            "}",
+            "  });",
+            "],",
+            "#[derive(Debug)]",
+            "    ///",
+            "12\t}",
+            "   7→",
+        ] {
             assert!(is_filler(f), "{f:?}");
         }
-        for t in ["fn main() {", "x", "// why", "12\tlet a = 1;", "#include <a.h>", "end"] {
+        for t in [
+            "fn main() {",
+            "x",
+            "// why",
+            "12\tlet a = 1;",
+            "#include <a.h>",
+            "end",
+        ] {
             assert!(!is_filler(t), "{t:?}");
         }
     }

@@ -479,14 +479,24 @@ mod tests {
         let mut text = String::new();
         for g in 0..20 {
             let at = g * 40 + 10;
-            text.push_str(&format!("src/big.rs-{}-    let before_{g} = prepare(state);\n", at - 1));
-            text.push_str(&format!("src/big.rs:{at}:    call_{g}(configuration, &mut state);\n"));
-            text.push_str(&format!("src/big.rs-{}-    finish_{g}(state)?;\n--\n", at + 1));
+            text.push_str(&format!(
+                "src/big.rs-{}-    let before_{g} = prepare(state);\n",
+                at - 1
+            ));
+            text.push_str(&format!(
+                "src/big.rs:{at}:    call_{g}(configuration, &mut state);\n"
+            ));
+            text.push_str(&format!(
+                "src/big.rs-{}-    finish_{g}(state)?;\n--\n",
+                at + 1
+            ));
         }
         let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
         let lines: Vec<&str> = out.lines().collect();
         assert!(
-            lines.windows(2).all(|w| !(w[0].starts_with("[…") && w[1].starts_with("[…"))),
+            lines
+                .windows(2)
+                .all(|w| !(w[0].starts_with("[…") && w[1].starts_with("[…"))),
             "{out}"
         );
         assert_eq!(out.matches("more matches omitted").count(), 1, "{out}");
