@@ -7,7 +7,7 @@
 //! Must never: drop a signature, an import or a line the task's words hit; parse beyond
 //! indentation and brackets (it must work on any language and on broken code).
 
-use super::lines::{close_small_gaps, distinct_task_words, Identifiers, Lines};
+use super::lines::{distinct_task_words, Identifiers, Lines};
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
 
@@ -125,7 +125,6 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
             }
         }
     }
-    close_small_gaps(&mut keep, 3);
     lines.render(&keep, |run| {
         let mut owners: Vec<usize> = Vec::new();
         for &o in owner[run.clone()].iter().flatten() {

@@ -7,7 +7,7 @@
 //! Must never: drop a heading, or keep a unit without the heading above it.
 
 use super::jsonmap::Terms;
-use super::lines::{close_small_gaps, distinct_task_words, Identifiers, Lines};
+use super::lines::{distinct_task_words, Identifiers, Lines};
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
 
@@ -97,7 +97,6 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         MIN_KEPT_SHARE
     };
     fill_first_lines(src, &units, &mut keep, share);
-    close_small_gaps(&mut keep, 2);
     lines.render(&keep, |run| lines.marker(&run, ""))
 }
 
