@@ -8,7 +8,7 @@
 //! naming its location in a marker.
 
 use super::detect::classify::{is_diagnostic_line, is_summary_line, split_location};
-use super::lines::{Identifiers, Lines};
+use super::lines::{close_small_gaps, Identifiers, Lines};
 use super::marker::{is_error_level, TaskWords};
 use super::template::template;
 use super::{BlockInput, CompressError, Compressor};
@@ -113,6 +113,9 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             keep[i] = true;
         }
     }
+    // A lone line between kept ones (a suggestion's `+` line inside a trimmed excerpt) stays:
+    // it reads as part of what is shown, whatever the cost rule would say.
+    close_small_gaps(&mut keep, 2);
     lines.render(&keep, |run| {
         let mut groups: Vec<&str> = Vec::new();
         let mut locations: Vec<&str> = Vec::new();

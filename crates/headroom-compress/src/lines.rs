@@ -178,6 +178,26 @@ pub fn distinct_task_words(words: &super::marker::TaskWords, text: &str) -> usiz
     seen.len()
 }
 
+/// Keeps dropped runs shorter than `min_run` lines. Most compressors leave this to the cost
+/// rule in [`emit`]; diagnostics keep lone lines inside the excerpts they show.
+pub fn close_small_gaps(keep: &mut [bool], min_run: usize) {
+    let n = keep.len();
+    let mut i = 0;
+    while i < n {
+        if keep[i] {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < n && !keep[i] {
+            i += 1;
+        }
+        if i - start < min_run {
+            keep[start..i].iter_mut().for_each(|k| *k = true);
+        }
+    }
+}
+
 /// Marks `radius` lines either side of every line `hit` marks.
 pub fn widen(keep: &mut [bool], hit: &[bool], radius: usize) {
     let n = keep.len();
@@ -280,5 +300,12 @@ mod tests {
         assert!(head.ends_with("Preview (first 2KB):\n"));
         assert_eq!(body, "a\nb");
         assert_eq!(tail, "\n...\n</persisted-output>");
+    }
+
+    #[test]
+    fn small_gaps_are_closed() {
+        let mut keep = [true, false, true, false, false, false, true];
+        close_small_gaps(&mut keep, 2);
+        assert_eq!(keep, [true, true, true, false, false, false, true]);
     }
 }
