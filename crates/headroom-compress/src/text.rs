@@ -378,7 +378,10 @@ mod tests {
         // Paragraphs cheaper than the marker (and its id) stay as they were.
         let t = "a\n\nb\n\nc\n\nd\n";
         let units = split(t, Shape::Prose);
-        assert_eq!(render(t, &units, &[true, false, false, true], Shape::Prose), t);
+        assert_eq!(
+            render(t, &units, &[true, false, false, true], Shape::Prose),
+            t
+        );
     }
 
     #[test]
