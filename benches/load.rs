@@ -9,7 +9,8 @@
 //! for the upstream: `apt-get install nginx`, which on Debian also starts a system nginx on port
 //! 80 — stop it if unwanted; without nginx the in-process fake upstream stands in, and the
 //! header line says so).
-//! Env: `LOAD_SECONDS` (default 5) per measurement, `LOAD_ROUNDS` (default 3) rounds.
+//! Env: `LOAD_SECONDS` (default 5) per measurement, `LOAD_ROUNDS` (default 3) rounds,
+//! `LOAD_PARTS` (default `load,memory`): `memory` alone measures only the RSS rows.
 
 #[path = "load/bare_pingora.rs"]
 mod bare_pingora;
@@ -93,18 +94,31 @@ fn wrk(port: u16, conns: u32, seconds: u64, script: &std::path::Path) -> WrkResu
     }
 }
 
-fn rss_mb(pid: u32) -> f64 {
+/// One `/proc/PID/status` figure (`VmRSS`, `RssAnon`, ...) in MB.
+fn status_mb(pid: u32, key: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse::<f64>().ok())
-            })
+            s.lines()
+                .find(|l| l.strip_prefix(key).is_some_and(|r| r.starts_with(':')))
+                .and_then(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .and_then(|v| v.parse::<f64>().ok())
+                })
         })
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    status_mb(pid, "VmRSS")
+}
+
+/// Resident memory split into anonymous (heap, stacks) and file-backed (the binary, ONNX
+/// Runtime's library, memory-mapped weights) MB.
+fn rss_split_mb(pid: u32) -> (f64, f64) {
+    (status_mb(pid, "RssAnon"), status_mb(pid, "RssFile"))
 }
 
 /// Starts the benchmarked binary on `port` with `extra` config, and waits until it is idle.
@@ -189,10 +203,20 @@ fn main() {
     };
     let seconds = env("LOAD_SECONDS", 5);
     let rounds = env("LOAD_ROUNDS", 3).max(1) as usize;
+    let parts = std::env::var("LOAD_PARTS").unwrap_or_else(|_| "load,memory".to_string());
     let dir = tempfile::tempdir().unwrap();
     let up = upstream::Upstream::start(dir.path(), free_port());
     let up_url = format!("http://127.0.0.1:{}", up.port());
+    if parts.split(',').any(|p| p.trim() == "load") {
+        load(dir.path(), &up, &up_url, seconds, rounds);
+    }
+    if parts.split(',').any(|p| p.trim() == "memory") {
+        memory::run(dir.path(), free_port(), &up_url);
+    }
+}
 
+/// The req/s and latency part: direct vs bare Pingora vs headroom, interleaved round by round.
+fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u64, rounds: usize) {
     let bare_port = free_port();
     let mut bare = Command::new(std::env::current_exe().expect("the bench's own path"))
         .args(["--bare-pingora", &format!("127.0.0.1:{bare_port}")])
@@ -204,11 +228,11 @@ fn main() {
     wait_for(bare_port);
 
     let port = free_port();
-    let mut proxy = start_proxy(dir.path(), port, &up_url, "");
+    let mut proxy = start_proxy(dir, port, up_url, "");
     let idle_rss = rss_mb(proxy.id());
 
     let body = r#"{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}"#;
-    let script = dir.path().join("post.lua");
+    let script = dir.join("post.lua");
     std::fs::write(
         &script,
         format!(
@@ -289,12 +313,11 @@ fn main() {
     let _ = bare.wait();
 
     // The same proxy without the learned compressor (rule-based compression only).
-    let mut proxy = start_proxy(dir.path(), port, &up_url, "model:\n  enabled: false\n");
+    let mut proxy = start_proxy(dir, port, up_url, "model:\n  enabled: false\n");
     println!(
         "headroom RSS (model.enabled: false): idle {:.1} MB",
         rss_mb(proxy.id())
     );
     let _ = proxy.kill();
     let _ = proxy.wait();
-    memory::run(dir.path(), port, &up_url);
 }

@@ -10,7 +10,8 @@ Usage: scripts/setup.sh [--no-system] [--no-model] [--help]
 Installs what headroom needs on a fresh machine:
   - system packages (Debian/Ubuntu via apt-get, as root or with sudo): cmake, pkg-config, curl, openssl,
     zsh, shellcheck, libxml2-utils, prometheus, wrk and valgrind (load bench, instruction counts),
-    script (bsdutils), systemd-analyze (systemd), chromium (the dashboard's browser test) — build
+    script (bsdutils), systemd-analyze (systemd), chromium (the dashboard's browser test),
+    redis-server and nginx (the team-gateway tests start their own, as this user) — build
     tools and test equipment
   - Python packages from scripts/requirements.txt (pip, user or system site)
   - the ONNX Runtime library and the default model under .runtime/ and models/
@@ -39,7 +40,7 @@ cd "$root"
 say() { printf 'setup: %s\n' "$*" >&2; }
 
 install_system() {
-  local wanted=(cmake pkg-config curl openssl bsdutils zsh shellcheck libxml2-utils prometheus wrk valgrind systemd chromium)
+  local wanted=(cmake pkg-config curl openssl bsdutils zsh shellcheck libxml2-utils prometheus wrk valgrind systemd chromium redis-server nginx)
   local missing=()
   local p
   if ! command -v dpkg >/dev/null 2>&1; then
@@ -70,7 +71,7 @@ install_python() {
   fi
   if "$py" - <<'PY' 2>/dev/null
 import importlib.util, sys
-mods = ["anthropic", "openai", "numpy", "onnx", "onnxruntime", "safetensors"]
+mods = ["anthropic", "openai", "numpy", "onnx", "onnxruntime", "safetensors", "kubernetes_validate"]
 sys.exit(0 if all(importlib.util.find_spec(m) for m in mods) else 1)
 PY
   then

@@ -55,6 +55,17 @@ pub enum Command {
     /// Print a stored original by the id its markers carry (`· id 3fa9c1d2e4b7`), whole or in
     /// part. Asks the running proxy; without one, reads the disk tier. Exit 1 when not found.
     Retrieve(RetrieveArgs),
+    /// Gateway tokens (`auth.tokens`): `headroom token hash` prints the sha256 to put in the
+    /// config for a token read from standard input.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Read one token from standard input (trailing newline ignored) and print its sha256 hex.
+    /// Make a token with e.g. `openssl rand -hex 24`.
+    Hash,
 }
 
 #[derive(Debug, Args)]

@@ -25,5 +25,6 @@ pub mod state;
 pub mod stats;
 pub use headroom_store as store;
 pub mod supervisor;
+pub mod team;
 pub mod upstream;
 pub mod usage;

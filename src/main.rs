@@ -59,6 +59,7 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Some(Command::Token(headroom::cli::TokenCommand::Hash)) => token_hash(),
         Some(Command::Stats(a)) => match load(&cli.run) {
             Ok(config) => headroom::stats::report::run(&config, a.json),
             Err(e) => {
@@ -67,6 +68,22 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+/// `headroom token hash`: the token comes on stdin so it stays out of shell history and `ps`.
+fn token_hash() -> ExitCode {
+    let mut token = String::new();
+    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut token) {
+        eprintln!("headroom token hash: cannot read standard input: {e}");
+        return ExitCode::from(1);
+    }
+    let token = token.trim_end_matches(['\n', '\r']);
+    if token.trim().is_empty() {
+        eprintln!("headroom token hash: no token on standard input (try: openssl rand -hex 24 | tee token.txt | headroom token hash)");
+        return ExitCode::from(1);
+    }
+    println!("{}", headroom_team::inbound::hash_token(token));
+    ExitCode::SUCCESS
 }
 
 fn overrides(args: &RunArgs) -> Overrides {

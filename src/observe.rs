@@ -24,6 +24,8 @@ pub struct Finished<'a> {
     pub local: bool,
     pub bypassed: bool,
     pub injected_key: bool,
+    /// The gateway token's name, when the request came with one.
+    pub token: Option<&'a str>,
     /// The model the upstream's response named.
     pub model: Option<&'a str>,
     pub usage: Usage,
@@ -109,7 +111,11 @@ pub fn request_done(r: &Finished<'_>) {
         path: r.path,
         status,
         duration: elapsed,
+        token: r.token,
     });
+    if let Some(name) = r.token {
+        crate::team::count_token(name, before, after);
+    }
     tracing::info!(
         target: "headroom::request",
         method = r.method,
@@ -186,6 +192,9 @@ pub fn health_verbose(shared: &Arc<Shared>) -> Vec<u8> {
             "openai": snap.openai.url.display(),
         },
         "in_flight": shared.in_flight(),
+        "draining": shared.is_draining(),
+        "auth_mode": snap.config.auth.mode.as_str(),
+        "redis": shared.team().map(|t| t.health()),
         "stats_write_error": crate::stats::global().last_write_error().map(|e| serde_json::json!({
             "at_unix": e.at_unix,
             "message": e.message,

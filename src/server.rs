@@ -56,7 +56,7 @@ pub fn run(
         }
     };
     if !addr.ip().is_loopback() {
-        tracing::warn!(%addr, "listening on a non-loopback address: anyone who can reach it can use your credentials through this proxy");
+        tracing::info!(%addr, auth = config.auth.mode.as_str(), tokens = config.auth.tokens.len(), "listening on a non-loopback address (gateway mode)");
     }
     let signals = crate::signals::listen();
     if let Err(msg) = check_bind(addr) {
@@ -70,7 +70,20 @@ pub fn run(
             return ExitCode::from(EXIT_CONFIG);
         }
     };
-    let shared = Shared::new(snapshot, config_path.clone());
+    let team = match config.state.redis_url.is_some() {
+        false => None,
+        true => match crate::team::Team::start(&config.state) {
+            Ok(team) => {
+                tracing::info!(redis = team.redis.url(), "team state shared in Redis");
+                Some(team)
+            }
+            Err(e) => {
+                eprintln!("headroom: `state.redis_url`: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
+    let shared = Shared::with_team(snapshot, config_path.clone(), team);
 
     let stats = crate::stats::global();
     match config
@@ -169,6 +182,9 @@ impl ShutdownSignalWatch for Drain {
             "SIGTERM"
         };
         crate::notify::stopping();
+        self.shared
+            .draining
+            .store(true, std::sync::atomic::Ordering::Release);
         tracing::info!(
             signal = name,
             in_flight = self.shared.in_flight(),
@@ -185,6 +201,14 @@ impl ShutdownSignalWatch for Drain {
             crate::stats::global().flush();
             std::process::exit(code);
         });
+        let unready = Duration::from_secs(self.shared.snapshot().config.shutdown.unready_seconds);
+        if !unready.is_zero() {
+            tracing::info!(
+                unready_s = unready.as_secs(),
+                "draining: /health/ready answers 503; still serving until the balancer notices"
+            );
+            tokio::time::sleep(unready).await;
+        }
         let shared = self.shared.clone();
         let grace = self.grace;
         let _ = std::thread::Builder::new()
@@ -208,6 +232,9 @@ impl ShutdownSignalWatch for Drain {
 fn flush_state(shared: &Shared) {
     crate::stats::global().flush();
     shared.originals.flush();
+    if let Some(team) = shared.team() {
+        team.flush_blocking();
+    }
 }
 
 /// At the end of the grace period: says how many requests and streams are being cut, and
@@ -231,6 +258,7 @@ fn record_cut_requests(shared: &Shared) {
             path: "(cut at shutdown)",
             status: 0,
             duration: Duration::ZERO,
+            token: None,
         });
     }
     tracing::warn!(

@@ -11,8 +11,8 @@ use crate::model::Device;
 use crate::upstream::{Upstream, UpstreamUrl};
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime};
 use tokio::sync::Semaphore;
 
@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub text: Option<crate::model_glue::TextModel>,
     /// Who may get a key injected and read local data endpoints.
     pub trust: crate::proxy::trust::TrustPolicy,
+    /// Who may use a shared gateway (`auth.mode`, `auth.tokens`, the server-side keys).
+    pub inbound: headroom_team::Inbound,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,8 +88,12 @@ impl Snapshot {
             &config.auth.allowed_hosts,
             &config.auth.allowed_origins,
         );
+        let inbound = headroom_team::Inbound::new(config.auth.mode, &config.auth.tokens, &|k| {
+            std::env::var(k).ok()
+        });
         Ok(Snapshot {
             trust,
+            inbound,
             config: Arc::new(config),
             pipeline,
             anthropic,
@@ -127,11 +133,37 @@ pub struct Shared {
     /// Originals of compressed blocks. Opened once, even with retrieval off: a reload keeps the
     /// same store, so what earlier turns stored stays retrievable.
     pub originals: Arc<dyn crate::store::OriginalsStore>,
+    /// Shared team state, when `state.redis_url` is set (set once at start).
+    pub team: OnceLock<Arc<crate::team::Team>>,
+    /// Set on SIGTERM/SIGINT: `/health/ready` answers 503 so balancers stop sending.
+    pub draining: AtomicBool,
+    /// Set once the listener accepts connections.
+    pub listening: AtomicBool,
 }
 
 impl Shared {
     pub fn new(snapshot: Snapshot, config_path: Option<PathBuf>) -> Arc<Shared> {
-        let originals = crate::retrieval::open_store(&snapshot.config);
+        Shared::with_team(snapshot, config_path, None)
+    }
+
+    /// With team state: originals are read local tiers first, then Redis, and written to both.
+    pub fn with_team(
+        snapshot: Snapshot,
+        config_path: Option<PathBuf>,
+        team: Option<Arc<crate::team::Team>>,
+    ) -> Arc<Shared> {
+        let mut originals = crate::retrieval::open_store(&snapshot.config);
+        if let Some(t) = &team {
+            let shared = headroom_team::RedisOriginals::new(
+                t.redis.clone(),
+                snapshot.config.state.originals_ttl_seconds,
+            );
+            originals = Arc::new(headroom_team::Layered::new(originals, Arc::new(shared)));
+        }
+        let team_cell = OnceLock::new();
+        if let Some(t) = team {
+            let _ = team_cell.set(t);
+        }
         Arc::new(Shared {
             originals,
             current: ArcSwap::from_pointee(snapshot),
@@ -143,6 +175,9 @@ impl Shared {
             last_reload: Mutex::new(None),
             in_flight: AtomicUsize::new(0),
             streams: crate::usage::OpenStreams::default(),
+            team: team_cell,
+            draining: AtomicBool::new(false),
+            listening: AtomicBool::new(false),
         })
     }
 
@@ -152,6 +187,14 @@ impl Shared {
 
     pub fn swap(&self, snapshot: Snapshot) {
         self.current.store(Arc::new(snapshot));
+    }
+
+    pub fn team(&self) -> Option<&Arc<crate::team::Team>> {
+        self.team.get()
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
     }
 
     /// Requests currently being handled.

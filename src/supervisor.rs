@@ -32,6 +32,9 @@ impl BackgroundService for Supervisor {
             return;
         };
         wait_until_listening(self.listen).await;
+        self.shared
+            .listening
+            .store(true, std::sync::atomic::Ordering::Release);
         let flush_every =
             || Duration::from_secs(self.shared.snapshot().config.stats.flush_seconds.max(1));
         let mut dns = tokio::time::interval(DNS_REFRESH);
@@ -65,6 +68,9 @@ impl BackgroundService for Supervisor {
                         crate::logging::rotate_stderr_if_needed(log.max_file_bytes, log.keep_files)
                     })
                     .await;
+                    if let Some(team) = self.shared.team() {
+                        team.flush().await;
+                    }
                     flush = Box::pin(tokio::time::sleep(flush_every()));
                 }
                 _ = shutdown.changed() => return,

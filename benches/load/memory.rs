@@ -1,43 +1,67 @@
 //! The load bench's memory part: headroom's RSS with the learned compressor, idle and after 100
-//! compressions of distinct prose and source blocks (so the result cache never answers), for
+//! compressions of distinct prose blocks that reach the model (so the result cache never answers), for
 //! each MiniLM file present (int8, the default when present, and fp32), with the model's
 //! tokens/s from headroom's own metrics.
 
 use std::path::Path;
 use std::process::Command;
 
-/// 100 distinct `/v1/messages` bodies, each with one tool result the relevance compressor
-/// scores: the model fixtures with their paragraphs in a different order per request.
+/// Real prose from the corpus (`tests/fixtures/realworld/`) as unwrapped paragraphs, the way
+/// a web fetch or an SDK agent's document tool hands it over; with its question.
+fn prose_sources(root: &Path) -> Vec<(Vec<String>, String)> {
+    let cases = root.join("tests/fixtures/realworld");
+    [
+        "license_apache2",
+        "license_gpl3",
+        "man_tar",
+        "man_git_log_large",
+    ]
+    .iter()
+    .filter_map(|case| {
+        let text = std::fs::read_to_string(cases.join(case).join("input.txt")).ok()?;
+        let task = std::fs::read_to_string(cases.join(case).join("task.txt")).ok()?;
+        let paragraphs: Vec<String> = text
+            .split("\n\n")
+            .map(|p| p.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|p| p.split(' ').count() > 40)
+            .collect();
+        Some((paragraphs, task.trim().to_string()))
+    })
+    .collect()
+}
+
+/// 100 distinct `/v1/messages` bodies whose tool result is prose the rule-based document
+/// compressor leaves to the learned one (5–6 long unwrapped paragraphs, under its 12 lines): windows
+/// at different places in each source, never the same window twice, so the result
+/// cache never answers and the model scores every block.
 fn bodies(root: &Path) -> Vec<String> {
-    let fixtures = root.join("tests/fixtures/model");
-    let doc = std::fs::read_to_string(fixtures.join("operations_guide.md")).unwrap_or_default();
-    let src = std::fs::read_to_string(fixtures.join("inventory.py")).unwrap_or_default();
-    let paragraphs: Vec<&str> = doc.split("\n\n").filter(|p| !p.trim().is_empty()).collect();
-    let tasks = [
-        "How do I rotate the TLS certificate without restarting the gateway?",
-        "Who approves routing changes?",
-        "How long does a rollout take?",
-        "Why does moving stock between warehouse locations get refused?",
-    ];
-    (0..100usize)
-        .map(|i| {
-            let text = if i % 3 == 0 {
-                format!("{src}\n# revision {i}\n")
-            } else {
-                let mut p = paragraphs.clone();
-                let shift = i % p.len().max(1);
-                p.rotate_left(shift);
-                if i % 2 == 0 {
-                    p.reverse();
-                }
-                format!("{}\n\n(revision {i})", p.join("\n\n"))
-            };
+    let sources = prose_sources(root);
+    let mut windows: Vec<(usize, usize, usize)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for step in 0..10_000usize {
+        if windows.len() >= 100 || sources.is_empty() {
+            break;
+        }
+        let s = step % sources.len();
+        let n = sources[s].0.len();
+        let width = (5 + step % 2).min(n);
+        let start = (step * 5) % (n - width + 1);
+        if seen.insert((s, start, width)) {
+            windows.push((s, start, width));
+        }
+    }
+    windows
+        .into_iter()
+        .enumerate()
+        .map(|(i, (s, start, width))| {
+            let (paragraphs, task) = &sources[s];
+            let text = paragraphs[start..start + width].join("\n\n");
             serde_json::json!({
                 "model": "claude-sonnet-4-5",
                 "max_tokens": 256,
                 "messages": [
-                    {"role": "user", "content": tasks[i % tasks.len()]},
-                    {"role": "assistant", "content": [{"type": "tool_use", "id": format!("t{i}"), "name": "Read", "input": {"path": "guide.md"}}]},
+                    {"role": "user", "content": task},
+                    {"role": "assistant", "content": [{"type": "tool_use", "id": format!("t{i}"), "name": "WebFetch", "input": {"url": "https://example.org/doc"}}]},
                     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": format!("t{i}"), "content": text}]}
                 ]
             })
@@ -102,14 +126,21 @@ pub fn run(dir: &Path, port: u16, upstream: &str) {
             &metrics,
             "headroom_compression_tokens_total{stage=\"after\"}",
         );
+        let by_model = metric(
+            &metrics,
+            "headroom_compression_duration_seconds_count{compressor=\"text\"}",
+        );
         let speed = if scored > 0.0 {
             format!("model {:.0} tokens/s", scored / seconds)
         } else {
             "the model scored none of these blocks (other compressors took them)".to_string()
         };
+        let (anon, mapped) = super::rss_split_mb(proxy.id());
         println!(
-            "headroom RSS ({label} {file}): idle {idle:.1} MB, after 100 compressions {after:.1} MB; \
-             {speed}; tool-result tokens {before:.0} -> {kept:.0}"
+            "headroom RSS ({label} {file}): idle {idle:.1} MB, after {} compressions {after:.1} MB \
+             (anonymous {anon:.1} MB, file-backed {mapped:.1} MB); {by_model:.0} blocks compressed by \
+             the model, {speed}; tool-result tokens {before:.0} -> {kept:.0}",
+            bodies.len()
         );
         let _ = proxy.kill();
         let _ = proxy.wait();

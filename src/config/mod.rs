@@ -5,6 +5,7 @@
 
 use crate::compress::CompressionConfig;
 use crate::model::{Device, ModelConfig, ModelKind};
+mod auth;
 mod retrieval;
 mod yaml;
 pub use retrieval::Retrieval;
@@ -34,6 +35,8 @@ pub struct Config {
     /// Estimated prices per model family, for the dollar figures (see `pricing.rs`).
     pub pricing: crate::pricing::Pricing,
     pub shutdown: Shutdown,
+    /// Shared team state (Redis); off by default.
+    pub state: headroom_team::StateConfig,
     /// Worker threads for the proxy's async runtime.
     pub threads: usize,
 }
@@ -83,6 +86,11 @@ pub struct Auth {
     /// `Origin` values (`scheme://host:port`) of web apps allowed to use the proxy as a trusted
     /// local caller; requests with any other Origin get no key and no local data.
     pub allowed_origins: Vec<String>,
+    /// `local` (laptop; loopback `listen` only), `tokens` (every request needs one of
+    /// `tokens`) or `passthrough` (clients bring their own keys; nothing is injected).
+    pub mode: headroom_team::AuthMode,
+    /// Named gateway tokens, stored as sha256 hex (`headroom token hash`).
+    pub tokens: Vec<headroom_team::TokenEntry>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +127,9 @@ pub struct Stats {
 pub struct Shutdown {
     /// On SIGTERM/SIGINT, how long in-flight requests and open streams may take to finish.
     pub grace_seconds: u64,
+    /// On SIGTERM, keep serving this long with `/health/ready` answering 503 before the
+    /// listener closes, so a balancer takes the replica out of rotation first (0: close at once).
+    pub unready_seconds: u64,
 }
 
 impl Default for Config {
@@ -136,6 +147,7 @@ impl Default for Config {
             stats: Stats::default(),
             pricing: crate::pricing::Pricing::default(),
             shutdown: Shutdown::default(),
+            state: headroom_team::StateConfig::default(),
             threads: 2,
         }
     }
@@ -177,6 +189,8 @@ impl Default for Auth {
             inject_api_key: true,
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            mode: headroom_team::AuthMode::Local,
+            tokens: Vec::new(),
         }
     }
 }
@@ -203,7 +217,10 @@ impl Default for Stats {
 
 impl Default for Shutdown {
     fn default() -> Self {
-        Shutdown { grace_seconds: 10 }
+        Shutdown {
+            grace_seconds: 10,
+            unready_seconds: 0,
+        }
     }
 }
 
@@ -267,11 +284,15 @@ impl Config {
     }
 
     /// `HEADROOM_PROXY_PORT`, `HEADROOM_HOST`, `HEADROOM_COMPRESSION_PROVIDER`,
-    /// `HEADROOM_LLMLINGUA_DEVICE`.
+    /// `HEADROOM_LLMLINGUA_DEVICE`, `HEADROOM_REDIS_URL` (keeps a Redis password out of the
+    /// config file).
     pub fn apply_env(&mut self, var: &dyn Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
         if let Some(host) = var("HEADROOM_HOST").filter(|v| !v.trim().is_empty()) {
             self.set_host(host.trim());
+        }
+        if let Some(url) = var("HEADROOM_REDIS_URL").filter(|v| !v.trim().is_empty()) {
+            self.state.redis_url = Some(url.trim().to_string());
         }
         if let Some(port) = var("HEADROOM_PROXY_PORT").filter(|v| !v.trim().is_empty()) {
             match port.trim().parse::<u16>() {
@@ -358,11 +379,9 @@ impl Config {
         let mut problems = Vec::new();
         match self.listen_addr() {
             Err(e) => problems.push(e),
-            Ok(addr) if !addr.ip().is_loopback() && self.auth.inject_api_key => problems.push(format!(
-                "`listen`: {addr} is not a loopback address, and `auth.inject_api_key` is on: \
-                 anyone who can reach it could spend your API key. Set `auth.inject_api_key: false` \
-                 (clients bring their own keys) or listen on 127.0.0.1."
-            )),
+            Ok(addr) if !addr.ip().is_loopback() => {
+                problems.extend(self.public_listen_problem(addr))
+            }
             Ok(_) => {}
         }
         for (key, list) in [
@@ -401,6 +420,8 @@ impl Config {
             problems.push("`stats.flush_seconds` must be at least 1".into());
         }
         problems.extend(self.pricing.problems());
+        problems.extend(self.state.problems());
+        problems.extend(self.auth.problems());
         for (key, v) in [
             ("timeouts.connect_ms", self.timeouts.connect_ms),
             ("timeouts.upstream_read_ms", self.timeouts.upstream_read_ms),
@@ -535,18 +556,6 @@ mod tests {
             .apply_env(&|k| (k == "HEADROOM_PROXY_PORT").then(|| "http".to_string()))
             .unwrap_err();
         assert!(err.to_string().contains("HEADROOM_PROXY_PORT"));
-    }
-
-    #[test]
-    fn a_public_listen_address_needs_key_injection_off() {
-        let mut c = Config {
-            listen: "0.0.0.0:8787".into(),
-            ..Config::default()
-        };
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("auth.inject_api_key"), "{e}");
-        c.auth.inject_api_key = false;
-        c.validate().unwrap();
     }
 
     #[test]

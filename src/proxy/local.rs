@@ -26,15 +26,23 @@ pub async fn respond(
         Route::Health if query_flag(query, "verbose") => {
             ("application/json", crate::observe::health_verbose(shared))
         }
-        Route::Health => ("application/json", HEALTHY.to_vec()),
+        Route::Health | Route::Live => ("application/json", HEALTHY.to_vec()),
+        Route::Ready => {
+            let (status, body) = readiness(shared).await;
+            send(session, status, "application/json", body).await?;
+            return Ok(status);
+        }
         Route::Metrics => {
             crate::retrieval::refresh_gauges(&shared.originals.stats());
+            if let Some(team) = shared.team() {
+                team.sync_metrics();
+            }
             (
                 "text/plain; version=0.0.4; charset=utf-8",
                 crate::metrics::render(),
             )
         }
-        Route::Stats => ("application/json", stats_with_retrieval(shared)),
+        Route::Stats => ("application/json", stats_with_retrieval(shared).await),
         Route::Retrieve => return super::retrieve::respond(session, query, shared).await,
         Route::StatsHistory => {
             let now = crate::stats::persist::now_unix();
@@ -73,9 +81,66 @@ pub async fn respond(
     Ok(200)
 }
 
+/// `GET /stats`: the team's shared totals on a gateway with Redis (this replica's own when
+/// Redis cannot answer now, said in `totals_scope`), else this proxy's.
+async fn stats_json(shared: &Arc<Shared>) -> Vec<u8> {
+    let pricing = &shared.snapshot().config.pricing;
+    let stats = crate::stats::global();
+    let Some(team) = shared.team() else {
+        return stats.render_json(pricing);
+    };
+    match team.ledger(crate::stats::persist::now_unix()).await {
+        Some(ledger) => stats.render_json_over(&ledger, pricing, "team (shared in Redis)"),
+        None => stats.render_json_over(
+            &stats.ledger(),
+            pricing,
+            "this replica only: Redis is unavailable",
+        ),
+    }
+}
+
+/// `GET /health/ready`: 200 once listening with the config and model loaded and Redis
+/// reached (when configured); 503 while draining after SIGTERM, so balancers stop sending.
+async fn readiness(shared: &Arc<Shared>) -> (u16, Vec<u8>) {
+    use std::sync::atomic::Ordering;
+    let snap = shared.snapshot();
+    let mut problems: Vec<&str> = Vec::new();
+    if shared.is_draining() {
+        problems.push("draining");
+    }
+    if !shared.listening.load(Ordering::Acquire) {
+        problems.push("not listening yet");
+    }
+    if snap.config.model.enabled && snap.text.is_none() {
+        problems.push("model not loaded");
+    }
+    let redis = match shared.team() {
+        None => "not configured",
+        Some(t) if t.reachable().await => "reachable",
+        // Once a replica has reached Redis, losing it is not a reason to take the replica out
+        // of rotation: every replica shares that Redis, so all would go unready at once while
+        // each can still serve on its local tiers. It is reported, not failed.
+        Some(t) if t.was_reached() => "unreachable (serving on local tiers)",
+        Some(_) => {
+            problems.push("redis unreachable");
+            "unreachable"
+        }
+    };
+    let ready = problems.is_empty();
+    let doc = serde_json::json!({
+        "status": if ready { "ready" } else { "not_ready" },
+        "problems": problems,
+        "redis": redis,
+    });
+    (
+        if ready { 200 } else { 503 },
+        serde_json::to_vec(&doc).unwrap_or_default(),
+    )
+}
+
 /// `/stats`: the savings document with a `retrieval` section (store figures, retrievals).
-fn stats_with_retrieval(shared: &Arc<Shared>) -> Vec<u8> {
-    let doc = crate::stats::global().render_json(&shared.snapshot().config.pricing);
+async fn stats_with_retrieval(shared: &Arc<Shared>) -> Vec<u8> {
+    let doc = stats_json(shared).await;
     let Ok(serde_json::Value::Object(mut o)) = serde_json::from_slice(&doc) else {
         return doc;
     };

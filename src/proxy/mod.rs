@@ -8,6 +8,7 @@ pub mod body;
 pub mod connection;
 mod errors;
 pub mod framing;
+mod gateway;
 mod headers;
 mod local;
 mod plan;
@@ -82,6 +83,8 @@ pub struct RequestCtx {
     status: u16,
     injected_key: bool,
     trust: trust::Trust,
+    /// The gateway token holder (`auth.mode: tokens`).
+    admitted: Option<gateway::Admitted>,
     /// `x-headroom-bypass: 1`: forwarded untouched, header stripped.
     bypass: bool,
     /// This response's usage so far, once it reported any (for a shutdown that cuts it).
@@ -121,6 +124,7 @@ impl ProxyHttp for Headroom {
             status: 0,
             injected_key: false,
             trust: trust::Trust::Untrusted("not assessed"),
+            admitted: None,
             bypass: false,
             live: None,
             _in_flight: self.shared.enter(),
@@ -142,7 +146,9 @@ impl ProxyHttp for Headroom {
         let hints = ProviderHints::from_headers(&req.headers);
         ctx.route = routes::classify(&req.method, req.uri.path(), hints);
         let query = req.uri.query().unwrap_or("");
-        let open_health = ctx.route == Route::Health && !local::query_flag(query, "verbose");
+        let open_health = matches!(ctx.route, Route::Live | Route::Ready)
+            || (ctx.route == Route::Health && !local::query_flag(query, "verbose"));
+        let gateway_mode = ctx.snapshot.config.auth.mode != headroom_team::AuthMode::Local;
         if !open_health {
             let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
             let caller = trust::Caller {
@@ -157,14 +163,27 @@ impl ProxyHttp for Headroom {
             let to_provider = matches!(ctx.route, Route::Upstream { .. });
             match ctx.snapshot.trust.assess(&caller, to_provider) {
                 Ok(t) => ctx.trust = t,
+                // A gateway is reached under names of its own and never injects this machine's
+                // key; its callers prove themselves with tokens instead.
+                Err(_) if gateway_mode => ctx.trust = trust::Trust::Untrusted("gateway caller"),
                 Err(err) => return answer_error(session, ctx, err).await,
             }
         }
         match ctx.route {
             Route::Upstream { kind, format, .. } => {
                 let req = session.req_header();
+                match gateway::admit(&ctx.snapshot.inbound, &req.headers, kind) {
+                    Ok(a) => ctx.admitted = a,
+                    Err(err) => return answer_error(session, ctx, err).await,
+                }
+                let swapped = ctx
+                    .admitted
+                    .as_ref()
+                    .is_some_and(|a| a.replaces_credentials());
                 if let Some(err) = routes::credential_conflict(kind, &req.headers) {
-                    return answer_error(session, ctx, err).await;
+                    if !swapped {
+                        return answer_error(session, ctx, err).await;
+                    }
                 }
                 ctx.bypass = req
                     .headers
@@ -175,14 +194,25 @@ impl ProxyHttp for Headroom {
                 match plan_body(session.req_header(), &ctx.snapshot.config, format, min_body) {
                     BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
                     BodyPlan::Buffer(b) => match self.served_plan(session, ctx) {
-                        Some(plan) => return served::run(self, session, ctx, b.format, plan).await,
+                        // Boxed: the served exchange's state is large, and inline it made
+                        // every request's phase future (moved by Pingora per request) that big.
+                        Some(plan) => {
+                            return Box::pin(served::run(self, session, ctx, b.format, plan)).await
+                        }
                         None => ctx.body = Some(b),
                     },
                     BodyPlan::Stream { oversize } => ctx.outcome.oversize = oversize,
                 }
                 Ok(false)
             }
-            route if (route.exposes_data() || !open_health) && !ctx.trust.is_local() => {
+            route
+                if (route.exposes_data() || !open_health)
+                    && !ctx.trust.is_local()
+                    && !gateway::token_holder(
+                        &ctx.snapshot.inbound,
+                        &session.req_header().headers,
+                    ) =>
+            {
                 let err = ProxyError {
                     status: 403,
                     kind: "permission_error",
@@ -263,7 +293,9 @@ impl ProxyHttp for Headroom {
         if req.headers.contains_key(BYPASS_HEADER) {
             req.remove_header(BYPASS_HEADER);
         }
+        gateway::apply(req, ctx.admitted.as_ref(), ctx.upstream_kind());
         if ctx.upstream_kind() == UpstreamKind::Anthropic
+            && ctx.snapshot.config.auth.mode == headroom_team::AuthMode::Local
             && ctx.snapshot.config.auth.inject_api_key
             && ctx.trust.is_local()
             && !has_credentials(req)
@@ -524,6 +556,7 @@ impl RequestCtx {
             local: !matches!(self.route, Route::Upstream { .. }),
             bypassed: self.bypass,
             injected_key: self.injected_key,
+            token: self.admitted.as_ref().map(|a| &*a.name),
             model: self.tap.model.as_deref(),
             usage: self.tap.usage,
             bytes_in: self.outcome.bytes_in,

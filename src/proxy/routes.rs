@@ -32,6 +32,11 @@ impl UpstreamKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     Health,
+    /// `GET /health/live`: the process answers (liveness probe).
+    Live,
+    /// `GET /health/ready`: listening, config and model loaded, Redis reachable when
+    /// configured, not draining (readiness probe).
+    Ready,
     Metrics,
     Stats,
     /// `GET /stats/history`: bucketed savings as JSON or CSV.
@@ -56,6 +61,8 @@ impl Route {
     pub fn label(&self) -> &'static str {
         match self {
             Route::Health => "health",
+            Route::Live => "health_live",
+            Route::Ready => "health_ready",
             Route::Metrics => "metrics",
             Route::Stats => "stats",
             Route::StatsHistory => "stats_history",
@@ -75,7 +82,7 @@ impl Route {
             | Route::Dashboard
             | Route::DashboardData
             | Route::Retrieve => true,
-            Route::Health | Route::Upstream { .. } => false,
+            Route::Health | Route::Live | Route::Ready | Route::Upstream { .. } => false,
         }
     }
 }
@@ -128,6 +135,8 @@ pub fn classify(method: &http::Method, path: &str, hints: ProviderHints) -> Rout
     let get = method == http::Method::GET || method == http::Method::HEAD;
     match path {
         "/health" | "/healthz" if get => return Route::Health,
+        "/health/live" | "/livez" if get => return Route::Live,
+        "/health/ready" | "/readyz" if get => return Route::Ready,
         "/metrics" if get => return Route::Metrics,
         "/stats" if get => return Route::Stats,
         "/stats/history" if get => return Route::StatsHistory,
@@ -217,6 +226,14 @@ mod tests {
         assert_eq!(
             classify(&Method::GET, "/metrics", ProviderHints::default()),
             Route::Metrics
+        );
+        assert_eq!(
+            classify(&Method::GET, "/health/ready", ProviderHints::default()),
+            Route::Ready
+        );
+        assert_eq!(
+            classify(&Method::GET, "/health/live", ProviderHints::default()),
+            Route::Live
         );
         assert_eq!(kind(Method::POST, "/health"), Some(UpstreamKind::Anthropic));
         assert_eq!(

@@ -107,6 +107,18 @@ impl UsageTap {
         match std::mem::replace(&mut self.mode, Mode::Off) {
             Mode::Json(buf, enc) => {
                 let Some(buf) = decode(buf, enc) else { return };
+                // Fast path: the usage numbers and the model read straight into plain fields,
+                // nothing else built. Any field of an unexpected type falls back to the general
+                // read below, which gives the same answer for every body the fast path reads.
+                if let Ok(top) = serde_json::from_slice::<TypedFields>(&buf) {
+                    if let Some(u) = &top.usage {
+                        u.merge_into(&mut self.usage);
+                    }
+                    if self.model.is_none() {
+                        self.model = top.model.map(|m| m.chars().take(64).collect());
+                    }
+                    return;
+                }
                 // Only the two fields we read are built; the rest (the answer's text) is skipped.
                 if let Ok(top) = serde_json::from_slice::<UsageFields>(&buf) {
                     if let Some(u) = &top.usage {
@@ -139,6 +151,55 @@ struct UsageFields {
     usage: Option<Value>,
     #[serde(default)]
     model: Option<Value>,
+}
+
+/// The same two fields with the types providers send: reading them allocates nothing but
+/// the model name (borrowed unless it has escapes).
+#[derive(serde::Deserialize)]
+struct TypedFields<'a> {
+    #[serde(default)]
+    usage: Option<TypedUsage>,
+    #[serde(default, borrow)]
+    model: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// A usage object, Anthropic and OpenAI field names.
+#[derive(serde::Deserialize)]
+struct TypedUsage {
+    input_tokens: Option<u64>,
+    prompt_tokens: Option<u64>,
+    output_tokens: Option<u64>,
+    completion_tokens: Option<u64>,
+    cache_read_input_tokens: Option<u64>,
+    cache_creation_input_tokens: Option<u64>,
+    prompt_tokens_details: Option<TypedDetails>,
+}
+
+#[derive(serde::Deserialize)]
+struct TypedDetails {
+    cached_tokens: Option<u64>,
+}
+
+impl TypedUsage {
+    /// What [`Usage::merge`] does with the same object as a `Value`.
+    fn merge_into(&self, usage: &mut Usage) {
+        if let Some(v) = self.input_tokens.or(self.prompt_tokens) {
+            usage.input = v;
+        }
+        if let Some(v) = self.output_tokens.or(self.completion_tokens) {
+            usage.output = v;
+        }
+        let cached = self
+            .prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens);
+        if let Some(v) = self.cache_read_input_tokens.or(cached) {
+            usage.cache_read = v;
+        }
+        if let Some(v) = self.cache_creation_input_tokens {
+            usage.cache_creation = v;
+        }
+    }
 }
 
 /// Undoes a content encoding, bounded by `MAX_TAPPED` output bytes.
@@ -260,6 +321,57 @@ mod tests {
                 cache_creation: 0
             }
         );
+    }
+
+    /// The general read, as the tap did before the typed fast path.
+    fn general_read(body: &[u8]) -> (Usage, Option<String>) {
+        let mut usage = Usage::default();
+        let mut model = None;
+        if let Ok(top) = serde_json::from_slice::<UsageFields>(body) {
+            if let Some(u) = &top.usage {
+                usage.merge(u);
+            }
+            if let Some(Value::String(m)) = &top.model {
+                model = Some(m.chars().take(64).collect());
+            }
+        }
+        (usage, model)
+    }
+
+    #[test]
+    fn typed_read_answers_like_the_general_read() {
+        let long = format!(
+            r#"{{"model":"{}","usage":{{"input_tokens":1}}}}"#,
+            "m".repeat(90)
+        );
+        let bodies: Vec<&str> = vec![
+            r#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}"#,
+            r#"{"model":"gpt-4o","usage":{"prompt_tokens":10,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":6}}}"#,
+            r#"{"model":"gpt-4o","usage":{"prompt_tokens":10,"prompt_tokens_details":null}}"#,
+            r#"{"usage":{"input_tokens":null,"prompt_tokens":5}}"#,
+            r#"{"usage":{"input_tokens":-3,"output_tokens":2}}"#,
+            r#"{"usage":{"input_tokens":2.0,"output_tokens":2}}"#,
+            r#"{"usage":{"input_tokens":"12"},"model":"a"}"#,
+            r#"{"usage":[1,2],"model":"claude"}"#,
+            r#"{"usage":null,"model":null}"#,
+            r#"{"model":7,"usage":{"output_tokens":3}}"#,
+            r#"{"model":"café "x"","usage":{"prompt_tokens_details":{"cached_tokens":true}}}"#,
+            r#"{"usage":{"input_tokens":1,"input_tokens":2}}"#,
+            r#"{"usage":{"input_tokens":1}} trailing"#,
+            r#"[{"usage":{"input_tokens":1}}]"#,
+            "not json",
+            &long,
+        ];
+        for body in bodies {
+            let mut tap = UsageTap::for_response(Some("application/json"), None);
+            tap.feed(body.as_bytes());
+            tap.finish();
+            assert_eq!(
+                (tap.usage, tap.model),
+                general_read(body.as_bytes()),
+                "{body}"
+            );
+        }
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct RequestRecord<'a> {
     pub path: &'a str,
     pub status: u16,
     pub duration: Duration,
+    /// The gateway token the request came with (`auth.mode: tokens`), by its name.
+    pub token: Option<&'a str>,
 }
 
 impl RequestRecord<'_> {
@@ -84,6 +86,9 @@ impl RequestRecord<'_> {
             tokens_after: t.tokens_after,
             upstream_usage: t.upstream_usage,
         };
+        if let Some(name) = self.token {
+            t.tokens.insert(name.to_string(), per_model.clone());
+        }
         *t.model_entry(model) = per_model;
         t
     }
@@ -98,6 +103,8 @@ struct Counts {
     flushing: Ledger,
     /// Counted since the last flush.
     pending: Ledger,
+    /// Counted since the last push to the team's shared totals (`state.redis_url` set).
+    team: Option<Ledger>,
     recent: Ring,
 }
 
@@ -187,6 +194,10 @@ impl Stats {
         c.run.add(&delta);
         c.pending.totals.add(&delta);
         c.pending.history.record((at_ms / 1000) as i64, &delta);
+        if let Some(team) = c.team.as_mut() {
+            team.totals.add(&delta);
+            team.history.record((at_ms / 1000) as i64, &delta);
+        }
         c.recent.push(recent);
         self.dirty.store(true, Ordering::Release);
     }
@@ -214,6 +225,29 @@ impl Stats {
         l
     }
 
+    /// From now on, also count what the team's shared totals have not been sent yet.
+    pub fn share_with_team(&self) {
+        if let Ok(mut c) = self.counts.lock() {
+            c.team.get_or_insert_with(Ledger::default);
+        }
+    }
+
+    /// What the team's shared totals have not been sent yet, emptied (empty when not shared).
+    pub fn take_team_pending(&self) -> Ledger {
+        let Ok(mut c) = self.counts.lock() else {
+            return Ledger::default();
+        };
+        c.team.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// A copy of what the team's shared totals have not been sent yet.
+    pub fn team_pending(&self) -> Ledger {
+        let Ok(c) = self.counts.lock() else {
+            return Ledger::default();
+        };
+        c.team.clone().unwrap_or_default()
+    }
+
     /// The last requests served, newest first.
     pub fn recent(&self) -> Vec<RecentRequest> {
         self.counts
@@ -228,9 +262,18 @@ impl Stats {
 
     /// `GET /stats`: this run at the top level, plus today, the last 7 days (UTC) and lifetime.
     pub fn render_json(&self, pricing: &Pricing) -> Vec<u8> {
+        self.render_json_over(&self.ledger(), pricing, "this proxy")
+    }
+
+    /// `GET /stats` with today, the last 7 days and lifetime taken from `ledger` (the team's
+    /// shared totals on a gateway); `scope` says whose totals they are.
+    pub fn render_json_over(&self, ledger: &Ledger, pricing: &Pricing, scope: &str) -> Vec<u8> {
         let run = self.snapshot().0;
         let mut v = run.view(pricing);
-        let summary = summary(&self.ledger(), persist::now_unix(), pricing);
+        let mut summary = summary(ledger, persist::now_unix(), pricing);
+        if let serde_json::Value::Object(s) = &mut summary {
+            s.insert("totals_scope".into(), scope.into());
+        }
         if let (Some(o), serde_json::Value::Object(s)) = (v.as_object_mut(), summary) {
             o.insert("uptime_seconds".into(), self.uptime().as_secs().into());
             o.extend(s);

@@ -77,6 +77,9 @@ pub struct Totals {
     /// By model name as the upstream reported it (at most [`MAX_MODELS`]).
     pub models: BTreeMap<String, ModelTotals>,
     pub upstream_usage: UsageTotals,
+    /// By gateway token name (`auth.tokens`; a bounded set).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub tokens: BTreeMap<String, ModelTotals>,
     /// Blocks by outcome (`compressed`, `unchanged-small`, `unchanged-no-gain`,
     /// `unchanged-unknown-format`).
     pub outcomes: BTreeMap<String, u64>,
@@ -114,6 +117,9 @@ impl Totals {
         }
         for (k, v) in &o.models {
             self.model_entry(k).add(v);
+        }
+        for (k, v) in &o.tokens {
+            entry(&mut self.tokens, k).add(v);
         }
         for (k, v) in &o.outcomes {
             *self.outcomes.entry(k.clone()).or_default() += v;
@@ -188,9 +194,27 @@ impl Totals {
                 )
             })
             .collect();
+        let tokens: serde_json::Map<String, serde_json::Value> = self
+            .tokens
+            .iter()
+            .map(|(k, v)| {
+                let saved = v.tokens_before.saturating_sub(v.tokens_after);
+                (
+                    k.clone(),
+                    serde_json::json!({
+                        "requests": v.requests,
+                        "tokens_before": v.tokens_before,
+                        "tokens_after": v.tokens_after,
+                        "tokens_saved": saved,
+                        "upstream_usage": v.upstream_usage,
+                    }),
+                )
+            })
+            .collect();
         let saved = self.tokens_saved();
         let money = self.money(pricing);
         serde_json::json!({
+            "auth_tokens": tokens,
             "requests": self.requests,
             "failed": self.failed,
             "compressed_requests": self.compressed_requests,
@@ -235,10 +259,17 @@ fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut
 }
 
 pub fn model_key(raw: Option<&str>) -> String {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:/@".contains(c);
+    // The usual case, a clean name: one copy instead of a char-by-char rebuild.
+    if let Some(name) = raw.filter(|r| !r.is_empty() && r.len() <= 64) {
+        if name.bytes().all(|b| allowed(char::from(b))) {
+            return name.to_string();
+        }
+    }
     let cleaned: String = raw
         .unwrap_or("")
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || "-._:/@".contains(*c))
+        .filter(|&c| allowed(c))
         .take(64)
         .collect();
     if cleaned.is_empty() {
@@ -251,6 +282,17 @@ pub fn model_key(raw: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_keys_keep_clean_names_and_clean_the_rest() {
+        assert_eq!(model_key(Some("claude-sonnet-4-5")), "claude-sonnet-4-5");
+        assert_eq!(model_key(Some("org/model@v1:2.5_x")), "org/model@v1:2.5_x");
+        assert_eq!(model_key(Some("gpt 4o\n")), "gpt4o");
+        assert_eq!(model_key(Some("café")), "caf");
+        assert_eq!(model_key(Some(&"m".repeat(70))), "m".repeat(64));
+        assert_eq!(model_key(Some("  ")), UNKNOWN_MODEL);
+        assert_eq!(model_key(None), UNKNOWN_MODEL);
+    }
 
     #[test]
     fn savings_percent_is_rounded() {

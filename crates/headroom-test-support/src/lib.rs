@@ -20,10 +20,21 @@ pub mod hardening;
 pub mod model;
 #[cfg(feature = "proxy")]
 mod proxy;
+#[cfg(feature = "services")]
+pub mod services;
 #[cfg(feature = "proxy")]
 pub use proxy::*;
 
 use std::path::PathBuf;
+
+/// A free TCP port on loopback (the OS picks it; nothing holds it afterwards).
+#[cfg(any(feature = "proxy", feature = "services"))]
+pub fn free_loopback_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
 
 /// The checkout this crate was built from (it sits at `crates/headroom-test-support`).
 pub fn checkout() -> PathBuf {
