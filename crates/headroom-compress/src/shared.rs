@@ -148,4 +148,73 @@ mod tests {
             "compressed without output"
         );
     }
+
+    /// A shared store in memory, counting what the pipeline asked of it.
+    #[derive(Default)]
+    struct Memory {
+        entries: std::sync::Mutex<std::collections::HashMap<(u64, u128), Vec<u8>>>,
+        hits: std::sync::atomic::AtomicUsize,
+    }
+
+    impl SharedCache for Memory {
+        fn get(&self, fingerprint: u64, block: u128) -> Option<Vec<u8>> {
+            let got = self
+                .entries
+                .lock()
+                .unwrap()
+                .get(&(fingerprint, block))
+                .cloned();
+            if got.is_some() {
+                self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            got
+        }
+        fn put(&self, fingerprint: u64, block: u128, entry: Vec<u8>) {
+            self.entries
+                .lock()
+                .unwrap()
+                .insert((fingerprint, block), entry);
+        }
+    }
+
+    #[test]
+    fn a_second_pipeline_takes_the_first_ones_result_from_the_shared_cache_byte_for_byte() {
+        use crate::{ApiFormat, CompressionConfig, Pipeline};
+        let log = include_str!("../../../tests/fixtures/compress/ci_log.txt");
+        let body = serde_json::to_vec(&serde_json::json!({
+            "model": "claude-sonnet-4-5", "max_tokens": 16,
+            "messages": [
+                {"role": "user", "content": "why is CI red?"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t1", "name": "Bash", "input": {}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t1", "content": log}]}
+            ]
+        }))
+        .unwrap();
+        let store = Arc::new(Memory::default());
+        let a = Pipeline::new(CompressionConfig::default(), None).with_shared_cache(store.clone());
+        let first = a.rewrite(&body, ApiFormat::Anthropic);
+        let out_a = first.body.clone().expect("the CI log is compressed");
+        assert!(!first.blocks[0].cached);
+        assert_eq!(store.entries.lock().unwrap().len(), 1, "offered once");
+        let b = Pipeline::new(CompressionConfig::default(), None).with_shared_cache(store.clone());
+        let second = b.rewrite(&body, ApiFormat::Anthropic);
+        assert_eq!(second.body, Some(out_a), "identical bytes");
+        assert!(second.blocks[0].cached);
+        assert_eq!(store.hits.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(
+            (
+                second.blocks[0].tokens_before,
+                second.blocks[0].tokens_after
+            ),
+            (first.blocks[0].tokens_before, first.blocks[0].tokens_after)
+        );
+        // A corrupt shared entry is a miss: the block is compressed again, same bytes.
+        for v in store.entries.lock().unwrap().values_mut() {
+            v.truncate(10);
+        }
+        let c = Pipeline::new(CompressionConfig::default(), None).with_shared_cache(store.clone());
+        let third = c.rewrite(&body, ApiFormat::Anthropic);
+        assert_eq!(third.body, first.body);
+        assert!(!third.blocks[0].cached);
+    }
 }
