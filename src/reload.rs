@@ -32,16 +32,31 @@ pub fn reload(shared: &Shared, overrides: &Overrides) -> bool {
     if config.listen != old.config.listen {
         tracing::warn!(old = %old.config.listen, new = %config.listen, "`listen` changed: restart headroom to apply it; other settings apply now");
     }
+    let state_changed = config.state != old.config.state;
+    if state_changed {
+        // The Redis handle, its runtime and the shared tiers are built once at start; swapping
+        // them under in-flight requests would split one process's state over two Redis. Keep
+        // them, and say so.
+        tracing::warn!(
+            redis = shared.team().map(|t| t.redis.url()).unwrap_or("none"),
+            "`state` changed: restart headroom to apply it; this process keeps its current Redis connection and `state` settings, other settings apply now"
+        );
+    }
     if config.threads != old.config.threads || config.log.format != old.config.log.format {
         tracing::warn!("`threads` or `log.format` changed: restart headroom to apply them");
     }
     let level = config.log.level.clone();
-    match Snapshot::build(config, Some(&old)) {
+    let shared_results = shared.team().map(|t| t.result_cache());
+    match Snapshot::build_with(config, Some(&old), shared_results) {
         Ok(new) => {
             shared.swap(new);
             crate::logging::set_level(&level);
             tracing::info!(path = %path.display(), "config reloaded");
-            note_reload(shared, true, "ok".into());
+            let message = match state_changed {
+                true => "ok; `state` changed: restart headroom to apply it",
+                false => "ok",
+            };
+            note_reload(shared, true, message.into());
             true
         }
         Err(e) => {

@@ -63,13 +63,6 @@ pub fn run(
         eprintln!("headroom: {msg}");
         return ExitCode::from(EXIT_BIND);
     }
-    let snapshot = match Snapshot::build(config.clone(), None) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("headroom: {e}");
-            return ExitCode::from(EXIT_CONFIG);
-        }
-    };
     let team = match config.state.redis_url.is_some() {
         false => None,
         true => match crate::team::Team::start(&config.state) {
@@ -82,6 +75,17 @@ pub fn run(
                 return ExitCode::from(EXIT_CONFIG);
             }
         },
+    };
+    let snapshot = match Snapshot::build_with(
+        config.clone(),
+        None,
+        team.as_ref().map(|t| t.result_cache()),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("headroom: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
     };
     let shared = Shared::with_team(snapshot, config_path.clone(), team);
 

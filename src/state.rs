@@ -44,6 +44,16 @@ impl Snapshot {
     /// Builds a snapshot. `previous` lets a reload keep the loaded model when model settings
     /// did not change.
     pub fn build(config: Config, previous: Option<&Snapshot>) -> Result<Snapshot, BuildError> {
+        Snapshot::build_with(config, previous, None)
+    }
+
+    /// The same, with a result cache shared beyond this process (a team gateway's Redis) for
+    /// a newly built pipeline.
+    pub fn build_with(
+        config: Config,
+        previous: Option<&Snapshot>,
+        shared_results: Option<Arc<dyn crate::compress::SharedCache>>,
+    ) -> Result<Snapshot, BuildError> {
         let anthropic = UpstreamUrl::parse(&config.upstreams.anthropic)
             .map_err(|e| BuildError::Config(format!("`upstreams.anthropic`: {e}")))?;
         let openai = UpstreamUrl::parse(&config.upstreams.openai)
@@ -77,10 +87,13 @@ impl Snapshot {
         compression.marker_ids = config.retrieval.markers(listen);
         let pipeline = match previous {
             Some(p) if *p.pipeline.config() == compression && same_model(p) => p.pipeline.clone(),
-            _ => Arc::new(Pipeline::new(
-                compression,
-                text.as_ref().map(|t| t.compressor.clone()),
-            )),
+            _ => {
+                let p = Pipeline::new(compression, text.as_ref().map(|t| t.compressor.clone()));
+                Arc::new(match shared_results {
+                    Some(r) => p.with_shared_cache(r),
+                    None => p,
+                })
+            }
         };
         let compressions = Arc::new(Semaphore::new(config.limits.max_concurrent_compressions));
         let trust = crate::proxy::trust::TrustPolicy::new(

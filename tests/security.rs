@@ -604,13 +604,16 @@ fn bypass_header_forwards_untouched_and_is_counted() {
         None,
         "bypass header forwarded"
     );
-    let metrics = p.get("/metrics").text();
-    assert!(
+    // The count is recorded in the logging phase, just after the response is sent: wait for
+    // it (with a deadline) instead of reading `/metrics` once.
+    let mut metrics = String::new();
+    let counted = support::hardening::eventually(Duration::from_secs(10), || {
+        metrics = p.get("/metrics").text();
         metrics
             .lines()
-            .any(|l| l == "headroom_bypassed_requests_total 1"),
-        "{metrics}"
-    );
+            .any(|l| l == "headroom_bypassed_requests_total 1")
+    });
+    assert!(counted, "{metrics}");
 }
 
 #[test]

@@ -122,13 +122,22 @@ fn history_survives_kill_9_and_restart_and_serves_json_and_csv() {
     drop(first);
     let second = proxy_on(&path, &up);
     send(&second, 2);
-    let h = second.get("/stats/history?period=hour").json();
+    // Requests are counted just after their response is sent: poll (with a deadline) until
+    // the second instance has counted its own two on top of the first one's four.
+    let hour_total = |h: &serde_json::Value| -> u64 {
+        h["buckets"]
+            .as_array()
+            .map(|bs| bs.iter().filter_map(|b| b["requests"].as_u64()).sum())
+            .unwrap_or(0)
+    };
+    let mut h = serde_json::Value::Null;
+    let settled = support::hardening::eventually(Duration::from_secs(10), || {
+        h = second.get("/stats/history?period=hour").json();
+        hour_total(&h) >= 6
+    });
+    assert!(settled, "{h}");
+    assert_eq!(hour_total(&h), 6, "{h}");
     let buckets = h["buckets"].as_array().unwrap();
-    let total: u64 = buckets
-        .iter()
-        .map(|b| b["requests"].as_u64().unwrap())
-        .sum();
-    assert_eq!(total, 6, "{h}");
     assert!(buckets
         .iter()
         .all(|b| b["start"].as_str().unwrap().ends_with(":00:00Z")));

@@ -6,7 +6,8 @@
 
 use crate::state::Shared;
 use crate::stats::history::{Period, DAY, HOUR};
-use crate::stats::persist::now_unix;
+use crate::stats::persist::{now_unix, Ledger};
+use crate::stats::query::Scope;
 use crate::stats::Stats;
 use std::time::UNIX_EPOCH;
 
@@ -24,11 +25,21 @@ const HOURS_SENT: i64 = 8 * 24;
 /// Daily buckets sent for the 30-day chart.
 const DAYS_SENT: i64 = 30;
 
-/// The document behind the page.
-pub fn data(shared: &Shared, stats: &Stats) -> Vec<u8> {
+/// The `[from, to)` of the hourly and of the daily buckets the page shows.
+pub fn ranges(now: i64) -> ((i64, i64), (i64, i64)) {
+    let hour_end = Period::Hour.start_of(now) + HOUR;
+    let day_end = Period::Day.start_of(now) + DAY;
+    (
+        (hour_end - HOURS_SENT * HOUR, hour_end),
+        (day_end - DAYS_SENT * DAY, day_end),
+    )
+}
+
+/// The document behind the page, over `ledger` (the team's on a gateway with Redis, said in
+/// `scope`).
+pub fn data(shared: &Shared, stats: &Stats, ledger: &Ledger, scope: Scope) -> Vec<u8> {
     let snap = shared.snapshot();
     let pricing = &snap.config.pricing;
-    let ledger = stats.ledger();
     let now = now_unix();
     let bucket = |(start, t): (i64, &crate::stats::Totals)| {
         let m = t.money(pricing);
@@ -41,21 +52,22 @@ pub fn data(shared: &Shared, stats: &Stats) -> Vec<u8> {
             "dollars_spent": m.spent,
         })
     };
-    let hour_end = Period::Hour.start_of(now) + HOUR;
-    let day_end = Period::Day.start_of(now) + DAY;
+    let (hour_range, day_range) = ranges(now);
     let hours: Vec<_> = ledger
         .history
-        .range(Period::Hour, hour_end - HOURS_SENT * HOUR, hour_end)
+        .range(Period::Hour, hour_range.0, hour_range.1)
         .map(bucket)
         .collect();
     let days: Vec<_> = ledger
         .history
-        .range(Period::Day, day_end - DAYS_SENT * DAY, day_end)
+        .range(Period::Day, day_range.0, day_range.1)
         .map(bucket)
         .collect();
     let reload = shared.last_reload.lock().ok().and_then(|r| r.clone());
     let doc = serde_json::json!({
         "now_unix": now,
+        "scope": scope.label(),
+        "scope_note": scope.note(),
         "lifetime": ledger.totals.view(pricing),
         "hours": hours,
         "days": days,

@@ -6,6 +6,9 @@
 use super::errors::ProxyError;
 use super::routes::{Route, UpstreamKind};
 use crate::state::Shared;
+use crate::stats::history::Period;
+use crate::stats::persist::Ledger;
+use crate::stats::query::Scope;
 use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora_core::Result;
@@ -47,10 +50,14 @@ pub async fn respond(
         Route::StatsHistory => {
             let now = crate::stats::persist::now_unix();
             match crate::stats::query::HistoryQuery::parse(query, now) {
-                Ok(q) => q.render(
-                    &crate::stats::global().ledger(),
-                    &shared.snapshot().config.pricing,
-                ),
+                Ok(q) => {
+                    let ranges = [(q.period, q.from, q.to)];
+                    let (ledger, scope) = history_source(shared, now, &ranges).await;
+                    let (ct, body) = q.render(&ledger, &shared.snapshot().config.pricing, scope);
+                    let header = ("x-headroom-scope", scope.label());
+                    send_with(session, 200, ct, &[header], body).await?;
+                    return Ok(200);
+                }
                 Err(message) => {
                     let err = ProxyError {
                         status: 400,
@@ -71,14 +78,39 @@ pub async fn respond(
             send_with(session, 200, "text/html; charset=utf-8", &[csp], page).await?;
             return Ok(200);
         }
-        Route::DashboardData => (
-            "application/json",
-            crate::dashboard::data(shared, crate::stats::global()),
-        ),
+        Route::DashboardData => {
+            let now = crate::stats::persist::now_unix();
+            let (hours, days) = crate::dashboard::ranges(now);
+            let ranges = [
+                (Period::Hour, hours.0, hours.1),
+                (Period::Day, days.0, days.1),
+            ];
+            let (ledger, scope) = history_source(shared, now, &ranges).await;
+            (
+                "application/json",
+                crate::dashboard::data(shared, crate::stats::global(), &ledger, scope),
+            )
+        }
         Route::Upstream { .. } => return Ok(0),
     };
     send(session, 200, content_type, body).await?;
     Ok(200)
+}
+
+/// The buckets behind `/stats/history` and the dashboard: the team's from Redis on a gateway
+/// (this replica's own, flagged, when Redis cannot answer now), else this proxy's.
+async fn history_source(
+    shared: &Arc<Shared>,
+    now: i64,
+    ranges: &[(Period, i64, i64)],
+) -> (Ledger, Scope) {
+    let Some(team) = shared.team() else {
+        return (crate::stats::global().ledger(), Scope::Local);
+    };
+    match team.history(now, ranges).await {
+        Some(ledger) => (ledger, Scope::Team),
+        None => (crate::stats::global().ledger(), Scope::ReplicaFallback),
+    }
 }
 
 /// `GET /stats`: the team's shared totals on a gateway with Redis (this replica's own when

@@ -8,6 +8,38 @@ use super::history::{format_utc, parse_time, Period};
 use super::persist::Ledger;
 use crate::pricing::Pricing;
 
+/// Whose counts a history answer holds: said in the JSON (`scope`, `scope_note`) and in the
+/// `x-headroom-scope` header (CSV too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A proxy without shared state: its own (and its stats file's) counts.
+    Local,
+    /// A team gateway: every replica's counts, read from Redis.
+    Team,
+    /// A team gateway whose Redis cannot answer now: this replica's own counts only.
+    ReplicaFallback,
+}
+
+impl Scope {
+    /// The header value and the JSON `scope`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::Local => "local",
+            Scope::Team => "team",
+            Scope::ReplicaFallback => "replica",
+        }
+    }
+
+    /// A sentence for people reading the JSON.
+    pub fn note(self) -> &'static str {
+        match self {
+            Scope::Local => "this proxy",
+            Scope::Team => "team (shared in Redis)",
+            Scope::ReplicaFallback => "this replica only: Redis is unavailable",
+        }
+    }
+}
+
 /// A parsed history request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryQuery {
@@ -78,7 +110,12 @@ impl HistoryQuery {
     }
 
     /// The response body and its content type.
-    pub fn render(&self, ledger: &Ledger, pricing: &Pricing) -> (&'static str, Vec<u8>) {
+    pub fn render(
+        &self,
+        ledger: &Ledger,
+        pricing: &Pricing,
+        scope: Scope,
+    ) -> (&'static str, Vec<u8>) {
         let buckets = ledger.history.range(self.period, self.from, self.to);
         if self.csv {
             let mut out = String::from(
@@ -122,6 +159,8 @@ input_tokens,cache_write_tokens,cache_read_tokens,output_tokens,estimated_dollar
             "from": format_utc(self.from),
             "to": format_utc(self.to),
             "timezone": "UTC",
+            "scope": scope.label(),
+            "scope_note": scope.note(),
             "buckets": list,
         });
         (
@@ -211,14 +250,15 @@ mod tests {
         ledger.history.record(NOW, &t);
         ledger.history.record(NOW - 30 * HOUR, &t);
         let q = HistoryQuery::parse("", NOW).unwrap();
-        let (ct, body) = q.render(&ledger, &Pricing::default());
+        let (ct, body) = q.render(&ledger, &Pricing::default(), Scope::Local);
         assert_eq!(ct, "application/json");
         let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["scope"], "local");
         assert_eq!(v["buckets"].as_array().unwrap().len(), 1);
         assert_eq!(v["buckets"][0]["start"], "2026-12-01T07:00:00Z");
         assert_eq!(v["buckets"][0]["tokens_saved"], 200);
         let q = HistoryQuery::parse("period=day&format=csv", NOW).unwrap();
-        let (ct, body) = q.render(&ledger, &Pricing::default());
+        let (ct, body) = q.render(&ledger, &Pricing::default(), Scope::Team);
         assert!(ct.starts_with("text/csv"));
         let text = String::from_utf8(body).unwrap();
         let rows: Vec<&str> = text.lines().collect();

@@ -5,6 +5,7 @@
 mod auth;
 mod deploy;
 mod replicas;
+mod shared;
 
 use headroom_test_support::fake_upstream::FakeUpstream;
 use headroom_test_support::{request, Proxy, Response};

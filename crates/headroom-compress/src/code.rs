@@ -7,7 +7,7 @@
 //! Must never: drop a signature, an import or a line the task's words hit; parse beyond
 //! indentation and brackets (it must work on any language and on broken code).
 
-use super::lines::{close_small_gaps, distinct_task_words, Identifiers, Lines};
+use super::lines::{distinct_task_words, Identifiers, Lines};
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
 
@@ -125,7 +125,6 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
             }
         }
     }
-    close_small_gaps(&mut keep, 3);
     lines.render(&keep, |run| {
         let mut owners: Vec<usize> = Vec::new();
         for &o in owner[run.clone()].iter().flatten() {
@@ -142,8 +141,22 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
                 names.push(label);
             }
         }
+        // A body that starts right under its own signature needs no name: the line above says
+        // whose it is, and the name would cost as much as the marker's count.
+        let under_own_signature = owner[run.start].is_some_and(|o| {
+            let it = &items[o];
+            run.start > it.sig_end && run.start <= it.sig_end + 2 && names == [it.label.as_str()]
+        });
+        // Comment lines between items (the rest of a doc comment whose first line stays) are
+        // nobody's body.
+        let only_comments = src[run.clone()].iter().all(|l| {
+            let t = l.trim();
+            t.is_empty() || is_comment(t)
+        });
         let what = match names.len() {
             0 => String::new(),
+            _ if only_comments => String::new(),
+            1 if under_own_signature => String::new(),
             1 => format!("body of {}", names[0]),
             2 | 3 => format!("bodies of {}", names.join(", ")),
             k => format!("bodies of {} and {} more", names[..3].join(", "), k - 3),
@@ -491,7 +504,7 @@ fn keep_doc_block_before(src: &[&str], items: &[Item], i: usize, keep: &mut [boo
 mod tests {
     use super::*;
 
-    const RUST: &str = "use std::io;\n\n/// Adds two numbers together.\n/// More numbers words here.\n/// And more.\n/// And yet more.\npub fn add(a: i32, b: i32) -> i32 {\n    let c = a + b;\n    let d = c * 2;\n    let e = d - c;\n    e\n}\n\nimpl Thing {\n    /// Makes one.\n    pub fn new() -> Self {\n        let x = 1;\n        let y = 2;\n        let z = 3;\n        Thing { x, y, z }\n    }\n\n    fn frobnicate(&self) -> usize {\n        let q = self.x;\n        let r = q + 1;\n        let s = r + 2;\n        s\n    }\n}\n";
+    const RUST: &str = "use std::io;\n\n/// Adds two numbers together.\n/// More numbers words here.\n/// And more.\n/// And yet more.\n/// The rest of this comment says nothing a reader needs.\npub fn add(a: i32, b: i32) -> i32 {\n    let c = a + b;\n    let d = c * 2;\n    let e = d - c;\n    let f = e * e - d;\n    let g = f + c * 3;\n    g - e\n}\n\nimpl Thing {\n    /// Makes one.\n    pub fn new() -> Self {\n        let x = 1;\n        let y = 2;\n        let z = 3;\n        let w = x + y + z;\n        let v = w * 2;\n        Thing { x, y, z, v }\n    }\n\n    fn frobnicate(&self) -> usize {\n        let q = self.x;\n        let r = q + 1;\n        let s = r + 2;\n        let t = s * r;\n        let u = t - q;\n        u\n    }\n}\n";
 
     #[test]
     fn bodies_go_and_signatures_stay() {
@@ -501,7 +514,11 @@ mod tests {
         assert!(out.contains("/// Adds two numbers together."));
         assert!(!out.contains("/// More numbers words here."));
         assert!(!out.contains("let d = c * 2;"));
-        assert!(out.contains("body of fn add"), "{out}");
+        // The marker sits right under the signature that names it.
+        assert!(
+            out.contains("pub fn add(a: i32, b: i32) -> i32 {\n[… 7 lines omitted …]"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -533,9 +550,9 @@ mod tests {
             .collect();
         let out = compress_code(&page, "").unwrap();
         assert!(
-            out.contains("[… lines 107–111 omitted: body of fn add …]"),
+            out.contains("107\tpub fn add(a: i32, b: i32) -> i32 {\n[… lines 108–114 omitted …]"),
             "{out}"
         );
-        assert!(out.contains("106\tpub fn add("));
+        assert!(out.contains("107\tpub fn add("));
     }
 }

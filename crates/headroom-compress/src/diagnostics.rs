@@ -113,6 +113,8 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             keep[i] = true;
         }
     }
+    // A lone line between kept ones (a suggestion's `+` line inside a trimmed excerpt) stays:
+    // it reads as part of what is shown, whatever the cost rule would say.
     close_small_gaps(&mut keep, 2);
     lines.render(&keep, |run| {
         let mut groups: Vec<&str> = Vec::new();

@@ -10,7 +10,7 @@
 use super::config::DiffConfig;
 use super::detect::classify::is_commit_header;
 use super::diff::DiffCompressor;
-use super::lines::{close_small_gaps, Lines};
+use super::lines::Lines;
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
 
@@ -104,7 +104,6 @@ fn compress_log(lines: &Lines<'_>, task: &str) -> Option<String> {
         }
         i = end;
     }
-    close_small_gaps(&mut keep, 2);
     lines.render(&keep, |run| lines.marker(&run, ""))
 }
 
@@ -129,7 +128,6 @@ fn compress_show(lines: &Lines<'_>, task: &str) -> Option<String> {
         elide_hunk(src, start..end, &words, &mut keep);
         i = end;
     }
-    close_small_gaps(&mut keep, 3);
     lines.render(&keep, |run| {
         let added = src[run.clone()]
             .iter()

@@ -61,10 +61,10 @@ impl Compressor for JsonCompressor {
             let mut skeleton = String::new();
             r.skeleton(&node, None, &mut skeleton);
             out.push_str(&skeleton);
-            for t in &r.tables {
-                out.push_str("\n\n");
-                out.push_str(t);
-            }
+        }
+        for t in &r.tables {
+            out.push_str("\n\n");
+            out.push_str(t);
         }
         out.push_str(&text[end..]);
         Ok(Some(out))
@@ -131,9 +131,7 @@ impl<'a> Renderer<'a> {
             Node::Scalar { span } => out.push_str(&self.src[span.clone()]),
             Node::Array { items, .. } => {
                 if self.is_table(node) {
-                    let n = self.tables.len() + 1;
-                    let table = self.table(node, Some((n, key.unwrap_or("[]"))));
-                    self.tables.push(table);
+                    let n = self.nested_table(node, key.unwrap_or("[]"));
                     let _ = write!(out, "\"<table {n}>\"");
                     return;
                 }
@@ -259,8 +257,21 @@ impl<'a> Renderer<'a> {
         }
     }
 
-    /// An array of objects as a table: parse the cells, select rows, render.
-    fn table(&self, node: &Node, name: Option<(usize, &str)>) -> String {
+    /// Renders `node` (an array of objects) as table number N after the ones already taken,
+    /// and returns N. The number is taken before the table's own cells are rendered, so
+    /// tables nested in its cells come after it.
+    fn nested_table(&mut self, node: &Node, key: &str) -> usize {
+        self.tables.push(String::new());
+        let n = self.tables.len();
+        let table = self.table(node, Some((n, key)));
+        self.tables[n - 1] = table;
+        n
+    }
+
+    /// An array of objects as a table: parse the cells, select rows, render. A varying cell
+    /// of a shown row that is itself an array of similar objects becomes a table of its own,
+    /// referenced as `<table N>` (column names once, constant columns stated once).
+    fn table(&mut self, node: &Node, name: Option<(usize, &str)>) -> String {
         let Node::Array { items, .. } = node else {
             return String::new();
         };
@@ -275,9 +286,21 @@ impl<'a> Renderer<'a> {
         let constant = constant_columns(&texts, columns.names.len());
         let derived = derived_columns(&cells, &texts, &constant);
         let keep = self.select_rows(&rows, &columns, &cells, &texts, &constant);
+        let mut shown = texts.clone();
+        for &i in &keep {
+            for c in 0..columns.names.len() {
+                if constant[c] || derived[c].is_some() {
+                    continue;
+                }
+                if let Some(cell) = cells[i][c].filter(|n| self.is_table(n)) {
+                    let n = self.nested_table(cell, &columns.names[c]);
+                    shown[i][c] = Some(format!("<table {n}>"));
+                }
+            }
+        }
         let table = TableView {
             names: &columns.names,
-            texts: &texts,
+            texts: &shown,
             constant: &constant,
             derived: &derived,
         };
@@ -419,6 +442,40 @@ mod tests {
             .compress(&BlockInput { text, task })
             .unwrap()
             .unwrap()
+    }
+
+    #[test]
+    fn arrays_of_objects_inside_shown_cells_become_tables_of_their_own() {
+        let dep = |name: &str, req: &str| {
+            format!(
+                r#"{{"name":"{name}","source":"registry+https://example.org/index","req":"{req}","optional":false}}"#
+            )
+        };
+        let packages: Vec<String> = (0..5)
+            .map(|p| {
+                let deps: Vec<String> = (0..4)
+                    .map(|d| dep(&format!("dep{p}{d}"), &format!("^{d}.0")))
+                    .collect();
+                format!(
+                    r#"{{"name":"pkg{p}","version":"1.{p}.0","dependencies":[{}]}}"#,
+                    deps.join(",")
+                )
+            })
+            .collect();
+        let text = format!(r#"{{"packages":[{}],"version":1}}"#, packages.join(","));
+        let out = run(&text, "", JsonConfig::default());
+        assert!(
+            out.starts_with(r#"{"packages":"<table 1>","version":1}"#),
+            "{out}"
+        );
+        assert!(
+            out.contains("name|version|dependencies\npkg0|1.0.0|<table 2>\npkg1|1.1.0|<table 3>"),
+            "{out}"
+        );
+        // The nested table states its constant columns once and keeps every row.
+        assert!(out.contains("<table 2: dependencies, 4 rows; same in every row: source=registry+https://example.org/index | optional=false>\nname|req\ndep00|^0.0\ndep01|^1.0"), "{out}");
+        assert!(out.contains("<table 6: dependencies"), "{out}");
+        assert!(out.len() < text.len());
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod marker_ids;
 mod pipeline;
 pub mod runs;
 pub mod search;
+pub mod shared;
 mod table;
 pub mod tabular;
 pub mod template;
@@ -42,6 +43,7 @@ pub use config::{
 pub use headroom_store::Original;
 pub use marker_ids::MarkerIds;
 pub use pipeline::{BlockOutcome, Pipeline};
+pub use shared::SharedCache;
 
 use std::time::Duration;
 

@@ -178,7 +178,8 @@ pub fn distinct_task_words(words: &super::marker::TaskWords, text: &str) -> usiz
     seen.len()
 }
 
-/// Keeps dropped runs shorter than `min_run` lines: a marker would save nothing.
+/// Keeps dropped runs shorter than `min_run` lines. Most compressors leave this to the cost
+/// rule in [`emit`]; diagnostics keep lone lines inside the excerpts they show.
 pub fn close_small_gaps(keep: &mut [bool], min_run: usize) {
     let n = keep.len();
     let mut i = 0;

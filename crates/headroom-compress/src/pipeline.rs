@@ -3,6 +3,9 @@
 //! (panics, errors, the time budget, never-inflate) and splices the results into the original
 //! bytes.
 //!
+//! A miss of the in-process cache asks the shared cache ([`super::shared`]), when one is set,
+//! before compressing.
+//!
 //! Must never: re-serialise the body, let a compressor's panic escape, hold the cache lock while
 //! compressing, or let a block's output depend on anything but (block, task, config).
 
@@ -19,6 +22,7 @@ use super::log::LogCompressor;
 use super::markdown::DocumentCompressor;
 use super::marker_ids::tag;
 use super::search::SearchCompressor;
+use super::shared::{self, SharedCache};
 use super::tabular::TableCompressor;
 use super::walk::walk;
 use super::{
@@ -49,6 +53,8 @@ pub struct Pipeline {
     table: TableCompressor,
     fingerprint: u64,
     cache: Mutex<Lru<Cached>>,
+    /// Results shared with other processes (a team gateway's Redis), asked on a local miss.
+    shared: Option<Arc<dyn SharedCache>>,
 }
 
 /// What [`Pipeline::compress_text`] did with one text.
@@ -68,15 +74,15 @@ pub struct BlockOutcome {
 
 /// A remembered block result.
 #[derive(Clone)]
-struct Cached {
-    output: Option<Arc<str>>,
-    kind: &'static str,
-    compressor: &'static str,
-    outcome: Outcome,
-    tokens_before: usize,
-    tokens_after: usize,
+pub(crate) struct Cached {
+    pub(crate) output: Option<Arc<str>>,
+    pub(crate) kind: &'static str,
+    pub(crate) compressor: &'static str,
+    pub(crate) outcome: Outcome,
+    pub(crate) tokens_before: usize,
+    pub(crate) tokens_after: usize,
     /// The id the output's markers carry, when ids are on and a marker was tagged.
-    original_id: Option<Arc<str>>,
+    pub(crate) original_id: Option<Arc<str>>,
 }
 
 impl Pipeline {
@@ -101,9 +107,16 @@ impl Pipeline {
             table: TableCompressor,
             fingerprint: xxh3_64(&id),
             cache: Mutex::new(Lru::new(config.cache_entries)),
+            shared: None,
             config,
             text,
         }
+    }
+
+    /// Asks `cache` on every miss of the in-process cache and offers it every new result.
+    pub fn with_shared_cache(mut self, cache: Arc<dyn SharedCache>) -> Self {
+        self.shared = Some(cache);
+        self
     }
 
     pub fn config(&self) -> &CompressionConfig {
@@ -167,6 +180,30 @@ impl Pipeline {
             .insert(key, value);
     }
 
+    /// The shared cache's entry for a block, kept locally too; `None` unless it decodes.
+    fn shared_get(&self, key: u128) -> Option<Cached> {
+        let bytes = self.shared.as_ref()?.get(self.fingerprint, key)?;
+        let text = self.text.as_ref().map_or("none", |t| t.name());
+        let names = [
+            self.json.name(),
+            self.log.name(),
+            self.search.name(),
+            self.generic.name(),
+            self.code.name(),
+            self.git.name(),
+            self.document.name(),
+            self.html.name(),
+            self.diagnostics.name(),
+            self.table.name(),
+            "generic",
+            "none",
+            text,
+        ];
+        let hit = shared::decode(&bytes, &names)?;
+        self.cache_put(key, hit.clone());
+        Some(hit)
+    }
+
     /// See [`super::rewrite`].
     pub fn rewrite(&self, body: &[u8], format: ApiFormat) -> Rewritten {
         let mut result = Rewritten::unchanged();
@@ -202,14 +239,21 @@ impl Pipeline {
                         over_budget = true;
                         continue;
                     }
-                    match self.compress_block(&text, task) {
-                        Ok(entry) => {
-                            self.cache_put(key, entry.clone());
-                            (entry, false)
-                        }
-                        Err(reason) => {
-                            result.failures.push(reason);
-                            continue;
+                    if let Some(hit) = self.shared_get(key) {
+                        (hit, true)
+                    } else {
+                        match self.compress_block(&text, task) {
+                            Ok(entry) => {
+                                self.cache_put(key, entry.clone());
+                                if let Some(s) = &self.shared {
+                                    s.put(self.fingerprint, key, shared::encode(&entry));
+                                }
+                                (entry, false)
+                            }
+                            Err(reason) => {
+                                result.failures.push(reason);
+                                continue;
+                            }
                         }
                     }
                 }

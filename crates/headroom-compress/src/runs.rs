@@ -8,13 +8,20 @@
 //! (it gets the run's line range, so it can count, name templates or cite line numbers).
 //!
 //! The cost rule, in one place ([`run_is_worth_a_marker`]): a dropped run is replaced by its
-//! marker only when the run's bytes (each line plus its newline) exceed the marker's length by
-//! more than [`MARKER_SLACK`]; otherwise the run's lines are kept as they are. So a marker never
-//! makes the output longer, and short gaps read as the original text.
+//! marker only when the run costs more than the marker *as the model will see it* — with the
+//! retrieval id the pipeline appends later ([`ID_SUFFIX`]) — by more than [`MARKER_SLACK`], in
+//! bytes and in estimated tokens alike; otherwise the run's lines are kept as they are. So a
+//! marker never makes the output longer, ids on or off, and short gaps read as the original.
+//!
+//! Fewer, larger markers: two dropped runs separated only by a short stretch of filler (blank
+//! lines, lone closing brackets, attribute lines, empty comment lines — see [`is_filler`])
+//! become one marker when that merged marker is worth it, since the filler says nothing once
+//! both its neighbours are gone.
 //!
 //! ```
 //! use headroom_compress::runs::{emit, KeepMask};
-//! let lines = ["start", "tick 1", "tick 2", "tick 3", "tick 4", "tick 5", "ERROR disk full"];
+//! let tick = "tick: 120 requests served, queue empty, 3 workers idle";
+//! let lines = ["start", tick, tick, tick, tick, tick, "ERROR disk full"];
 //! let mut keep = KeepMask::none(lines.len());
 //! keep.set(0);
 //! keep.set(6);
@@ -23,14 +30,23 @@
 //! assert_eq!(out.markers, 1);
 //! ```
 //!
-//! Must never: reorder or edit kept lines, emit two markers for one run, or emit a marker that
-//! costs more than the lines it replaces.
+//! Must never: reorder or edit kept lines, drop a kept line that is not filler, emit two
+//! markers for one run, or emit a marker that costs more than the lines it replaces.
 
+use super::tokens;
 use std::ops::Range;
 
 /// Bytes a marker may undercut its run by and still not be worth it: markers are less useful
 /// to the reader than the text, so they must win clearly.
 pub const MARKER_SLACK: usize = 8;
+/// The same margin in estimated tokens.
+pub const MARKER_SLACK_TOKENS: usize = 2;
+/// What [`crate::marker_ids`] adds before every marker's close when retrieval is on (a
+/// representative 12-hex id): the cost rule always counts it, so turning ids on never makes a
+/// marker dearer than its run.
+pub const ID_SUFFIX: &str = " · id 3fa9c1d2e4b7";
+/// Longest filler stretch (in lines) that two dropped runs are merged across.
+pub const MERGE_MAX_FILLER: usize = 3;
 
 /// Which lines of a block survive.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,10 +133,53 @@ impl Emitted {
     }
 }
 
-/// The cost rule: whether `run` (lines of the block) is worth replacing by `marker`.
+/// The cost rule: whether `run` (lines of the block) is worth replacing by `marker` once the
+/// marker carries its id. Bytes first (cheap); estimated tokens only for runs that pass it,
+/// since a marker is denser in tokens (an id, digits, `…`) than most text.
 pub fn run_is_worth_a_marker(run: &[&str], marker: &str) -> bool {
     let bytes: usize = run.iter().map(|l| l.len() + 1).sum();
-    bytes > marker.len() + MARKER_SLACK
+    if bytes <= marker.len() + ID_SUFFIX.len() + MARKER_SLACK {
+        return false;
+    }
+    let marker_tokens = tokens::estimate(marker) + tokens::estimate(ID_SUFFIX);
+    let mut run_tokens = 0usize;
+    for line in run {
+        // One token for the newline; stop counting once the run clearly wins.
+        run_tokens += tokens::estimate(line) + 1;
+        if run_tokens > marker_tokens + MARKER_SLACK_TOKENS {
+            return true;
+        }
+    }
+    false
+}
+
+/// A line that carries nothing once the lines around it are gone: blank, only closing
+/// brackets and separators (`}`, `});`, `],`), an attribute (`#[inline]`, `#![...]`), or an
+/// empty comment line (`///`, `//`, `#`, `*`). A `N<TAB>` / `cat -n` line number is ignored.
+pub fn is_filler(line: &str) -> bool {
+    let t = line.trim_start();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let t = if digits > 0 && t[digits..].starts_with('\t') {
+        &t[digits + 1..]
+    } else if digits > 0 && t[digits..].starts_with('→') {
+        &t[digits + '→'.len_utf8()..]
+    } else {
+        t
+    };
+    let t = t.trim();
+    if t.is_empty()
+        || t.bytes()
+            .all(|b| matches!(b, b'}' | b')' | b']' | b';' | b','))
+    {
+        return true;
+    }
+    if (t.starts_with("#[") || t.starts_with("#![")) && t.ends_with(']') {
+        return true;
+    }
+    matches!(
+        t,
+        "//" | "///" | "//!" | "#" | "*" | "/*" | "*/" | "/**" | "--" | "\"\"\""
+    )
 }
 
 /// Renders `lines` under `keep`: kept lines verbatim, each dropped run as the one line
@@ -142,19 +201,47 @@ pub fn emit(
         first = false;
         text.push_str(line);
     };
-    for run in runs(keep) {
-        match run {
-            Run::Kept(range) => lines[range].iter().for_each(|l| push(&mut out.text, l)),
-            Run::Dropped(range) => {
-                let m = marker(range.clone());
-                if run_is_worth_a_marker(&lines[range.clone()], &m) {
-                    out.markers += 1;
-                    push(&mut out.text, &m);
-                } else {
-                    lines[range].iter().for_each(|l| push(&mut out.text, l));
-                }
+    let segments: Vec<Run> = runs(keep).collect();
+    let mut i = 0;
+    while i < segments.len() {
+        let range = match &segments[i] {
+            Run::Kept(range) => {
+                lines[range.clone()]
+                    .iter()
+                    .for_each(|l| push(&mut out.text, l));
+                i += 1;
+                continue;
+            }
+            Run::Dropped(range) => range.clone(),
+        };
+        // Extend across filler stretches to the last dropped run they separate.
+        let (mut last, mut end) = (i, range.end);
+        while let (Some(Run::Kept(gap)), Some(Run::Dropped(next))) =
+            (segments.get(last + 1), segments.get(last + 2))
+        {
+            if gap.len() > MERGE_MAX_FILLER || !lines[gap.clone()].iter().all(|l| is_filler(l)) {
+                break;
+            }
+            (last, end) = (last + 2, next.end);
+        }
+        if last > i {
+            let merged = range.start..end;
+            let m = marker(merged.clone());
+            if run_is_worth_a_marker(&lines[merged], &m) {
+                out.markers += 1;
+                push(&mut out.text, &m);
+                i = last + 1;
+                continue;
             }
         }
+        let m = marker(range.clone());
+        if run_is_worth_a_marker(&lines[range.clone()], &m) {
+            out.markers += 1;
+            push(&mut out.text, &m);
+        } else {
+            lines[range].iter().for_each(|l| push(&mut out.text, l));
+        }
+        i += 1;
     }
     out
 }
@@ -187,7 +274,9 @@ mod tests {
     use super::*;
 
     fn lines(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("line number {i:02}")).collect()
+        (0..n)
+            .map(|i| format!("line number {i:02} of the fixture"))
+            .collect()
     }
 
     #[test]
@@ -201,7 +290,7 @@ mod tests {
         let out = emit(&l, &keep, |r| format!("[{}..{}]", r.start, r.end));
         assert_eq!(
             out.text,
-            "line number 00\n[1..5]\nline number 05\n[6..9]\nline number 09"
+            "line number 00 of the fixture\n[1..5]\nline number 05 of the fixture\n[6..9]\nline number 09 of the fixture"
         );
         assert_eq!(out.markers, 2);
     }
@@ -214,6 +303,92 @@ mod tests {
         assert_eq!(out.text, "keep\na\nb\nkeep");
         assert_eq!(out.markers, 0);
         assert_eq!(out.clone().if_dropped(), None);
+    }
+
+    #[test]
+    fn a_marker_never_costs_more_than_its_run_once_the_id_is_added() {
+        // 3 lines of 9 bytes + newlines = 30 bytes: cheaper than the 24-byte marker plus its
+        // 19-byte id suffix, though the bare marker alone would have undercut it.
+        let l = ["keep", "aaaaaaaaa", "bbbbbbbbb", "ccccccccc", "keep"];
+        let keep = KeepMask::from_vec(vec![true, false, false, false, true]);
+        let out = emit(&l, &keep, |_| "[… 3 lines omitted …]".to_string());
+        assert_eq!(out.markers, 0);
+        assert_eq!(out.text, l.join("\n"));
+        // Every marker `emit` writes, tagged as the pipeline tags it, is cheaper than its run.
+        let owned = lines(40);
+        let l: Vec<&str> = owned.iter().map(String::as_str).collect();
+        for gap in 1..12 {
+            let keep = KeepMask::from_vec((0..40).map(|i| i % (gap + 1) == 0).collect());
+            let mut runs_seen = Vec::new();
+            let out = emit(&l, &keep, |r| {
+                runs_seen.push(r.clone());
+                format!("[… {} lines omitted …]", r.len())
+            });
+            for r in keep.dropped_runs() {
+                let marker = format!("[… {} lines omitted{ID_SUFFIX} …]", r.len());
+                let bytes: usize = l[r.clone()].iter().map(|x| x.len() + 1).sum();
+                if out
+                    .text
+                    .contains(&format!("[… {} lines omitted …]", r.len()))
+                {
+                    assert!(
+                        bytes > marker.len(),
+                        "gap {gap}: marker dearer than run {r:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn runs_separated_only_by_filler_become_one_marker() {
+        let owned = lines(16);
+        let mut l: Vec<&str> = owned.iter().map(String::as_str).collect();
+        l[6] = "";
+        l[7] = "    });";
+        l[8] = "  12\t#[inline]";
+        let keep = KeepMask::from_vec((0..16).map(|i| matches!(i, 0 | 6 | 7 | 8 | 15)).collect());
+        let marker = |r: Range<usize>| format!("[… lines {}–{} omitted …]", r.start, r.end - 1);
+        let out = emit(&l, &keep, marker);
+        assert_eq!(out.markers, 1);
+        assert_eq!(
+            out.text,
+            "line number 00 of the fixture\n[… lines 1–14 omitted …]\nline number 15 of the fixture"
+        );
+        // A kept line that says something keeps the runs apart.
+        l[7] = "    fn kept_signature() {";
+        let out = emit(&l, &keep, marker);
+        assert_eq!(out.markers, 2);
+        assert!(out
+            .text
+            .contains("[… lines 1–5 omitted …]\n\n    fn kept_signature() {"));
+    }
+
+    #[test]
+    fn filler_is_blank_brackets_attributes_and_empty_comments() {
+        for f in [
+            "",
+            "   ",
+            "}",
+            "  });",
+            "],",
+            "#[derive(Debug)]",
+            "    ///",
+            "12\t}",
+            "   7→",
+        ] {
+            assert!(is_filler(f), "{f:?}");
+        }
+        for t in [
+            "fn main() {",
+            "x",
+            "// why",
+            "12\tlet a = 1;",
+            "#include <a.h>",
+            "end",
+        ] {
+            assert!(!is_filler(t), "{t:?}");
+        }
     }
 
     #[test]

@@ -241,6 +241,9 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
             out.push(h.to_string());
         }
     };
+    // The last marker written, its entries and first line: a dropped run that follows it with
+    // nothing shown in between (only `--` separators) joins it, one marker for the region.
+    let mut last_drop: Option<(usize, Vec<&Entry>, usize)> = None;
     let mut i = 0;
     while i < n {
         match entry_at[i] {
@@ -291,6 +294,17 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
                         i += 1;
                     }
                     flush(&mut out, &mut pending);
+                    if let Some((at, mut earlier, from)) = last_drop.take() {
+                        if at + 1 == out.len() {
+                            earlier.extend(dropped.iter().copied());
+                            let marker = drop_marker(&earlier);
+                            if run_is_worth_a_marker(&lines[from..i], &marker) {
+                                out[at] = marker;
+                                last_drop = Some((at, earlier, from));
+                                continue;
+                            }
+                        }
+                    }
                     let marker = drop_marker(&dropped);
                     if !run_is_worth_a_marker(&lines[start..i], &marker) {
                         // Cheaper to keep the lines than to describe them.
@@ -301,6 +315,7 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
                         }
                     } else {
                         out.push(marker);
+                        last_drop = Some((out.len() - 1, dropped, start));
                     }
                 }
             },
@@ -456,5 +471,35 @@ mod tests {
             "{out}"
         );
         assert!(out.ends_with("src/small.rs:5:    call_special(y);"));
+    }
+
+    #[test]
+    fn dropped_context_groups_with_only_separators_between_become_one_marker() {
+        // `rg -C1`: groups of a match and its context, `--` between groups.
+        let mut text = String::new();
+        for g in 0..20 {
+            let at = g * 40 + 10;
+            text.push_str(&format!(
+                "src/big.rs-{}-    let before_{g} = prepare(state);\n",
+                at - 1
+            ));
+            text.push_str(&format!(
+                "src/big.rs:{at}:    call_{g}(configuration, &mut state);\n"
+            ));
+            text.push_str(&format!(
+                "src/big.rs-{}-    finish_{g}(state)?;\n--\n",
+                at + 1
+            ));
+        }
+        let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(
+            lines
+                .windows(2)
+                .all(|w| !(w[0].starts_with("[…") && w[1].starts_with("[…"))),
+            "{out}"
+        );
+        assert_eq!(out.matches("more matches omitted").count(), 1, "{out}");
+        assert!(out.contains("src/big.rs:10:    call_0("), "{out}");
     }
 }

@@ -6,7 +6,7 @@
 //! Must never: drop a header line, or rewrite a kept row.
 
 use super::jsonmap::Terms;
-use super::lines::{close_small_gaps, Identifiers, Lines};
+use super::lines::{Identifiers, Lines};
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
@@ -109,7 +109,6 @@ pub fn compress_table(text: &str, task: &str) -> Option<String> {
             }
         }
     }
-    close_small_gaps(&mut keep, 2);
     lines.render(&keep, |run| {
         let count = run.len();
         let detail = if count == 1 { "row" } else { "rows" };

@@ -21,6 +21,7 @@ pub use scorer::{cosine, Embedding, ModelFailure, SentenceEmbedder, WordScore, W
 pub use units::{shape, split, Shape, Unit, UnitKind};
 pub use words::WordCompressor;
 
+use super::runs::run_is_worth_a_marker;
 use super::{BlockInput, CompressError, Compressor};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -269,6 +270,20 @@ fn render(text: &str, units: &[Unit], keep: &[bool], shape: Shape) -> String {
             i += 1;
         }
         let run = &units[run_start..i];
+        let last = &run[run.len() - 1];
+        let has_signature = run
+            .iter()
+            .any(|u| matches!(u.kind, UnitKind::Item { signature: Some(_) }));
+        if !has_signature {
+            // The one cost rule: a run cheaper than its marker (with its id) stays as it was.
+            let content: Vec<&str> = text[run[0].range.start..last.content_end].lines().collect();
+            let lines = content.len();
+            let units_counted = if shape == Shape::Prose { run.len() } else { 0 };
+            if !run_is_worth_a_marker(&content, &marker(shape, units_counted, lines)) {
+                out.push_str(&text[run[0].range.start..last.range.end]);
+                continue;
+            }
+        }
         if !out.is_empty() && !out.ends_with('\n') {
             out.push('\n');
         }
@@ -292,7 +307,6 @@ fn render(text: &str, units: &[Unit], keep: &[bool], shape: Shape) -> String {
         };
         out.push_str(&marker(shape, counted, lines));
         out.push('\n');
-        let last = &run[run.len() - 1];
         out.push_str(&text[last.content_end..last.range.end]);
     }
     out
@@ -355,10 +369,19 @@ mod tests {
 
     #[test]
     fn render_leaves_one_marker_per_dropped_run_and_keeps_spacing() {
+        let b = "The second paragraph says something nobody asked about, at length.";
+        let c = "So does the third one, which goes on about it for a while longer.";
+        let t = format!("a\n\n{b}\n\n{c}\n\nd\n");
+        let units = split(&t, Shape::Prose);
+        let out = render(&t, &units, &[true, false, false, true], Shape::Prose);
+        assert_eq!(out, "a\n\n[… 2 paragraphs omitted …]\n\nd\n");
+        // Paragraphs cheaper than the marker (and its id) stay as they were.
         let t = "a\n\nb\n\nc\n\nd\n";
         let units = split(t, Shape::Prose);
-        let out = render(t, &units, &[true, false, false, true], Shape::Prose);
-        assert_eq!(out, "a\n\n[… 2 paragraphs omitted …]\n\nd\n");
+        assert_eq!(
+            render(t, &units, &[true, false, false, true], Shape::Prose),
+            t
+        );
     }
 
     #[test]

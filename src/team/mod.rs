@@ -1,13 +1,16 @@
 //! Wiring of the team gateway into the proxy: the Redis-backed shared state (built when
 //! `state.redis_url` is set), pushing this replica's savings to the shared buckets every flush
-//! interval, reading the team's totals back for `/stats`, readiness, and the team metrics
+//! interval, reading the team's totals and history back for `/stats`, `/stats/history` and the
+//! dashboard, the pipeline's shared result cache (`results`), readiness, and the team metrics
 //! (Redis health, per-token usage). The logic lives in `headroom-team`; this is glue.
 //!
 //! Must never: make a request wait on Redis past `state.timeout_ms` (every call runs on the
 //! team runtime under the client's timeout), lose or double-count a flush (a batch keeps its id
 //! until Redis confirms it), or label a metric with anything but a configured token name.
 
-use crate::stats::history::{DAY, DAY_RETENTION_DAYS, HOUR_RETENTION_DAYS};
+mod results;
+
+use crate::stats::history::{Period, DAY, DAY_RETENTION_DAYS, HOUR_RETENTION_DAYS};
 use crate::stats::persist::Ledger;
 use crate::stats::Totals;
 use headroom_team::{Bucket, Fields, Redis, Retention, SharedResults, SharedSavings, StateConfig};
@@ -116,6 +119,8 @@ pub struct Team {
     pub redis: Arc<Redis>,
     savings: Arc<SharedSavings>,
     pub results: Arc<SharedResults>,
+    /// `results` as the compression pipeline's shared cache hook.
+    result_cache: Arc<results::RedisResultCache>,
     replica: String,
     /// The batch being pushed: its id and buckets, kept until Redis confirms it.
     batch: Mutex<(u64, Option<Batch>)>,
@@ -147,18 +152,29 @@ impl Team {
         );
         crate::stats::global().share_with_team();
         LazyLock::force(&REDIS_ERRORS);
+        let results = Arc::new(SharedResults::new(
+            redis.clone(),
+            config.results_ttl_seconds,
+        ));
         Ok(Arc::new(Team {
             savings: Arc::new(SharedSavings::new(redis.clone(), retention)),
-            results: Arc::new(SharedResults::new(
-                redis.clone(),
-                config.results_ttl_seconds,
+            result_cache: Arc::new(results::RedisResultCache::new(
+                runtime.handle().clone(),
+                results.clone(),
+                config.timeout_ms,
             )),
+            results,
             redis,
             runtime,
             replica,
             batch: Mutex::new((0, None)),
             reached: std::sync::atomic::AtomicBool::new(false),
         }))
+    }
+
+    /// The shared result cache, for the compression pipeline.
+    pub fn result_cache(&self) -> Arc<dyn headroom_compress::SharedCache> {
+        self.result_cache.clone()
     }
 
     /// Runs `f` on the team runtime and waits for it (the Redis timeout bounds it).
@@ -221,9 +237,38 @@ impl Team {
     /// The team's lifetime totals and the last 8 UTC days, plus what this replica has not
     /// pushed yet; `None` when Redis cannot answer now.
     pub async fn ledger(&self, now: i64) -> Option<Ledger> {
-        let today = crate::stats::history::Period::Day.start_of(now);
-        let days: Vec<i64> = (0..8).map(|i| today - i * DAY).collect();
+        let today = Period::Day.start_of(now);
+        self.ledger_of(Vec::new(), (0..8).map(|i| today - i * DAY).collect())
+            .await
+    }
+
+    /// The team's buckets of each `(period, from, to)`: those starting in `[from, to)` that
+    /// Redis can still hold (at most the retention, at most [`MAX_BUCKETS_READ`] a range), the
+    /// lifetime totals, and what this replica has not pushed yet; `None` when Redis cannot
+    /// answer now.
+    pub async fn history(&self, now: i64, ranges: &[(Period, i64, i64)]) -> Option<Ledger> {
+        let (mut hours, mut days) = (Vec::new(), Vec::new());
+        for (period, from, to) in ranges {
+            let (kept, into) = match period {
+                Period::Hour => (HOUR_RETENTION_DAYS * DAY, &mut hours),
+                Period::Day => (DAY_RETENTION_DAYS * DAY, &mut days),
+            };
+            let last = (*to).min(period.start_of(now) + period.seconds());
+            let first = period.start_of((*from).max(now - kept));
+            into.extend(
+                (0..MAX_BUCKETS_READ)
+                    .map(|i| first + i * period.seconds())
+                    .take_while(|s| *s < last),
+            );
+        }
+        self.ledger_of(hours, days).await
+    }
+
+    /// The lifetime bucket and the given hour and day buckets from Redis, in one round trip,
+    /// plus this replica's unpushed counts (so a replica's own traffic shows at once).
+    async fn ledger_of(&self, hours: Vec<i64>, days: Vec<i64>) -> Option<Ledger> {
         let mut wanted = vec![Bucket::Lifetime];
+        wanted.extend(hours.iter().map(|h| Bucket::Hour(*h)));
         wanted.extend(days.iter().map(|d| Bucket::Day(*d)));
         let savings = self.savings.clone();
         let read = self
@@ -233,17 +278,24 @@ impl Team {
         let mut ledger = Ledger::default();
         let mut it = read.into_iter();
         ledger.totals = totals_of(&it.next().unwrap_or_default());
+        for (hour, fields) in hours.into_iter().zip(it.by_ref()) {
+            if !fields.is_empty() {
+                ledger.history.hours.insert(hour, totals_of(&fields));
+            }
+        }
         for (day, fields) in days.into_iter().zip(it) {
             if !fields.is_empty() {
                 ledger.history.days.insert(day, totals_of(&fields));
             }
         }
-        ledger.add(&crate::stats::global().team_pending());
+        let mut unpushed = crate::stats::global().team_pending();
         if let Ok(b) = self.batch.lock() {
             if let Some((_, buckets)) = &b.1 {
-                ledger.add(&ledger_of(buckets));
+                unpushed.add(&ledger_of(buckets));
             }
         }
+        // Unpushed counts are recent, so inside every range read; readers select their range.
+        ledger.add(&unpushed);
         Some(ledger)
     }
 
@@ -297,6 +349,9 @@ impl Team {
         })
     }
 }
+
+/// Most buckets one history read asks Redis for (92 days of hours is 2,208).
+pub const MAX_BUCKETS_READ: i64 = 2_400;
 
 /// Separator of flattened field paths (never part of a model, compressor or token name).
 const SEP: char = '|';
