@@ -174,7 +174,7 @@ fn by_mapping(pid: u32) -> String {
         }
     }
     let mut rows: Vec<(String, u64)> = totals.into_iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(&a.1));
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1));
     rows.iter()
         .take(8)
         .map(|(n, kb)| format!("{n} {:.1}", *kb as f64 / 1024.0))
