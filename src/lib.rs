@@ -3,6 +3,7 @@
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
 pub mod cli;
+mod cold_pages;
 pub use headroom_compress as compress;
 pub mod compress_cli;
 pub mod config;

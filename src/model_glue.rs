@@ -44,6 +44,11 @@ pub fn text_model(config: &Config) -> Result<Option<TextModel>, String> {
                 runtime = %loaded.runtime.display(),
                 "model loaded"
             );
+            // Building the session touched much of ONNX Runtime's library and the binary's
+            // start-up code once; let the kernel have those pages back (README "Measured").
+            let exe = std::env::current_exe().unwrap_or_default();
+            let released = crate::cold_pages::release(&[loaded.runtime.as_path(), exe.as_path()]);
+            tracing::debug!(mapped_bytes = released, "released start-up pages");
             Ok(Some(TextModel {
                 compressor: loaded.compressor,
                 device: loaded.device,

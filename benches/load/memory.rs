@@ -142,7 +142,42 @@ pub fn run(dir: &Path, port: u16, upstream: &str) {
              the model, {speed}; tool-result tokens {before:.0} -> {kept:.0}",
             bodies.len()
         );
+        println!(
+            "  resident by mapping ({label}): {}",
+            by_mapping(proxy.id())
+        );
         let _ = proxy.kill();
         let _ = proxy.wait();
     }
+}
+
+/// The largest resident mappings of `pid` from `/proc/PID/smaps`, merged by name (anonymous
+/// mappings as `[anon]`, files by their base name), as `name MB` pairs, largest first.
+fn by_mapping(pid: u32) -> String {
+    let Ok(smaps) = std::fs::read_to_string(format!("/proc/{pid}/smaps")) else {
+        return "(no /proc/PID/smaps)".to_string();
+    };
+    let mut totals: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut name = String::new();
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            let path = fields.nth(4).unwrap_or("");
+            name = match path.rsplit('/').next() {
+                Some(base) if !base.is_empty() => base.to_string(),
+                _ => "[anon]".to_string(),
+            };
+        } else if first == "Rss:" {
+            let kb: u64 = fields.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            *totals.entry(name.clone()).or_default() += kb;
+        }
+    }
+    let mut rows: Vec<(String, u64)> = totals.into_iter().collect();
+    rows.sort_by_key(|row| std::cmp::Reverse(row.1));
+    rows.iter()
+        .take(8)
+        .map(|(n, kb)| format!("{n} {:.1}", *kb as f64 / 1024.0))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

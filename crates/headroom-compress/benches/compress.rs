@@ -149,6 +149,12 @@ fn per_compressor(c: &mut Criterion) {
         let text = lines_to_size(&fixture("java_service"));
         b.iter(|| tokens::count(black_box(&text)))
     });
+    // The same count through tiktoken-rs's full `CoreBPE`, the baseline the lean counter replaced.
+    group.bench_function("exact_token_count_100k_log_tiktoken_rs", |b| {
+        let text = lines_to_size(&fixture("java_service"));
+        let bpe = tiktoken_rs::cl100k_base().expect("tiktoken-rs builds cl100k");
+        b.iter(|| bpe.encode_ordinary(black_box(&text)).len())
+    });
     group.finish();
 }
 

@@ -6,6 +6,7 @@
 //! panic or fail a request (any failure means the original bytes go through).
 
 mod cache;
+mod cl100k;
 pub mod code;
 mod config;
 pub mod detect;

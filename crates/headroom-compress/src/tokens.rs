@@ -1,23 +1,24 @@
-//! Token counting: an exact cl100k count (tiktoken-rs, built once, offline) for the final
-//! never-inflate comparison, and a cheap estimate for gating and routing.
+//! Token counting: an exact cl100k count (the lean vocabulary of `cl100k.rs`, built once per
+//! process, offline) for the final never-inflate comparison, and a cheap estimate for gating and
+//! routing.
 //!
 //! Must never: load anything from the network, or be called in a loop over a whole body when
 //! an estimate would do.
 
+use crate::cl100k::Cl100k;
 use std::sync::LazyLock;
-use tiktoken_rs::CoreBPE;
 
-static CL100K: LazyLock<Option<CoreBPE>> = LazyLock::new(|| tiktoken_rs::cl100k_base().ok());
+static CL100K: LazyLock<Option<Cl100k>> = LazyLock::new(Cl100k::build);
 
-/// Exact cl100k token count (falls back to the estimate if the BPE could not be built).
+/// Exact cl100k token count (falls back to the estimate if the vocabulary could not be built).
 pub fn count(text: &str) -> usize {
     match CL100K.as_ref() {
-        Some(bpe) => bpe.encode_ordinary(text).len(),
+        Some(vocab) => vocab.count(text),
         None => estimate(text),
     }
 }
 
-/// Builds the BPE now (it takes a while the first time), so the first request does not pay.
+/// Builds the vocabulary now, so the first request does not pay for it.
 pub fn warm_up() {
     let _ = count("warm up");
 }
