@@ -35,17 +35,22 @@ impl Source {
 /// lives in `retrieval.path`, else `originals/` beside the stats file (memory only when neither
 /// is known; the directory is created on the first write).
 pub fn open_store(config: &Config) -> Arc<dyn OriginalsStore> {
-    let r = &config.retrieval;
+    let dir = originals_dir(config);
+    if dir.is_none() {
+        tracing::warn!("no state directory (HOME unset): originals are kept in memory only");
+    }
+    Arc::new(LocalStore::open(dir, &config.retrieval.limits()))
+}
+
+/// Where this config keeps originals on disk: `retrieval.path`, else `originals/` beside the
+/// stats file; `None` when neither is known.
+pub fn originals_dir(config: &Config) -> Option<std::path::PathBuf> {
     let stats = config
         .stats
         .path
         .clone()
         .or_else(crate::stats::default_path);
-    let dir = r.dir(stats.as_deref());
-    if dir.is_none() {
-        tracing::warn!("no state directory (HOME unset): originals are kept in memory only");
-    }
-    Arc::new(LocalStore::open(dir, &r.limits()))
+    config.retrieval.dir(stats.as_deref())
 }
 
 /// Counts one retrieval: `bytes` of content handed back on a hit.

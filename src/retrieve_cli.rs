@@ -105,18 +105,12 @@ fn from_disk(
     addr: SocketAddr,
     why: &str,
 ) -> Result<String, String> {
-    let r = &config.retrieval;
-    let stats = config
-        .stats
-        .path
-        .clone()
-        .or_else(crate::stats::default_path);
-    let Some(dir) = r.dir(stats.as_deref()) else {
+    let Some(dir) = crate::retrieval::originals_dir(config) else {
         return Err(format!(
             "no proxy answered at {addr} ({why}), and there is no state directory to read (set `retrieval.path`)"
         ));
     };
-    match LocalStore::read_dir(dir.clone(), id, r.max_age()) {
+    match LocalStore::read_dir(dir.clone(), id, config.retrieval.max_age()) {
         Some(o) => {
             eprintln!(
                 "headroom retrieve: no proxy answered at {addr} ({why}); read {}",
@@ -128,7 +122,7 @@ fn from_disk(
             "no original with id {id}: no proxy answered at {addr} ({why}), and {} does not hold it \
              (unknown, expired after {} days, or evicted)",
             dir.display(),
-            r.max_age_days
+            config.retrieval.max_age_days
         )),
     }
 }
