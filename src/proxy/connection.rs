@@ -18,6 +18,7 @@ use pingora_core::protocols::{
 };
 use pingora_core::server::ShutdownWatch;
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -77,12 +78,15 @@ enum Phase {
 }
 
 /// A stream that enforces a deadline on each request's headers.
-#[derive(Debug)]
 pub struct HeaderDeadline {
     inner: Stream,
     limit: Duration,
     phase: Phase,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Armed the first time a header read waits: Pingora's shared 10 ms-tick timer (the one its
+    /// own read timeouts use), not a tokio timer. A tokio timer armed per request is the
+    /// earliest deadline the runtime's driver knows, so arming it wakes the parked driver
+    /// thread (an eventfd write and an extra `epoll_wait` per request).
+    sleep: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
     /// Header bytes and lines seen in this request so far.
     seen_bytes: usize,
     seen_lines: usize,
@@ -93,6 +97,20 @@ pub struct HeaderDeadline {
     /// Set by [`request_finished`] when the proxy is done with the current request.
     finished: Arc<AtomicBool>,
     peer: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for HeaderDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderDeadline")
+            .field("inner", &self.inner)
+            .field("limit", &self.limit)
+            .field("phase", &self.phase)
+            .field("armed", &self.sleep.is_some())
+            .field("seen_bytes", &self.seen_bytes)
+            .field("seen_lines", &self.seen_lines)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HeaderDeadline {
@@ -249,7 +267,7 @@ impl AsyncRead for HeaderDeadline {
         let limit = this.limit;
         let sleep = this
             .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+            .get_or_insert_with(|| Box::pin(pingora_timeout::sleep(limit)));
         ready!(sleep.as_mut().poll(cx));
         if this.seen_bytes > 0 {
             tracing::info!(
@@ -268,8 +286,6 @@ impl AsyncRead for HeaderDeadline {
         )))
     }
 }
-
-use std::future::Future;
 
 impl AsyncWrite for HeaderDeadline {
     fn poll_write(
