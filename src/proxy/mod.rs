@@ -61,7 +61,9 @@ impl Headroom {
         }
         let store = self.shared.originals.clone();
         let h = &session.req_header().headers;
-        if !h.contains_key("content-length") || h.contains_key("transfer-encoding") {
+        if !h.contains_key(http::header::CONTENT_LENGTH)
+            || h.contains_key(http::header::TRANSFER_ENCODING)
+        {
             return None;
         }
         Some(served::Plan {
@@ -150,15 +152,16 @@ impl ProxyHttp for Headroom {
             || (ctx.route == Route::Health && !local::query_flag(query, "verbose"));
         let gateway_mode = ctx.snapshot.config.auth.mode != headroom_team::AuthMode::Local;
         if !open_health {
-            let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
+            let header = |n: http::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
             let caller = trust::Caller {
                 peer: session
                     .client_addr()
                     .and_then(|a| a.as_inet())
                     .map(|a| a.ip()),
-                host: header("host").or_else(|| req.uri.authority().map(|a| a.as_str())),
-                origin: header("origin"),
-                content_type: header("content-type"),
+                host: header(http::header::HOST)
+                    .or_else(|| req.uri.authority().map(|a| a.as_str())),
+                origin: header(http::header::ORIGIN),
+                content_type: header(http::header::CONTENT_TYPE),
             };
             let to_provider = matches!(ctx.route, Route::Upstream { .. });
             match ctx.snapshot.trust.assess(&caller, to_provider) {
@@ -187,7 +190,7 @@ impl ProxyHttp for Headroom {
                 }
                 ctx.bypass = req
                     .headers
-                    .get(BYPASS_HEADER)
+                    .get(headers::BYPASS)
                     .is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
                 let format = if ctx.bypass { None } else { format };
                 let min_body = ctx.snapshot.pipeline.config().min_tokens;
@@ -290,8 +293,8 @@ impl ProxyHttp for Headroom {
                 .map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "bad upstream path"))?;
             req.set_uri(uri);
         }
-        if req.headers.contains_key(BYPASS_HEADER) {
-            req.remove_header(BYPASS_HEADER);
+        if req.headers.contains_key(headers::BYPASS) {
+            req.remove_header(&headers::BYPASS);
         }
         gateway::apply(req, ctx.admitted.as_ref(), ctx.upstream_kind());
         if ctx.upstream_kind() == UpstreamKind::Anthropic
@@ -367,8 +370,11 @@ impl ProxyHttp for Headroom {
                 .with_label_values(&[ctx.upstream().name])
                 .observe(sent.elapsed().as_secs_f64());
         }
-        let header = |n: &str| resp.headers.get(n).and_then(|v| v.to_str().ok());
-        ctx.tap = UsageTap::for_response(header("content-type"), header("content-encoding"));
+        let header = |n: http::HeaderName| resp.headers.get(n).and_then(|v| v.to_str().ok());
+        ctx.tap = UsageTap::for_response(
+            header(http::header::CONTENT_TYPE),
+            header(http::header::CONTENT_ENCODING),
+        );
         Ok(())
     }
 
