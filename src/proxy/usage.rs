@@ -115,7 +115,7 @@ impl UsageTap {
                         u.merge_into(&mut self.usage);
                     }
                     if self.model.is_none() {
-                        self.model = top.model.map(|m| m.chars().take(64).collect());
+                        self.model = top.model.as_deref().map(bounded_model);
                     }
                     return;
                 }
@@ -126,7 +126,7 @@ impl UsageTap {
                     }
                     if self.model.is_none() {
                         if let Some(Value::String(m)) = &top.model {
-                            self.model = Some(m.chars().take(64).collect());
+                            self.model = Some(bounded_model(m));
                         }
                     }
                 }
@@ -219,11 +219,20 @@ fn decode(buf: Vec<u8>, enc: Encoding) -> Option<Vec<u8>> {
     (read.is_ok() && out.len() <= MAX_TAPPED).then_some(out)
 }
 
+/// A model name cut to 64 characters.
+fn bounded_model(m: &str) -> String {
+    if m.len() <= 64 {
+        // At most 64 bytes is at most 64 characters: one copy, no character walk.
+        return m.to_string();
+    }
+    m.chars().take(64).collect()
+}
+
 /// Keeps the first model name seen (bounded: it ends up in stats and the dashboard).
 fn note_model(v: &Value, model: &mut Option<String>) {
     if model.is_none() {
         if let Some(m) = v.get("model").and_then(Value::as_str) {
-            *model = Some(m.chars().take(64).collect());
+            *model = Some(bounded_model(m));
         }
     }
 }

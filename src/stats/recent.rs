@@ -41,6 +41,19 @@ impl Ring {
     }
 }
 
+/// A method fit to show: its upper-case ASCII letters, at most 10.
+pub fn display_method(method: &str) -> String {
+    // The usual case, a plain method: one copy instead of a char-by-char rebuild.
+    if method.len() <= 10 && method.bytes().all(|b| b.is_ascii_uppercase()) {
+        return method.to_string();
+    }
+    method
+        .chars()
+        .filter(char::is_ascii_uppercase)
+        .take(10)
+        .collect()
+}
+
 /// A path fit to show: no query, printable, bounded.
 pub fn display_path(path: &str) -> String {
     let path = path.split('?').next().unwrap_or("");

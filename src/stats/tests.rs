@@ -151,3 +151,35 @@ fn summary_prices_today_week_and_lifetime() {
         assert_eq!(v[k]["estimated_dollars_saved"], 3.0, "{k}: {v}");
     }
 }
+
+#[test]
+fn requests_without_blocks_add_what_their_full_totals_add() {
+    let usage = crate::usage::Usage {
+        input: 21,
+        output: 9,
+        cache_read: 4,
+        cache_creation: 2,
+    };
+    for failed in [false, true] {
+        let r = RequestRecord {
+            failed,
+            usage,
+            ..request(&[], "claude-sonnet-4-5")
+        };
+        let model = totals::model_key(r.model);
+        assert!(matches!(r.delta(&model), Delta::Plain { .. }));
+        // Onto empty totals and onto totals that already hold this model and others.
+        let mut seeded = r.totals(&model);
+        seeded.add(&request(&[block(500, 50)], "gpt-4o").totals("gpt-4o"));
+        for start in [Totals::default(), seeded] {
+            let (mut plain, mut full) = (start.clone(), start);
+            r.delta(&model).add_to(&mut plain);
+            full.add(&r.totals(&model));
+            assert_eq!(plain, full);
+            let (mut hp, mut hf) = (history::History::default(), history::History::default());
+            hp.record_with(1_700_000_000, |t| r.delta(&model).add_to(t));
+            hf.record(1_700_000_000, &r.totals(&model));
+            assert_eq!(hp, hf);
+        }
+    }
+}

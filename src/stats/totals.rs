@@ -34,7 +34,7 @@ impl CompressorTotals {
 pub use crate::usage::Usage as UsageTotals;
 
 impl UsageTotals {
-    fn add(&mut self, o: &UsageTotals) {
+    pub(crate) fn add(&mut self, o: &UsageTotals) {
         self.input += o.input;
         self.output += o.output;
         self.cache_read += o.cache_read;
