@@ -17,6 +17,7 @@ pub mod routes;
 mod served;
 pub mod trust;
 pub mod usage;
+mod usage_json;
 
 use crate::state::{InFlight, Shared, Snapshot};
 use async_trait::async_trait;

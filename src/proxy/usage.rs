@@ -4,6 +4,7 @@
 //! `message_start.message.usage` and `message_delta.usage`, OpenAI's `usage` in the final chunk.
 //! Must never: delay, alter or hold back a byte of the response; grow without bound.
 
+use super::usage_json::Counts;
 use serde_json::Value;
 
 /// Upper bound on a buffered JSON body or a single SSE line we try to read usage from.
@@ -107,6 +108,16 @@ impl UsageTap {
         match std::mem::replace(&mut self.mode, Mode::Off) {
             Mode::Json(buf, enc) => {
                 let Some(buf) = decode(buf, enc) else { return };
+                // Fastest: one validating pass that builds nothing (plain, valid answers).
+                if let Some(read) = super::usage_json::read(&buf) {
+                    if let Some(c) = &read.usage {
+                        c.merge_into(&mut self.usage);
+                    }
+                    if self.model.is_none() {
+                        self.model = read.model.map(bounded_model);
+                    }
+                    return;
+                }
                 // Fast path: the usage numbers and the model read straight into plain fields,
                 // nothing else built. Any field of an unexpected type falls back to the general
                 // read below, which gives the same answer for every body the fast path reads.
@@ -183,17 +194,32 @@ struct TypedDetails {
 impl TypedUsage {
     /// What [`Usage::merge`] does with the same object as a `Value`.
     fn merge_into(&self, usage: &mut Usage) {
+        Counts {
+            input_tokens: self.input_tokens,
+            prompt_tokens: self.prompt_tokens,
+            output_tokens: self.output_tokens,
+            completion_tokens: self.completion_tokens,
+            cache_read_input_tokens: self.cache_read_input_tokens,
+            cache_creation_input_tokens: self.cache_creation_input_tokens,
+            cached_tokens: self
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cached_tokens),
+        }
+        .merge_into(usage)
+    }
+}
+
+impl Counts {
+    /// What [`Usage::merge`] does with the same object as a `Value`.
+    fn merge_into(&self, usage: &mut Usage) {
         if let Some(v) = self.input_tokens.or(self.prompt_tokens) {
             usage.input = v;
         }
         if let Some(v) = self.output_tokens.or(self.completion_tokens) {
             usage.output = v;
         }
-        let cached = self
-            .prompt_tokens_details
-            .as_ref()
-            .and_then(|d| d.cached_tokens);
-        if let Some(v) = self.cache_read_input_tokens.or(cached) {
+        if let Some(v) = self.cache_read_input_tokens.or(self.cached_tokens) {
             usage.cache_read = v;
         }
         if let Some(v) = self.cache_creation_input_tokens {
@@ -412,5 +438,118 @@ mod tests {
         tap.feed(b"data: {not json usage\n\ndata: [DONE]\n");
         tap.finish();
         assert!(tap.usage.is_empty());
+    }
+
+    /// The typed serde read, as `finish` did before the single-pass read.
+    fn typed_read(body: &[u8]) -> Option<(Usage, Option<String>)> {
+        let top = serde_json::from_slice::<TypedFields>(body).ok()?;
+        let mut usage = Usage::default();
+        if let Some(u) = &top.usage {
+            u.merge_into(&mut usage);
+        }
+        Some((usage, top.model.map(|m| m.into_owned())))
+    }
+
+    #[test]
+    fn single_pass_read_answers_real_answers() {
+        let anthropic = br#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None.\n\u00e9\"q\""}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0,"service_tier":"standard","server_tool_use":{"web_search_requests":0}}}"#;
+        let openai = br#"{
+  "id": "chatcmpl-1", "object": "chat.completion", "created": 1741569952, "model": "gpt-4o-2024-08-06",
+  "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi", "refusal": null}, "logprobs": null, "finish_reason": "stop"}],
+  "usage": {"prompt_tokens": 19, "completion_tokens": 10, "total_tokens": 29,
+            "prompt_tokens_details": {"cached_tokens": 6, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "accepted_prediction_tokens": 0}},
+  "service_tier": "default", "system_fingerprint": "fp_1", "score": -1.5e-3
+}"#;
+        for body in [&anthropic[..], &openai[..]] {
+            let read = super::super::usage_json::read(body).expect("a plain answer is read");
+            let mut usage = Usage::default();
+            read.usage.unwrap().merge_into(&mut usage);
+            assert_eq!(
+                Some((usage, read.model.map(str::to_string))),
+                typed_read(body)
+            );
+        }
+    }
+
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            Just("0".to_string()),
+            Just("-0".to_string()),
+            Just("17".to_string()),
+            Just("1.5e3".to_string()),
+            Just("18446744073709551616".to_string()),
+            Just(r#""a\"b\\c\u00e9""#.to_string()),
+            Just(r#""claude-sonnet-4-5""#.to_string()),
+            Just("\"caf\u{e9} \u{1f600}\"".to_string()),
+            Just("\"tab\tinside\"".to_string()),
+            "[a-z\\\\\"]{0,6}".prop_map(|s| format!("\"{s}\"")),
+        ];
+        let key = prop_oneof![
+            Just("usage"),
+            Just("model"),
+            Just("input_tokens"),
+            Just("prompt_tokens"),
+            Just("output_tokens"),
+            Just("cache_read_input_tokens"),
+            Just("prompt_tokens_details"),
+            Just("cached_tokens"),
+            Just("us\\u0061ge"),
+            Just("id"),
+            Just("mod\u{e8}l"),
+        ];
+        leaf.prop_recursive(4, 40, 5, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec((key.clone(), inner), 0..5).prop_map(|kv| {
+                    let fields: Vec<String> =
+                        kv.iter().map(|(k, v)| format!("\"{k}\" : {v}")).collect();
+                    format!("{{ {} }}", fields.join(","))
+                }),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+        /// Whatever the single-pass read answers, the typed serde read answers the same; and it
+        /// answers nothing for a body serde refuses (a cut or a stray byte included).
+        #[test]
+        fn single_pass_read_never_disagrees_with_serde(
+            body in json_text(),
+            cut in 0usize..200,
+            stray in proptest::sample::select(vec![None, Some(b'}'), Some(b','), Some(b'\x01'), Some(b'"'), Some(0xff), Some(0xc3)]),
+        ) {
+            let mut variants = vec![
+                body.clone().into_bytes(),
+                format!("{{\"usage\": {body}, \"model\": \"m\"}}").into_bytes(),
+                format!("{{\"id\": {body}, \"usage\": {{\"input_tokens\": {body}}}}}").into_bytes(),
+            ];
+            let mut cut_body = body.clone().into_bytes();
+            cut_body.truncate(cut.min(cut_body.len()));
+            variants.push(cut_body);
+            if let Some(b) = stray {
+                let mut v = body.into_bytes();
+                v.insert(cut.min(v.len()), b);
+                variants.push(v);
+            }
+            for v in variants {
+                if let Some(read) = super::super::usage_json::read(&v) {
+                    let mut usage = Usage::default();
+                    if let Some(c) = &read.usage {
+                        c.merge_into(&mut usage);
+                    }
+                    proptest::prop_assert_eq!(
+                        Some((usage, read.model.map(str::to_string))),
+                        typed_read(&v),
+                        "{}", String::from_utf8_lossy(&v)
+                    );
+                }
+            }
+        }
     }
 }
