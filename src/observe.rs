@@ -45,12 +45,8 @@ pub fn request_done(r: &Finished<'_>) {
     let route = r.route;
     let status = r.status;
     let elapsed = r.elapsed;
-    metrics::REQUESTS
-        .with_label_values(&[route, status_label(status)])
-        .inc();
-    metrics::REQUEST_DURATION
-        .with_label_values(&[route])
-        .observe(elapsed.as_secs_f64());
+    metrics::count_request(route, status_label(status));
+    metrics::observe_request_duration(route, elapsed.as_secs_f64());
 
     let blocks = r.blocks;
     let small_blocks = r.small_blocks;

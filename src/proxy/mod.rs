@@ -367,9 +367,10 @@ impl ProxyHttp for Headroom {
             resp.remove_header("transfer-encoding");
         }
         if let Some(sent) = ctx.upstream_sent {
-            crate::metrics::UPSTREAM_DURATION
-                .with_label_values(&[ctx.upstream().name])
-                .observe(sent.elapsed().as_secs_f64());
+            crate::metrics::observe_upstream_duration(
+                ctx.upstream().name,
+                sent.elapsed().as_secs_f64(),
+            );
         }
         let header = |n: http::HeaderName| resp.headers.get(n).and_then(|v| v.to_str().ok());
         ctx.tap = UsageTap::for_response(
@@ -389,7 +390,7 @@ impl ProxyHttp for Headroom {
     ) -> Result<Option<Duration>> {
         if let Some(b) = body.as_ref() {
             let before = ctx.tap.usage;
-            ctx.tap.feed(b);
+            ctx.tap.feed_bytes(b);
             if ctx.tap.usage != before {
                 ctx.live
                     .get_or_insert_with(|| self.shared.streams.open())

@@ -5,6 +5,7 @@
 //! Must never: delay, alter or hold back a byte of the response; grow without bound.
 
 use super::usage_json::Counts;
+use bytes::Bytes;
 use serde_json::Value;
 
 /// Upper bound on a buffered JSON body or a single SSE line we try to read usage from.
@@ -22,8 +23,54 @@ enum Encoding {
 #[derive(Debug)]
 enum Mode {
     Off,
-    Json(Vec<u8>, Encoding),
+    Json(JsonBody, Encoding),
     Sse(Vec<u8>),
+}
+
+/// A JSON body as it arrived. Most answers come in one chunk: it is kept as it is (a shared
+/// reference to the bytes already passed on), not copied.
+#[derive(Debug, Default)]
+enum JsonBody {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(Vec<u8>),
+}
+
+impl JsonBody {
+    fn len(&self) -> usize {
+        match self {
+            JsonBody::Empty => 0,
+            JsonBody::One(b) => b.len(),
+            JsonBody::Many(v) => v.len(),
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8], shared: Option<&Bytes>) {
+        match self {
+            JsonBody::Empty => {
+                *self = match shared {
+                    Some(b) => JsonBody::One(b.clone()),
+                    None => JsonBody::Many(chunk.to_vec()),
+                }
+            }
+            JsonBody::One(first) => {
+                let mut all = Vec::with_capacity(first.len() + chunk.len());
+                all.extend_from_slice(first);
+                all.extend_from_slice(chunk);
+                *self = JsonBody::Many(all);
+            }
+            JsonBody::Many(all) => all.extend_from_slice(chunk),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            JsonBody::Empty => &[],
+            JsonBody::One(b) => b,
+            JsonBody::Many(v) => v,
+        }
+    }
 }
 
 /// Watches one response body.
@@ -65,7 +112,7 @@ impl UsageTap {
         let json = names_json(ct);
         let mode = match encoding {
             Some(Encoding::Identity) if sse => Mode::Sse(Vec::new()),
-            Some(enc) if json => Mode::Json(Vec::new(), enc),
+            Some(enc) if json => Mode::Json(JsonBody::Empty, enc),
             _ => Mode::Off,
         };
         UsageTap {
@@ -77,13 +124,23 @@ impl UsageTap {
 
     /// Feeds a chunk of the body as it passes.
     pub fn feed(&mut self, chunk: &[u8]) {
+        self.feed_shared(chunk, None)
+    }
+
+    /// Feeds a chunk the proxy holds as `Bytes` (a JSON body that is one chunk is kept, not
+    /// copied).
+    pub fn feed_bytes(&mut self, chunk: &Bytes) {
+        self.feed_shared(chunk, Some(chunk))
+    }
+
+    fn feed_shared(&mut self, chunk: &[u8], shared: Option<&Bytes>) {
         match &mut self.mode {
             Mode::Off => {}
             Mode::Json(buf, _) => {
                 if buf.len() + chunk.len() > MAX_TAPPED {
                     self.mode = Mode::Off;
                 } else {
-                    buf.extend_from_slice(chunk);
+                    buf.push(chunk, shared);
                 }
             }
             Mode::Sse(pending) => {
@@ -107,7 +164,9 @@ impl UsageTap {
     pub fn finish(&mut self) {
         match std::mem::replace(&mut self.mode, Mode::Off) {
             Mode::Json(buf, enc) => {
-                let Some(buf) = decode(buf, enc) else { return };
+                let Some(buf) = decode(buf.as_slice(), enc) else {
+                    return;
+                };
                 // Fastest: one validating pass that builds nothing (plain, valid answers).
                 if let Some(read) = super::usage_json::read(&buf) {
                     if let Some(c) = &read.usage {
@@ -229,20 +288,20 @@ impl Counts {
 }
 
 /// Undoes a content encoding, bounded by `MAX_TAPPED` output bytes.
-fn decode(buf: Vec<u8>, enc: Encoding) -> Option<Vec<u8>> {
+fn decode(buf: &[u8], enc: Encoding) -> Option<std::borrow::Cow<'_, [u8]>> {
     use std::io::Read;
     let mut out = Vec::new();
     let limit = MAX_TAPPED as u64 + 1;
     let read = match enc {
-        Encoding::Identity => return Some(buf),
-        Encoding::Gzip => flate2::read::GzDecoder::new(&buf[..])
+        Encoding::Identity => return Some(std::borrow::Cow::Borrowed(buf)),
+        Encoding::Gzip => flate2::read::GzDecoder::new(buf)
             .take(limit)
             .read_to_end(&mut out),
-        Encoding::Deflate => flate2::read::ZlibDecoder::new(&buf[..])
+        Encoding::Deflate => flate2::read::ZlibDecoder::new(buf)
             .take(limit)
             .read_to_end(&mut out),
     };
-    (read.is_ok() && out.len() <= MAX_TAPPED).then_some(out)
+    (read.is_ok() && out.len() <= MAX_TAPPED).then_some(std::borrow::Cow::Owned(out))
 }
 
 /// A model name cut to 64 characters.
@@ -406,6 +465,29 @@ mod tests {
                 general_read(body.as_bytes()),
                 "{body}"
             );
+        }
+    }
+
+    #[test]
+    fn reads_json_usage_from_shared_chunks_however_split() {
+        let body = Bytes::from_static(
+            br#"{"model":"claude-haiku-4-5","usage":{"input_tokens":12,"output_tokens":3}}"#,
+        );
+        for split in [1usize, 5, body.len()] {
+            let mut tap = UsageTap::for_response(Some("application/json"), None);
+            let mut at = 0;
+            while at < body.len() {
+                let end = (at + split).min(body.len());
+                tap.feed_bytes(&body.slice(at..end));
+                at = end;
+            }
+            tap.finish();
+            assert_eq!(
+                (tap.usage.input, tap.usage.output),
+                (12, 3),
+                "split {split}"
+            );
+            assert_eq!(tap.model.as_deref(), Some("claude-haiku-4-5"));
         }
     }
 

@@ -223,13 +223,15 @@ impl Stats {
     }
 
     fn record_at(&self, r: &RequestRecord<'_>, at_ms: u64) {
-        let model = totals::model_key(r.model);
-        let delta = r.delta(&model);
-        let (tokens_before, tokens_after) = delta.tokens();
         let unix = (at_ms / 1000) as i64;
         let Ok(mut c) = self.counts.lock() else {
             return;
         };
+        // The dashboard's entry: the oldest one's text buffers are reused once the ring is full.
+        let mut recent = c.recent.reuse_oldest();
+        totals::model_key_into(r.model, &mut recent.model);
+        let delta = r.delta(&recent.model);
+        let (tokens_before, tokens_after) = delta.tokens();
         delta.add_to(&mut c.run);
         delta.add_to(&mut c.pending.totals);
         c.pending.history.record_with(unix, |t| delta.add_to(t));
@@ -238,16 +240,14 @@ impl Stats {
             team.history.record_with(unix, |t| delta.add_to(t));
         }
         drop(delta);
-        c.recent.push(RecentRequest {
-            at_unix_ms: at_ms,
-            method: recent::display_method(r.method),
-            path: recent::display_path(r.path),
-            model,
-            status: r.status,
-            duration_ms: (r.duration.as_secs_f64() * 100_000.0).round() / 100.0,
-            tokens_before,
-            tokens_after,
-        });
+        recent::display_method_into(r.method, &mut recent.method);
+        recent::display_path_into(r.path, &mut recent.path);
+        recent.at_unix_ms = at_ms;
+        recent.status = r.status;
+        recent.duration_ms = (r.duration.as_secs_f64() * 100_000.0).round() / 100.0;
+        recent.tokens_before = tokens_before;
+        recent.tokens_after = tokens_after;
+        c.recent.push(recent);
         self.dirty.store(true, Ordering::Release);
     }
 

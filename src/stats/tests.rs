@@ -183,3 +183,35 @@ fn requests_without_blocks_add_what_their_full_totals_add() {
         }
     }
 }
+
+#[test]
+fn reused_dashboard_entries_carry_nothing_of_the_request_they_held() {
+    let s = Stats::new();
+    let long = format!("/v1/{}", "x".repeat(100));
+    for i in 0..(recent::RECENT + 10) {
+        let (model, path) = if i % 2 == 0 {
+            ("claude-sonnet-4-5-with-a-long-name", long.as_str())
+        } else {
+            ("m", "/v1/messages")
+        };
+        s.record(&RequestRecord {
+            model: Some(model),
+            path,
+            method: if i % 2 == 0 { "POST" } else { "GET" },
+            status: 200 + i as u16,
+            ..Default::default()
+        });
+    }
+    let recent = s.recent();
+    assert_eq!(recent.len(), recent::RECENT);
+    for (n, r) in recent.iter().enumerate() {
+        let i = recent::RECENT + 10 - 1 - n;
+        let want = if i % 2 == 0 {
+            ("claude-sonnet-4-5-with-a-long-name", long.as_str(), "POST")
+        } else {
+            ("m", "/v1/messages", "GET")
+        };
+        assert_eq!((r.model.as_str(), r.path.as_str(), r.method.as_str()), want);
+        assert_eq!(r.status, 200 + i as u16);
+    }
+}
