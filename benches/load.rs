@@ -185,9 +185,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--bare-pingora") {
         match (args.get(i + 1), args.get(i + 2)) {
-            (Some(listen), Some(up)) => bare_pingora::run(listen, up),
+            (Some(listen), Some(up)) => {
+                bare_pingora::run(listen, up, args.iter().any(|a| a == "--timeouts"))
+            }
             _ => {
-                eprintln!("usage: load --bare-pingora LISTEN_ADDR UPSTREAM_ADDR");
+                eprintln!("usage: load --bare-pingora LISTEN_ADDR UPSTREAM_ADDR [--timeouts]");
                 std::process::exit(2);
             }
         }

@@ -5,7 +5,7 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/callgrind-requests.sh [--requests N] [headroom|pingora]
+Usage: scripts/callgrind-requests.sh [--requests N] [headroom|pingora|pingora-timeouts]
 
 Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), then the chosen proxy under
 `valgrind --tool=callgrind` with instrumentation off; warms up with 50 requests, turns
@@ -14,6 +14,10 @@ the instructions counted per request.
 
   headroom   target/release/headroom, model disabled (the small-request path never runs it)
   pingora    the load bench's bare Pingora passthrough (`load --bare-pingora`)
+  pingora-timeouts
+             the same passthrough with headroom's default timeouts set (client body read,
+             upstream connect/read/write/idle): Pingora's own cost of those timeouts is then
+             in the floor, and headroom minus this is what headroom itself adds
 
 Build first: `cargo bench --bench load --no-run` (builds both in target/release).
 Needs valgrind, nginx and curl. The callgrind profile is kept for callgrind_annotate.
@@ -32,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --requests)
       [[ $# -ge 2 ]] || { echo "callgrind-requests: --requests needs a number" >&2; exit 2; }
       requests="$2"; shift ;;
-    headroom | pingora) target="$1" ;;
+    headroom | pingora | pingora-timeouts) target="$1" ;;
     *) echo "callgrind-requests: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -91,13 +95,14 @@ model:
   enabled: false
 CONF
     cmd=("${root}/target/release/headroom" -c "${work}/headroom.yaml") ;;
-  pingora)
+  pingora | pingora-timeouts)
     bench=""
     for f in "${root}"/target/release/deps/load-*; do
       [[ -x "${f}" && "${f}" != *.d && ( -z "${bench}" || "${f}" -nt "${bench}" ) ]] && bench="${f}"
     done
     [[ -n "${bench}" ]] || { echo "callgrind-requests: build the load bench first (cargo bench --bench load --no-run)" >&2; exit 1; }
-    cmd=("${bench}" --bare-pingora "127.0.0.1:${proxy_port}" "127.0.0.1:${up_port}") ;;
+    cmd=("${bench}" --bare-pingora "127.0.0.1:${proxy_port}" "127.0.0.1:${up_port}")
+    [[ "${target}" == pingora-timeouts ]] && cmd+=(--timeouts) ;;
 esac
 [[ -x "${cmd[0]}" ]] || { echo "callgrind-requests: ${cmd[0]} is missing (cargo bench --bench load --no-run)" >&2; exit 1; }
 

@@ -18,8 +18,11 @@ const DURATION_BUCKETS: &[f64] = &[
 /// their address and length find a child without hashing the labels and taking the vector's
 /// lock on every request (as `with_label_values` does). Children are never removed here.
 struct Children<T> {
-    known: std::cell::RefCell<Vec<([(usize, usize); 2], T)>>,
+    known: std::cell::RefCell<Vec<(LabelKey, T)>>,
 }
+
+/// Two label values by address and length.
+type LabelKey = [(usize, usize); 2];
 
 impl<T: Clone> Children<T> {
     const fn new() -> Self {

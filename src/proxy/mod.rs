@@ -113,10 +113,12 @@ impl RequestCtx {
 
 #[async_trait]
 impl ProxyHttp for Headroom {
-    type CTX = RequestCtx;
+    /// Boxed: Pingora keeps the context inside each request's future, which it moves (copies)
+    /// several times per request; a pointer moves cheaper than the whole context.
+    type CTX = Box<RequestCtx>;
 
-    fn new_ctx(&self) -> RequestCtx {
-        RequestCtx {
+    fn new_ctx(&self) -> Box<RequestCtx> {
+        Box::new(RequestCtx {
             snapshot: self.shared.snapshot(),
             route: Route::Health,
             started: Instant::now(),
@@ -131,13 +133,17 @@ impl ProxyHttp for Headroom {
             bypass: false,
             live: None,
             _in_flight: self.shared.enter(),
-        }
+        })
     }
 
     /// Refuses ambiguous framing; classifies the request; decides whether the caller is trusted
     /// (refusing foreign hosts and cross-site browser requests); answers local routes itself;
     /// plans the body.
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut Box<RequestCtx>,
+    ) -> Result<bool> {
         let timeouts = &ctx.snapshot.config.timeouts;
         session.set_read_timeout(Some(Duration::from_millis(timeouts.client_read_ms)));
         if let Some(err) = refuse_ambiguous_framing(session) {
@@ -240,7 +246,7 @@ impl ProxyHttp for Headroom {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<Box<HttpPeer>> {
         let up = ctx.upstream();
         let addr = match up.addr() {
@@ -274,7 +280,7 @@ impl ProxyHttp for Headroom {
         &self,
         _session: &mut Session,
         req: &mut RequestHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<()> {
         let snapshot = ctx.snapshot.clone();
         let upstream = match ctx.upstream_kind() {
@@ -323,7 +329,7 @@ impl ProxyHttp for Headroom {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<()> {
         let Some(buffered) = ctx.body.as_mut() else {
             let n = body.as_ref().map_or(0, |b| b.len());
@@ -358,7 +364,7 @@ impl ProxyHttp for Headroom {
         &self,
         session: &mut Session,
         resp: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<()> {
         ctx.status = resp.status.as_u16();
         if session.req_header().version == http::Version::HTTP_10 {
@@ -386,7 +392,7 @@ impl ProxyHttp for Headroom {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<Option<Duration>> {
         if let Some(b) = body.as_ref() {
             let before = ctx.tap.usage;
@@ -408,7 +414,7 @@ impl ProxyHttp for Headroom {
         &self,
         session: &mut Session,
         e: &Error,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> FailToProxy {
         let gone = FailToProxy {
             error_code: 0,
@@ -454,7 +460,7 @@ impl ProxyHttp for Headroom {
 
     /// Pingora's own error line: kept for upstream failures, dropped for clients that went away
     /// (our request line records those at INFO).
-    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Box<RequestCtx>, e: &Error) -> bool {
         let client_gone = e.esource() == &pingora::ErrorSource::Downstream
             && matches!(
                 e.etype(),
@@ -468,7 +474,7 @@ impl ProxyHttp for Headroom {
 
     /// What Pingora's error lines say about a request: method, path and route, never the
     /// query string (it can carry keys) or any header value.
-    fn request_summary(&self, session: &Session, ctx: &RequestCtx) -> String {
+    fn request_summary(&self, session: &Session, ctx: &Box<RequestCtx>) -> String {
         let req = session.req_header();
         format!(
             "{} {} (route {})",
@@ -479,7 +485,7 @@ impl ProxyHttp for Headroom {
     }
 
     /// One log line, metrics and stats per request.
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Box<RequestCtx>) {
         if ctx.status == 0 {
             ctx.status = session
                 .response_written()

@@ -189,7 +189,7 @@ fn reused_dashboard_entries_carry_nothing_of_the_request_they_held() {
     let s = Stats::new();
     let long = format!("/v1/{}", "x".repeat(100));
     for i in 0..(recent::RECENT + 10) {
-        let (model, path) = if i % 2 == 0 {
+        let (model, path) = if i.is_multiple_of(2) {
             ("claude-sonnet-4-5-with-a-long-name", long.as_str())
         } else {
             ("m", "/v1/messages")
@@ -197,7 +197,7 @@ fn reused_dashboard_entries_carry_nothing_of_the_request_they_held() {
         s.record(&RequestRecord {
             model: Some(model),
             path,
-            method: if i % 2 == 0 { "POST" } else { "GET" },
+            method: if i.is_multiple_of(2) { "POST" } else { "GET" },
             status: 200 + i as u16,
             ..Default::default()
         });
@@ -206,7 +206,7 @@ fn reused_dashboard_entries_carry_nothing_of_the_request_they_held() {
     assert_eq!(recent.len(), recent::RECENT);
     for (n, r) in recent.iter().enumerate() {
         let i = recent::RECENT + 10 - 1 - n;
-        let want = if i % 2 == 0 {
+        let want = if i.is_multiple_of(2) {
             ("claude-sonnet-4-5-with-a-long-name", long.as_str(), "POST")
         } else {
             ("m", "/v1/messages", "GET")
