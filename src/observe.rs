@@ -114,7 +114,8 @@ pub fn request_done(r: &Finished<'_>) {
     }
     if crate::logging::is_text() {
         if tracing::enabled!(target: "headroom::request", tracing::Level::INFO) {
-            crate::logging::write_text_info("headroom::request", &text_line(r, before, after));
+            let line = text_line(r, before, after);
+            crate::logging::write_text_info(crate::logging::ACCESS_TARGET, &line);
         }
         return;
     }
