@@ -17,6 +17,7 @@ pub mod routes;
 mod served;
 pub mod trust;
 pub mod usage;
+mod usage_answer;
 mod usage_json;
 
 use crate::state::{InFlight, Shared, Snapshot};

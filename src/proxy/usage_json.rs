@@ -10,6 +10,8 @@
 //! Must never: answer for a body serde would refuse, or answer differently from the typed serde
 //! read for a body it accepts.
 
+use crate::usage::Usage;
+
 /// The usage fields the tap reads, as a response states them.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Counts {
@@ -28,6 +30,24 @@ pub(super) struct Counts {
 pub(super) struct Read<'a> {
     pub usage: Option<Counts>,
     pub model: Option<&'a str>,
+}
+
+impl Counts {
+    /// What [`Usage::merge`] does with the same object as a `Value`.
+    pub(super) fn merge_into(&self, usage: &mut Usage) {
+        if let Some(v) = self.input_tokens.or(self.prompt_tokens) {
+            usage.input = v;
+        }
+        if let Some(v) = self.output_tokens.or(self.completion_tokens) {
+            usage.output = v;
+        }
+        if let Some(v) = self.cache_read_input_tokens.or(self.cached_tokens) {
+            usage.cache_read = v;
+        }
+        if let Some(v) = self.cache_creation_input_tokens {
+            usage.cache_creation = v;
+        }
+    }
 }
 
 /// Deeper bodies are left to serde (its own limit is 128 levels).
