@@ -136,7 +136,12 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             }
         }
         if count == 0 {
-            let what = if src[run.clone()].iter().all(|l| l.starts_with("    ")) {
+            let what = if src[run.clone()]
+                .iter()
+                .all(|l| l.trim().is_empty() || trim::pytest_progress(l).is_some())
+            {
+                "test progress"
+            } else if src[run.clone()].iter().all(|l| l.starts_with("    ")) {
                 "test source"
             } else if src[run.clone()].iter().all(|l| {
                 l.trim_start().starts_with("at ")

@@ -147,31 +147,50 @@ pub fn drop_pytest_source(src: &[&str], keep: &mut [bool]) {
     }
 }
 
-/// pytest's progress lines that only passed (`tests/test_a.py ....ss.. [ 40%]`): the summary
-/// line counts them, and lines with an `F` or `E` stay.
+/// pytest's progress lines (`tests/test_a.py ....ss.. [ 40%]`): the summary line counts the
+/// passes. Lines with an `F` or `E` stay, unless the report ends with pytest's `short test
+/// summary info`, which names every failure and error itself.
 pub fn drop_pytest_progress(src: &[&str], keep: &mut [bool]) {
+    let summarised = src
+        .iter()
+        .any(|l| l.starts_with("==") && l.contains(" short test summary info "));
     for (i, l) in src.iter().enumerate() {
-        let Some(body) = l.trim_end().strip_suffix(']') else {
-            continue;
-        };
-        let Some((marks, pct)) = body.rsplit_once('[') else {
-            continue;
-        };
-        let pct = pct.trim();
-        let is_pct = pct.ends_with('%')
-            && pct[..pct.len() - 1]
-                .trim()
-                .bytes()
-                .all(|b| b.is_ascii_digit());
-        let marks = marks.trim_end();
-        // An optional path, then the outcome characters.
-        let outcomes = marks.rsplit_once(' ').map_or(marks, |(_, m)| m);
-        let passed =
-            !outcomes.is_empty() && outcomes.bytes().all(|b| matches!(b, b'.' | b's' | b'x'));
-        if is_pct && passed {
-            keep[i] = false;
+        match pytest_progress(l) {
+            Some(Progress::Passed) => keep[i] = false,
+            Some(Progress::Failed) if summarised => keep[i] = false,
+            _ => {}
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Only `.`, `s`, `x`.
+    Passed,
+    /// At least one `F`, `E` or `X`.
+    Failed,
+}
+
+/// A pytest progress line: an optional path, outcome characters, then `[ NN%]`.
+pub fn pytest_progress(line: &str) -> Option<Progress> {
+    let body = line.trim_end().strip_suffix(']')?;
+    let (marks, pct) = body.rsplit_once('[')?;
+    let pct = pct.trim().strip_suffix('%')?;
+    if pct.is_empty() || !pct.trim().bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let marks = marks.trim_end();
+    let outcomes = marks.rsplit_once(' ').map_or(marks, |(_, m)| m);
+    if outcomes.is_empty() {
+        return None;
+    }
+    if outcomes.bytes().all(|b| matches!(b, b'.' | b's' | b'x')) {
+        return Some(Progress::Passed);
+    }
+    outcomes
+        .bytes()
+        .all(|b| matches!(b, b'.' | b's' | b'x' | b'X' | b'F' | b'E'))
+        .then_some(Progress::Failed)
 }
 
 /// `_____ test_name _____` (a failure's section title) or `===== FAILURES =====`.
@@ -221,6 +240,20 @@ mod tests {
             "........................................ [ 96%]",
             "FF..F                                    [100%]",
             "title = [ 40%]",
+        ];
+        let mut keep = vec![true; src.len()];
+        drop_pytest_progress(&src, &mut keep);
+        assert_eq!(keep, [false, false, true, true]);
+    }
+
+    #[test]
+    fn pytest_progress_with_failures_goes_when_the_short_summary_names_them() {
+        // pytest 9.2 `-q`-less run of tests/fixtures/realworld/pytest_failures.
+        let src = [
+            "tests/test_slug.py ..................................................... [ 40%]",
+            "FF..F                                                                    [100%]",
+            "=========================== short test summary info ============================",
+            "FAILED tests/test_slug.py::test_empty_title_raises - Failed: DID NOT RAISE Va...",
         ];
         let mut keep = vec![true; src.len()];
         drop_pytest_progress(&src, &mut keep);
