@@ -3,6 +3,9 @@
 //! they carry none; the first of each group stays verbatim with its location and notes, as do
 //! rare ones and those the task names; repeats become a marker listing their locations.
 //! Summary lines (`error: aborting due to 3 previous errors`, `2 passed; 1 failed`) always stay.
+//! Notes that recur in three or more diagnostics (clippy's `= help: for further information
+//! visit …`, `= note: `#[warn(…)]` on by default`) stay where they first appear, followed by one
+//! counted note standing for every later instance.
 //!
 //! Must never: drop a summary line, the first diagnostic of a group, or a diagnostic without
 //! naming its location in a marker.
@@ -30,6 +33,11 @@ impl Compressor for DiagnosticsCompressor {
 
 /// Diagnostics of one group kept in full before repeats are folded.
 const KEEP_PER_GROUP: usize = 1;
+/// A group this small counts as rare: its repeats keep their message and location.
+const RARE_GROUP: usize = 2;
+/// A group this small whose repeats suggest an edit counts as rare too: they keep the edit,
+/// which differs at every location.
+const RARE_GROUP_WITH_EDITS: usize = 3;
 /// Locations listed in one marker.
 const MAX_LOCATIONS: usize = 8;
 
@@ -63,7 +71,12 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         record_of[r.start..r.end]
             .iter_mut()
             .for_each(|o| *o = Some(k));
-        let rare = group_size[r.group.as_str()] <= 2;
+        let size = group_size[r.group.as_str()];
+        let rare = size <= RARE_GROUP
+            || size <= RARE_GROUP_WITH_EDITS
+                && src[r.start..r.end]
+                    .iter()
+                    .any(|l| trim::is_suggested_edit(l));
         // Named by the task: its message or location holds a task word, or any of its
         // lines a task identifier (a word in a compiler's note says little).
         let named = src[r.start..r.end].iter().enumerate().any(|(k, l)| {
@@ -81,7 +94,7 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         keep[r.start..r.end].iter_mut().for_each(|k| *k = false);
     }
     let ranges: Vec<std::ops::Range<usize>> = records.iter().map(|r| r.start..r.end).collect();
-    trim::drop_boilerplate(src, &ranges, &mut keep);
+    let boilerplate = trim::boilerplate(src, &ranges);
     trim::drop_library_frames(src, &mut keep);
     trim::drop_pytest_source(src, &mut keep);
     trim::drop_pytest_progress(src, &mut keep);
@@ -116,7 +129,8 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     // A lone line between kept ones (a suggestion's `+` line inside a trimmed excerpt) stays:
     // it reads as part of what is shown, whatever the cost rule would say.
     close_small_gaps(&mut keep, 2);
-    lines.render(&keep, |run| {
+    let (fold, notes) = fold_boilerplate(src, &boilerplate, &keep);
+    lines.render_folded(&keep, &fold, &notes, |run, in_run| {
         let mut groups: Vec<&str> = Vec::new();
         let mut locations: Vec<&str> = Vec::new();
         let mut count = 0;
@@ -151,13 +165,13 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             } else {
                 "similar lines"
             };
-            return lines.marker(&run, what);
+            return lines.marker_counted(&run, in_run, what);
         }
         // Inside a diagnostic whose header stays: part of its excerpt or notes.
         if let Some(k) = record_of[run.start] {
             let r = &records[k];
             if run.start > r.start && keep[r.start] && run.end <= r.end {
-                return lines.marker(&run, "excerpt");
+                return lines.marker_counted(&run, in_run, "excerpt");
             }
         }
         let mut what = format!(
@@ -183,8 +197,59 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
                 what.push_str(&format!(" and {} more", locations.len() - MAX_LOCATIONS));
             }
         }
-        lines.marker(&run, &what)
+        lines.marker_counted(&run, in_run, &what)
     })
+}
+
+/// Every later instance of a boilerplate note that is still kept leaves, and one counted note
+/// after the family's first kept instance says so — when that note costs less than they do.
+/// Families whose first instances sit on consecutive lines share one note.
+fn fold_boilerplate(
+    src: &[&str],
+    families: &[Vec<usize>],
+    keep: &[bool],
+) -> (Vec<bool>, Vec<(usize, String)>) {
+    let mut fold = vec![false; src.len()];
+    // (first kept line, later kept lines) per family, in line order.
+    let mut found: Vec<(usize, Vec<usize>)> = families
+        .iter()
+        .filter_map(|family| {
+            let mut kept = family.iter().copied().filter(|&i| keep[i]);
+            let first = kept.next()?;
+            let later: Vec<usize> = kept.collect();
+            (later.len() >= 2).then_some((first, later))
+        })
+        .collect();
+    found.sort_by_key(|(first, _)| *first);
+    let mut notes = Vec::new();
+    let mut k = 0;
+    while k < found.len() {
+        // A stretch of first instances on consecutive lines.
+        let mut end = k + 1;
+        while end < found.len() && found[end].0 == found[end - 1].0 + 1 {
+            end += 1;
+        }
+        let later: Vec<usize> = found[k..end]
+            .iter()
+            .flat_map(|(_, l)| l.iter().copied())
+            .collect();
+        let above = if end - k == 1 {
+            "the line above".to_string()
+        } else {
+            format!("the {} lines above", end - k)
+        };
+        let note = format!(
+            "[… {} more like {above} omitted from later diagnostics …]",
+            later.len()
+        );
+        let lines: Vec<&str> = later.iter().map(|&i| src[i]).collect();
+        if super::runs::run_is_worth_a_marker(&lines, &note) {
+            later.iter().for_each(|&i| fold[i] = true);
+            notes.push((found[end - 1].0, note));
+        }
+        k = end;
+    }
+    (fold, notes)
 }
 
 /// `a.py:6:89, a.py:7:89, b.py:3:1` → `a.py:6:89, 7:89, b.py:3:1`: a location in the same file
@@ -366,5 +431,40 @@ mod tests {
         assert!(out.contains("at src/a.py:1, 2, 3, 4, 5 …]"), "{out}");
         assert!(out.contains("src/b.py:9: error: Name \"x\" is not defined"));
         assert!(out.contains("Found 7 errors in 2 files"));
+    }
+
+    #[test]
+    fn clippy_boilerplate_folds_into_one_counted_note_and_each_fix_stays() {
+        // `cargo clippy -- -W clippy::pedantic` on a small crate (the corpus case).
+        let text = include_str!("../../../tests/fixtures/realworld/clippy_warnings/input.txt");
+        let out = compress_diagnostics(text, "What does clippy want me to change?").unwrap();
+        let url = "= help: for further information visit https://rust-lang.github.io/rust-clippy/";
+        assert_eq!(out.matches(url).count(), 1, "{out}");
+        assert_eq!(out.matches("` on by default").count(), 1, "{out}");
+        assert!(
+            out.contains("on by default\n[… 18 more like the 2 lines above omitted from later diagnostics …]"),
+            "{out}"
+        );
+        // A repeat keeps its message, location and suggested edit.
+        assert!(out.contains("  --> src/main.rs:24:5\n"), "{out}");
+        assert!(
+            out.contains("24 -     return counts;\n24 +     counts\n"),
+            "{out}"
+        );
+        // Notes that say something of their own stay.
+        assert!(out.contains("= help: consider using the `Entry` API"));
+        assert!(out.contains("= help: to override `-W clippy::pedantic` add"));
+        assert!(out.contains("warning: `inventory` (bin \"inventory\") generated 12 warnings"));
+        assert!(out.len() < text.len() * 3 / 4);
+    }
+
+    #[test]
+    fn notes_recurring_in_fewer_than_three_diagnostics_stay() {
+        let text = "warning: unneeded `return` statement\n --> src/a.rs:9:18\n  |\n  = help: for further information visit https://x.test/index.html#needless_return\n  = note: `#[warn(clippy::needless_return)]` on by default\n\nwarning: length comparison to zero\n --> src/a.rs:4:8\n  |\n  = help: for further information visit https://x.test/index.html#len_zero\n  = note: `#[warn(clippy::len_zero)]` on by default\n\nwarning: `a` (bin \"a\") generated 2 warnings\n";
+        let out = compress_diagnostics(text, "what is wrong?");
+        assert!(
+            out.as_ref().is_none_or(|o| o.contains("#len_zero")),
+            "{out:?}"
+        );
     }
 }

@@ -98,9 +98,57 @@ impl<'a> Lines<'a> {
         Some(format!("{}{out}{}", self.head, self.tail))
     }
 
+    /// Renders like [`Lines::render`], except that the lines `fold` marks leave without a
+    /// marker of their own: each `(line, note)` of `notes` (in line order) is written right
+    /// after that kept line and stands for them. `marker` gets a dropped run's line indices and
+    /// how many of its lines it stands for (folded lines inside the run are their note's).
+    /// Only for blocks without line numbers: a folded line leaves no gap a range could cite.
+    pub fn render_folded(
+        &self,
+        keep: &[bool],
+        fold: &[bool],
+        notes: &[(usize, String)],
+        mut marker: impl FnMut(Range<usize>, usize) -> String,
+    ) -> Option<String> {
+        if notes.is_empty() || self.numbers.is_some() {
+            return self.render(keep, |run| {
+                let count = run.len();
+                marker(run, count)
+            });
+        }
+        let mut view: Vec<&str> = Vec::with_capacity(self.raw.len() + notes.len());
+        let mut origin: Vec<Option<usize>> = Vec::with_capacity(view.capacity());
+        let mut view_keep: Vec<bool> = Vec::with_capacity(view.capacity());
+        let mut next_note = notes.iter().peekable();
+        for (i, line) in self.raw.iter().enumerate() {
+            if !fold.get(i).copied().unwrap_or(false) {
+                view.push(line);
+                origin.push(Some(i));
+                view_keep.push(keep.get(i).copied().unwrap_or(true));
+            }
+            while let Some((_, note)) = next_note.next_if(|(at, _)| *at == i) {
+                view.push(note);
+                origin.push(None);
+                view_keep.push(true);
+            }
+        }
+        let out = emit(&view, &KeepMask::from_vec(view_keep), |run| {
+            let raw: Vec<usize> = origin[run].iter().flatten().copied().collect();
+            match (raw.first(), raw.last()) {
+                (Some(&a), Some(&b)) => marker(a..b + 1, raw.len()),
+                _ => String::new(),
+            }
+        });
+        Some(format!("{}{}{}", self.head, out.text, self.tail))
+    }
+
     /// A marker naming the run's size, its line range when known, and `what` was in it.
     pub fn marker(&self, run: &Range<usize>, what: &str) -> String {
-        let count = run.len();
+        self.marker_counted(run, run.len(), what)
+    }
+
+    /// [`Lines::marker`] for a run that stands for `count` of its lines.
+    pub fn marker_counted(&self, run: &Range<usize>, count: usize, what: &str) -> String {
         let unit = if count == 1 { "line" } else { "lines" };
         let detail = if what.is_empty() {
             String::new()
@@ -307,5 +355,23 @@ mod tests {
         let mut keep = [true, false, true, false, false, false, true];
         close_small_gaps(&mut keep, 2);
         assert_eq!(keep, [true, true, true, false, false, false, true]);
+    }
+
+    #[test]
+    fn folded_lines_leave_one_note_and_runs_count_only_their_own_lines() {
+        let block = "head\n  = note: same\nbody one\n  = note: same\ndropped a: the first of two lines long enough together to be worth a marker\ndropped b: and the second of them, which says nothing the reader needs here\n  = note: same\nend";
+        let lines = Lines::new(block);
+        let keep = [true, true, true, true, false, false, true, true];
+        let fold = [false, false, false, true, false, false, true, false];
+        let notes = vec![(1, "[… 2 more like the line above omitted …]".to_string())];
+        let out = lines
+            .render_folded(&keep, &fold, &notes, |run, n| {
+                format!("[… {n} of lines {}–{} omitted …]", run.start, run.end - 1)
+            })
+            .unwrap();
+        assert_eq!(
+            out,
+            "head\n  = note: same\n[… 2 more like the line above omitted …]\nbody one\n[… 2 of lines 4–5 omitted …]\nend"
+        );
     }
 }

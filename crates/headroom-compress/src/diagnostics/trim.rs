@@ -27,54 +27,78 @@ pub fn is_excerpt_line(line: &str) -> bool {
 }
 
 /// Clears the excerpt of a repeated diagnostic (`record` excludes its header line), and its
-/// `help:` suggestion headers, keeping the location and the `= note:` / `= help:` lines.
+/// `help:` suggestion headers, keeping the location, the `= note:` / `= help:` lines and the
+/// suggested edit itself (`24 -     return counts;` / `24 +     counts`): what to change
+/// differs at every location.
 pub fn trim_repeat(src: &[&str], record: Range<usize>, keep: &mut [bool]) {
     for i in record {
         let t = src[i].trim_start();
-        if is_excerpt_line(src[i]) || t.starts_with("help: ") && !t.contains("-->") {
+        if is_excerpt_line(src[i]) && !is_suggested_edit(src[i])
+            || t.starts_with("help: ") && !t.contains("-->")
+        {
             keep[i] = false;
         }
     }
 }
 
-/// `= help:` / `= note:` lines whose template recurs in at least three records stay in the
-/// first record that has them (`= help: for further information visit <url>`).
-pub fn drop_boilerplate(src: &[&str], records: &[Range<usize>], keep: &mut [bool]) {
-    let note = |l: &str| {
-        let t = l.trim_start();
-        t.starts_with("= help: ") || t.starts_with("= note: ")
-    };
-    let mut count: HashMap<String, usize> = HashMap::new();
+/// `9 - old`, `9 + new`, `7 ~ changed`: a line of a rustc/clippy suggestion.
+pub fn is_suggested_edit(line: &str) -> bool {
+    let t = line.trim_start();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &t[digits..];
+    digits > 0 && (rest.starts_with(" - ") || rest.starts_with(" + ") || rest.starts_with(" ~ "))
+}
+
+/// `= help:` / `= note:` lines whose kind recurs in at least three records, as families of
+/// line indices in order (`= help: for further information visit <url>`, rustc's and clippy's
+/// `= note: `#[warn(lint)]` on by default`). The compressor keeps each family's first kept
+/// line and folds the rest into one counted note.
+pub fn boilerplate(src: &[&str], records: &[Range<usize>]) -> Vec<Vec<usize>> {
+    let mut families: Vec<(String, Vec<usize>, usize)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for r in records {
-        let mut seen: Vec<String> = Vec::new();
-        for &l in &src[r.clone()] {
-            if note(l) {
-                let t = template(l);
-                if !seen.contains(&t) {
-                    seen.push(t);
-                }
-            }
-        }
-        for t in seen {
-            *count.entry(t).or_default() += 1;
-        }
-    }
-    let mut shown: HashMap<String, bool> = HashMap::new();
-    for r in records {
+        let mut seen: Vec<usize> = Vec::new();
         for i in r.clone() {
-            if !note(src[i]) {
+            let Some(key) = boilerplate_key(src[i]) else {
                 continue;
-            }
-            let t = template(src[i]);
-            if count.get(&t).copied().unwrap_or(0) < 3 {
-                continue;
-            }
-            let first = shown.insert(t, true).is_none();
-            if !first {
-                keep[i] = false;
+            };
+            let f = *index.entry(key.clone()).or_insert_with(|| {
+                families.push((key, Vec::new(), 0));
+                families.len() - 1
+            });
+            families[f].1.push(i);
+            if !seen.contains(&f) {
+                seen.push(f);
+                families[f].2 += 1;
             }
         }
     }
+    families
+        .into_iter()
+        .filter(|(_, _, records)| *records >= 3)
+        .map(|(_, lines, _)| lines)
+        .collect()
+}
+
+/// What makes two notes the same kind: their template, with the lint named by a
+/// `for further information` link's fragment or a `#[warn(…)]` attribute left out (the
+/// diagnostic's own message says which lint it is).
+fn boilerplate_key(line: &str) -> Option<String> {
+    let t = line.trim_start();
+    if !(t.starts_with("= help: ") || t.starts_with("= note: ")) {
+        return None;
+    }
+    if let Some(url) = t.strip_prefix("= help: for further information visit ") {
+        let page = url.split('#').next().unwrap_or(url);
+        return Some(format!("= help: for further information visit {page}"));
+    }
+    if let Some(attr) = t.strip_prefix("= note: `#[") {
+        // `#[warn(clippy::ptr_arg)]` on by default`, `… (part of `#[warn(unused)]`) on by default`.
+        if let (Some((level, _)), true) = (attr.split_once('('), attr.ends_with(" on by default")) {
+            return Some(format!("= note: `#[{level}(…)]` on by default"));
+        }
+    }
+    Some(template(t))
 }
 
 /// Rust backtrace frames (`  3: core::panicking::assert_failed` and its `at /rustc/…` line)
