@@ -77,15 +77,17 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
     let idents = Identifiers::new(task);
     if !words.is_empty() || !idents.is_empty() {
         for i in 0..n {
+            // Prose in comments meets two common task words easily: it needs three.
+            let comment = is_comment(src[i].trim_start());
             let strong = idents.matches(src[i])
                 || compound_hit(&words, src[i])
-                || distinct_task_words(&words, src[i]) >= 2;
+                || distinct_task_words(&words, src[i]) >= if comment { 3 } else { 2 };
             if !strong && !words.matches(src[i]) {
                 continue;
             }
             // One task word in a comment or doc line (prose, doc examples) says little; the
             // doc's first line already stays, and strong hits keep their whole doc block.
-            if !strong && is_comment(src[i].trim_start()) {
+            if !strong && comment {
                 continue;
             }
             keep[i] = true;
@@ -554,5 +556,24 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("107\tpub fn add("));
+    }
+
+    #[test]
+    fn a_doc_comment_meeting_two_common_task_words_does_not_pull_in_its_item() {
+        // A Read page of pingora-proxy 0.9.1's `src/proxy_trait.rs` (the corpus case).
+        let page = include_str!(
+            "../../../tests/fixtures/realworld/rust_read_pingora_proxy_trait_offset/input.txt"
+        );
+        let task = "If my upstream_request_filter removes Content-Length on a request with a body, does Pingora add Transfer-Encoding: chunked by itself?";
+        let out = compress_code(page, task).unwrap();
+        // The doc that answers (three task words and more) stays with its item.
+        assert!(
+            out.contains("leaves neither `Content-Length` nor `Transfer-Encoding`, Pingora adds")
+        );
+        assert!(out.contains("322\t    async fn upstream_request_filter("));
+        // A neighbour's doc that only meets "upstream" and "request"-like words keeps its first
+        // line, its signature, and a marker with the exact range.
+        assert!(out.contains("334\t    /// Adjust upstream modules before they process the response header.\n[… lines 335–353 omitted"), "{out}");
+        assert!(out.contains("354\t    async fn adjust_upstream_modules("));
     }
 }
