@@ -2,7 +2,9 @@
 //! pages) and the text of HTML pages. Every heading stays, and with it the document's opening
 //! paragraph and each section's first line; paragraphs, bullets and code blocks the task's
 //! words hit stay whole. Everything else becomes one marker per run, so a kept bullet always
-//! sits under the heading that gives it its meaning (a changelog line under its version).
+//! sits under the heading that gives it its meaning (a changelog line under its version);
+//! definitions (man page options) whose whole description goes keep their term lines together
+//! under one counted note per section, when that costs less than a marker per term.
 //!
 //! Must never: drop a heading, or keep a unit without the heading above it.
 
@@ -97,7 +99,92 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         MIN_KEPT_SHARE
     };
     fill_first_lines(src, &units, &mut keep, share);
-    lines.render(&keep, |run| lines.marker(&run, ""))
+    let plain = lines.render(&keep, |run| lines.marker(&run, ""));
+    match (fold_definitions(&lines, &units, &heading, &keep), plain) {
+        (Some(folded), Some(plain))
+            if super::tokens::estimate(&folded) >= super::tokens::estimate(&plain) =>
+        {
+            Some(plain)
+        }
+        (folded, plain) => folded.or(plain),
+    }
+}
+
+/// Definitions (a man page's options, a glossary) whose whole description is dropped leave
+/// their term lines standing together, and one note under the section's heading counts the
+/// descriptions, instead of one marker under every term. `None` when no section has two such
+/// definitions or the notes would not pay for themselves, and for Read pages (whose markers
+/// cite line ranges).
+fn fold_definitions(
+    lines: &Lines<'_>,
+    units: &[Unit],
+    heading: &[bool],
+    keep: &[bool],
+) -> Option<String> {
+    if lines.numbers.is_some() {
+        return None;
+    }
+    let src = &lines.text;
+    // Section heading line → (definitions, description lines) folded under it.
+    let mut sections: Vec<(usize, Vec<usize>, usize)> = Vec::new();
+    for u in units {
+        let description = u.start + 1..u.end;
+        if !is_definition(src, u) || !keep[u.start] || keep[description.clone()].contains(&true) {
+            continue;
+        }
+        // A description cheaper than its marker stays as it was, as it would without folding.
+        let marker = lines.marker(&description, "");
+        if !super::runs::run_is_worth_a_marker(&src[description.clone()], &marker) {
+            continue;
+        }
+        let Some(h) = (0..u.start).rev().find(|&i| heading[i]) else {
+            continue;
+        };
+        match sections.last_mut() {
+            Some((at, defs, _)) if *at == h => defs.push(u.start),
+            _ => sections.push((h, vec![u.start], 0)),
+        }
+        if let Some(s) = sections.last_mut() {
+            s.2 += description.len();
+        }
+    }
+    let mut fold = vec![false; src.len()];
+    let mut notes = Vec::new();
+    for (h, defs, count) in sections {
+        if defs.len() < 2 {
+            continue;
+        }
+        let note = format!(
+            "[… descriptions of {} entries below omitted ({} lines) …]",
+            defs.len(),
+            super::marker::thousands(count)
+        );
+        let folded: Vec<usize> = units
+            .iter()
+            .filter(|u| defs.contains(&u.start))
+            .flat_map(|u| u.start + 1..u.end)
+            .collect();
+        // The blank line between two folded definitions goes with them: their terms read as
+        // one list.
+        let blanks: Vec<usize> = units
+            .windows(2)
+            .filter(|w| defs.contains(&w[0].start) && defs.contains(&w[1].start))
+            .flat_map(|w| w[0].end..w[1].start)
+            .filter(|&i| src[i].trim().is_empty())
+            .collect();
+        let texts: Vec<&str> = folded.iter().map(|&i| src[i]).collect();
+        if !super::runs::run_is_worth_a_marker(&texts, &note) {
+            continue;
+        }
+        folded.iter().chain(&blanks).for_each(|&i| fold[i] = true);
+        notes.push((h, note));
+    }
+    if notes.is_empty() {
+        return None;
+    }
+    lines.render_folded(keep, &fold, &notes, |run, count| {
+        lines.marker_counted(&run, count, "")
+    })
 }
 
 /// Share of the document's text that headings and hits leave at least; below it, paragraphs'
@@ -317,5 +404,40 @@ mod tests {
         assert!(out
             .contains("       --follow\n           Continue listing the history beyond renames."));
         assert!(out.contains("       --other"));
+    }
+
+    #[test]
+    fn a_man_pages_dropped_option_descriptions_are_counted_under_their_section() {
+        // `MANWIDTH=100 man -P cat tar` (the corpus case).
+        let page = include_str!("../../../tests/fixtures/realworld/man_tar/input.txt");
+        let out = compress_document(page, "What does this man page cover?").unwrap();
+        assert!(
+            out.contains("       -c, --create\n       -d, --diff, --compare\n"),
+            "{out}"
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| *l == "   Operation modifiers")
+            .unwrap();
+        let note = lines[at + 1];
+        assert!(
+            note.starts_with("[… descriptions of ") && note.contains(" entries below omitted ("),
+            "{note}"
+        );
+        // One-line descriptions, cheaper than a marker, stay under their options.
+        assert!(out.contains(
+            "       --check-device\n              Check device numbers when creating incremental archives (default).\n"
+        ));
+        for heading in [
+            "NAME",
+            "SYNOPSIS",
+            "DESCRIPTION",
+            "OPTIONS",
+            "RETURN VALUE",
+            "SEE ALSO",
+        ] {
+            assert!(out.lines().any(|l| l == heading), "{heading}");
+        }
     }
 }
