@@ -75,10 +75,11 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
     let words = TaskWords::new(task);
     let words = words.selective(src.iter().copied(), (n / 25).max(4));
     let idents = Identifiers::new(task);
+    let docstring = docstring_lines(src);
     if !words.is_empty() || !idents.is_empty() {
         for i in 0..n {
             // Prose in comments meets two common task words easily: it needs three.
-            let comment = is_comment(src[i].trim_start());
+            let comment = is_comment(src[i].trim_start()) || docstring[i];
             let strong = idents.matches(src[i])
                 || compound_hit(&words, src[i])
                 || distinct_task_words(&words, src[i]) >= if comment { 3 } else { 2 };
@@ -420,6 +421,21 @@ pub(crate) fn label(sig: &str) -> String {
     }
 }
 
+/// Lines inside a triple-quoted string (Python docstrings), the quotes' own lines included.
+fn docstring_lines(src: &[&str]) -> Vec<bool> {
+    let mut inside = false;
+    src.iter()
+        .map(|l| {
+            let quotes = l.matches("\"\"\"").count() + l.matches("'''").count();
+            let this = inside || quotes > 0;
+            if quotes % 2 == 1 {
+                inside = !inside;
+            }
+            this
+        })
+        .collect()
+}
+
 fn is_doc_start(t: &str) -> bool {
     t.starts_with("///")
         || t.starts_with("//!")
@@ -575,5 +591,19 @@ mod tests {
         // line, its signature, and a marker with the exact range.
         assert!(out.contains("334\t    /// Adjust upstream modules before they process the response header.\n[… lines 335–353 omitted"), "{out}");
         assert!(out.contains("354\t    async fn adjust_upstream_modules("));
+    }
+
+    #[test]
+    fn python_docstrings_are_told_from_code() {
+        // A Read page of pytest 9.2's `_pytest/python_api.py` (the corpus case).
+        let page =
+            include_str!("../../../tests/fixtures/realworld/python_read_pytest_approx/input.txt");
+        let lines = Lines::new(page);
+        let doc = docstring_lines(&lines.text);
+        let at = |needle: &str| lines.text.iter().position(|l| l.contains(needle)).unwrap();
+        assert!(doc[at("``Approx`` objects support (approximate) equality comparisons")]);
+        assert!(doc[at("\"\"\"The return type of :func:`pytest.approx`.")]);
+        assert!(!doc[at("__module__ = \"pytest\"")]);
+        assert!(!doc[at("class Approx(abc.ABC, Generic[ExpectedT]):")]);
     }
 }

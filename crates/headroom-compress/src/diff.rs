@@ -67,6 +67,7 @@ pub fn compress_diff(text: &str, cfg: &DiffConfig) -> Option<String> {
                 "lines of a generated file's diff",
                 &format!("+{} −{}", g.plus, g.minus),
             ),
+            None if run.len() == 1 => omitted(1, "unchanged line", ""),
             None => omitted(run.len(), "unchanged lines", ""),
         }
     })
