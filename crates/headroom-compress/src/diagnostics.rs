@@ -58,6 +58,8 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     let records = split_records(src);
     let mut keep = vec![true; n];
     let mut group_seen: HashMap<&str, usize> = HashMap::new();
+    // Where each group's first record starts.
+    let mut group_first: HashMap<&str, usize> = HashMap::new();
     let mut group_size: HashMap<&str, usize> = HashMap::new();
     for r in &records {
         *group_size.entry(r.group.as_str()).or_default() += 1;
@@ -71,12 +73,16 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         record_of[r.start..r.end]
             .iter_mut()
             .for_each(|o| *o = Some(k));
+        let first = *group_first.entry(r.group.as_str()).or_insert(r.start);
         let size = group_size[r.group.as_str()];
-        let rare = size <= RARE_GROUP
-            || size <= RARE_GROUP_WITH_EDITS
-                && src[r.start..r.end]
-                    .iter()
-                    .any(|l| trim::is_suggested_edit(l));
+        let edits = src[r.start..r.end]
+            .iter()
+            .any(|l| trim::is_suggested_edit(l));
+        // A repeat whose message is word for word the first one's (its location on the next
+        // line) says nothing a marker naming that location would not.
+        let same_message = first != r.start && src[first] == src[r.start];
+        let rare = (size <= RARE_GROUP && !(same_message && !edits))
+            || size <= RARE_GROUP_WITH_EDITS && edits;
         // Named by the task: its message or location holds a task word, or any of its
         // lines a task identifier (a word in a compiler's note says little).
         let named = src[r.start..r.end].iter().enumerate().any(|(k, l)| {
@@ -411,8 +417,24 @@ mod tests {
         full.push_str("Found 2 errors.\n");
         let out = compress_diagnostics(&full, "what did ruff find?").unwrap();
         assert!(out.contains("111 |         raise ClassNotFound(msg)"));
-        assert!(out.contains("   --> pkg/f.py:115:9"), "{out}");
+        // The repeat's message is word for word the first one's: its marker names where it is.
+        assert!(
+            out.contains("1 more diagnostic of B904 at pkg/f.py:115:9"),
+            "{out}"
+        );
         assert!(!out.contains("115 |"), "{out}");
+        assert_eq!(out.matches("B904 Within").count(), 1, "{out}");
+        // A repeat with a message of its own keeps it, with its location.
+        let full = full.replacen(
+            "B904 Within an `except` clause, raise with `from`\n   --> pkg/f.py:115",
+            "B904 Within an `except` clause, raise with `from` (inside `load`)\n   --> pkg/f.py:115",
+            1,
+        );
+        let out = compress_diagnostics(&full, "what did ruff find?").unwrap();
+        assert!(
+            out.contains("(inside `load`)\n   --> pkg/f.py:115:9\n"),
+            "{out}"
+        );
     }
 
     #[test]
