@@ -26,6 +26,8 @@ impl Compressor for CodeCompressor {
 /// A hit item up to this many lines is kept whole; a bigger one keeps windows around hits.
 const WHOLE_ITEM_MAX: usize = 60;
 const HIT_RADIUS: usize = 6;
+/// Lines kept either side of a strong hit inside a comment.
+const COMMENT_HIT_RADIUS: usize = 2;
 
 struct Item {
     sig: usize,
@@ -94,8 +96,14 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
             keep[i] = true;
             // One task word alone is a weak hint: the line and its neighbours.
             let (whole_max, radius) = if strong {
-                keep_doc_block_before(src, &items, i, &mut keep);
-                (WHOLE_ITEM_MAX, HIT_RADIUS)
+                // A hit inside a doc comment (a doc example naming the identifier) keeps a
+                // window around it, not the whole block; a hit in code keeps its item's doc.
+                if comment {
+                    (WHOLE_ITEM_MAX, COMMENT_HIT_RADIUS)
+                } else {
+                    keep_doc_block_before(src, &items, i, &mut keep);
+                    (WHOLE_ITEM_MAX, HIT_RADIUS)
+                }
             } else {
                 (12, 1)
             };
@@ -605,5 +613,28 @@ mod tests {
         assert!(doc[at("\"\"\"The return type of :func:`pytest.approx`.")]);
         assert!(!doc[at("__module__ = \"pytest\"")]);
         assert!(!doc[at("class Approx(abc.ABC, Generic[ExpectedT]):")]);
+    }
+
+    #[test]
+    fn a_doc_example_naming_the_identifier_keeps_a_window_not_its_whole_doc() {
+        // A Read page of tokio 1.54's `src/sync/mutex.rs` (the corpus case).
+        let page =
+            include_str!("../../../tests/fixtures/realworld/rust_read_tokio_mutex/input.txt");
+        let task = "How does tokio's Mutex::try_lock report that the lock is already held?";
+        let out = compress_code(page, task).unwrap();
+        // The code the task names stays with its doc.
+        assert!(out.contains("pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {"));
+        assert!(out.contains(
+            "/// `Mutex::try_lock` operation will only fail if the mutex is already locked."
+        ));
+        assert!(out.contains("pub struct TryLockError(pub(super) ());"));
+        // `blocking_lock`'s doc example calls `try_lock`: that line and two either side stay,
+        // the rest of the 50-line doc goes behind a marker citing its lines.
+        assert!(out.contains("    ///     let n = mutex.try_lock().unwrap();"));
+        assert!(
+            !out.contains("    ///     // Await the completion of the blocking task.\n"),
+            "{out}"
+        );
+        assert!(out.contains("    /// Blockingly locks this `Mutex`. When the lock has been acquired, function returns a\n[… lines 469–"));
     }
 }
