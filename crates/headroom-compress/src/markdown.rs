@@ -1,7 +1,7 @@
 //! Documents: Markdown (READMEs, changelogs), plain prose with structure (licence texts, man
 //! pages) and the text of HTML pages. Every heading stays, and with it the document's opening
-//! paragraph and each section's first line; paragraphs, bullets and code blocks the task's
-//! words hit stay whole. Everything else becomes one marker per run, so a kept bullet always
+//! paragraph and each section's first line (unless units the task names or three of its words
+//! meet in answer it); paragraphs, bullets and code blocks the task's words hit stay whole. Everything else becomes one marker per run, so a kept bullet always
 //! sits under the heading that gives it its meaning (a changelog line under its version);
 //! definitions (man page options) whose whole description goes keep their term lines together
 //! under one counted note per section, when that costs less than a marker per term.
@@ -56,20 +56,6 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     for u in units.first().into_iter().chain(prose).chain(body) {
         keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
     }
-    // Each section's first line, and the first line of each definition (`--follow` above
-    // its indented description).
-    let mut after_heading = true;
-    let mut prev_end = 0;
-    for u in &units {
-        if (prev_end..u.start).any(|i| heading[i]) {
-            after_heading = true;
-        }
-        if after_heading || is_definition(src, u) || is_one_line_entry(src[u.start]) {
-            keep_opening(src, u, keep.as_mut_slice());
-        }
-        after_heading = false;
-        prev_end = u.end;
-    }
     let texts: Vec<String> = units
         .iter()
         .map(|u| src[u.start..u.end].join("\n"))
@@ -79,6 +65,7 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     let idents = Identifiers::new(task);
     let terms = Terms::new(task);
     let mut any_hit = false;
+    let mut answered = false;
     for (u, t) in units.iter().zip(&texts) {
         let hit_lines = src[u.start..u.end]
             .iter()
@@ -87,14 +74,37 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         // A unit is relevant when the task's words meet in it, or it names a task identifier.
         any_hit |= hit_lines > 0;
         let distinct = distinct_task_words(&words, t);
-        if hit_lines > 0 && (distinct >= 2 || idents.matches(t)) || terms.matches_specific(t) {
+        let specific = idents.matches(t) || terms.matches_specific(t);
+        if hit_lines > 0 && (distinct >= 2 || specific) || terms.matches_specific(t) {
             keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
+            // Two common words meet by chance (a vague question's "project", "README");
+            // three, or a name the task gives, are what it asked about.
+            answered |= specific || hit_lines > 0 && distinct >= 3;
         }
+    }
+    // Each section's first line (unless the task was answered), and the first line of each
+    // definition (`--follow` above its indented description).
+    let mut after_heading = true;
+    let mut prev_end = 0;
+    for u in &units {
+        if (prev_end..u.start).any(|i| heading[i]) {
+            after_heading = true;
+        }
+        // Once the task's words found their units, other sections' openings are not the
+        // answer: headings alone map the document.
+        let opening = after_heading && !answered;
+        if opening || is_definition(src, u) || is_one_line_entry(src[u.start]) {
+            keep_opening(src, u, keep.as_mut_slice());
+        }
+        after_heading = false;
+        prev_end = u.end;
     }
     // A short page read for an overview: every paragraph's opening sentence is the summary.
     let total: usize = src.iter().map(|l| l.len() + 1).sum();
     let share = if !any_hit && total <= SHORT_DOCUMENT {
         1.0
+    } else if answered {
+        ANSWERED_KEPT_SHARE
     } else {
         MIN_KEPT_SHARE
     };
@@ -190,6 +200,9 @@ fn fold_definitions(
 /// Share of the document's text that headings and hits leave at least; below it, paragraphs'
 /// first lines are added in document order, so a vague question still sees what each part says.
 const MIN_KEPT_SHARE: f64 = 0.2;
+/// The same floor when units the task's words meet in (or that name its identifiers) stay:
+/// the rest is context, not the answer.
+const ANSWERED_KEPT_SHARE: f64 = 0.1;
 
 /// Documents up to this many bytes of text, read with a question that names nothing in them,
 /// keep the opening of every paragraph.
@@ -439,5 +452,26 @@ mod tests {
         ] {
             assert!(out.lines().any(|l| l == heading), "{heading}");
         }
+    }
+
+    #[test]
+    fn once_the_task_is_answered_other_sections_keep_only_their_headings() {
+        // regex's CHANGELOG.md from the cargo registry (the corpus case).
+        let log = include_str!("../../../tests/fixtures/realworld/changelog_regex_large/input.txt");
+        let opening =
+            "This is a release that fixes a bug where incorrect regex match offsets could be";
+        let task = "Which regex release added the \\< and \\> word boundary assertions, and what MSRV did it require?";
+        let out = compress_document(log, task).unwrap();
+        assert!(out.contains(
+            "word boundary assertions. That is, `\\<` and `\\>`. The minimum supported Rust"
+        ));
+        assert!(
+            out.contains("1.13.1 (2026-07-15)\n===================\n[… "),
+            "{out}"
+        );
+        assert!(!out.contains(opening));
+        // A vague question still gets every section's opening.
+        let out = compress_document(log, "What changed in recent releases?").unwrap();
+        assert!(out.contains(opening));
     }
 }
