@@ -135,7 +135,8 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     // A lone line between kept ones (a suggestion's `+` line inside a trimmed excerpt) stays:
     // it reads as part of what is shown, whatever the cost rule would say.
     close_small_gaps(&mut keep, 2);
-    let (fold, notes) = fold_boilerplate(src, &boilerplate, &keep);
+    let (mut fold, mut notes) = fold_boilerplate(src, &boilerplate, &keep);
+    fold_passed_tests(src, &keep, &mut fold, &mut notes);
     lines.render_folded(&keep, &fold, &notes, |run, in_run| {
         let mut groups: Vec<&str> = Vec::new();
         let mut locations: Vec<&str> = Vec::new();
@@ -205,6 +206,34 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         }
         lines.marker_counted(&run, in_run, &what)
     })
+}
+
+/// libtest's `... ok` lines leave, counted in one note where the first stood (the run's
+/// `test result:` line counts them too), when that note costs less than they do.
+fn fold_passed_tests(
+    src: &[&str],
+    keep: &[bool],
+    fold: &mut [bool],
+    notes: &mut Vec<(usize, String)>,
+) {
+    let passed: Vec<usize> = trim::passed_tests(src)
+        .into_iter()
+        .filter(|&i| keep[i] && !fold[i])
+        .collect();
+    let Some(&first) = passed.first() else {
+        return;
+    };
+    if first == 0 || passed.len() < 2 {
+        return;
+    }
+    let note = format!("[… {} passed tests omitted …]", passed.len());
+    let lines: Vec<&str> = passed.iter().map(|&i| src[i]).collect();
+    if !super::runs::run_is_worth_a_marker(&lines, &note) {
+        return;
+    }
+    passed.iter().for_each(|&i| fold[i] = true);
+    notes.push((first - 1, note));
+    notes.sort_by_key(|(at, _)| *at);
 }
 
 /// Every later instance of a boilerplate note that is still kept leaves, and one counted note
@@ -488,5 +517,18 @@ mod tests {
             out.as_ref().is_none_or(|o| o.contains("#len_zero")),
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn libtest_passes_are_counted_under_the_running_line() {
+        let run = include_str!("../../../tests/fixtures/realworld/cargo_test_failures/input.txt");
+        let out = compress_diagnostics(run, "Did the tests pass?").unwrap();
+        assert!(
+            out.contains("running 12 tests\n[… 8 passed tests omitted …]\n"),
+            "{out}"
+        );
+        assert!(!out.contains(" ... ok\n"), "{out}");
+        assert_eq!(out.matches(" ... FAILED").count(), 3);
+        assert!(out.contains("test result: FAILED. 8 passed; 3 failed; 1 ignored;"));
     }
 }

@@ -187,6 +187,17 @@ pub fn drop_pytest_progress(src: &[&str], keep: &mut [bool]) {
     }
 }
 
+/// libtest's passing lines (`test tests::parses_kibibytes ... ok`) when the run ends with its
+/// `test result:` line, which counts them; failures and ignored tests are not among them.
+pub fn passed_tests(src: &[&str]) -> Vec<usize> {
+    if !src.iter().any(|l| l.starts_with("test result: ")) {
+        return Vec::new();
+    }
+    (0..src.len())
+        .filter(|&i| src[i].starts_with("test ") && src[i].ends_with(" ... ok"))
+        .collect()
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
     /// Only `.`, `s`, `x`.
@@ -304,5 +315,27 @@ mod tests {
             keep,
             [true, true, false, false, false, true, false, true, true, true]
         );
+    }
+
+    #[test]
+    fn libtest_passes_go_when_the_result_line_counts_them() {
+        // `cargo test` of a small crate with three failing tests (the corpus case).
+        let run =
+            include_str!("../../../../tests/fixtures/realworld/cargo_test_failures/input.txt");
+        let src: Vec<&str> = run.split('\n').collect();
+        let passed = passed_tests(&src);
+        let at = |needle: &str| src.iter().position(|l| *l == needle).unwrap();
+        assert_eq!(passed.len(), 8);
+        assert!(passed.contains(&at("test tests::keeps_equals_in_value ... ok")));
+        assert!(!passed.contains(&at("test tests::parses_gibibytes ... FAILED")));
+        assert!(!passed.contains(&at(
+            "test tests::reads_settings_file ... ignored, needs a settings file on disk"
+        )));
+        let without_summary: Vec<&str> = src
+            .iter()
+            .copied()
+            .filter(|l| !l.starts_with("test result:"))
+            .collect();
+        assert!(passed_tests(&without_summary).is_empty());
     }
 }
