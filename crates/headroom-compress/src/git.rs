@@ -75,7 +75,9 @@ fn is_stat_file_line(line: &str) -> bool {
 const HUNK_HEAD: usize = 4;
 /// Hunks up to this many lines stay whole.
 const SMALL_HUNK: usize = 12;
-const HIT_RADIUS: usize = 8;
+/// Lines kept either side of a task hit inside a large hunk: its neighbours are mostly more
+/// of the same change, and the `@@` header already says where it is.
+const HIT_RADIUS: usize = 4;
 
 fn task_words(lines: &Lines<'_>, task: &str, max_hits: usize) -> TaskWords {
     TaskWords::new(task).selective(lines.text.iter().copied(), max_hits.max(3))
@@ -352,5 +354,25 @@ mod tests {
         assert!(out.contains("@@ -0,0 +1,40 @@\n+line 0\n"));
         assert!(out.contains("hunk lines: +36 −0"), "{out}");
         assert!(!out.contains("+line 20"));
+    }
+
+    #[test]
+    fn a_hit_in_a_large_hunk_keeps_four_lines_either_side() {
+        // `git show` of a commit of this repository (the corpus case).
+        let text = include_str!("../../../tests/fixtures/realworld/git_show_headroom/input.txt");
+        let out = compress(text, "What does this commit say model.device: auto does?");
+        assert!(out.contains("+`model.device: auto` tries CoreML on macOS, then CUDA, then CPU, and logs what it got; an\n"));
+        assert!(
+            out.contains("+**The learned compressor** runs all-MiniLM-L6-v2 through ONNX Runtime")
+        );
+        assert!(
+            !out.contains("+hitting (`tests/proxy_compression.rs` checks this"),
+            "{out}"
+        );
+        assert!(out.starts_with("commit e51e9358035c4862bd53718c984369e1551f6f1c\n"));
+        assert_eq!(
+            out.matches("\ndiff --git ").count(),
+            text.matches("\ndiff --git ").count()
+        );
     }
 }
