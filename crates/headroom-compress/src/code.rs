@@ -211,7 +211,9 @@ fn indent_of(line: &str) -> usize {
     usize::MAX
 }
 
-fn is_comment(t: &str) -> bool {
+/// A comment line in most languages (`//`, `/*`, `*`, `#` but not `#[`, `#include`,
+/// `#define`, `--`).
+pub(crate) fn is_comment(t: &str) -> bool {
     t.starts_with("//")
         || t.starts_with("/*")
         || t.starts_with('*')

@@ -8,9 +8,10 @@
 //! Must never: drop a match without saying where it was (a summary or a marker), or change a
 //! kept line.
 
-use super::code::{compound_hit, label, opens_with_item_keyword};
+use super::code::{compound_hit, is_comment, label, opens_with_item_keyword};
 use super::config::SearchConfig;
 use super::detect::{is_heading_match, looks_like_path, split_search_line};
+use super::lines::distinct_task_words;
 use super::marker::{clip, is_error_level, omitted, thousands, TaskWords};
 use super::runs::run_is_worth_a_marker;
 use super::{BlockInput, CompressError, Compressor};
@@ -209,7 +210,14 @@ fn select(
             }
             let c = seen.entry(e.path).or_insert(0);
             *c += 1;
-            if *c > per_file && !task.matches(e.text) && !is_error_level(e.text) && !declared(k) {
+            // A task word in a comment (docs and examples mention every name) is a weak
+            // reason to keep a match over the file's budget: it needs two.
+            let named = if is_comment(e.text.trim_start()) {
+                distinct_task_words(task, e.text) >= 2
+            } else {
+                task.matches(e.text)
+            };
+            if *c > per_file && !named && !is_error_level(e.text) && !declared(k) {
                 fate[k] = Fate::Drop;
             }
         }
@@ -551,5 +559,23 @@ mod tests {
             }
         }
         assert!(checked >= 3, "{out}");
+    }
+
+    #[test]
+    fn over_budget_a_comment_needs_two_task_words_to_stay() {
+        // `rg -n spawn_blocking` over tokio 1.54's sources (the corpus case).
+        let text =
+            include_str!("../../../tests/fixtures/realworld/rg_tokio_spawn_blocking/input.txt");
+        let task = "Where are tokio's public spawn_blocking functions defined: the free function tokio::task::spawn_blocking and the runtime Handle's method?";
+        let out = compress_search(text, task, &SearchConfig::default()).unwrap();
+        // The definitions stay.
+        assert!(out.contains("tokio-1.54.1/src/task/blocking.rs:220:    pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>\n"));
+        assert!(out.contains("tokio-1.54.1/src/runtime/handle.rs:234:    pub fn spawn_blocking<F, R>(&self, func: F) -> JoinHandle<R>\n"));
+        // A doc example that only says `task::spawn_blocking` again does not.
+        assert!(
+            !out.contains("tokio-1.54.1/src/sync/mutex.rs:498:"),
+            "{out}"
+        );
+        assert!(!out.contains("tokio-1.54.1/src/task/mod.rs:182:"), "{out}");
     }
 }
