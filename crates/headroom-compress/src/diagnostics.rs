@@ -81,7 +81,7 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         // A repeat whose message is word for word the first one's (its location on the next
         // line) says nothing a marker naming that location would not.
         let same_message = first != r.start && src[first] == src[r.start];
-        let rare = (size <= RARE_GROUP && !(same_message && !edits))
+        let rare = (size <= RARE_GROUP && (edits || !same_message))
             || size <= RARE_GROUP_WITH_EDITS && edits;
         // Named by the task: its message or location holds a task word, or any of its
         // lines a task identifier (a word in a compiler's note says little).
