@@ -410,7 +410,8 @@ fn describe(record: &[&str]) -> (String, String) {
         severity = "";
     }
     let group = match code {
-        Some(c) if !c.is_empty() && severity.is_empty() => c,
+        // `error[E0308]` already says its severity.
+        Some(c) if !c.is_empty() && (severity.is_empty() || c.starts_with(severity)) => c,
         Some(c) if !c.is_empty() => format!("{severity} {c}"),
         _ => template(message),
     };
