@@ -1,5 +1,5 @@
 //! The command line: `headroom [-c FILE]` runs the proxy; subcommands check configs, compress a
-//! request offline, and generate service files.
+//! request offline, count tokens, and generate service files.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -55,6 +55,9 @@ pub enum Command {
     /// Print a stored original by the id its markers carry (`· id 3fa9c1d2e4b7`), whole or in
     /// part. Asks the running proxy; without one, reads the disk tier. Exit 1 when not found.
     Retrieve(RetrieveArgs),
+    /// Count cl100k tokens exactly (the tokenizer headroom's savings figures use) in each file,
+    /// or in standard input when no file (or `-`) is given: one `COUNT<TAB>FILE` line per file.
+    Tokens(TokensArgs),
     /// Gateway tokens (`auth.tokens`): `headroom token hash` prints the sha256 to put in the
     /// config for a token read from standard input.
     #[command(subcommand)]
@@ -78,6 +81,12 @@ pub struct RetrieveArgs {
     /// Only the lines containing any of these words (case-insensitive), with 2 lines of context.
     #[arg(long, value_name = "WORDS")]
     pub query: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TokensArgs {
+    /// Files to count (UTF-8 text); `-` or none reads standard input.
+    pub files: Vec<String>,
 }
 
 #[derive(Debug, Args)]

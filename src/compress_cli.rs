@@ -1,10 +1,11 @@
 //! `headroom compress`: runs the proxy's exact rewrite (the same snapshot-built pipeline, with
 //! the learned text compressor when the config enables one) on one request body read from a
 //! file or stdin; prints the rewritten body to stdout and a per-block summary to stderr.
+//! `headroom tokens`: exact cl100k counts of files, for measuring savings without estimates.
 //!
-//! Must never: print anything but the body on stdout.
+//! Must never: print anything but the body (or the counts) on stdout.
 
-use crate::cli::{CompressArgs, FormatArg};
+use crate::cli::{CompressArgs, FormatArg, TokensArgs};
 use crate::compress::{rewrite, ApiFormat, Context, Pipeline};
 use crate::config::Config;
 use std::io::{Read, Write};
@@ -80,4 +81,45 @@ pub fn run_with(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
         format.as_str(),
     );
     ExitCode::SUCCESS
+}
+
+/// `headroom tokens [FILE...]`: one `COUNT<TAB>NAME` line per input, exact cl100k. Exit 1 (and
+/// nothing printed for it) for a file that cannot be read or is not UTF-8.
+pub fn count_tokens(args: &TokensArgs) -> ExitCode {
+    let stdin = ["-".to_string()];
+    let files: &[String] = if args.files.is_empty() {
+        &stdin
+    } else {
+        &args.files
+    };
+    let mut status = ExitCode::SUCCESS;
+    let mut stdout = std::io::stdout().lock();
+    for name in files {
+        let mut bytes = Vec::new();
+        let read = if name == "-" {
+            std::io::stdin().read_to_end(&mut bytes).map(|_| ())
+        } else {
+            std::fs::read(name).map(|b| bytes = b)
+        };
+        let text = match read.map_err(|e| e.to_string()).and_then(|()| {
+            String::from_utf8(bytes).map_err(|e| {
+                format!(
+                    "not UTF-8 text (invalid byte at offset {})",
+                    e.utf8_error().valid_up_to()
+                )
+            })
+        }) {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("headroom tokens: {name}: {e}");
+                status = ExitCode::from(1);
+                continue;
+            }
+        };
+        let count = crate::compress::tokens::count(&text);
+        if writeln!(stdout, "{count}\t{name}").is_err() {
+            return ExitCode::from(1);
+        }
+    }
+    status
 }

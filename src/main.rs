@@ -60,6 +60,7 @@ fn main() -> ExitCode {
             }
         },
         Some(Command::Token(headroom::cli::TokenCommand::Hash)) => token_hash(),
+        Some(Command::Tokens(a)) => headroom::compress_cli::count_tokens(&a),
         Some(Command::Stats(a)) => match load(&cli.run) {
             Ok(config) => headroom::stats::report::run(&config, a.json),
             Err(e) => {

@@ -218,6 +218,15 @@ fn dashboard_renders_the_proxys_numbers_offline_in_chromium() {
         .unwrap_or(0);
     assert!(polls >= 1, "the page never rendered a poll:\n{dom}");
 
+    // Whose traffic the numbers count: a proxy without shared state says it is its own.
+    assert_eq!(
+        attr_of_id(&dom, "scope", "data-scope").as_deref(),
+        Some("local")
+    );
+    assert!(
+        dom.contains(">counts: this proxy</span>"),
+        "no scope badge:\n{dom}"
+    );
     let num =
         |id: &str| attr_of_id(&dom, id, "data-value").unwrap_or_else(|| panic!("{id} missing"));
     assert_eq!(num("lifetime-tokens"), saved.to_string());
