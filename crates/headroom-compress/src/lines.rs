@@ -8,7 +8,7 @@
 //!
 //! Must never: drop a line the mask keeps, reorder lines, or emit two markers for one run.
 
-use super::runs::{emit, KeepMask};
+use super::runs::{emit, emit_folded, KeepMask};
 use std::ops::Range;
 
 /// A block split into lines, with the Claude Code envelope set aside.
@@ -116,29 +116,7 @@ impl<'a> Lines<'a> {
                 marker(run, count)
             });
         }
-        let mut view: Vec<&str> = Vec::with_capacity(self.raw.len() + notes.len());
-        let mut origin: Vec<Option<usize>> = Vec::with_capacity(view.capacity());
-        let mut view_keep: Vec<bool> = Vec::with_capacity(view.capacity());
-        let mut next_note = notes.iter().peekable();
-        for (i, line) in self.raw.iter().enumerate() {
-            if !fold.get(i).copied().unwrap_or(false) {
-                view.push(line);
-                origin.push(Some(i));
-                view_keep.push(keep.get(i).copied().unwrap_or(true));
-            }
-            while let Some((_, note)) = next_note.next_if(|(at, _)| *at == i) {
-                view.push(note);
-                origin.push(None);
-                view_keep.push(true);
-            }
-        }
-        let out = emit(&view, &KeepMask::from_vec(view_keep), |run| {
-            let raw: Vec<usize> = origin[run].iter().flatten().copied().collect();
-            match (raw.first(), raw.last()) {
-                (Some(&a), Some(&b)) => marker(a..b + 1, raw.len()),
-                _ => String::new(),
-            }
-        });
+        let out = emit_folded(&self.raw, keep, fold, notes, marker);
         Some(format!("{}{}{}", self.head, out.text, self.tail))
     }
 
