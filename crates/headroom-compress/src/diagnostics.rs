@@ -135,6 +135,8 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     // A lone line between kept ones (a suggestion's `+` line inside a trimmed excerpt) stays:
     // it reads as part of what is shown, whatever the cost rule would say.
     close_small_gaps(&mut keep, 2);
+    // After the gap rule: a lone library path is worth its marker on cost alone.
+    trim::drop_library_locations(src, &ranges, &mut keep);
     let (mut fold, mut notes) = fold_boilerplate(src, &boilerplate, &keep);
     fold_passed_tests(src, &keep, &mut fold, &mut notes);
     lines.render_folded(&keep, &fold, &notes, |run, in_run| {
@@ -178,7 +180,15 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         if let Some(k) = record_of[run.start] {
             let r = &records[k];
             if run.start > r.start && keep[r.start] && run.end <= r.end {
-                return lines.marker_counted(&run, in_run, "excerpt");
+                let library = src[run.clone()]
+                    .iter()
+                    .all(|l| l.contains(" /rustc/") || l.trim() == "|");
+                let what = if library {
+                    "standard library source"
+                } else {
+                    "excerpt"
+                };
+                return lines.marker_counted(&run, in_run, what);
             }
         }
         let mut what = format!(

@@ -132,6 +132,32 @@ pub fn drop_library_frames(src: &[&str], keep: &mut [bool]) {
     }
 }
 
+/// Pointers into the Rust standard library's own sources inside a diagnostic's notes
+/// (`--> /rustc/<hash>/library/core/src/iter/traits/accum.rs:48:8`, `::: /rustc/…`) and the
+/// empty gutter line under each: the note's text says what it is about, the path helps no one
+/// fix their code. A record's own first location stays wherever it points.
+pub fn drop_library_locations(src: &[&str], records: &[Range<usize>], keep: &mut [bool]) {
+    for r in records {
+        let mut first_location = true;
+        for i in r.clone() {
+            let t = src[i].trim_start();
+            let location = t.starts_with("--> ") || t.starts_with("::: ");
+            if !location {
+                continue;
+            }
+            let primary = first_location && t.starts_with("--> ");
+            first_location = false;
+            if primary || !t[4..].starts_with("/rustc/") {
+                continue;
+            }
+            keep[i] = false;
+            if i + 1 < r.end && src[i + 1].trim() == "|" {
+                keep[i + 1] = false;
+            }
+        }
+    }
+}
+
 /// `  12: name` → `name`.
 fn frame_name(line: &str) -> Option<&str> {
     let t = line.trim_start();
@@ -337,5 +363,33 @@ mod tests {
             .filter(|l| !l.starts_with("test result:"))
             .collect();
         assert!(passed_tests(&without_summary).is_empty());
+    }
+
+    #[test]
+    fn notes_pointing_into_the_standard_library_lose_their_paths() {
+        // `cargo build` of a small crate with nine errors (the corpus case).
+        let run = include_str!("../../../../tests/fixtures/realworld/rustc_build_errors/input.txt");
+        let src: Vec<&str> = run.split('\n').collect();
+        let records = vec![0..src.len()];
+        let mut keep = vec![true; src.len()];
+        drop_library_locations(&src, &records, &mut keep);
+        let gone: Vec<&str> = (0..src.len())
+            .filter(|&i| !keep[i])
+            .map(|i| src[i])
+            .collect();
+        assert!(
+            gone.iter()
+                .all(|l| l.contains("/rustc/") || l.trim() == "|"),
+            "{gone:?}"
+        );
+        assert_eq!(
+            gone.iter().filter(|l| l.contains("/rustc/")).count(),
+            4,
+            "{gone:?}"
+        );
+        // The notes themselves stay.
+        let at = |needle: &str| src.iter().position(|l| l.contains(needle)).unwrap();
+        assert!(keep[at("note: required by a bound in `std::iter::Iterator::sum`")]);
+        assert!(keep[at("= note: `u64` implements `Sum<&u64>`")]);
     }
 }
