@@ -458,9 +458,16 @@ fn is_doc_start(t: &str) -> bool {
 /// The first sentence line of every doc comment (with the heading or opener before it).
 fn keep_doc_first_lines(src: &[&str], keep: &mut [bool]) {
     let mut prev_doc = false;
+    // Inside a triple-quoted string: a `"""` line there closes the docstring, it opens none.
+    let mut in_string = false;
     for i in 0..src.len() {
         let t = src[i].trim();
-        let doc = is_doc_start(t);
+        let quotes = t.matches("\"\"\"").count() + t.matches("'''").count();
+        let closes = in_string && quotes > 0;
+        if quotes % 2 == 1 {
+            in_string = !in_string;
+        }
+        let doc = is_doc_start(t) && !closes;
         let continues = prev_doc && (t.starts_with("///") || t.starts_with("//!"));
         if doc && !continues {
             for j in i..(i + 4).min(src.len()) {
@@ -638,5 +645,19 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("    /// Blockingly locks this `Mutex`. When the lock has been acquired, function returns a\n[… lines 469–"));
+    }
+
+    #[test]
+    fn a_docstrings_closing_quotes_open_no_doc_of_their_own() {
+        // pluggy 1.x `_manager.py`, plain (the corpus case).
+        let text =
+            include_str!("../../../tests/fixtures/realworld/python_plain_pluggy_manager/input.txt");
+        let out = compress_code(text, "What does this file do?").unwrap();
+        assert!(out.contains("    def register(self, plugin: _Plugin, name: str | None = None) -> str | None:\n        \"\"\"Register a plugin and return its name.\n[… "), "{out}");
+        // The docstring's rest and the body are one omission, not two around a lone `"""`.
+        assert!(
+            !out.contains("        \"\"\"\n        if plugin is None:"),
+            "{out}"
+        );
     }
 }

@@ -183,11 +183,7 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
                 let library = src[run.clone()]
                     .iter()
                     .all(|l| l.contains(" /rustc/") || l.trim() == "|");
-                let what = if library {
-                    "standard library source"
-                } else {
-                    "excerpt"
-                };
+                let what = if library { "std source" } else { "excerpt" };
                 return lines.marker_counted(&run, in_run, what);
             }
         }
