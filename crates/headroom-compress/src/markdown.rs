@@ -3,8 +3,8 @@
 //! paragraph and each section's first line (unless units the task names or three of its words
 //! meet in answer it); paragraphs, bullets and code blocks the task's words hit stay whole. Everything else becomes one marker per run, so a kept bullet always
 //! sits under the heading that gives it its meaning (a changelog line under its version);
-//! definitions (man page options) whose whole description goes keep their term lines together
-//! under one counted note per section, when that costs less than a marker per term.
+//! definitions (man page options) the task's words do not meet in keep their term lines
+//! together under one counted note per section, when that costs less than what it replaces.
 //!
 //! Must never: drop a heading, or keep a unit without the heading above it.
 
@@ -120,9 +120,10 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     }
 }
 
-/// Definitions (a man page's options, a glossary) whose whole description is dropped leave
-/// their term lines standing together, and one note under the section's heading counts the
-/// descriptions, instead of one marker under every term. `None` when no section has two such
+/// Definitions (a man page's options, a glossary) whose whole description is dropped — the
+/// task's words did not meet in it — leave their term lines standing together, and one note
+/// under the section's heading counts the descriptions, instead of a marker under every term
+/// (or, for a short description, the description itself, which only the cost rule kept). `None` when no section has two such
 /// definitions or the notes would not pay for themselves, and for Read pages (whose markers
 /// cite line ranges).
 fn fold_definitions(
@@ -140,11 +141,6 @@ fn fold_definitions(
     for u in units {
         let description = u.start + 1..u.end;
         if !is_definition(src, u) || !keep[u.start] || keep[description.clone()].contains(&true) {
-            continue;
-        }
-        // A description cheaper than its marker stays as it was, as it would without folding.
-        let marker = lines.marker(&description, "");
-        if !super::runs::run_is_worth_a_marker(&src[description.clone()], &marker) {
             continue;
         }
         let Some(h) = (0..u.start).rev().find(|&i| heading[i]) else {
@@ -438,10 +434,14 @@ mod tests {
             note.starts_with("[… descriptions of ") && note.contains(" entries below omitted ("),
             "{note}"
         );
-        // One-line descriptions, cheaper than a marker, stay under their options.
-        assert!(out.contains(
-            "       --check-device\n              Check device numbers when creating incremental archives (default).\n"
-        ));
+        assert!(
+            out.contains("       --check-device\n       -g, --listed-incremental=FILE\n"),
+            "{out}"
+        );
+        // A description the task asks about stays under its option.
+        let out =
+            compress_document(page, "What does --keep-old-files do when extracting?").unwrap();
+        assert!(out.contains("       -k, --keep-old-files\n              Don't replace existing files when extracting."), "{out}");
         for heading in [
             "NAME",
             "SYNOPSIS",
