@@ -30,6 +30,10 @@
 //! assert_eq!(out.markers, 1);
 //! ```
 //!
+//! Folding ([`emit_folded`]): lines of one kind repeated across a block (clippy's per-warning
+//! help links, a log's commit bodies, man page option descriptions) can leave without a marker
+//! each, one counted note standing for all of them where the reader meets the first.
+//!
 //! Must never: reorder or edit kept lines, drop a kept line that is not filler, emit two
 //! markers for one run, or emit a marker that costs more than the lines it replaces.
 
