@@ -370,7 +370,7 @@ mod tests {
         // `cargo build` of a small crate with nine errors (the corpus case).
         let run = include_str!("../../../../tests/fixtures/realworld/rustc_build_errors/input.txt");
         let src: Vec<&str> = run.split('\n').collect();
-        let records = [0..src.len()];
+        let records = std::iter::once(0..src.len()).collect::<Vec<_>>();
         let mut keep = vec![true; src.len()];
         drop_library_locations(&src, &records, &mut keep);
         let gone: Vec<&str> = (0..src.len())
