@@ -10,6 +10,9 @@
 use super::lines::{distinct_task_words, Identifiers, Lines};
 use super::marker::TaskWords;
 use super::{BlockInput, CompressError, Compressor};
+use docs::{docstring_lines, keep_doc_block_before, keep_doc_first_lines, keep_opening_comment};
+
+mod docs;
 
 pub struct CodeCompressor;
 
@@ -26,6 +29,8 @@ impl Compressor for CodeCompressor {
 /// A hit item up to this many lines is kept whole; a bigger one keeps windows around hits.
 const WHOLE_ITEM_MAX: usize = 60;
 const HIT_RADIUS: usize = 6;
+/// Lines kept either side of a strong hit inside a comment.
+const COMMENT_HIT_RADIUS: usize = 2;
 
 struct Item {
     sig: usize,
@@ -75,24 +80,33 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
     let words = TaskWords::new(task);
     let words = words.selective(src.iter().copied(), (n / 25).max(4));
     let idents = Identifiers::new(task);
+    let docstring = docstring_lines(src);
     if !words.is_empty() || !idents.is_empty() {
         for i in 0..n {
+            // Prose in comments meets two common task words easily: it needs three.
+            let comment = is_comment(src[i].trim_start()) || docstring[i];
             let strong = idents.matches(src[i])
                 || compound_hit(&words, src[i])
-                || distinct_task_words(&words, src[i]) >= 2;
+                || distinct_task_words(&words, src[i]) >= if comment { 3 } else { 2 };
             if !strong && !words.matches(src[i]) {
                 continue;
             }
             // One task word in a comment or doc line (prose, doc examples) says little; the
             // doc's first line already stays, and strong hits keep their whole doc block.
-            if !strong && is_comment(src[i].trim_start()) {
+            if !strong && comment {
                 continue;
             }
             keep[i] = true;
             // One task word alone is a weak hint: the line and its neighbours.
             let (whole_max, radius) = if strong {
-                keep_doc_block_before(src, &items, i, &mut keep);
-                (WHOLE_ITEM_MAX, HIT_RADIUS)
+                // A hit inside a doc comment (a doc example naming the identifier) keeps a
+                // window around it, not the whole block; a hit in code keeps its item's doc.
+                if comment {
+                    (WHOLE_ITEM_MAX, COMMENT_HIT_RADIUS)
+                } else {
+                    keep_doc_block_before(src, &items, i, &mut keep);
+                    (WHOLE_ITEM_MAX, HIT_RADIUS)
+                }
             } else {
                 (12, 1)
             };
@@ -200,7 +214,9 @@ fn indent_of(line: &str) -> usize {
     usize::MAX
 }
 
-fn is_comment(t: &str) -> bool {
+/// A comment line in most languages (`//`, `/*`, `*`, `#` but not `#[`, `#include`,
+/// `#define`, `--`).
+pub(crate) fn is_comment(t: &str) -> bool {
     t.starts_with("//")
         || t.starts_with("/*")
         || t.starts_with('*')
@@ -418,88 +434,6 @@ pub(crate) fn label(sig: &str) -> String {
     }
 }
 
-fn is_doc_start(t: &str) -> bool {
-    t.starts_with("///")
-        || t.starts_with("//!")
-        || t.starts_with("/**")
-        || t.starts_with("\"\"\"")
-        || t.starts_with("r\"\"\"")
-        || t.starts_with("'''")
-}
-
-/// The first sentence line of every doc comment (with the heading or opener before it).
-fn keep_doc_first_lines(src: &[&str], keep: &mut [bool]) {
-    let mut prev_doc = false;
-    for i in 0..src.len() {
-        let t = src[i].trim();
-        let doc = is_doc_start(t);
-        let continues = prev_doc && (t.starts_with("///") || t.starts_with("//!"));
-        if doc && !continues {
-            for j in i..(i + 4).min(src.len()) {
-                keep[j] = true;
-                if is_prose(src[j]) {
-                    break;
-                }
-            }
-        }
-        prev_doc = doc || (prev_doc && (t.starts_with("///") || t.starts_with("//!")));
-    }
-}
-
-/// A comment line with a sentence in it, not only an opener or a heading.
-fn is_prose(line: &str) -> bool {
-    let t = line
-        .trim()
-        .trim_start_matches(['/', '!', '*', '"', '\'', '#', ' ']);
-    t.split_whitespace()
-        .filter(|w| w.chars().any(char::is_alphabetic))
-        .count()
-        >= 3
-}
-
-/// The file's opening comment (licence headers run long: at most its first six lines).
-fn keep_opening_comment(src: &[&str], keep: &mut [bool]) {
-    let mut kept = 0;
-    for (i, l) in src.iter().enumerate() {
-        let t = l.trim();
-        if t.is_empty() && kept == 0 {
-            continue;
-        }
-        if !(is_comment(t) || is_doc_start(t) || t.ends_with("*/")) || kept >= 6 {
-            break;
-        }
-        keep[i] = true;
-        kept += 1;
-    }
-}
-
-/// Keeps the whole doc comment right above line `i` (or the one `i` sits in) and the
-/// signature it documents.
-fn keep_doc_block_before(src: &[&str], items: &[Item], i: usize, keep: &mut [bool]) {
-    let is_doc_line = |t: &str| {
-        t.starts_with("///")
-            || t.starts_with("//!")
-            || t.starts_with('*')
-            || t.starts_with("/**")
-            || t.starts_with("#[")
-            || t.starts_with('@')
-    };
-    let mut lo = i;
-    while lo > 0 && is_doc_line(src[lo - 1].trim()) && i - lo < 80 {
-        lo -= 1;
-    }
-    let mut hi = i;
-    if is_doc_line(src[i].trim()) {
-        while hi + 1 < src.len() && is_doc_line(src[hi + 1].trim()) && hi - i < 80 {
-            hi += 1;
-        }
-        if let Some(it) = items.iter().find(|it| it.sig == hi + 1) {
-            hi = it.sig_end;
-        }
-    }
-    keep[lo..=hi].iter_mut().for_each(|k| *k = true);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,5 +488,75 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("107\tpub fn add("));
+    }
+
+    #[test]
+    fn a_doc_comment_meeting_two_common_task_words_does_not_pull_in_its_item() {
+        // A Read page of pingora-proxy 0.9.1's `src/proxy_trait.rs` (the corpus case).
+        let page = include_str!(
+            "../../../tests/fixtures/realworld/rust_read_pingora_proxy_trait_offset/input.txt"
+        );
+        let task = "If my upstream_request_filter removes Content-Length on a request with a body, does Pingora add Transfer-Encoding: chunked by itself?";
+        let out = compress_code(page, task).unwrap();
+        // The doc that answers (three task words and more) stays with its item.
+        assert!(
+            out.contains("leaves neither `Content-Length` nor `Transfer-Encoding`, Pingora adds")
+        );
+        assert!(out.contains("322\t    async fn upstream_request_filter("));
+        // A neighbour's doc that only meets "upstream" and "request"-like words keeps its first
+        // line, its signature, and a marker with the exact range.
+        assert!(out.contains("334\t    /// Adjust upstream modules before they process the response header.\n[… lines 335–353 omitted"), "{out}");
+        assert!(out.contains("354\t    async fn adjust_upstream_modules("));
+    }
+
+    #[test]
+    fn python_docstrings_are_told_from_code() {
+        // A Read page of pytest 9.2's `_pytest/python_api.py` (the corpus case).
+        let page =
+            include_str!("../../../tests/fixtures/realworld/python_read_pytest_approx/input.txt");
+        let lines = Lines::new(page);
+        let doc = docstring_lines(&lines.text);
+        let at = |needle: &str| lines.text.iter().position(|l| l.contains(needle)).unwrap();
+        assert!(doc[at("``Approx`` objects support (approximate) equality comparisons")]);
+        assert!(doc[at("\"\"\"The return type of :func:`pytest.approx`.")]);
+        assert!(!doc[at("__module__ = \"pytest\"")]);
+        assert!(!doc[at("class Approx(abc.ABC, Generic[ExpectedT]):")]);
+    }
+
+    #[test]
+    fn a_doc_example_naming_the_identifier_keeps_a_window_not_its_whole_doc() {
+        // A Read page of tokio 1.54's `src/sync/mutex.rs` (the corpus case).
+        let page =
+            include_str!("../../../tests/fixtures/realworld/rust_read_tokio_mutex/input.txt");
+        let task = "How does tokio's Mutex::try_lock report that the lock is already held?";
+        let out = compress_code(page, task).unwrap();
+        // The code the task names stays with its doc.
+        assert!(out.contains("pub fn try_lock(&self) -> Result<MutexGuard<'_, T>, TryLockError> {"));
+        assert!(out.contains(
+            "/// `Mutex::try_lock` operation will only fail if the mutex is already locked."
+        ));
+        assert!(out.contains("pub struct TryLockError(pub(super) ());"));
+        // `blocking_lock`'s doc example calls `try_lock`: that line and two either side stay,
+        // the rest of the 50-line doc goes behind a marker citing its lines.
+        assert!(out.contains("    ///     let n = mutex.try_lock().unwrap();"));
+        assert!(
+            !out.contains("    ///     // Await the completion of the blocking task.\n"),
+            "{out}"
+        );
+        assert!(out.contains("    /// Blockingly locks this `Mutex`. When the lock has been acquired, function returns a\n[… lines 469–"));
+    }
+
+    #[test]
+    fn a_docstrings_closing_quotes_open_no_doc_of_their_own() {
+        // pluggy 1.x `_manager.py`, plain (the corpus case).
+        let text =
+            include_str!("../../../tests/fixtures/realworld/python_plain_pluggy_manager/input.txt");
+        let out = compress_code(text, "What does this file do?").unwrap();
+        assert!(out.contains("    def register(self, plugin: _Plugin, name: str | None = None) -> str | None:\n        \"\"\"Register a plugin and return its name.\n[… "), "{out}");
+        // The docstring's rest and the body are one omission, not two around a lone `"""`.
+        assert!(
+            !out.contains("        \"\"\"\n        if plugin is None:"),
+            "{out}"
+        );
     }
 }

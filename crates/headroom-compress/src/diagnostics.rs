@@ -3,6 +3,9 @@
 //! they carry none; the first of each group stays verbatim with its location and notes, as do
 //! rare ones and those the task names; repeats become a marker listing their locations.
 //! Summary lines (`error: aborting due to 3 previous errors`, `2 passed; 1 failed`) always stay.
+//! Notes that recur in three or more diagnostics (clippy's `= help: for further information
+//! visit …`, `= note: `#[warn(…)]` on by default`) stay where they first appear, followed by one
+//! counted note standing for every later instance.
 //!
 //! Must never: drop a summary line, the first diagnostic of a group, or a diagnostic without
 //! naming its location in a marker.
@@ -30,6 +33,11 @@ impl Compressor for DiagnosticsCompressor {
 
 /// Diagnostics of one group kept in full before repeats are folded.
 const KEEP_PER_GROUP: usize = 1;
+/// A group this small counts as rare: its repeats keep their message and location.
+const RARE_GROUP: usize = 2;
+/// A group this small whose repeats suggest an edit counts as rare too: they keep the edit,
+/// which differs at every location.
+const RARE_GROUP_WITH_EDITS: usize = 3;
 /// Locations listed in one marker.
 const MAX_LOCATIONS: usize = 8;
 
@@ -50,6 +58,8 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     let records = split_records(src);
     let mut keep = vec![true; n];
     let mut group_seen: HashMap<&str, usize> = HashMap::new();
+    // Where each group's first record starts.
+    let mut group_first: HashMap<&str, usize> = HashMap::new();
     let mut group_size: HashMap<&str, usize> = HashMap::new();
     for r in &records {
         *group_size.entry(r.group.as_str()).or_default() += 1;
@@ -63,7 +73,16 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         record_of[r.start..r.end]
             .iter_mut()
             .for_each(|o| *o = Some(k));
-        let rare = group_size[r.group.as_str()] <= 2;
+        let first = *group_first.entry(r.group.as_str()).or_insert(r.start);
+        let size = group_size[r.group.as_str()];
+        let edits = src[r.start..r.end]
+            .iter()
+            .any(|l| trim::is_suggested_edit(l));
+        // A repeat whose message is word for word the first one's (its location on the next
+        // line) says nothing a marker naming that location would not.
+        let same_message = first != r.start && src[first] == src[r.start];
+        let rare = (size <= RARE_GROUP && (edits || !same_message))
+            || size <= RARE_GROUP_WITH_EDITS && edits;
         // Named by the task: its message or location holds a task word, or any of its
         // lines a task identifier (a word in a compiler's note says little).
         let named = src[r.start..r.end].iter().enumerate().any(|(k, l)| {
@@ -81,7 +100,7 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         keep[r.start..r.end].iter_mut().for_each(|k| *k = false);
     }
     let ranges: Vec<std::ops::Range<usize>> = records.iter().map(|r| r.start..r.end).collect();
-    trim::drop_boilerplate(src, &ranges, &mut keep);
+    let boilerplate = trim::boilerplate(src, &ranges);
     trim::drop_library_frames(src, &mut keep);
     trim::drop_pytest_source(src, &mut keep);
     trim::drop_pytest_progress(src, &mut keep);
@@ -116,7 +135,11 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     // A lone line between kept ones (a suggestion's `+` line inside a trimmed excerpt) stays:
     // it reads as part of what is shown, whatever the cost rule would say.
     close_small_gaps(&mut keep, 2);
-    lines.render(&keep, |run| {
+    // After the gap rule: a lone library path is worth its marker on cost alone.
+    trim::drop_library_locations(src, &ranges, &mut keep);
+    let (mut fold, mut notes) = fold_boilerplate(src, &boilerplate, &keep);
+    fold_passed_tests(src, &keep, &mut fold, &mut notes);
+    lines.render_folded(&keep, &fold, &notes, |run, in_run| {
         let mut groups: Vec<&str> = Vec::new();
         let mut locations: Vec<&str> = Vec::new();
         let mut count = 0;
@@ -136,7 +159,12 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             }
         }
         if count == 0 {
-            let what = if src[run.clone()].iter().all(|l| l.starts_with("    ")) {
+            let what = if src[run.clone()]
+                .iter()
+                .all(|l| l.trim().is_empty() || trim::pytest_progress(l).is_some())
+            {
+                "test progress"
+            } else if src[run.clone()].iter().all(|l| l.starts_with("    ")) {
                 "test source"
             } else if src[run.clone()].iter().all(|l| {
                 l.trim_start().starts_with("at ")
@@ -146,13 +174,17 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
             } else {
                 "similar lines"
             };
-            return lines.marker(&run, what);
+            return lines.marker_counted(&run, in_run, what);
         }
         // Inside a diagnostic whose header stays: part of its excerpt or notes.
         if let Some(k) = record_of[run.start] {
             let r = &records[k];
             if run.start > r.start && keep[r.start] && run.end <= r.end {
-                return lines.marker(&run, "excerpt");
+                let library = src[run.clone()]
+                    .iter()
+                    .all(|l| l.contains(" /rustc/") || l.trim() == "|");
+                let what = if library { "std source" } else { "excerpt" };
+                return lines.marker_counted(&run, in_run, what);
             }
         }
         let mut what = format!(
@@ -178,8 +210,87 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
                 what.push_str(&format!(" and {} more", locations.len() - MAX_LOCATIONS));
             }
         }
-        lines.marker(&run, &what)
+        lines.marker_counted(&run, in_run, &what)
     })
+}
+
+/// libtest's `... ok` lines leave, counted in one note where the first stood (the run's
+/// `test result:` line counts them too), when that note costs less than they do.
+fn fold_passed_tests(
+    src: &[&str],
+    keep: &[bool],
+    fold: &mut [bool],
+    notes: &mut Vec<(usize, String)>,
+) {
+    let passed: Vec<usize> = trim::passed_tests(src)
+        .into_iter()
+        .filter(|&i| keep[i] && !fold[i])
+        .collect();
+    let Some(&first) = passed.first() else {
+        return;
+    };
+    if first == 0 || passed.len() < 2 {
+        return;
+    }
+    let note = format!("[… {} passed tests omitted …]", passed.len());
+    let lines: Vec<&str> = passed.iter().map(|&i| src[i]).collect();
+    if !super::runs::run_is_worth_a_marker(&lines, &note) {
+        return;
+    }
+    passed.iter().for_each(|&i| fold[i] = true);
+    notes.push((first - 1, note));
+    notes.sort_by_key(|(at, _)| *at);
+}
+
+/// Every later instance of a boilerplate note that is still kept leaves, and one counted note
+/// after the family's first kept instance says so — when that note costs less than they do.
+/// Families whose first instances sit on consecutive lines share one note.
+fn fold_boilerplate(
+    src: &[&str],
+    families: &[Vec<usize>],
+    keep: &[bool],
+) -> (Vec<bool>, Vec<(usize, String)>) {
+    let mut fold = vec![false; src.len()];
+    // (first kept line, later kept lines) per family, in line order.
+    let mut found: Vec<(usize, Vec<usize>)> = families
+        .iter()
+        .filter_map(|family| {
+            let mut kept = family.iter().copied().filter(|&i| keep[i]);
+            let first = kept.next()?;
+            let later: Vec<usize> = kept.collect();
+            (later.len() >= 2).then_some((first, later))
+        })
+        .collect();
+    found.sort_by_key(|(first, _)| *first);
+    let mut notes = Vec::new();
+    let mut k = 0;
+    while k < found.len() {
+        // A stretch of first instances on consecutive lines.
+        let mut end = k + 1;
+        while end < found.len() && found[end].0 == found[end - 1].0 + 1 {
+            end += 1;
+        }
+        let later: Vec<usize> = found[k..end]
+            .iter()
+            .flat_map(|(_, l)| l.iter().copied())
+            .collect();
+        let above = if end - k == 1 {
+            "the line above".to_string()
+        } else {
+            format!("the {} lines above", end - k)
+        };
+        let note = format!(
+            "[… {} more like {above} omitted from later diagnostics …]",
+            later.len()
+        );
+        let lines: Vec<&str> = later.iter().map(|&i| src[i]).collect();
+        if super::runs::run_is_worth_a_marker(&lines, &note) {
+            later.iter().for_each(|&i| fold[i] = true);
+            notes.push((found[end - 1].0, note));
+        }
+        k = end;
+    }
+    (fold, notes)
 }
 
 /// `a.py:6:89, a.py:7:89, b.py:3:1` → `a.py:6:89, 7:89, b.py:3:1`: a location in the same file
@@ -305,7 +416,8 @@ fn describe(record: &[&str]) -> (String, String) {
         severity = "";
     }
     let group = match code {
-        Some(c) if !c.is_empty() && severity.is_empty() => c,
+        // `error[E0308]` already says its severity.
+        Some(c) if !c.is_empty() && (severity.is_empty() || c.starts_with(severity)) => c,
         Some(c) if !c.is_empty() => format!("{severity} {c}"),
         _ => template(message),
     };
@@ -341,8 +453,24 @@ mod tests {
         full.push_str("Found 2 errors.\n");
         let out = compress_diagnostics(&full, "what did ruff find?").unwrap();
         assert!(out.contains("111 |         raise ClassNotFound(msg)"));
-        assert!(out.contains("   --> pkg/f.py:115:9"), "{out}");
+        // The repeat's message is word for word the first one's: its marker names where it is.
+        assert!(
+            out.contains("1 more diagnostic of B904 at pkg/f.py:115:9"),
+            "{out}"
+        );
         assert!(!out.contains("115 |"), "{out}");
+        assert_eq!(out.matches("B904 Within").count(), 1, "{out}");
+        // A repeat with a message of its own keeps it, with its location.
+        let full = full.replacen(
+            "B904 Within an `except` clause, raise with `from`\n   --> pkg/f.py:115",
+            "B904 Within an `except` clause, raise with `from` (inside `load`)\n   --> pkg/f.py:115",
+            1,
+        );
+        let out = compress_diagnostics(&full, "what did ruff find?").unwrap();
+        assert!(
+            out.contains("(inside `load`)\n   --> pkg/f.py:115:9\n"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -361,5 +489,53 @@ mod tests {
         assert!(out.contains("at src/a.py:1, 2, 3, 4, 5 …]"), "{out}");
         assert!(out.contains("src/b.py:9: error: Name \"x\" is not defined"));
         assert!(out.contains("Found 7 errors in 2 files"));
+    }
+
+    #[test]
+    fn clippy_boilerplate_folds_into_one_counted_note_and_each_fix_stays() {
+        // `cargo clippy -- -W clippy::pedantic` on a small crate (the corpus case).
+        let text = include_str!("../../../tests/fixtures/realworld/clippy_warnings/input.txt");
+        let out = compress_diagnostics(text, "What does clippy want me to change?").unwrap();
+        let url = "= help: for further information visit https://rust-lang.github.io/rust-clippy/";
+        assert_eq!(out.matches(url).count(), 1, "{out}");
+        assert_eq!(out.matches("` on by default").count(), 1, "{out}");
+        assert!(
+            out.contains("on by default\n[… 18 more like the 2 lines above omitted from later diagnostics …]"),
+            "{out}"
+        );
+        // A repeat keeps its message, location and suggested edit.
+        assert!(out.contains("  --> src/main.rs:24:5\n"), "{out}");
+        assert!(
+            out.contains("24 -     return counts;\n24 +     counts\n"),
+            "{out}"
+        );
+        // Notes that say something of their own stay.
+        assert!(out.contains("= help: consider using the `Entry` API"));
+        assert!(out.contains("= help: to override `-W clippy::pedantic` add"));
+        assert!(out.contains("warning: `inventory` (bin \"inventory\") generated 12 warnings"));
+        assert!(out.len() < text.len() * 3 / 4);
+    }
+
+    #[test]
+    fn notes_recurring_in_fewer_than_three_diagnostics_stay() {
+        let text = "warning: unneeded `return` statement\n --> src/a.rs:9:18\n  |\n  = help: for further information visit https://x.test/index.html#needless_return\n  = note: `#[warn(clippy::needless_return)]` on by default\n\nwarning: length comparison to zero\n --> src/a.rs:4:8\n  |\n  = help: for further information visit https://x.test/index.html#len_zero\n  = note: `#[warn(clippy::len_zero)]` on by default\n\nwarning: `a` (bin \"a\") generated 2 warnings\n";
+        let out = compress_diagnostics(text, "what is wrong?");
+        assert!(
+            out.as_ref().is_none_or(|o| o.contains("#len_zero")),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn libtest_passes_are_counted_under_the_running_line() {
+        let run = include_str!("../../../tests/fixtures/realworld/cargo_test_failures/input.txt");
+        let out = compress_diagnostics(run, "Did the tests pass?").unwrap();
+        assert!(
+            out.contains("running 12 tests\n[… 8 passed tests omitted …]\n"),
+            "{out}"
+        );
+        assert!(!out.contains(" ... ok\n"), "{out}");
+        assert_eq!(out.matches(" ... FAILED").count(), 3);
+        assert!(out.contains("test result: FAILED. 8 passed; 3 failed; 1 ignored;"));
     }
 }

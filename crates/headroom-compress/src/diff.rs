@@ -1,12 +1,13 @@
 //! The unified-diff compressor. Headers and every changed line are kept; unchanged context is
 //! trimmed to a line or two around each change; changes to lock files and other generated files
-//! are summarised as counts of added and removed lines.
+//! are summarised as counts of added and removed lines; git's per-file `index` lines (blob
+//! hashes) are counted in one note.
 //!
 //! Must never: drop an added or removed line of a source file.
 
 use super::config::DiffConfig;
 use super::marker::omitted;
-use super::runs::{emit, KeepMask};
+use super::runs::{emit_folded, run_is_worth_a_marker, KeepMask};
 use super::{BlockInput, CompressError, Compressor};
 use std::ops::Range;
 
@@ -60,17 +61,46 @@ pub fn compress_diff(text: &str, cfg: &DiffConfig) -> Option<String> {
     let lines: Vec<&str> = text.split('\n').collect();
     let generated = generated_hunks(&lines);
     let keep = select(&lines, &generated, cfg.context_lines);
-    emit(&lines, &keep, |run| {
-        match generated.iter().find(|g| g.lines == run) {
+    let (fold, notes) = fold_index_lines(&lines);
+    emit_folded(
+        &lines,
+        keep.as_slice(),
+        &fold,
+        &notes,
+        |run, count| match generated.iter().find(|g| g.lines == run) {
             Some(g) => omitted(
-                run.len(),
+                count,
                 "lines of a generated file's diff",
                 &format!("+{} −{}", g.plus, g.minus),
             ),
-            None => omitted(run.len(), "unchanged lines", ""),
-        }
-    })
+            None if count == 1 => omitted(1, "unchanged line", ""),
+            None => omitted(count, "unchanged lines", ""),
+        },
+    )
     .if_dropped()
+}
+
+/// git's `index 5b8eccd..d9c3b83 100644` lines (blob hashes and mode, one per file) leave,
+/// counted in one note under the first file's `diff --git` line, when there are several and
+/// the note costs less than they do.
+fn fold_index_lines(lines: &[&str]) -> (Vec<bool>, Vec<(usize, String)>) {
+    let mut fold = vec![false; lines.len()];
+    let index: Vec<usize> = (1..lines.len())
+        .filter(|&i| lines[i].starts_with("index ") && lines[i - 1].starts_with("diff --git "))
+        .collect();
+    if index.len() < 2 {
+        return (fold, Vec::new());
+    }
+    let note = format!(
+        "[… {} `index` lines (blob hashes, one per file) omitted …]",
+        index.len()
+    );
+    let texts: Vec<&str> = index.iter().map(|&i| lines[i]).collect();
+    if !run_is_worth_a_marker(&texts, &note) {
+        return (fold, Vec::new());
+    }
+    index.iter().for_each(|&i| fold[i] = true);
+    (fold, vec![(index[0] - 1, note)])
 }
 
 /// The hunks of one generated file (lock files, minified code, snapshots), from its first
@@ -179,5 +209,18 @@ mod tests {
         let out = compress_diff(&text, &DiffConfig::default()).unwrap();
         assert!(out.contains("(+30 −0)"), "{out}");
         assert!(out.ends_with("-old\n+new"));
+    }
+
+    #[test]
+    fn index_lines_of_a_multi_file_diff_fold_into_one_note() {
+        // `git diff` of four files in this repository (the corpus case).
+        let text = include_str!("../../../tests/fixtures/realworld/git_diff_headroom/input.txt");
+        let out = compress_diff(text, &DiffConfig::default()).unwrap();
+        assert!(!out.contains("\nindex "), "{out}");
+        assert!(out.contains("diff --git a/src/service/doctor.rs b/src/service/doctor.rs\n[… 4 `index` lines (blob hashes, one per file) omitted …]\n--- a/src/service/doctor.rs\n"), "{out}");
+        assert_eq!(out.matches("\ndiff --git ").count(), 4);
+        // One file: its index line stays.
+        let one = "diff --git a/a.rs b/a.rs\nindex 5b8eccd..d9c3b83 100644\n--- a/a.rs\n+++ b/a.rs\n@@ -1 +1 @@\n-a\n+b";
+        assert!(compress_diff(one, &DiffConfig::default()).is_none());
     }
 }

@@ -1,6 +1,8 @@
 //! `git log` (with or without `--stat`), `git show` and `git diff` output. Log: every commit's
 //! hash, author, date and subject stay; message bodies and `--stat` file lines stay where the
-//! task's words hit them, with each commit's totals line. Show / diff: the commit header, the
+//! task's words hit them, with each commit's totals line; the other bodies and file lines are
+//! counted in one note closing the log (a marker per commit costs as much as its subject), and
+//! a commit the task hits keeps its own markers so its kept lines read in place. Show / diff: the commit header, the
 //! whole message and the diffstat stay; every file and hunk header stays; a large hunk the
 //! task does not touch keeps its first lines and the rest becomes a marker with line counts.
 //!
@@ -60,11 +62,22 @@ impl Compressor for GitCompressor {
     }
 }
 
+/// ` crates/ignore/src/walk.rs | 34 +++---` or ` logo.png | Bin 0 -> 1234 bytes`.
+fn is_stat_file_line(line: &str) -> bool {
+    line.starts_with(' ')
+        && line.split_once(" | ").is_some_and(|(_, change)| {
+            let c = change.trim_start();
+            c.starts_with(|ch: char| ch.is_ascii_digit()) || c.starts_with("Bin ")
+        })
+}
+
 /// Lines of a hunk kept before its marker when the task does not touch it.
 const HUNK_HEAD: usize = 4;
 /// Hunks up to this many lines stay whole.
 const SMALL_HUNK: usize = 12;
-const HIT_RADIUS: usize = 8;
+/// Lines kept either side of a task hit inside a large hunk: its neighbours are mostly more
+/// of the same change, and the `@@` header already says where it is.
+const HIT_RADIUS: usize = 4;
 
 fn task_words(lines: &Lines<'_>, task: &str, max_hits: usize) -> TaskWords {
     TaskWords::new(task).selective(lines.text.iter().copied(), max_hits.max(3))
@@ -76,6 +89,7 @@ fn compress_log(lines: &Lines<'_>, task: &str) -> Option<String> {
     let words = task_words(lines, task, commits / 30);
     let n = src.len();
     let mut keep = vec![false; n];
+    let mut hit = vec![false; n];
     let mut i = 0;
     while i < n {
         if !is_commit_header(src[i]) {
@@ -100,11 +114,72 @@ fn compress_log(lines: &Lines<'_>, task: &str) -> Option<String> {
             let subject = !subject_seen && l.starts_with("    ") && !t.is_empty();
             subject_seen |= subject;
             let totals = t.contains(" changed,") && t.contains("file");
-            keep[j] = header || subject || totals || words.matches(l);
+            // The blank lines that frame a commit's message stay: the log reads as `git log`.
+            let frame = t.is_empty()
+                && (j > start && src[j - 1].starts_with("Date:") || j + 1 == end && end < n);
+            let structural = header || subject || totals || frame;
+            hit[j] = !structural && words.matches(l);
+            keep[j] = structural || hit[j];
         }
         i = end;
     }
-    lines.render(&keep, |run| lines.marker(&run, ""))
+    fold_bodies(lines, &keep, &hit).or_else(|| lines.render(&keep, |run| lines.marker(&run, "")))
+}
+
+/// A log's omitted message bodies and `--stat` file lines, all in one counted note at its end
+/// rather than one marker per commit: every commit keeps its header, subject and totals, and
+/// a marker per body would cost as much as a commit's subject. A commit where the task's words
+/// hit a body or file line keeps its markers, so what is shown of it reads in place. `None`
+/// when the note would cost more than the lines it stands for.
+fn fold_bodies(lines: &Lines<'_>, keep: &[bool], hit: &[bool]) -> Option<String> {
+    let src = &lines.text;
+    let n = src.len();
+    let mut fold = vec![false; n];
+    let (mut body, mut files, mut commits) = (0usize, 0usize, 0usize);
+    let mut start = src.iter().position(|l| is_commit_header(l))?;
+    while start < n {
+        let end = (start + 1..n)
+            .find(|&j| is_commit_header(src[j]))
+            .unwrap_or(n);
+        let dropped: Vec<usize> = (start..end).filter(|&j| !keep[j]).collect();
+        if !dropped.is_empty() && !hit[start..end].contains(&true) {
+            commits += 1;
+            for j in dropped {
+                fold[j] = true;
+                if is_stat_file_line(src[j]) {
+                    files += 1;
+                } else if !src[j].trim().is_empty() {
+                    body += 1;
+                }
+            }
+        }
+        start = end;
+    }
+    let what = match (body, files) {
+        (0, 0) => return None,
+        (b, 0) => format!("{} body lines", super::marker::thousands(b)),
+        (0, f) => format!("{} --stat file lines", super::marker::thousands(f)),
+        (b, f) => format!(
+            "{} body lines and {} --stat file lines",
+            super::marker::thousands(b),
+            super::marker::thousands(f)
+        ),
+    };
+    let note = format!(
+        "[… {what} omitted from {} commits …]",
+        super::marker::thousands(commits)
+    );
+    let folded: Vec<&str> = (0..src.len())
+        .filter(|&j| fold[j])
+        .map(|j| src[j])
+        .collect();
+    if !super::runs::run_is_worth_a_marker(&folded, &note) {
+        return None;
+    }
+    let last = src.len() - 1;
+    lines.render_folded(keep, &fold, &[(last, note)], |run, _| {
+        lines.marker(&run, "")
+    })
 }
 
 fn compress_show(lines: &Lines<'_>, task: &str) -> Option<String> {
@@ -204,6 +279,50 @@ mod tests {
     }
 
     #[test]
+    fn omitted_bodies_of_a_real_log_fold_into_one_counted_note() {
+        // `git log -n 40 --stat` of ripgrep (the corpus case).
+        let text = include_str!("../../../tests/fixtures/realworld/git_log_stat_ripgrep/input.txt");
+        let out = compress(text, "Summarise these commits.");
+        let commits = text.lines().filter(|l| l.starts_with("commit ")).count();
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("commit ")).count(),
+            commits
+        );
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("Author: ")).count(),
+            commits
+        );
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("Date: ")).count(),
+            commits
+        );
+        assert!(out.contains("    ignore: skip loading unreachable ignore files\n"));
+        assert!(
+            out.contains("    globset-0.4.20\n 2 files changed, 2 insertions(+), 2 deletions(-)\n")
+        );
+        let notes: Vec<&str> = out.lines().filter(|l| l.starts_with("[… ")).collect();
+        assert_eq!(notes.len(), 1, "{out}");
+        assert!(
+            notes[0].contains(" body lines and ")
+                && notes[0].contains(" --stat file lines omitted from "),
+            "{}",
+            notes[0]
+        );
+        assert!(out.ends_with(notes[0]), "the note closes the log");
+    }
+
+    #[test]
+    fn a_commit_the_task_hits_keeps_its_markers_in_place() {
+        let text = log().replacen("Body line two.", "Body line two names the parser.", 1);
+        let out = compress(&text, "which commit touched the parser?");
+        assert!(out.contains("Body line two names the parser."));
+        // Its short gaps stay as they were (cheaper than markers); the others fold.
+        assert!(out.contains("    Body line one for 0.\n"), "{out}");
+        assert!(!out.contains("Body line one for 1."), "{out}");
+        assert!(out.contains("omitted from 5 commits"), "{out}");
+    }
+
+    #[test]
     fn a_log_keeps_the_stat_line_the_task_names() {
         let text = log();
         let out = GitCompressor::new(DiffConfig::default())
@@ -235,5 +354,25 @@ mod tests {
         assert!(out.contains("@@ -0,0 +1,40 @@\n+line 0\n"));
         assert!(out.contains("hunk lines: +36 −0"), "{out}");
         assert!(!out.contains("+line 20"));
+    }
+
+    #[test]
+    fn a_hit_in_a_large_hunk_keeps_four_lines_either_side() {
+        // `git show` of a commit of this repository (the corpus case).
+        let text = include_str!("../../../tests/fixtures/realworld/git_show_headroom/input.txt");
+        let out = compress(text, "What does this commit say model.device: auto does?");
+        assert!(out.contains("+`model.device: auto` tries CoreML on macOS, then CUDA, then CPU, and logs what it got; an\n"));
+        assert!(
+            out.contains("+**The learned compressor** runs all-MiniLM-L6-v2 through ONNX Runtime")
+        );
+        assert!(
+            !out.contains("+hitting (`tests/proxy_compression.rs` checks this"),
+            "{out}"
+        );
+        assert!(out.starts_with("commit e51e9358035c4862bd53718c984369e1551f6f1c\n"));
+        assert_eq!(
+            out.matches("\ndiff --git ").count(),
+            text.matches("\ndiff --git ").count()
+        );
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! Must never: drop a line the mask keeps, reorder lines, or emit two markers for one run.
 
-use super::runs::{emit, KeepMask};
+use super::runs::{emit, emit_folded, KeepMask};
 use std::ops::Range;
 
 /// A block split into lines, with the Claude Code envelope set aside.
@@ -98,9 +98,35 @@ impl<'a> Lines<'a> {
         Some(format!("{}{out}{}", self.head, self.tail))
     }
 
+    /// Renders like [`Lines::render`], except that the lines `fold` marks leave without a
+    /// marker of their own: each `(line, note)` of `notes` (in line order) is written right
+    /// after that kept line and stands for them. `marker` gets a dropped run's line indices and
+    /// how many of its lines it stands for (folded lines inside the run are their note's).
+    /// Only for blocks without line numbers: a folded line leaves no gap a range could cite.
+    pub fn render_folded(
+        &self,
+        keep: &[bool],
+        fold: &[bool],
+        notes: &[(usize, String)],
+        mut marker: impl FnMut(Range<usize>, usize) -> String,
+    ) -> Option<String> {
+        if notes.is_empty() || self.numbers.is_some() {
+            return self.render(keep, |run| {
+                let count = run.len();
+                marker(run, count)
+            });
+        }
+        let out = emit_folded(&self.raw, keep, fold, notes, marker);
+        Some(format!("{}{}{}", self.head, out.text, self.tail))
+    }
+
     /// A marker naming the run's size, its line range when known, and `what` was in it.
     pub fn marker(&self, run: &Range<usize>, what: &str) -> String {
-        let count = run.len();
+        self.marker_counted(run, run.len(), what)
+    }
+
+    /// [`Lines::marker`] for a run that stands for `count` of its lines.
+    pub fn marker_counted(&self, run: &Range<usize>, count: usize, what: &str) -> String {
         let unit = if count == 1 { "line" } else { "lines" };
         let detail = if what.is_empty() {
             String::new()
@@ -307,5 +333,23 @@ mod tests {
         let mut keep = [true, false, true, false, false, false, true];
         close_small_gaps(&mut keep, 2);
         assert_eq!(keep, [true, true, true, false, false, false, true]);
+    }
+
+    #[test]
+    fn folded_lines_leave_one_note_and_runs_count_only_their_own_lines() {
+        let block = "head\n  = note: same\nbody one\n  = note: same\ndropped a: the first of two lines long enough together to be worth a marker\ndropped b: and the second of them, which says nothing the reader needs here\n  = note: same\nend";
+        let lines = Lines::new(block);
+        let keep = [true, true, true, true, false, false, true, true];
+        let fold = [false, false, false, true, false, false, true, false];
+        let notes = vec![(1, "[… 2 more like the line above omitted …]".to_string())];
+        let out = lines
+            .render_folded(&keep, &fold, &notes, |run, n| {
+                format!("[… {n} of lines {}–{} omitted …]", run.start, run.end - 1)
+            })
+            .unwrap();
+        assert_eq!(
+            out,
+            "head\n  = note: same\n[… 2 more like the line above omitted …]\nbody one\n[… 2 of lines 4–5 omitted …]\nend"
+        );
     }
 }

@@ -2,7 +2,8 @@
 //! masked). Kept verbatim: every error-level line (error, warn, fatal, panic, exception,
 //! traceback …) with a few lines of context, stack traces (their ends and every frame outside
 //! well-known library code), the first and last line of every template, rare templates, and
-//! lines mentioning the task. Rare lines far from any error that form a long run of one shape
+//! lines mentioning the task, and the opening lines of blank-separated records that share their
+//! keys (apt history's `Start-Date:` and `Commandline:`). Rare lines far from any error that form a long run of one shape
 //! are thinned, and lines over 800 bytes keep their start unless they are error-level or name
 //! the task (see `thin`). Each run of dropped lines becomes one marker naming its templates and
 //! counts, or on a Read page (`N<TAB>line`) the exact line range.
@@ -268,12 +269,50 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
         raw_count[r] += 1;
     }
     keep_rare_values(raw_ids, values, &raw_count, &mut keep);
+    keep_record_headers(lines, &mut keep);
     // A question that names nothing in an error-free log asks for an overview.
     if !class.contains(&Class::Important) && !task_hits.iter().any(|&h| h > 0) {
         keep_first_mentions(lines, &mut keep);
     }
 
     KeepMask::from_vec(keep)
+}
+
+/// Logs made of blank-line-separated records that open with the same keys (apt's
+/// `Start-Date:` then `Commandline:`): those opening lines are the records' headers — when and
+/// what — and stay like a table's header row.
+fn keep_record_headers(lines: &[&str], keep: &mut [bool]) {
+    fn key(l: &str) -> Option<&str> {
+        l.split_once(": ")
+            .map(|(k, _)| k)
+            .filter(|k| !k.is_empty() && k.len() <= 32 && !k.contains(' ') && !l.starts_with(' '))
+    }
+    let starts: Vec<usize> = (0..lines.len())
+        .filter(|&i| !lines[i].trim().is_empty() && (i == 0 || lines[i - 1].trim().is_empty()))
+        .collect();
+    if starts.len() < 3 {
+        return;
+    }
+    for depth in 0..2 {
+        let first = starts
+            .iter()
+            .find_map(|&s| lines.get(s + depth).and_then(|l| key(l)));
+        let Some(common) = first else {
+            return;
+        };
+        let same = starts
+            .iter()
+            .filter(|&&s| lines.get(s + depth).and_then(|l| key(l)) == Some(common))
+            .count();
+        if same * 10 < starts.len() * 9 {
+            return;
+        }
+        for &s in &starts {
+            if lines.get(s + depth).and_then(|l| key(l)) == Some(common) {
+                keep[s + depth] = true;
+            }
+        }
+    }
 }
 
 /// Whether line `i` sits within `radius` lines of an error-level line.
@@ -514,5 +553,27 @@ mod tests {
         assert!(out.contains("Controller.java:88"));
         assert!(out.contains("Thread.java:840"));
         assert!(out.contains("stack frames omitted"), "{out}");
+    }
+
+    #[test]
+    fn every_record_of_an_apt_history_keeps_its_start_date_and_command_line() {
+        // A Read page of this machine's /var/log/apt/history.log (the corpus case).
+        let page = include_str!("../../../tests/fixtures/realworld/log_apt_history_read/input.txt");
+        let task = "What has been installed or removed on this machine, and when?";
+        let out = compress_lines(page, task, &LogConfig::default()).unwrap();
+        for key in ["\tStart-Date: ", "\tCommandline: "] {
+            let before = page.matches(key).count();
+            assert!(before >= 10, "{key}");
+            assert_eq!(out.matches(key).count(), before, "{key}");
+        }
+        assert!(out.len() < page.len() / 2);
+    }
+
+    #[test]
+    fn blank_separated_lines_without_common_keys_are_not_records() {
+        let mut keep = vec![false; 8];
+        let lines = ["a: 1", "b: 2", "", "c: 3", "", "d: 4", "", "e: 5"];
+        keep_record_headers(&lines, &mut keep);
+        assert!(!keep.contains(&true));
     }
 }

@@ -1,8 +1,10 @@
 //! Documents: Markdown (READMEs, changelogs), plain prose with structure (licence texts, man
 //! pages) and the text of HTML pages. Every heading stays, and with it the document's opening
-//! paragraph and each section's first line; paragraphs, bullets and code blocks the task's
-//! words hit stay whole. Everything else becomes one marker per run, so a kept bullet always
-//! sits under the heading that gives it its meaning (a changelog line under its version).
+//! paragraph and each section's first line (unless units the task names or three of its words
+//! meet in answer it); paragraphs, bullets and code blocks the task's words hit stay whole. Everything else becomes one marker per run, so a kept bullet always
+//! sits under the heading that gives it its meaning (a changelog line under its version);
+//! definitions (man page options) the task's words do not meet in keep their term lines
+//! together under one counted note per section, when that costs less than what it replaces.
 //!
 //! Must never: drop a heading, or keep a unit without the heading above it.
 
@@ -54,20 +56,6 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     for u in units.first().into_iter().chain(prose).chain(body) {
         keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
     }
-    // Each section's first line, and the first line of each definition (`--follow` above
-    // its indented description).
-    let mut after_heading = true;
-    let mut prev_end = 0;
-    for u in &units {
-        if (prev_end..u.start).any(|i| heading[i]) {
-            after_heading = true;
-        }
-        if after_heading || is_definition(src, u) || is_one_line_entry(src[u.start]) {
-            keep_opening(src, u, keep.as_mut_slice());
-        }
-        after_heading = false;
-        prev_end = u.end;
-    }
     let texts: Vec<String> = units
         .iter()
         .map(|u| src[u.start..u.end].join("\n"))
@@ -77,6 +65,7 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     let idents = Identifiers::new(task);
     let terms = Terms::new(task);
     let mut any_hit = false;
+    let mut answered = false;
     for (u, t) in units.iter().zip(&texts) {
         let hit_lines = src[u.start..u.end]
             .iter()
@@ -85,24 +74,131 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         // A unit is relevant when the task's words meet in it, or it names a task identifier.
         any_hit |= hit_lines > 0;
         let distinct = distinct_task_words(&words, t);
-        if hit_lines > 0 && (distinct >= 2 || idents.matches(t)) || terms.matches_specific(t) {
+        let specific = idents.matches(t) || terms.matches_specific(t);
+        if hit_lines > 0 && (distinct >= 2 || specific) || terms.matches_specific(t) {
             keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
+            // Two common words meet by chance (a vague question's "project", "README");
+            // three, or a name the task gives, are what it asked about.
+            answered |= specific || hit_lines > 0 && distinct >= 3;
         }
+    }
+    // Each section's first line (unless the task was answered), and the first line of each
+    // definition (`--follow` above its indented description).
+    let mut after_heading = true;
+    let mut prev_end = 0;
+    for u in &units {
+        if (prev_end..u.start).any(|i| heading[i]) {
+            after_heading = true;
+        }
+        // Once the task's words found their units, other sections' openings are not the
+        // answer: headings alone map the document.
+        let opening = after_heading && !answered;
+        if opening || is_definition(src, u) || is_one_line_entry(src[u.start]) {
+            keep_opening(src, u, keep.as_mut_slice());
+        }
+        after_heading = false;
+        prev_end = u.end;
     }
     // A short page read for an overview: every paragraph's opening sentence is the summary.
     let total: usize = src.iter().map(|l| l.len() + 1).sum();
     let share = if !any_hit && total <= SHORT_DOCUMENT {
         1.0
+    } else if answered {
+        ANSWERED_KEPT_SHARE
     } else {
         MIN_KEPT_SHARE
     };
     fill_first_lines(src, &units, &mut keep, share);
-    lines.render(&keep, |run| lines.marker(&run, ""))
+    let plain = lines.render(&keep, |run| lines.marker(&run, ""));
+    match (fold_definitions(&lines, &units, &heading, &keep), plain) {
+        (Some(folded), Some(plain))
+            if super::tokens::estimate(&folded) >= super::tokens::estimate(&plain) =>
+        {
+            Some(plain)
+        }
+        (folded, plain) => folded.or(plain),
+    }
+}
+
+/// Definitions (a man page's options, a glossary) whose whole description is dropped — the
+/// task's words did not meet in it — leave their term lines standing together, and one note
+/// under the section's heading counts the descriptions, instead of a marker under every term
+/// (or, for a short description, the description itself, which only the cost rule kept). `None` when no section has two such
+/// definitions or the notes would not pay for themselves, and for Read pages (whose markers
+/// cite line ranges).
+fn fold_definitions(
+    lines: &Lines<'_>,
+    units: &[Unit],
+    heading: &[bool],
+    keep: &[bool],
+) -> Option<String> {
+    if lines.numbers.is_some() {
+        return None;
+    }
+    let src = &lines.text;
+    // Section heading line → (definitions, description lines) folded under it.
+    let mut sections: Vec<(usize, Vec<usize>, usize)> = Vec::new();
+    for u in units {
+        let description = u.start + 1..u.end;
+        if !is_definition(src, u) || !keep[u.start] || keep[description.clone()].contains(&true) {
+            continue;
+        }
+        let Some(h) = (0..u.start).rev().find(|&i| heading[i]) else {
+            continue;
+        };
+        match sections.last_mut() {
+            Some((at, defs, _)) if *at == h => defs.push(u.start),
+            _ => sections.push((h, vec![u.start], 0)),
+        }
+        if let Some(s) = sections.last_mut() {
+            s.2 += description.len();
+        }
+    }
+    let mut fold = vec![false; src.len()];
+    let mut notes = Vec::new();
+    for (h, defs, count) in sections {
+        if defs.len() < 2 {
+            continue;
+        }
+        let note = format!(
+            "[… descriptions of {} entries below omitted ({} lines) …]",
+            defs.len(),
+            super::marker::thousands(count)
+        );
+        let folded: Vec<usize> = units
+            .iter()
+            .filter(|u| defs.contains(&u.start))
+            .flat_map(|u| u.start + 1..u.end)
+            .collect();
+        // The blank line between two folded definitions goes with them: their terms read as
+        // one list.
+        let blanks: Vec<usize> = units
+            .windows(2)
+            .filter(|w| defs.contains(&w[0].start) && defs.contains(&w[1].start))
+            .flat_map(|w| w[0].end..w[1].start)
+            .filter(|&i| src[i].trim().is_empty())
+            .collect();
+        let texts: Vec<&str> = folded.iter().map(|&i| src[i]).collect();
+        if !super::runs::run_is_worth_a_marker(&texts, &note) {
+            continue;
+        }
+        folded.iter().chain(&blanks).for_each(|&i| fold[i] = true);
+        notes.push((h, note));
+    }
+    if notes.is_empty() {
+        return None;
+    }
+    lines.render_folded(keep, &fold, &notes, |run, count| {
+        lines.marker_counted(&run, count, "")
+    })
 }
 
 /// Share of the document's text that headings and hits leave at least; below it, paragraphs'
 /// first lines are added in document order, so a vague question still sees what each part says.
 const MIN_KEPT_SHARE: f64 = 0.2;
+/// The same floor when units the task's words meet in (or that name its identifiers) stay:
+/// the rest is context, not the answer.
+const ANSWERED_KEPT_SHARE: f64 = 0.1;
 
 /// Documents up to this many bytes of text, read with a question that names nothing in them,
 /// keep the opening of every paragraph.
@@ -317,5 +413,65 @@ mod tests {
         assert!(out
             .contains("       --follow\n           Continue listing the history beyond renames."));
         assert!(out.contains("       --other"));
+    }
+
+    #[test]
+    fn a_man_pages_dropped_option_descriptions_are_counted_under_their_section() {
+        // `MANWIDTH=100 man -P cat tar` (the corpus case).
+        let page = include_str!("../../../tests/fixtures/realworld/man_tar/input.txt");
+        let out = compress_document(page, "What does this man page cover?").unwrap();
+        assert!(
+            out.contains("       -c, --create\n       -d, --diff, --compare\n"),
+            "{out}"
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        let at = lines
+            .iter()
+            .position(|l| *l == "   Operation modifiers")
+            .unwrap();
+        let note = lines[at + 1];
+        assert!(
+            note.starts_with("[… descriptions of ") && note.contains(" entries below omitted ("),
+            "{note}"
+        );
+        assert!(
+            out.contains("       --check-device\n       -g, --listed-incremental=FILE\n"),
+            "{out}"
+        );
+        // A description the task asks about stays under its option.
+        let out =
+            compress_document(page, "What does --keep-old-files do when extracting?").unwrap();
+        assert!(out.contains("       -k, --keep-old-files\n              Don't replace existing files when extracting."), "{out}");
+        for heading in [
+            "NAME",
+            "SYNOPSIS",
+            "DESCRIPTION",
+            "OPTIONS",
+            "RETURN VALUE",
+            "SEE ALSO",
+        ] {
+            assert!(out.lines().any(|l| l == heading), "{heading}");
+        }
+    }
+
+    #[test]
+    fn once_the_task_is_answered_other_sections_keep_only_their_headings() {
+        // regex's CHANGELOG.md from the cargo registry (the corpus case).
+        let log = include_str!("../../../tests/fixtures/realworld/changelog_regex_large/input.txt");
+        let opening =
+            "This is a release that fixes a bug where incorrect regex match offsets could be";
+        let task = "Which regex release added the \\< and \\> word boundary assertions, and what MSRV did it require?";
+        let out = compress_document(log, task).unwrap();
+        assert!(out.contains(
+            "word boundary assertions. That is, `\\<` and `\\>`. The minimum supported Rust"
+        ));
+        assert!(
+            out.contains("1.13.1 (2026-07-15)\n===================\n[… "),
+            "{out}"
+        );
+        assert!(!out.contains(opening));
+        // A vague question still gets every section's opening.
+        let out = compress_document(log, "What changed in recent releases?").unwrap();
+        assert!(out.contains(opening));
     }
 }

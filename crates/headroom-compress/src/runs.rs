@@ -30,6 +30,10 @@
 //! assert_eq!(out.markers, 1);
 //! ```
 //!
+//! Folding ([`emit_folded`]): lines of one kind repeated across a block (clippy's per-warning
+//! help links, a log's commit bodies, man page option descriptions) can leave without a marker
+//! each, one counted note standing for all of them where the reader meets the first.
+//!
 //! Must never: reorder or edit kept lines, drop a kept line that is not filler, emit two
 //! markers for one run, or emit a marker that costs more than the lines it replaces.
 
@@ -243,6 +247,45 @@ pub fn emit(
         }
         i += 1;
     }
+    out
+}
+
+/// [`emit`] with some lines left out without a marker of their own: the lines `fold` marks
+/// vanish, and each `(line, note)` of `notes` (in line order) is written, as a kept line, right
+/// after that line and stands for them. `marker` gets a dropped run's line range and how many
+/// of its lines it stands for (folded lines inside the run are their note's). The caller
+/// checks that each note costs less than the lines it stands for.
+pub fn emit_folded(
+    lines: &[&str],
+    keep: &[bool],
+    fold: &[bool],
+    notes: &[(usize, String)],
+    mut marker: impl FnMut(Range<usize>, usize) -> String,
+) -> Emitted {
+    let mut view: Vec<&str> = Vec::with_capacity(lines.len() + notes.len());
+    let mut origin: Vec<Option<usize>> = Vec::with_capacity(view.capacity());
+    let mut view_keep: Vec<bool> = Vec::with_capacity(view.capacity());
+    let mut next_note = notes.iter().peekable();
+    for (i, line) in lines.iter().enumerate() {
+        if !fold.get(i).copied().unwrap_or(false) {
+            view.push(line);
+            origin.push(Some(i));
+            view_keep.push(keep.get(i).copied().unwrap_or(true));
+        }
+        while let Some((_, note)) = next_note.next_if(|(at, _)| *at == i) {
+            view.push(note);
+            origin.push(None);
+            view_keep.push(true);
+        }
+    }
+    let mut out = emit(&view, &KeepMask::from_vec(view_keep), |run| {
+        let raw: Vec<usize> = origin[run].iter().flatten().copied().collect();
+        match (raw.first(), raw.last()) {
+            (Some(&a), Some(&b)) => marker(a..b + 1, raw.len()),
+            _ => String::new(),
+        }
+    });
+    out.markers += notes.len();
     out
 }
 

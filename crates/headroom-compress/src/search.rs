@@ -2,14 +2,16 @@
 //! Matches with identical text seen in many places become one line listing every `path:line`;
 //! when there are still too many matches, files with many hits keep their first few and those
 //! that mention the task or an error, and the rest of each file becomes a marker with the count
-//! and line range. Files with few matches are kept verbatim.
+//! and line range (naming the file unless the line right above is from it). Files with few
+//! matches are kept verbatim.
 //!
 //! Must never: drop a match without saying where it was (a summary or a marker), or change a
 //! kept line.
 
-use super::code::{compound_hit, label, opens_with_item_keyword};
+use super::code::{compound_hit, is_comment, label, opens_with_item_keyword};
 use super::config::SearchConfig;
 use super::detect::{is_heading_match, looks_like_path, split_search_line};
+use super::lines::distinct_task_words;
 use super::marker::{clip, is_error_level, omitted, thousands, TaskWords};
 use super::runs::run_is_worth_a_marker;
 use super::{BlockInput, CompressError, Compressor};
@@ -208,7 +210,14 @@ fn select(
             }
             let c = seen.entry(e.path).or_insert(0);
             *c += 1;
-            if *c > per_file && !task.matches(e.text) && !is_error_level(e.text) && !declared(k) {
+            // A task word in a comment (docs and examples mention every name) is a weak
+            // reason to keep a match over the file's budget: it needs two.
+            let named = if is_comment(e.text.trim_start()) {
+                distinct_task_words(task, e.text) >= 2
+            } else {
+                task.matches(e.text)
+            };
+            if *c > per_file && !named && !is_error_level(e.text) && !declared(k) {
                 fate[k] = Fate::Drop;
             }
         }
@@ -243,7 +252,10 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
     };
     // The last marker written, its entries and first line: a dropped run that follows it with
     // nothing shown in between (only `--` separators) joins it, one marker for the region.
-    let mut last_drop: Option<(usize, Vec<&Entry>, usize)> = None;
+    let mut last_drop: Option<(usize, Vec<&Entry>, usize, Option<&str>)> = None;
+    // The file of the last match or context line shown: a marker right under it for more of
+    // the same file need not repeat its path.
+    let mut shown_path: Option<&str> = None;
     let mut i = 0;
     while i < n {
         match entry_at[i] {
@@ -269,6 +281,7 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
                 Fate::Keep => {
                     flush(&mut out, &mut pending);
                     out.push(lines[i].to_string());
+                    shown_path = Some(entries[k].path);
                     if let Some(&g) = summary_at.get(&k) {
                         out.push(summaries[g].clone());
                     }
@@ -294,18 +307,18 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
                         i += 1;
                     }
                     flush(&mut out, &mut pending);
-                    if let Some((at, mut earlier, from)) = last_drop.take() {
+                    if let Some((at, mut earlier, from, above)) = last_drop.take() {
                         if at + 1 == out.len() {
                             earlier.extend(dropped.iter().copied());
-                            let marker = drop_marker(&earlier);
+                            let marker = drop_marker(&earlier, above);
                             if run_is_worth_a_marker(&lines[from..i], &marker) {
                                 out[at] = marker;
-                                last_drop = Some((at, earlier, from));
+                                last_drop = Some((at, earlier, from, above));
                                 continue;
                             }
                         }
                     }
-                    let marker = drop_marker(&dropped);
+                    let marker = drop_marker(&dropped, shown_path);
                     if !run_is_worth_a_marker(&lines[start..i], &marker) {
                         // Cheaper to keep the lines than to describe them.
                         for (k, l) in lines[start..i].iter().enumerate() {
@@ -315,7 +328,7 @@ fn render(parsed: &Parsed<'_>, selection: &Selection) -> String {
                         }
                     } else {
                         out.push(marker);
-                        last_drop = Some((out.len() - 1, dropped, start));
+                        last_drop = Some((out.len() - 1, dropped, start, shown_path));
                     }
                 }
             },
@@ -384,7 +397,8 @@ fn group_summary(key: &str, members: &[usize], entries: &[Entry], all_matches: b
     )
 }
 
-fn drop_marker(dropped: &[&Entry]) -> String {
+/// The marker for dropped entries; `above` is the file of the line shown right above it.
+fn drop_marker(dropped: &[&Entry], above: Option<&str>) -> String {
     let mut files: Vec<(&str, usize, u64, u64)> = Vec::new();
     for e in dropped {
         let line: u64 = e.lineno.parse().unwrap_or(0);
@@ -404,6 +418,10 @@ fn drop_marker(dropped: &[&Entry]) -> String {
     };
     if files.len() == 1 {
         let (path, _, lo, hi) = files[0];
+        if above == Some(path) {
+            let what = format!("{what} in this file");
+            return omitted(dropped.len(), &what, &format!("lines {lo}–{hi}"));
+        }
         return omitted(dropped.len(), what, &format!("{path}, lines {lo}–{hi}"));
     }
     let list: Vec<String> = files.iter().map(|f| format!("{} ×{}", f.0, f.1)).collect();
@@ -454,7 +472,11 @@ mod tests {
             "{out}"
         );
         assert!(!out.contains("helper_7_1"), "{out}");
-        assert!(out.contains("src/m7.rs, lines 11–21"), "{out}");
+        // The path is the line's above: the marker does not repeat it.
+        assert!(
+            out.contains("helper_7_0(configuration, &mut state, deadline);\n[… 2 more matches in this file omitted (lines 11–21) …]"),
+            "{out}"
+        );
     }
 
     #[test]
@@ -467,7 +489,7 @@ mod tests {
         let out = compress_search(&text, "", &SearchConfig::default()).unwrap();
         assert!(out.contains("src/big.rs:1:    call_0(x);"));
         assert!(
-            out.contains("[… 78 more matches omitted (src/big.rs, lines 7–238) …]"),
+            out.contains("src/big.rs:4:    call_1(x);\n[… 78 more matches in this file omitted (lines 7–238) …]"),
             "{out}"
         );
         assert!(out.ends_with("src/small.rs:5:    call_special(y);"));
@@ -499,7 +521,61 @@ mod tests {
                 .all(|w| !(w[0].starts_with("[…") && w[1].starts_with("[…"))),
             "{out}"
         );
-        assert_eq!(out.matches("more matches omitted").count(), 1, "{out}");
+        assert_eq!(
+            out.lines().filter(|l| l.starts_with("[… ")).count(),
+            1,
+            "{out}"
+        );
+        assert!(out.contains("more matches in this file omitted"), "{out}");
         assert!(out.contains("src/big.rs:10:    call_0("), "{out}");
+    }
+
+    #[test]
+    fn a_marker_under_a_line_of_another_file_names_its_file() {
+        // grep -rn over pingora 0.9.1 (the corpus case): each marker follows a line of the
+        // file it speaks for, or names the files it covers.
+        let text = include_str!("../../../tests/fixtures/realworld/grep_unsafe_pingora/input.txt");
+        let out = compress_search(
+            text,
+            "Where does pingora use unsafe code?",
+            &SearchConfig::default(),
+        )
+        .unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        let mut checked = 0;
+        for w in lines.windows(2) {
+            if !w[1].starts_with("[… ") || !w[1].contains(" omitted") {
+                continue;
+            }
+            if w[1].contains(" in this file omitted (lines ") {
+                let (path, _, _, _) = split_search_line(w[0]).expect("a match above");
+                assert!(
+                    text.lines().filter(|l| l.starts_with(path)).count() > 1,
+                    "{path}"
+                );
+                checked += 1;
+            } else {
+                assert!(w[1].contains(".rs"), "a marker names its files: {}", w[1]);
+            }
+        }
+        assert!(checked >= 3, "{out}");
+    }
+
+    #[test]
+    fn over_budget_a_comment_needs_two_task_words_to_stay() {
+        // `rg -n spawn_blocking` over tokio 1.54's sources (the corpus case).
+        let text =
+            include_str!("../../../tests/fixtures/realworld/rg_tokio_spawn_blocking/input.txt");
+        let task = "Where are tokio's public spawn_blocking functions defined: the free function tokio::task::spawn_blocking and the runtime Handle's method?";
+        let out = compress_search(text, task, &SearchConfig::default()).unwrap();
+        // The definitions stay.
+        assert!(out.contains("tokio-1.54.1/src/task/blocking.rs:220:    pub fn spawn_blocking<F, R>(f: F) -> JoinHandle<R>\n"));
+        assert!(out.contains("tokio-1.54.1/src/runtime/handle.rs:234:    pub fn spawn_blocking<F, R>(&self, func: F) -> JoinHandle<R>\n"));
+        // A doc example that only says `task::spawn_blocking` again does not.
+        assert!(
+            !out.contains("tokio-1.54.1/src/sync/mutex.rs:498:"),
+            "{out}"
+        );
+        assert!(!out.contains("tokio-1.54.1/src/task/mod.rs:182:"), "{out}");
     }
 }

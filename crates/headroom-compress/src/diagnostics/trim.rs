@@ -27,54 +27,78 @@ pub fn is_excerpt_line(line: &str) -> bool {
 }
 
 /// Clears the excerpt of a repeated diagnostic (`record` excludes its header line), and its
-/// `help:` suggestion headers, keeping the location and the `= note:` / `= help:` lines.
+/// `help:` suggestion headers, keeping the location, the `= note:` / `= help:` lines and the
+/// suggested edit itself (`24 -     return counts;` / `24 +     counts`): what to change
+/// differs at every location.
 pub fn trim_repeat(src: &[&str], record: Range<usize>, keep: &mut [bool]) {
     for i in record {
         let t = src[i].trim_start();
-        if is_excerpt_line(src[i]) || t.starts_with("help: ") && !t.contains("-->") {
+        if is_excerpt_line(src[i]) && !is_suggested_edit(src[i])
+            || t.starts_with("help: ") && !t.contains("-->")
+        {
             keep[i] = false;
         }
     }
 }
 
-/// `= help:` / `= note:` lines whose template recurs in at least three records stay in the
-/// first record that has them (`= help: for further information visit <url>`).
-pub fn drop_boilerplate(src: &[&str], records: &[Range<usize>], keep: &mut [bool]) {
-    let note = |l: &str| {
-        let t = l.trim_start();
-        t.starts_with("= help: ") || t.starts_with("= note: ")
-    };
-    let mut count: HashMap<String, usize> = HashMap::new();
+/// `9 - old`, `9 + new`, `7 ~ changed`: a line of a rustc/clippy suggestion.
+pub fn is_suggested_edit(line: &str) -> bool {
+    let t = line.trim_start();
+    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
+    let rest = &t[digits..];
+    digits > 0 && (rest.starts_with(" - ") || rest.starts_with(" + ") || rest.starts_with(" ~ "))
+}
+
+/// `= help:` / `= note:` lines whose kind recurs in at least three records, as families of
+/// line indices in order (`= help: for further information visit <url>`, rustc's and clippy's
+/// `= note: `#[warn(lint)]` on by default`). The compressor keeps each family's first kept
+/// line and folds the rest into one counted note.
+pub fn boilerplate(src: &[&str], records: &[Range<usize>]) -> Vec<Vec<usize>> {
+    let mut families: Vec<(String, Vec<usize>, usize)> = Vec::new();
+    let mut index: HashMap<String, usize> = HashMap::new();
     for r in records {
-        let mut seen: Vec<String> = Vec::new();
-        for &l in &src[r.clone()] {
-            if note(l) {
-                let t = template(l);
-                if !seen.contains(&t) {
-                    seen.push(t);
-                }
-            }
-        }
-        for t in seen {
-            *count.entry(t).or_default() += 1;
-        }
-    }
-    let mut shown: HashMap<String, bool> = HashMap::new();
-    for r in records {
+        let mut seen: Vec<usize> = Vec::new();
         for i in r.clone() {
-            if !note(src[i]) {
+            let Some(key) = boilerplate_key(src[i]) else {
                 continue;
-            }
-            let t = template(src[i]);
-            if count.get(&t).copied().unwrap_or(0) < 3 {
-                continue;
-            }
-            let first = shown.insert(t, true).is_none();
-            if !first {
-                keep[i] = false;
+            };
+            let f = *index.entry(key.clone()).or_insert_with(|| {
+                families.push((key, Vec::new(), 0));
+                families.len() - 1
+            });
+            families[f].1.push(i);
+            if !seen.contains(&f) {
+                seen.push(f);
+                families[f].2 += 1;
             }
         }
     }
+    families
+        .into_iter()
+        .filter(|(_, _, records)| *records >= 3)
+        .map(|(_, lines, _)| lines)
+        .collect()
+}
+
+/// What makes two notes the same kind: their template, with the lint named by a
+/// `for further information` link's fragment or a `#[warn(…)]` attribute left out (the
+/// diagnostic's own message says which lint it is).
+fn boilerplate_key(line: &str) -> Option<String> {
+    let t = line.trim_start();
+    if !(t.starts_with("= help: ") || t.starts_with("= note: ")) {
+        return None;
+    }
+    if let Some(url) = t.strip_prefix("= help: for further information visit ") {
+        let page = url.split('#').next().unwrap_or(url);
+        return Some(format!("= help: for further information visit {page}"));
+    }
+    if let Some(attr) = t.strip_prefix("= note: `#[") {
+        // `#[warn(clippy::ptr_arg)]` on by default`, `… (part of `#[warn(unused)]`) on by default`.
+        if let (Some((level, _)), true) = (attr.split_once('('), attr.ends_with(" on by default")) {
+            return Some(format!("= note: `#[{level}(…)]` on by default"));
+        }
+    }
+    Some(template(t))
 }
 
 /// Rust backtrace frames (`  3: core::panicking::assert_failed` and its `at /rustc/…` line)
@@ -105,6 +129,32 @@ pub fn drop_library_frames(src: &[&str], keep: &mut [bool]) {
             keep[i..end].iter_mut().for_each(|k| *k = false);
         }
         i = end;
+    }
+}
+
+/// Pointers into the Rust standard library's own sources inside a diagnostic's notes
+/// (`--> /rustc/<hash>/library/core/src/iter/traits/accum.rs:48:8`, `::: /rustc/…`) and the
+/// empty gutter line under each: the note's text says what it is about, the path helps no one
+/// fix their code. A record's own first location stays wherever it points.
+pub fn drop_library_locations(src: &[&str], records: &[Range<usize>], keep: &mut [bool]) {
+    for r in records {
+        let mut first_location = true;
+        for i in r.clone() {
+            let t = src[i].trim_start();
+            let location = t.starts_with("--> ") || t.starts_with("::: ");
+            if !location {
+                continue;
+            }
+            let primary = first_location && t.starts_with("--> ");
+            first_location = false;
+            if primary || !t[4..].starts_with("/rustc/") {
+                continue;
+            }
+            keep[i] = false;
+            if i + 1 < r.end && src[i + 1].trim() == "|" {
+                keep[i + 1] = false;
+            }
+        }
     }
 }
 
@@ -147,31 +197,61 @@ pub fn drop_pytest_source(src: &[&str], keep: &mut [bool]) {
     }
 }
 
-/// pytest's progress lines that only passed (`tests/test_a.py ....ss.. [ 40%]`): the summary
-/// line counts them, and lines with an `F` or `E` stay.
+/// pytest's progress lines (`tests/test_a.py ....ss.. [ 40%]`): the summary line counts the
+/// passes. Lines with an `F` or `E` stay, unless the report ends with pytest's `short test
+/// summary info`, which names every failure and error itself.
 pub fn drop_pytest_progress(src: &[&str], keep: &mut [bool]) {
+    let summarised = src
+        .iter()
+        .any(|l| l.starts_with("==") && l.contains(" short test summary info "));
     for (i, l) in src.iter().enumerate() {
-        let Some(body) = l.trim_end().strip_suffix(']') else {
-            continue;
-        };
-        let Some((marks, pct)) = body.rsplit_once('[') else {
-            continue;
-        };
-        let pct = pct.trim();
-        let is_pct = pct.ends_with('%')
-            && pct[..pct.len() - 1]
-                .trim()
-                .bytes()
-                .all(|b| b.is_ascii_digit());
-        let marks = marks.trim_end();
-        // An optional path, then the outcome characters.
-        let outcomes = marks.rsplit_once(' ').map_or(marks, |(_, m)| m);
-        let passed =
-            !outcomes.is_empty() && outcomes.bytes().all(|b| matches!(b, b'.' | b's' | b'x'));
-        if is_pct && passed {
-            keep[i] = false;
+        match pytest_progress(l) {
+            Some(Progress::Passed) => keep[i] = false,
+            Some(Progress::Failed) if summarised => keep[i] = false,
+            _ => {}
         }
     }
+}
+
+/// libtest's passing lines (`test tests::parses_kibibytes ... ok`) when the run ends with its
+/// `test result:` line, which counts them; failures and ignored tests are not among them.
+pub fn passed_tests(src: &[&str]) -> Vec<usize> {
+    if !src.iter().any(|l| l.starts_with("test result: ")) {
+        return Vec::new();
+    }
+    (0..src.len())
+        .filter(|&i| src[i].starts_with("test ") && src[i].ends_with(" ... ok"))
+        .collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Only `.`, `s`, `x`.
+    Passed,
+    /// At least one `F`, `E` or `X`.
+    Failed,
+}
+
+/// A pytest progress line: an optional path, outcome characters, then `[ NN%]`.
+pub fn pytest_progress(line: &str) -> Option<Progress> {
+    let body = line.trim_end().strip_suffix(']')?;
+    let (marks, pct) = body.rsplit_once('[')?;
+    let pct = pct.trim().strip_suffix('%')?;
+    if pct.is_empty() || !pct.trim().bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let marks = marks.trim_end();
+    let outcomes = marks.rsplit_once(' ').map_or(marks, |(_, m)| m);
+    if outcomes.is_empty() {
+        return None;
+    }
+    if outcomes.bytes().all(|b| matches!(b, b'.' | b's' | b'x')) {
+        return Some(Progress::Passed);
+    }
+    outcomes
+        .bytes()
+        .all(|b| matches!(b, b'.' | b's' | b'x' | b'X' | b'F' | b'E'))
+        .then_some(Progress::Failed)
 }
 
 /// `_____ test_name _____` (a failure's section title) or `===== FAILURES =====`.
@@ -228,6 +308,20 @@ mod tests {
     }
 
     #[test]
+    fn pytest_progress_with_failures_goes_when_the_short_summary_names_them() {
+        // pytest 9.2 `-q`-less run of tests/fixtures/realworld/pytest_failures.
+        let src = [
+            "tests/test_slug.py ..................................................... [ 40%]",
+            "FF..F                                                                    [100%]",
+            "=========================== short test summary info ============================",
+            "FAILED tests/test_slug.py::test_empty_title_raises - Failed: DID NOT RAISE Va...",
+        ];
+        let mut keep = vec![true; src.len()];
+        drop_pytest_progress(&src, &mut keep);
+        assert_eq!(keep, [false, false, true, true]);
+    }
+
+    #[test]
     fn pytest_keeps_the_def_the_failing_line_and_its_errors() {
         let src = [
             "_______ test_titles _______",
@@ -247,5 +341,55 @@ mod tests {
             keep,
             [true, true, false, false, false, true, false, true, true, true]
         );
+    }
+
+    #[test]
+    fn libtest_passes_go_when_the_result_line_counts_them() {
+        // `cargo test` of a small crate with three failing tests (the corpus case).
+        let run =
+            include_str!("../../../../tests/fixtures/realworld/cargo_test_failures/input.txt");
+        let src: Vec<&str> = run.split('\n').collect();
+        let passed = passed_tests(&src);
+        let at = |needle: &str| src.iter().position(|l| *l == needle).unwrap();
+        assert_eq!(passed.len(), 8);
+        assert!(passed.contains(&at("test tests::keeps_equals_in_value ... ok")));
+        assert!(!passed.contains(&at("test tests::parses_gibibytes ... FAILED")));
+        assert!(!passed.contains(&at(
+            "test tests::reads_settings_file ... ignored, needs a settings file on disk"
+        )));
+        let without_summary: Vec<&str> = src
+            .iter()
+            .copied()
+            .filter(|l| !l.starts_with("test result:"))
+            .collect();
+        assert!(passed_tests(&without_summary).is_empty());
+    }
+
+    #[test]
+    fn notes_pointing_into_the_standard_library_lose_their_paths() {
+        // `cargo build` of a small crate with nine errors (the corpus case).
+        let run = include_str!("../../../../tests/fixtures/realworld/rustc_build_errors/input.txt");
+        let src: Vec<&str> = run.split('\n').collect();
+        let records = std::iter::once(0..src.len()).collect::<Vec<_>>();
+        let mut keep = vec![true; src.len()];
+        drop_library_locations(&src, &records, &mut keep);
+        let gone: Vec<&str> = (0..src.len())
+            .filter(|&i| !keep[i])
+            .map(|i| src[i])
+            .collect();
+        assert!(
+            gone.iter()
+                .all(|l| l.contains("/rustc/") || l.trim() == "|"),
+            "{gone:?}"
+        );
+        assert_eq!(
+            gone.iter().filter(|l| l.contains("/rustc/")).count(),
+            4,
+            "{gone:?}"
+        );
+        // The notes themselves stay.
+        let at = |needle: &str| src.iter().position(|l| l.contains(needle)).unwrap();
+        assert!(keep[at("note: required by a bound in `std::iter::Iterator::sum`")]);
+        assert!(keep[at("= note: `u64` implements `Sum<&u64>`")]);
     }
 }
