@@ -165,17 +165,20 @@ fn start_proxy(
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:{port}\nupstreams:\n  anthropic: {upstream}\n  openai: {upstream}\nlog:\n  level: warn\nstats:\n  path: {}\n{extra}",
+            "listen: 127.0.0.1:{port}\nupstreams:\n  anthropic: {upstream}\n  openai: {upstream}\nstats:\n  path: {}\n{extra}",
             dir.join("stats.json").display()
         ),
     )
     .unwrap();
+    // The default log level, `info`: every request leaves its access line in a log file, as
+    // under the LaunchAgent or a systemd unit writing to a file.
+    let log = std::fs::File::create(dir.join("headroom.log")).expect("create the proxy's log");
     let proxy = Command::new(env!("CARGO_BIN_EXE_headroom"))
         .arg("-c")
         .arg(&config)
         .env("HOME", dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start headroom");
     wait_for(port);

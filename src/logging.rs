@@ -3,8 +3,9 @@
 //!
 //! Access lines (target `headroom::request`, one per request) are batched while the server's
 //! supervisor runs: they reach stderr within [`ACCESS_LOG_FLUSH`] (or as soon as 64 KiB wait),
-//! before any other line (so the order stays), and at reload, log rotation and shutdown. A
-//! crash can lose at most that interval's lines.
+//! before any other line (so the order stays), and at reload, log rotation, shutdown and on a
+//! panic. Only a kill the process cannot see (SIGKILL, the OOM killer) can lose that interval's
+//! lines.
 //!
 //! Must never: print header values or prompt text (callers log sizes and names only). Pingora
 //! logs whole request headers (API keys, OAuth tokens) at debug and trace, so its records are
@@ -235,7 +236,20 @@ pub fn init(cfg: &Log) {
     if result.is_ok() {
         let _ = RELOAD.set(handle);
         TEXT.store(cfg.format == LogFormat::Text, Ordering::Relaxed);
+        flush_access_lines_on_panic();
     }
+}
+
+/// A panic that ends the process must not take the waiting access lines with it: the hook
+/// writes them before the default report (without blocking if the panic holds the batch).
+fn flush_access_lines_on_panic() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Ok(mut pending) = PENDING.try_lock() {
+            let _ = drain(&mut pending);
+        }
+        previous(info);
+    }));
 }
 
 /// Rotates stderr when it is a regular file larger than `max_bytes`: the file is renamed to
