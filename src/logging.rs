@@ -13,7 +13,7 @@
 
 use crate::config::{Log, LogFormat};
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
@@ -29,6 +29,26 @@ static TEXT: AtomicBool = AtomicBool::new(false);
 /// [`crate::observe`] itself, the same bytes at a fraction of the cost).
 pub fn is_text() -> bool {
     TEXT.load(Ordering::Relaxed)
+}
+
+/// Moves whenever the filter can have changed (start, reload).
+static LEVEL_GENERATION: AtomicU64 = AtomicU64::new(1);
+/// The last answer of [`access_lines_on`]: `generation << 2 | 1` (on) or `| 2` (off).
+static ACCESS_ON: AtomicU64 = AtomicU64::new(0);
+
+/// Whether access lines (INFO, [`ACCESS_TARGET`]) are logged: tracing's own check (a
+/// dispatcher lookup and the filter, about 600 instructions), asked once per filter change
+/// instead of per request. An answer found while the level changed carries the older
+/// generation, so the next call asks again.
+pub fn access_lines_on() -> bool {
+    let generation = LEVEL_GENERATION.load(Ordering::Acquire);
+    let cached = ACCESS_ON.load(Ordering::Relaxed);
+    if cached >> 2 == generation {
+        return cached & 3 == 1;
+    }
+    let on = tracing::enabled!(target: "headroom::request", tracing::Level::INFO);
+    ACCESS_ON.store(generation << 2 | if on { 1 } else { 2 }, Ordering::Relaxed);
+    on
 }
 
 /// The target of the per-request access line.
@@ -236,6 +256,7 @@ pub fn init(cfg: &Log) {
     if result.is_ok() {
         let _ = RELOAD.set(handle);
         TEXT.store(cfg.format == LogFormat::Text, Ordering::Relaxed);
+        LEVEL_GENERATION.fetch_add(1, Ordering::Release);
         flush_access_lines_on_panic();
     }
 }
@@ -486,6 +507,7 @@ fn civil_date(days: i64) -> (i64, u32, u32) {
 pub fn set_level(level: &str) {
     if let Some(h) = RELOAD.get() {
         let _ = h.modify(|f| *f = filter_for(level));
+        LEVEL_GENERATION.fetch_add(1, Ordering::Release);
     }
 }
 

@@ -113,7 +113,7 @@ pub fn request_done(r: &Finished<'_>) {
         crate::team::count_token(name, before, after);
     }
     if crate::logging::is_text() {
-        if tracing::enabled!(target: "headroom::request", tracing::Level::INFO) {
+        if crate::logging::access_lines_on() {
             crate::logging::write_text_info_with(crate::logging::ACCESS_TARGET, |line| {
                 push_text_fields(line, r, before, after)
             });
