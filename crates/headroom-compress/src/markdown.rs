@@ -8,6 +8,7 @@
 //!
 //! Must never: drop a heading, or keep a unit without the heading above it.
 
+use super::detect::classify::is_changelog_entry;
 use super::jsonmap::Terms;
 use super::lines::{distinct_task_words, Identifiers, Lines};
 use super::marker::TaskWords;
@@ -306,7 +307,8 @@ fn headings(src: &[&str]) -> Vec<bool> {
             && t.starts_with("<h")
             && t.as_bytes()[2].is_ascii_digit()
             && !src[i].starts_with(' ');
-        if atx || setext || caps || numbered_title || sub || html_heading {
+        let changelog_entry = is_changelog_entry(src[i]);
+        if atx || setext || caps || numbered_title || sub || html_heading || changelog_entry {
             h[i] = true;
             if setext {
                 h[i + 1] = true;
@@ -513,5 +515,18 @@ mod tests {
             !out.contains("This code works because `dyn Trait`, if it exists"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn a_debian_changelogs_entries_are_its_version_headings() {
+        // `zcat /usr/share/doc/curl/changelog.Debian.gz` (the held-out corpus case).
+        let log = include_str!("../../../tests/fixtures/realworld/changelog_debian_curl/input.txt");
+        assert_eq!(crate::detect::detect(log), crate::detect::Kind::Markdown);
+        let task = "Which Debian release of curl fixed CVE-2024-8096, and what was the problem?";
+        let out = compress_document(log, task).unwrap();
+        assert!(out.contains("curl (7.88.1-10+deb12u8) bookworm; urgency=medium\n"), "{out}");
+        assert!(out.contains("    - CVE-2024-8096: When the TLS backend is GnuTLS, curl may incorrectly\n      handle OCSP stapling."));
+        assert!(out.contains("curl (7.88.1-10+deb12u7) bookworm; urgency=medium"));
+        assert!(out.len() * 2 < log.len());
     }
 }
