@@ -80,6 +80,18 @@ pub fn detect(text: &str) -> Kind {
     if share(numbered) >= 0.6 {
         return Kind::Code;
     }
+    // `ls -R`: `dir:` headers over bare names, a listing of paths.
+    let headers = lines
+        .iter()
+        .filter(|l| l.ends_with(':') && !l.contains(char::is_whitespace))
+        .count();
+    let bare = lines
+        .iter()
+        .filter(|l| !l.trim().contains(char::is_whitespace))
+        .count();
+    if headers >= 2 && n >= 20 && bare * 10 >= n * 9 {
+        return Kind::Log;
+    }
     let logish = lines.iter().filter(|l| is_log_line(l)).count();
     if share(logish) >= 0.3 {
         return Kind::Log;

@@ -125,7 +125,10 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     };
     fill_first_lines(src, &units, &mut keep, share);
     let plain = lines.render(&keep, |run| lines.marker(&run, ""));
-    match (fold_definitions(&lines, &units, &heading, &keep, &for_task), plain) {
+    match (
+        fold_definitions(&lines, &units, &heading, &keep, &for_task),
+        plain,
+    ) {
         (Some(folded), Some(plain))
             if super::tokens::estimate(&folded) >= super::tokens::estimate(&plain) =>
         {
@@ -555,7 +558,10 @@ mod tests {
         assert_eq!(crate::detect::detect(log), crate::detect::Kind::Markdown);
         let task = "Which Debian release of curl fixed CVE-2024-8096, and what was the problem?";
         let out = compress_document(log, task).unwrap();
-        assert!(out.contains("curl (7.88.1-10+deb12u8) bookworm; urgency=medium\n"), "{out}");
+        assert!(
+            out.contains("curl (7.88.1-10+deb12u8) bookworm; urgency=medium\n"),
+            "{out}"
+        );
         assert!(out.contains("    - CVE-2024-8096: When the TLS backend is GnuTLS, curl may incorrectly\n      handle OCSP stapling."));
         assert!(out.contains("curl (7.88.1-10+deb12u7) bookworm; urgency=medium"));
         assert!(out.len() * 2 < log.len());

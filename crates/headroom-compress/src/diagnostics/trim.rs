@@ -164,9 +164,10 @@ pub fn drop_library_locations(src: &[&str], records: &[Range<usize>], keep: &mut
 /// `Caused by:` repeats the failing command (`process didn't exit successfully: \`…\``), the
 /// `Running` lines say nothing the `Compiling` lines and that one do not: they go.
 pub fn drop_cargo_commands(src: &[&str], keep: &mut [bool]) {
-    let failing_command_shown = src
-        .iter()
-        .any(|l| l.trim_start().starts_with("process didn't exit successfully: `"));
+    let failing_command_shown = src.iter().any(|l| {
+        l.trim_start()
+            .starts_with("process didn't exit successfully: `")
+    });
     if !failing_command_shown {
         return;
     }
