@@ -308,7 +308,11 @@ pub fn is_code_line(line: &str) -> bool {
     if t.ends_with('{') || t.ends_with('}') || t.ends_with(';') || t.ends_with("):") || t == ")" {
         return true;
     }
-    const KEYWORDS: [&str; 18] = [
+    // Go's short declarations and its block openers (`import (`, `var (`).
+    if t.contains(" := ") || t.ends_with(" (") {
+        return true;
+    }
+    const KEYWORDS: [&str; 23] = [
         "fn ",
         "pub ",
         "use ",
@@ -327,6 +331,11 @@ pub fn is_code_line(line: &str) -> bool {
         "//",
         "# ",
         "impl ",
+        "func ",
+        "type ",
+        "var ",
+        "defer ",
+        "case ",
     ];
     KEYWORDS.iter().any(|k| t.starts_with(k))
 }
@@ -387,5 +396,18 @@ mod tests {
     fn clock_times_are_not_search_paths() {
         assert!(!is_search_line("12:00:01 INFO started"));
         assert!(is_search_line("README.md:3:headroom"));
+    }
+
+    #[test]
+    fn go_source_reads_as_code() {
+        // A Prometheus example from Debian's docs (the held-out corpus case, a Read page).
+        let page =
+            include_str!("../../../tests/fixtures/realworld/go_read_prometheus_adapter/input.txt");
+        assert_eq!(detect(page), Kind::Code);
+        assert!(is_code_line("\tlogger := promlog.New(&cfg.promlogConfig)"));
+        assert!(is_code_line("import ("));
+        assert!(!is_code_line(
+            "2026-12-01 07:03:04 install ripgrep:amd64 <none> 13.0.0-4+b2"
+        ));
     }
 }
