@@ -2,8 +2,10 @@
 //! upstream (nginx), through a bare Pingora passthrough, and through headroom, at 1 and 32
 //! connections, in one run with the three paths interleaved round by round. Prints req/s and
 //! p50/p99 latency (medians over the rounds), headroom's req/s as a ratio to bare Pingora and
-//! to direct, the latency each proxy adds over direct, the proxy's RSS idle and under load, and
-//! its RSS with the learned compressor idle and after 100 compressions (int8 and fp32 files).
+//! to direct, the latency each proxy adds over direct, the CPU time each proxy process spent per
+//! request (user + system, from `/proc/PID/stat`: steadier than req/s when other work shares the
+//! cores), the proxy's RSS idle and under load, and its RSS with the learned compressor idle and
+//! after 100 compressions (int8 and fp32 files).
 //!
 //! Run: `cargo bench --bench load` (needs `wrk` and `curl`, from `scripts/setup.sh`, and `nginx`
 //! for the upstream: `apt-get install nginx`, which on Debian also starts a system nginx on port
@@ -30,6 +32,10 @@ struct WrkResult {
     p50_ms: f64,
     p99_ms: f64,
     errors: u64,
+    /// Requests wrk completed in the run.
+    requests: f64,
+    /// CPU time the proxy process spent per request in the run, in µs (NaN: not measured).
+    cpu_us: f64,
 }
 
 fn wrk(port: u16, conns: u32, seconds: u64, script: &std::path::Path) -> WrkResult {
@@ -86,11 +92,38 @@ fn wrk(port: u16, conns: u32, seconds: u64, script: &std::path::Path) -> WrkResu
                     .sum()
             })
             .unwrap_or(0);
+    // "  123456 requests in 5.00s, 45.6MB read"
+    let requests = text
+        .lines()
+        .find(|l| l.contains(" requests in "))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(f64::NAN);
     WrkResult {
         rps,
         p50_ms: pct("50%"),
         p99_ms: pct("99%"),
         errors,
+        requests,
+        cpu_us: f64::NAN,
+    }
+}
+
+/// User + system CPU time of process `pid` (all its threads) so far, in µs.
+fn cpu_us(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) closed by the last ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok());
+    // SAFETY: sysconf only reads a system constant.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    match (ticks(11), ticks(12)) {
+        (Some(u), Some(s)) if hz > 0.0 => (u + s) / hz * 1e6,
+        _ => f64::NAN,
     }
 }
 
@@ -132,17 +165,20 @@ fn start_proxy(
     std::fs::write(
         &config,
         format!(
-            "listen: 127.0.0.1:{port}\nupstreams:\n  anthropic: {upstream}\n  openai: {upstream}\nlog:\n  level: warn\nstats:\n  path: {}\n{extra}",
+            "listen: 127.0.0.1:{port}\nupstreams:\n  anthropic: {upstream}\n  openai: {upstream}\nstats:\n  path: {}\n{extra}",
             dir.join("stats.json").display()
         ),
     )
     .unwrap();
+    // The default log level, `info`: every request leaves its access line in a log file, as
+    // under the LaunchAgent or a systemd unit writing to a file.
+    let log = std::fs::File::create(dir.join("headroom.log")).expect("create the proxy's log");
     let proxy = Command::new(env!("CARGO_BIN_EXE_headroom"))
         .arg("-c")
         .arg(&config)
         .env("HOME", dir)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("start headroom");
     wait_for(port);
@@ -178,6 +214,8 @@ fn median(runs: &[WrkResult]) -> WrkResult {
         p50_ms: mid(|r| r.p50_ms),
         p99_ms: mid(|r| r.p99_ms),
         errors: runs.iter().map(|r| r.errors).sum(),
+        requests: mid(|r| r.requests),
+        cpu_us: mid(|r| r.cpu_us),
     }
 }
 
@@ -185,9 +223,11 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if let Some(i) = args.iter().position(|a| a == "--bare-pingora") {
         match (args.get(i + 1), args.get(i + 2)) {
-            (Some(listen), Some(up)) => bare_pingora::run(listen, up),
+            (Some(listen), Some(up)) => {
+                bare_pingora::run(listen, up, args.iter().any(|a| a == "--timeouts"))
+            }
             _ => {
-                eprintln!("usage: load --bare-pingora LISTEN_ADDR UPSTREAM_ADDR");
+                eprintln!("usage: load --bare-pingora LISTEN_ADDR UPSTREAM_ADDR [--timeouts]");
                 std::process::exit(2);
             }
         }
@@ -255,6 +295,11 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         ("pingora", bare_port),
         ("headroom", port),
     ];
+    let proxy_pid = |name: &str| match name {
+        "pingora" => Some(bare.id()),
+        "headroom" => Some(proxy.id()),
+        _ => None,
+    };
     for conns in [1u32, 32] {
         // Warm every path (connection pools, page cache) before measuring.
         for (_, p) in paths {
@@ -274,7 +319,13 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
                         peak
                     })
                 });
-                runs[i].push(wrk(p, conns, seconds, &script));
+                let pid = proxy_pid(name);
+                let cpu_before = pid.map(cpu_us);
+                let mut r = wrk(p, conns, seconds, &script);
+                if let (Some(pid), Some(before)) = (pid, cpu_before) {
+                    r.cpu_us = (cpu_us(pid) - before) / r.requests;
+                }
+                runs[i].push(r);
                 if let Some(s) = sampler {
                     peak_rss = peak_rss.max(s.join().unwrap_or(0.0));
                 }
@@ -294,6 +345,14 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             via.rps / bare_r.rps,
             via.rps / direct.rps,
             bare_r.rps / direct.rps,
+        );
+        println!(
+            "{:<6} {:<9} CPU per request: pingora {:.1} µs, headroom {:.1} µs (headroom/pingora = {:.3})",
+            conns,
+            "cpu",
+            bare_r.cpu_us,
+            via.cpu_us,
+            via.cpu_us / bare_r.cpu_us,
         );
         println!(
             "{:<6} {:<9} added p50: pingora {:.3} ms, headroom {:.3} ms (headroom - pingora = {:+.3} ms); added p99: pingora {:.3} ms, headroom {:.3} ms",

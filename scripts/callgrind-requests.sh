@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Counts the CPU instructions a proxy spends per small request, under valgrind's callgrind
-# (instruction counts stay stable on a busy machine, unlike wall-clock figures).
+# (instruction counts stay stable on a busy machine, unlike wall-clock figures), or with
+# --strace the system calls it makes for them.
 set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/callgrind-requests.sh [--requests N] [headroom|pingora]
+Usage: scripts/callgrind-requests.sh [--requests N] [--log-level LEVEL] [--strace]
+                                    [headroom|pingora|pingora-timeouts]
 
 Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), then the chosen proxy under
 `valgrind --tool=callgrind` with instrumentation off; warms up with 50 requests, turns
@@ -14,32 +16,49 @@ the instructions counted per request.
 
   headroom   target/release/headroom, model disabled (the small-request path never runs it)
   pingora    the load bench's bare Pingora passthrough (`load --bare-pingora`)
+  pingora-timeouts
+             the same passthrough with headroom's default timeouts set (client body read,
+             upstream connect/read/write/idle): Pingora's own cost of those timeouts is then
+             in the floor, and headroom minus this is what headroom itself adds
 
 Build first: `cargo bench --bench load --no-run` (builds both in target/release).
-Needs valgrind, nginx and curl. The callgrind profile is kept for callgrind_annotate.
+Needs valgrind, nginx and curl (and strace for --strace). The callgrind profile is kept for
+callgrind_annotate.
 
 Options:
-  --requests N   requests to count (default 1000)
-  -h, --help     show this help
+  --requests N       requests to count (default 1000)
+  --log-level LEVEL  headroom's `log.level` (default warn, as in the load bench; the default
+                     config's `info` adds the per-request access line)
+  --strace           run the proxy natively and count its system calls over the N requests
+                     (`strace -c -f` attached after the warm-up) instead of instructions
+  -h, --help         show this help
 USAGE
 }
 
 requests=1000
 target=headroom
+level=warn
+mode=callgrind
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
     --requests)
       [[ $# -ge 2 ]] || { echo "callgrind-requests: --requests needs a number" >&2; exit 2; }
       requests="$2"; shift ;;
-    headroom | pingora) target="$1" ;;
+    --log-level)
+      [[ $# -ge 2 ]] || { echo "callgrind-requests: --log-level needs a level" >&2; exit 2; }
+      level="$2"; shift ;;
+    --strace) mode=strace ;;
+    headroom | pingora | pingora-timeouts) target="$1" ;;
     *) echo "callgrind-requests: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-for tool in valgrind callgrind_control nginx curl; do
+tools=(nginx curl valgrind callgrind_control)
+[[ "${mode}" == strace ]] && tools=(nginx curl strace)
+for tool in "${tools[@]}"; do
   command -v "${tool}" >/dev/null 2>&1 || { echo "callgrind-requests: needs ${tool} on PATH" >&2; exit 1; }
 done
 work="$(mktemp -d)"
@@ -84,25 +103,30 @@ upstreams:
   anthropic: http://127.0.0.1:${up_port}
   openai: http://127.0.0.1:${up_port}
 log:
-  level: warn
+  level: ${level}
 stats:
   path: ${work}/stats.json
 model:
   enabled: false
 CONF
     cmd=("${root}/target/release/headroom" -c "${work}/headroom.yaml") ;;
-  pingora)
+  pingora | pingora-timeouts)
     bench=""
     for f in "${root}"/target/release/deps/load-*; do
       [[ -x "${f}" && "${f}" != *.d && ( -z "${bench}" || "${f}" -nt "${bench}" ) ]] && bench="${f}"
     done
     [[ -n "${bench}" ]] || { echo "callgrind-requests: build the load bench first (cargo bench --bench load --no-run)" >&2; exit 1; }
-    cmd=("${bench}" --bare-pingora "127.0.0.1:${proxy_port}" "127.0.0.1:${up_port}") ;;
+    cmd=("${bench}" --bare-pingora "127.0.0.1:${proxy_port}" "127.0.0.1:${up_port}")
+    [[ "${target}" == pingora-timeouts ]] && cmd+=(--timeouts) ;;
 esac
 [[ -x "${cmd[0]}" ]] || { echo "callgrind-requests: ${cmd[0]} is missing (cargo bench --bench load --no-run)" >&2; exit 1; }
 
 out="${work}/callgrind.out"
-valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="${out}.%p" "${cmd[@]}" >"${work}/valgrind.log" 2>&1 &
+if [[ "${mode}" == strace ]]; then
+  "${cmd[@]}" >"${work}/proxy.log" 2>&1 &
+else
+  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="${out}.%p" "${cmd[@]}" >"${work}/valgrind.log" 2>&1 &
+fi
 vg="$!"
 pids+=("${vg}")
 
@@ -118,6 +142,18 @@ for _ in $(seq 1 600); do
   sleep 0.2
 done
 send 50 >/dev/null
+if [[ "${mode}" == strace ]]; then
+  strace -c -f -p "${vg}" -o "${work}/strace.txt" 2>/dev/null &
+  st="$!"
+  sleep 1
+  answered="$(send "${requests}")"
+  sleep 0.5
+  kill -INT "${st}"
+  wait "${st}" 2>/dev/null || true
+  echo "${target}: ${answered} of ${requests} requests answered; system calls over them:"
+  cat "${work}/strace.txt"
+  exit 0
+fi
 callgrind_control -i on "${vg}" >/dev/null 2>&1
 answered="$(send "${requests}")"
 callgrind_control -d "${vg}" >/dev/null 2>&1

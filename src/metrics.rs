@@ -13,6 +13,77 @@ const DURATION_BUCKETS: &[f64] = &[
     2.5, 5.0, 10.0, 25.0, 60.0, 150.0, 300.0, 600.0,
 ];
 
+/// Children of the per-request metrics, remembered per worker thread by their label values.
+/// Those are `&'static str` from bounded sets (routes, status labels, upstream names), so
+/// their address and length find a child without hashing the labels and taking the vector's
+/// lock on every request (as `with_label_values` does). Children are never removed here.
+struct Children<T> {
+    known: std::cell::RefCell<Vec<(LabelKey, T)>>,
+}
+
+/// Two label values by address and length.
+type LabelKey = [(usize, usize); 2];
+
+impl<T: Clone> Children<T> {
+    const fn new() -> Self {
+        Children {
+            known: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    fn with(&self, labels: [&'static str; 2], get: impl FnOnce() -> T, use_it: impl FnOnce(&T)) {
+        let key = labels.map(|l| (l.as_ptr() as usize, l.len()));
+        let Ok(mut known) = self.known.try_borrow_mut() else {
+            return use_it(&get());
+        };
+        if let Some((_, child)) = known.iter().find(|(k, _)| *k == key) {
+            return use_it(child);
+        }
+        let child = get();
+        use_it(&child);
+        known.push((key, child));
+    }
+}
+
+thread_local! {
+    static REQUEST_CHILDREN: Children<IntCounter> = const { Children::new() };
+    static DURATION_CHILDREN: Children<prometheus::Histogram> = const { Children::new() };
+    static UPSTREAM_CHILDREN: Children<prometheus::Histogram> = const { Children::new() };
+}
+
+/// `headroom_requests_total{route,status}` += 1.
+pub fn count_request(route: &'static str, status: &'static str) {
+    REQUEST_CHILDREN.with(|c| {
+        c.with(
+            [route, status],
+            || REQUESTS.with_label_values(&[route, status]),
+            |m| m.inc(),
+        )
+    });
+}
+
+/// One `headroom_request_duration_seconds{route}` observation.
+pub fn observe_request_duration(route: &'static str, seconds: f64) {
+    DURATION_CHILDREN.with(|c| {
+        c.with(
+            [route, ""],
+            || REQUEST_DURATION.with_label_values(&[route]),
+            |m| m.observe(seconds),
+        )
+    });
+}
+
+/// One `headroom_upstream_duration_seconds{upstream}` observation.
+pub fn observe_upstream_duration(upstream: &'static str, seconds: f64) {
+    UPSTREAM_CHILDREN.with(|c| {
+        c.with(
+            [upstream, ""],
+            || UPSTREAM_DURATION.with_label_values(&[upstream]),
+            |m| m.observe(seconds),
+        )
+    });
+}
+
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "headroom_requests_total",

@@ -232,8 +232,10 @@ impl ShutdownSignalWatch for Drain {
     }
 }
 
-/// Writes what must survive the process: lifetime stats and queued originals.
+/// Writes what must survive the process: waiting access lines, lifetime stats and queued
+/// originals.
 fn flush_state(shared: &Shared) {
+    crate::logging::batch_access_lines(false);
     crate::stats::global().flush();
     shared.originals.flush();
     if let Some(team) = shared.team() {

@@ -1,6 +1,7 @@
 //! The proxy's periodic and signal-driven work, as one Pingora background service: readiness
 //! (`READY=1` once the listener accepts), config reload on SIGHUP, upstream DNS refresh, stats
-//! flushing and log rotation. The server owns it and stops it at shutdown.
+//! flushing, writing batched access lines and log rotation. The server owns it and stops it at
+//! shutdown.
 //!
 //! Must never: block its runtime (all blocking work goes to the blocking pool); stop on a
 //! failed step (each one logs and the loop goes on).
@@ -14,6 +15,15 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc::UnboundedReceiver;
+
+/// Stops batching access lines (writing what waits) when the loop ends, however it ends.
+struct StopBatching;
+
+impl Drop for StopBatching {
+    fn drop(&mut self) {
+        crate::logging::batch_access_lines(false);
+    }
+}
 
 /// How often upstream host names are resolved again.
 const DNS_REFRESH: Duration = Duration::from_secs(60);
@@ -40,9 +50,22 @@ impl BackgroundService for Supervisor {
         let mut dns = tokio::time::interval(DNS_REFRESH);
         dns.tick().await;
         let mut flush = Box::pin(tokio::time::sleep(flush_every()));
+        let mut access_lines = tokio::time::interval(crate::logging::ACCESS_LOG_FLUSH);
+        access_lines.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Access lines are batched only while this loop writes them out.
+        crate::logging::batch_access_lines(true);
+        let _stop_batching = StopBatching;
         loop {
             tokio::select! {
+                _ = access_lines.tick() => {
+                    if crate::logging::access_lines_waiting() {
+                        let _ = tokio::task::spawn_blocking(crate::logging::flush_access_lines)
+                            .await;
+                    }
+                }
                 Some(()) = hangups.recv() => {
+                    // Lines of requests before the reload go out before it.
+                    let _ = tokio::task::spawn_blocking(crate::logging::flush_access_lines).await;
                     crate::notify::reloading();
                     let (shared, overrides) = (self.shared.clone(), self.overrides.clone());
                     // Building may load a model: off this runtime's thread.

@@ -18,13 +18,14 @@ use pingora_core::protocols::{
 };
 use pingora_core::server::ShutdownWatch;
 use std::collections::HashMap;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, RwLock};
 use std::task::{ready, Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Header lines a request may carry (Pingora parses at most 256).
@@ -77,12 +78,18 @@ enum Phase {
 }
 
 /// A stream that enforces a deadline on each request's headers.
-#[derive(Debug)]
 pub struct HeaderDeadline {
     inner: Stream,
     limit: Duration,
     phase: Phase,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// When this request's header read first had to wait: the deadline is `limit` after it.
+    waiting_since: Option<Instant>,
+    /// A timer that fires at or before the deadline: Pingora's shared 10 ms-tick timer (the one
+    /// its own read timeouts use), not a tokio timer, whose arming per request woke the parked
+    /// runtime driver (an eventfd write and an extra `epoll_wait` each). It is kept from one
+    /// request to the next: an older timer fires early, the deadline is checked against
+    /// `waiting_since`, and only then is a timer armed for the rest.
+    sleep: Option<Pin<Box<dyn Future<Output = ()> + Send + Sync>>>,
     /// Header bytes and lines seen in this request so far.
     seen_bytes: usize,
     seen_lines: usize,
@@ -93,6 +100,21 @@ pub struct HeaderDeadline {
     /// Set by [`request_finished`] when the proxy is done with the current request.
     finished: Arc<AtomicBool>,
     peer: Option<SocketAddr>,
+}
+
+impl std::fmt::Debug for HeaderDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderDeadline")
+            .field("inner", &self.inner)
+            .field("limit", &self.limit)
+            .field("phase", &self.phase)
+            .field("waiting_since", &self.waiting_since)
+            .field("armed", &self.sleep.is_some())
+            .field("seen_bytes", &self.seen_bytes)
+            .field("seen_lines", &self.seen_lines)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl HeaderDeadline {
@@ -110,6 +132,7 @@ impl HeaderDeadline {
             inner,
             limit,
             phase: Phase::Headers,
+            waiting_since: None,
             sleep: None,
             seen_bytes: 0,
             seen_lines: 0,
@@ -121,7 +144,7 @@ impl HeaderDeadline {
 
     fn start_request(&mut self) {
         self.phase = Phase::Headers;
-        self.sleep = None;
+        self.waiting_since = None;
         self.seen_bytes = 0;
         self.seen_lines = 0;
         self.tail = [0, 0];
@@ -138,7 +161,7 @@ impl HeaderDeadline {
             }
         };
         let mut from = 0;
-        while let Some(off) = bytes[from..].iter().position(|&b| b == b'\n') {
+        while let Some(off) = memchr::memchr(b'\n', &bytes[from..]) {
             let i = from + off;
             self.seen_lines += 1;
             let (b1, b2) = (before(i, 1), before(i, 2));
@@ -236,7 +259,6 @@ impl AsyncRead for HeaderDeadline {
             }
             if this.scan(&buf.filled()[filled..]) {
                 this.phase = Phase::Body;
-                this.sleep = None;
             } else if this.seen_lines > MAX_HEADER_LINES + 1 || this.seen_bytes > MAX_HEADER_BYTES {
                 // Hand Pingora nothing of this request: it reads as closed after the 431.
                 buf.set_filled(filled);
@@ -247,10 +269,21 @@ impl AsyncRead for HeaderDeadline {
             return Poll::Ready(Ok(()));
         }
         let limit = this.limit;
-        let sleep = this
-            .sleep
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
-        ready!(sleep.as_mut().poll(cx));
+        let since = *this.waiting_since.get_or_insert_with(Instant::now);
+        loop {
+            let sleep = this
+                .sleep
+                .get_or_insert_with(|| Box::pin(pingora_timeout::sleep(limit)));
+            ready!(sleep.as_mut().poll(cx));
+            this.sleep = None;
+            match limit.checked_sub(since.elapsed()) {
+                // Fired for an earlier request's deadline: arm for what is left of this one.
+                Some(left) if !left.is_zero() => {
+                    this.sleep = Some(Box::pin(pingora_timeout::sleep(left)));
+                }
+                _ => break,
+            }
+        }
         if this.seen_bytes > 0 {
             tracing::info!(
                 header_bytes = this.seen_bytes,
@@ -268,8 +301,6 @@ impl AsyncRead for HeaderDeadline {
         )))
     }
 }
-
-use std::future::Future;
 
 impl AsyncWrite for HeaderDeadline {
     fn poll_write(

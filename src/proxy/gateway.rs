@@ -6,10 +6,12 @@
 //! without a valid token reach the upstream in `tokens` mode.
 
 use super::errors::ProxyError;
+use super::headers::{TOKEN, X_API_KEY};
 use super::routes::UpstreamKind;
-use headroom_team::inbound::{Carrier, Presented, Provider, SecretKey, TOKEN_HEADER};
+use headroom_team::inbound::{Carrier, Presented, Provider, SecretKey};
 use headroom_team::{AuthMode, Inbound, Verdict};
-use http::HeaderMap;
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName};
 use pingora::http::RequestHeader;
 use std::sync::Arc;
 
@@ -29,11 +31,11 @@ impl Admitted {
 }
 
 fn presented(headers: &HeaderMap) -> Presented<'_> {
-    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    let h = |n: &HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
     Presented {
-        token_header: h(TOKEN_HEADER),
-        api_key: h("x-api-key"),
-        authorization: h("authorization"),
+        token_header: h(&TOKEN),
+        api_key: h(&X_API_KEY),
+        authorization: h(&AUTHORIZATION),
     }
 }
 
@@ -43,6 +45,10 @@ pub fn admit(
     headers: &HeaderMap,
     kind: UpstreamKind,
 ) -> Result<Option<Admitted>, ProxyError> {
+    if inbound.mode() != AuthMode::Tokens {
+        // What `Inbound::check` answers for these modes, without reading the headers first.
+        return Ok(None);
+    }
     let provider = match kind {
         UpstreamKind::Anthropic => Provider::Anthropic,
         UpstreamKind::OpenAi => Provider::OpenAi,
@@ -81,15 +87,17 @@ pub fn token_holder(inbound: &Inbound, headers: &HeaderMap) -> bool {
 /// Rewrites the upstream request's credentials: the token header never goes upstream; a token
 /// sent as the credential is replaced by the server-side key of that provider.
 pub fn apply(req: &mut RequestHeader, admitted: Option<&Admitted>, kind: UpstreamKind) {
-    req.remove_header(TOKEN_HEADER);
+    if req.headers.contains_key(TOKEN) {
+        req.remove_header(&TOKEN);
+    }
     let Some(a) = admitted.filter(|a| a.replaces_credentials()) else {
         return;
     };
     let Some(key) = &a.key else {
         return;
     };
-    req.remove_header("x-api-key");
-    req.remove_header("authorization");
+    req.remove_header(&X_API_KEY);
+    req.remove_header(&AUTHORIZATION);
     let set = match kind {
         UpstreamKind::Anthropic => req.insert_header("x-api-key", key.expose()),
         UpstreamKind::OpenAi => {

@@ -3,10 +3,20 @@
 //!
 //! Must never: remove framing or credential headers, whatever `Connection` lists.
 
+use http::header::AUTHORIZATION;
+use http::HeaderName;
 use pingora::http::RequestHeader;
 
 /// Request header that asks the proxy to forward this request untouched.
 pub const BYPASS_HEADER: &str = "x-headroom-bypass";
+
+// Header names the request path looks up, as names: a lookup by `&str` parses the name again
+// on every call (a few hundred instructions each, several per request).
+pub(crate) const BYPASS: HeaderName = HeaderName::from_static(BYPASS_HEADER);
+pub(crate) const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+pub(crate) const ANTHROPIC_VERSION: HeaderName = HeaderName::from_static("anthropic-version");
+pub(crate) const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic-beta");
+pub(crate) const TOKEN: HeaderName = HeaderName::from_static(headroom_team::inbound::TOKEN_HEADER);
 
 /// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
 static HOP_BY_HOP: std::sync::LazyLock<[http::HeaderName; 8]> = std::sync::LazyLock::new(|| {
@@ -34,9 +44,17 @@ pub fn strip_hop_by_hop(req: &mut RequestHeader) {
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty() && s != "close" && s != "keep-alive")
         .collect();
-    for name in HOP_BY_HOP.iter() {
-        if req.headers.contains_key(name) {
-            req.remove_header(name);
+    // One pass over the names the request has (comparing names is cheap; each lookup by name
+    // hashes it), then removal of those found.
+    let found = req
+        .headers
+        .keys()
+        .any(|k| HOP_BY_HOP.iter().any(|h| h == k));
+    if found {
+        for name in HOP_BY_HOP.iter() {
+            if req.headers.contains_key(name) {
+                req.remove_header(name);
+            }
         }
     }
     for name in listed {
@@ -53,7 +71,7 @@ pub fn strip_hop_by_hop(req: &mut RequestHeader) {
 
 /// Whether the request carries its own credentials.
 pub fn has_credentials(req: &RequestHeader) -> bool {
-    req.headers.contains_key("x-api-key") || req.headers.contains_key("authorization")
+    req.headers.contains_key(X_API_KEY) || req.headers.contains_key(AUTHORIZATION)
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@ pub mod routes;
 mod served;
 pub mod trust;
 pub mod usage;
+mod usage_answer;
+mod usage_json;
 
 use crate::state::{InFlight, Shared, Snapshot};
 use async_trait::async_trait;
@@ -61,7 +63,9 @@ impl Headroom {
         }
         let store = self.shared.originals.clone();
         let h = &session.req_header().headers;
-        if !h.contains_key("content-length") || h.contains_key("transfer-encoding") {
+        if !h.contains_key(http::header::CONTENT_LENGTH)
+            || h.contains_key(http::header::TRANSFER_ENCODING)
+        {
             return None;
         }
         Some(served::Plan {
@@ -110,10 +114,12 @@ impl RequestCtx {
 
 #[async_trait]
 impl ProxyHttp for Headroom {
-    type CTX = RequestCtx;
+    /// Boxed: Pingora keeps the context inside each request's future, which it moves (copies)
+    /// several times per request; a pointer moves cheaper than the whole context.
+    type CTX = Box<RequestCtx>;
 
-    fn new_ctx(&self) -> RequestCtx {
-        RequestCtx {
+    fn new_ctx(&self) -> Box<RequestCtx> {
+        Box::new(RequestCtx {
             snapshot: self.shared.snapshot(),
             route: Route::Health,
             started: Instant::now(),
@@ -128,13 +134,17 @@ impl ProxyHttp for Headroom {
             bypass: false,
             live: None,
             _in_flight: self.shared.enter(),
-        }
+        })
     }
 
     /// Refuses ambiguous framing; classifies the request; decides whether the caller is trusted
     /// (refusing foreign hosts and cross-site browser requests); answers local routes itself;
     /// plans the body.
-    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut Box<RequestCtx>,
+    ) -> Result<bool> {
         let timeouts = &ctx.snapshot.config.timeouts;
         session.set_read_timeout(Some(Duration::from_millis(timeouts.client_read_ms)));
         if let Some(err) = refuse_ambiguous_framing(session) {
@@ -150,15 +160,16 @@ impl ProxyHttp for Headroom {
             || (ctx.route == Route::Health && !local::query_flag(query, "verbose"));
         let gateway_mode = ctx.snapshot.config.auth.mode != headroom_team::AuthMode::Local;
         if !open_health {
-            let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
+            let header = |n: http::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
             let caller = trust::Caller {
                 peer: session
                     .client_addr()
                     .and_then(|a| a.as_inet())
                     .map(|a| a.ip()),
-                host: header("host").or_else(|| req.uri.authority().map(|a| a.as_str())),
-                origin: header("origin"),
-                content_type: header("content-type"),
+                host: header(http::header::HOST)
+                    .or_else(|| req.uri.authority().map(|a| a.as_str())),
+                origin: header(http::header::ORIGIN),
+                content_type: header(http::header::CONTENT_TYPE),
             };
             let to_provider = matches!(ctx.route, Route::Upstream { .. });
             match ctx.snapshot.trust.assess(&caller, to_provider) {
@@ -187,7 +198,7 @@ impl ProxyHttp for Headroom {
                 }
                 ctx.bypass = req
                     .headers
-                    .get(BYPASS_HEADER)
+                    .get(headers::BYPASS)
                     .is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
                 let format = if ctx.bypass { None } else { format };
                 let min_body = ctx.snapshot.pipeline.config().min_tokens;
@@ -236,7 +247,7 @@ impl ProxyHttp for Headroom {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<Box<HttpPeer>> {
         let up = ctx.upstream();
         let addr = match up.addr() {
@@ -270,7 +281,7 @@ impl ProxyHttp for Headroom {
         &self,
         _session: &mut Session,
         req: &mut RequestHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<()> {
         let snapshot = ctx.snapshot.clone();
         let upstream = match ctx.upstream_kind() {
@@ -290,8 +301,8 @@ impl ProxyHttp for Headroom {
                 .map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "bad upstream path"))?;
             req.set_uri(uri);
         }
-        if req.headers.contains_key(BYPASS_HEADER) {
-            req.remove_header(BYPASS_HEADER);
+        if req.headers.contains_key(headers::BYPASS) {
+            req.remove_header(&headers::BYPASS);
         }
         gateway::apply(req, ctx.admitted.as_ref(), ctx.upstream_kind());
         if ctx.upstream_kind() == UpstreamKind::Anthropic
@@ -319,7 +330,7 @@ impl ProxyHttp for Headroom {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<()> {
         let Some(buffered) = ctx.body.as_mut() else {
             let n = body.as_ref().map_or(0, |b| b.len());
@@ -354,7 +365,7 @@ impl ProxyHttp for Headroom {
         &self,
         session: &mut Session,
         resp: &mut ResponseHeader,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<()> {
         ctx.status = resp.status.as_u16();
         if session.req_header().version == http::Version::HTTP_10 {
@@ -363,12 +374,16 @@ impl ProxyHttp for Headroom {
             resp.remove_header("transfer-encoding");
         }
         if let Some(sent) = ctx.upstream_sent {
-            crate::metrics::UPSTREAM_DURATION
-                .with_label_values(&[ctx.upstream().name])
-                .observe(sent.elapsed().as_secs_f64());
+            crate::metrics::observe_upstream_duration(
+                ctx.upstream().name,
+                sent.elapsed().as_secs_f64(),
+            );
         }
-        let header = |n: &str| resp.headers.get(n).and_then(|v| v.to_str().ok());
-        ctx.tap = UsageTap::for_response(header("content-type"), header("content-encoding"));
+        let header = |n: http::HeaderName| resp.headers.get(n).and_then(|v| v.to_str().ok());
+        ctx.tap = UsageTap::for_response(
+            header(http::header::CONTENT_TYPE),
+            header(http::header::CONTENT_ENCODING),
+        );
         Ok(())
     }
 
@@ -378,11 +393,11 @@ impl ProxyHttp for Headroom {
         _session: &mut Session,
         body: &mut Option<Bytes>,
         end_of_stream: bool,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> Result<Option<Duration>> {
         if let Some(b) = body.as_ref() {
             let before = ctx.tap.usage;
-            ctx.tap.feed(b);
+            ctx.tap.feed_bytes(b);
             if ctx.tap.usage != before {
                 ctx.live
                     .get_or_insert_with(|| self.shared.streams.open())
@@ -400,7 +415,7 @@ impl ProxyHttp for Headroom {
         &self,
         session: &mut Session,
         e: &Error,
-        ctx: &mut RequestCtx,
+        ctx: &mut Box<RequestCtx>,
     ) -> FailToProxy {
         let gone = FailToProxy {
             error_code: 0,
@@ -446,7 +461,7 @@ impl ProxyHttp for Headroom {
 
     /// Pingora's own error line: kept for upstream failures, dropped for clients that went away
     /// (our request line records those at INFO).
-    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+    fn suppress_error_log(&self, _session: &Session, _ctx: &Box<RequestCtx>, e: &Error) -> bool {
         let client_gone = e.esource() == &pingora::ErrorSource::Downstream
             && matches!(
                 e.etype(),
@@ -460,7 +475,7 @@ impl ProxyHttp for Headroom {
 
     /// What Pingora's error lines say about a request: method, path and route, never the
     /// query string (it can carry keys) or any header value.
-    fn request_summary(&self, session: &Session, ctx: &RequestCtx) -> String {
+    fn request_summary(&self, session: &Session, ctx: &Box<RequestCtx>) -> String {
         let req = session.req_header();
         format!(
             "{} {} (route {})",
@@ -471,7 +486,7 @@ impl ProxyHttp for Headroom {
     }
 
     /// One log line, metrics and stats per request.
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut Box<RequestCtx>) {
         if ctx.status == 0 {
             ctx.status = session
                 .response_written()

@@ -28,8 +28,9 @@ pub fn plan_body(
     format: Option<crate::compress::ApiFormat>,
     min_body: usize,
 ) -> BodyPlan {
-    let header = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
-    let length = header("content-length").and_then(|v| v.trim().parse::<usize>().ok());
+    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+    let header = |n: http::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
+    let length = header(CONTENT_LENGTH).and_then(|v| v.trim().parse::<usize>().ok());
     let limit = config.limits.max_body_bytes;
     let oversize = length.is_some_and(|l| l > limit);
     if oversize && config.limits.reject_oversize {
@@ -48,9 +49,9 @@ pub fn plan_body(
     if !config.compression.enabled {
         return BodyPlan::Stream { oversize: false };
     }
-    let json = header("content-type").is_some_and(|ct| super::usage::names_json(ct.as_bytes()));
-    let encoded = header("content-encoding").is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-    let has_body = length.is_some_and(|l| l > 0) || header("transfer-encoding").is_some();
+    let json = header(CONTENT_TYPE).is_some_and(|ct| super::usage::names_json(ct.as_bytes()));
+    let encoded = header(CONTENT_ENCODING).is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+    let has_body = length.is_some_and(|l| l > 0) || header(TRANSFER_ENCODING).is_some();
     let too_small = length.is_some_and(|l| l < min_body);
     if !json || encoded || !has_body || too_small {
         return BodyPlan::Stream { oversize: false };

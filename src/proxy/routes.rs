@@ -96,9 +96,10 @@ pub struct ProviderHints {
 
 impl ProviderHints {
     pub fn from_headers(headers: &http::HeaderMap) -> ProviderHints {
-        let anthropic = headers.contains_key("x-api-key")
-            || headers.contains_key("anthropic-version")
-            || headers.contains_key("anthropic-beta")
+        use super::headers::{ANTHROPIC_BETA, ANTHROPIC_VERSION, X_API_KEY};
+        let anthropic = headers.contains_key(X_API_KEY)
+            || headers.contains_key(ANTHROPIC_VERSION)
+            || headers.contains_key(ANTHROPIC_BETA)
             || bearer(headers).is_some_and(|t| t.starts_with("sk-ant-"));
         ProviderHints { anthropic }
     }
@@ -106,7 +107,11 @@ impl ProviderHints {
 
 /// The bearer token of an `Authorization` header, if any.
 fn bearer(headers: &http::HeaderMap) -> Option<&str> {
-    let v = headers.get("authorization")?.to_str().ok()?.trim();
+    let v = headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .trim();
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -182,7 +187,9 @@ pub fn classify(method: &http::Method, path: &str, hints: ProviderHints) -> Rout
 pub fn credential_conflict(kind: UpstreamKind, headers: &http::HeaderMap) -> Option<ProxyError> {
     let token = bearer(headers);
     let what = match kind {
-        UpstreamKind::OpenAi if headers.contains_key("x-api-key") => "an `x-api-key` header",
+        UpstreamKind::OpenAi if headers.contains_key(super::headers::X_API_KEY) => {
+            "an `x-api-key` header"
+        }
         UpstreamKind::OpenAi if token.is_some_and(|t| t.starts_with("sk-ant-")) => {
             "an Anthropic (`sk-ant-`) token"
         }

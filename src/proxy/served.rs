@@ -62,7 +62,7 @@ fn api_of(format: ApiFormat) -> Api {
 pub async fn run(
     proxy: &Headroom,
     session: &mut Session,
-    ctx: &mut RequestCtx,
+    ctx: &mut Box<RequestCtx>,
     format: ApiFormat,
     plan: Plan,
 ) -> Result<bool> {
@@ -117,7 +117,7 @@ pub async fn run(
 async fn upstream_head(
     proxy: &Headroom,
     session: &mut Session,
-    ctx: &mut RequestCtx,
+    ctx: &mut Box<RequestCtx>,
     served: bool,
 ) -> Result<RequestHeader> {
     let mut head = session.req_header().clone();

@@ -120,8 +120,15 @@ impl TrustPolicy {
 
     fn own_host(&self, raw: &str) -> bool {
         let (name, port) = split_host_port(raw);
-        let name = normalise_host(name).to_ascii_lowercase();
-        let name = name.as_str();
+        let name = normalise_host(name);
+        // The usual Host is already lower case: compare it as it is.
+        let lower;
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = name.to_ascii_lowercase();
+            lower.as_str()
+        } else {
+            name
+        };
         let port_ok = match port {
             Some(p) => p == self.listen.port(),
             None => self.listen.port() == 80,

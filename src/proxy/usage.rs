@@ -4,6 +4,8 @@
 //! `message_start.message.usage` and `message_delta.usage`, OpenAI's `usage` in the final chunk.
 //! Must never: delay, alter or hold back a byte of the response; grow without bound.
 
+use super::usage_answer::bounded_model;
+use bytes::Bytes;
 use serde_json::Value;
 
 /// Upper bound on a buffered JSON body or a single SSE line we try to read usage from.
@@ -21,8 +23,54 @@ enum Encoding {
 #[derive(Debug)]
 enum Mode {
     Off,
-    Json(Vec<u8>, Encoding),
+    Json(JsonBody, Encoding),
     Sse(Vec<u8>),
+}
+
+/// A JSON body as it arrived. Most answers come in one chunk: it is kept as it is (a shared
+/// reference to the bytes already passed on), not copied.
+#[derive(Debug, Default)]
+enum JsonBody {
+    #[default]
+    Empty,
+    One(Bytes),
+    Many(Vec<u8>),
+}
+
+impl JsonBody {
+    fn len(&self) -> usize {
+        match self {
+            JsonBody::Empty => 0,
+            JsonBody::One(b) => b.len(),
+            JsonBody::Many(v) => v.len(),
+        }
+    }
+
+    fn push(&mut self, chunk: &[u8], shared: Option<&Bytes>) {
+        match self {
+            JsonBody::Empty => {
+                *self = match shared {
+                    Some(b) => JsonBody::One(b.clone()),
+                    None => JsonBody::Many(chunk.to_vec()),
+                }
+            }
+            JsonBody::One(first) => {
+                let mut all = Vec::with_capacity(first.len() + chunk.len());
+                all.extend_from_slice(first);
+                all.extend_from_slice(chunk);
+                *self = JsonBody::Many(all);
+            }
+            JsonBody::Many(all) => all.extend_from_slice(chunk),
+        }
+    }
+
+    fn as_slice(&self) -> &[u8] {
+        match self {
+            JsonBody::Empty => &[],
+            JsonBody::One(b) => b,
+            JsonBody::Many(v) => v,
+        }
+    }
 }
 
 /// Watches one response body.
@@ -64,7 +112,7 @@ impl UsageTap {
         let json = names_json(ct);
         let mode = match encoding {
             Some(Encoding::Identity) if sse => Mode::Sse(Vec::new()),
-            Some(enc) if json => Mode::Json(Vec::new(), enc),
+            Some(enc) if json => Mode::Json(JsonBody::Empty, enc),
             _ => Mode::Off,
         };
         UsageTap {
@@ -76,13 +124,23 @@ impl UsageTap {
 
     /// Feeds a chunk of the body as it passes.
     pub fn feed(&mut self, chunk: &[u8]) {
+        self.feed_shared(chunk, None)
+    }
+
+    /// Feeds a chunk the proxy holds as `Bytes` (a JSON body that is one chunk is kept, not
+    /// copied).
+    pub fn feed_bytes(&mut self, chunk: &Bytes) {
+        self.feed_shared(chunk, Some(chunk))
+    }
+
+    fn feed_shared(&mut self, chunk: &[u8], shared: Option<&Bytes>) {
         match &mut self.mode {
             Mode::Off => {}
             Mode::Json(buf, _) => {
                 if buf.len() + chunk.len() > MAX_TAPPED {
                     self.mode = Mode::Off;
                 } else {
-                    buf.extend_from_slice(chunk);
+                    buf.push(chunk, shared);
                 }
             }
             Mode::Sse(pending) => {
@@ -106,30 +164,10 @@ impl UsageTap {
     pub fn finish(&mut self) {
         match std::mem::replace(&mut self.mode, Mode::Off) {
             Mode::Json(buf, enc) => {
-                let Some(buf) = decode(buf, enc) else { return };
-                // Fast path: the usage numbers and the model read straight into plain fields,
-                // nothing else built. Any field of an unexpected type falls back to the general
-                // read below, which gives the same answer for every body the fast path reads.
-                if let Ok(top) = serde_json::from_slice::<TypedFields>(&buf) {
-                    if let Some(u) = &top.usage {
-                        u.merge_into(&mut self.usage);
-                    }
-                    if self.model.is_none() {
-                        self.model = top.model.map(|m| m.chars().take(64).collect());
-                    }
+                let Some(buf) = decode(buf.as_slice(), enc) else {
                     return;
-                }
-                // Only the two fields we read are built; the rest (the answer's text) is skipped.
-                if let Ok(top) = serde_json::from_slice::<UsageFields>(&buf) {
-                    if let Some(u) = &top.usage {
-                        self.usage.merge(u);
-                    }
-                    if self.model.is_none() {
-                        if let Some(Value::String(m)) = &top.model {
-                            self.model = Some(m.chars().take(64).collect());
-                        }
-                    }
-                }
+                };
+                super::usage_answer::read_answer(&buf, &mut self.usage, &mut self.model);
             }
             Mode::Sse(pending) => sse_line(&pending, &mut self.usage, &mut self.model),
             Mode::Off => {}
@@ -144,86 +182,28 @@ pub(crate) fn names_json(content_type: &[u8]) -> bool {
         .any(|w| w.eq_ignore_ascii_case(b"json"))
 }
 
-/// The fields of a JSON response body the tap reads; every other field is skipped unbuilt.
-#[derive(serde::Deserialize)]
-struct UsageFields {
-    #[serde(default)]
-    usage: Option<Value>,
-    #[serde(default)]
-    model: Option<Value>,
-}
-
-/// The same two fields with the types providers send: reading them allocates nothing but
-/// the model name (borrowed unless it has escapes).
-#[derive(serde::Deserialize)]
-struct TypedFields<'a> {
-    #[serde(default)]
-    usage: Option<TypedUsage>,
-    #[serde(default, borrow)]
-    model: Option<std::borrow::Cow<'a, str>>,
-}
-
-/// A usage object, Anthropic and OpenAI field names.
-#[derive(serde::Deserialize)]
-struct TypedUsage {
-    input_tokens: Option<u64>,
-    prompt_tokens: Option<u64>,
-    output_tokens: Option<u64>,
-    completion_tokens: Option<u64>,
-    cache_read_input_tokens: Option<u64>,
-    cache_creation_input_tokens: Option<u64>,
-    prompt_tokens_details: Option<TypedDetails>,
-}
-
-#[derive(serde::Deserialize)]
-struct TypedDetails {
-    cached_tokens: Option<u64>,
-}
-
-impl TypedUsage {
-    /// What [`Usage::merge`] does with the same object as a `Value`.
-    fn merge_into(&self, usage: &mut Usage) {
-        if let Some(v) = self.input_tokens.or(self.prompt_tokens) {
-            usage.input = v;
-        }
-        if let Some(v) = self.output_tokens.or(self.completion_tokens) {
-            usage.output = v;
-        }
-        let cached = self
-            .prompt_tokens_details
-            .as_ref()
-            .and_then(|d| d.cached_tokens);
-        if let Some(v) = self.cache_read_input_tokens.or(cached) {
-            usage.cache_read = v;
-        }
-        if let Some(v) = self.cache_creation_input_tokens {
-            usage.cache_creation = v;
-        }
-    }
-}
-
 /// Undoes a content encoding, bounded by `MAX_TAPPED` output bytes.
-fn decode(buf: Vec<u8>, enc: Encoding) -> Option<Vec<u8>> {
+fn decode(buf: &[u8], enc: Encoding) -> Option<std::borrow::Cow<'_, [u8]>> {
     use std::io::Read;
     let mut out = Vec::new();
     let limit = MAX_TAPPED as u64 + 1;
     let read = match enc {
-        Encoding::Identity => return Some(buf),
-        Encoding::Gzip => flate2::read::GzDecoder::new(&buf[..])
+        Encoding::Identity => return Some(std::borrow::Cow::Borrowed(buf)),
+        Encoding::Gzip => flate2::read::GzDecoder::new(buf)
             .take(limit)
             .read_to_end(&mut out),
-        Encoding::Deflate => flate2::read::ZlibDecoder::new(&buf[..])
+        Encoding::Deflate => flate2::read::ZlibDecoder::new(buf)
             .take(limit)
             .read_to_end(&mut out),
     };
-    (read.is_ok() && out.len() <= MAX_TAPPED).then_some(out)
+    (read.is_ok() && out.len() <= MAX_TAPPED).then_some(std::borrow::Cow::Owned(out))
 }
 
 /// Keeps the first model name seen (bounded: it ends up in stats and the dashboard).
 fn note_model(v: &Value, model: &mut Option<String>) {
     if model.is_none() {
         if let Some(m) = v.get("model").and_then(Value::as_str) {
-            *model = Some(m.chars().take(64).collect());
+            *model = Some(bounded_model(m));
         }
     }
 }
@@ -323,54 +303,26 @@ mod tests {
         );
     }
 
-    /// The general read, as the tap did before the typed fast path.
-    fn general_read(body: &[u8]) -> (Usage, Option<String>) {
-        let mut usage = Usage::default();
-        let mut model = None;
-        if let Ok(top) = serde_json::from_slice::<UsageFields>(body) {
-            if let Some(u) = &top.usage {
-                usage.merge(u);
-            }
-            if let Some(Value::String(m)) = &top.model {
-                model = Some(m.chars().take(64).collect());
-            }
-        }
-        (usage, model)
-    }
-
     #[test]
-    fn typed_read_answers_like_the_general_read() {
-        let long = format!(
-            r#"{{"model":"{}","usage":{{"input_tokens":1}}}}"#,
-            "m".repeat(90)
+    fn reads_json_usage_from_shared_chunks_however_split() {
+        let body = Bytes::from_static(
+            br#"{"model":"claude-haiku-4-5","usage":{"input_tokens":12,"output_tokens":3}}"#,
         );
-        let bodies: Vec<&str> = vec![
-            r#"{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}"#,
-            r#"{"model":"gpt-4o","usage":{"prompt_tokens":10,"completion_tokens":4,"prompt_tokens_details":{"cached_tokens":6}}}"#,
-            r#"{"model":"gpt-4o","usage":{"prompt_tokens":10,"prompt_tokens_details":null}}"#,
-            r#"{"usage":{"input_tokens":null,"prompt_tokens":5}}"#,
-            r#"{"usage":{"input_tokens":-3,"output_tokens":2}}"#,
-            r#"{"usage":{"input_tokens":2.0,"output_tokens":2}}"#,
-            r#"{"usage":{"input_tokens":"12"},"model":"a"}"#,
-            r#"{"usage":[1,2],"model":"claude"}"#,
-            r#"{"usage":null,"model":null}"#,
-            r#"{"model":7,"usage":{"output_tokens":3}}"#,
-            r#"{"model":"café "x"","usage":{"prompt_tokens_details":{"cached_tokens":true}}}"#,
-            r#"{"usage":{"input_tokens":1,"input_tokens":2}}"#,
-            r#"{"usage":{"input_tokens":1}} trailing"#,
-            r#"[{"usage":{"input_tokens":1}}]"#,
-            "not json",
-            &long,
-        ];
-        for body in bodies {
+        for split in [1usize, 5, body.len()] {
             let mut tap = UsageTap::for_response(Some("application/json"), None);
-            tap.feed(body.as_bytes());
+            let mut at = 0;
+            while at < body.len() {
+                let end = (at + split).min(body.len());
+                tap.feed_bytes(&body.slice(at..end));
+                at = end;
+            }
             tap.finish();
             assert_eq!(
-                (tap.usage, tap.model),
-                general_read(body.as_bytes()),
-                "{body}"
+                (tap.usage.input, tap.usage.output),
+                (12, 3),
+                "split {split}"
             );
+            assert_eq!(tap.model.as_deref(), Some("claude-haiku-4-5"));
         }
     }
 

@@ -64,14 +64,13 @@ impl History {
 
     /// Adds `delta` to the hour and the day holding `unix`.
     pub fn record(&mut self, unix: i64, delta: &Totals) {
-        self.hours
-            .entry(Period::Hour.start_of(unix))
-            .or_default()
-            .add(delta);
-        self.days
-            .entry(Period::Day.start_of(unix))
-            .or_default()
-            .add(delta);
+        self.record_with(unix, |t| t.add(delta));
+    }
+
+    /// Applies `add` to the hour and the day holding `unix`.
+    pub fn record_with(&mut self, unix: i64, add: impl Fn(&mut Totals)) {
+        add(self.hours.entry(Period::Hour.start_of(unix)).or_default());
+        add(self.days.entry(Period::Day.start_of(unix)).or_default());
     }
 
     /// Adds every bucket of `other`.

@@ -45,7 +45,59 @@ pub struct RequestRecord<'a> {
     pub token: Option<&'a str>,
 }
 
+/// What one request adds to a set of totals.
+enum Delta<'a> {
+    Full(Totals),
+    /// A request with no blocks and no gateway token (most of them): its delta is only the
+    /// request, its failure and usage, under its model. Added without building a [`Totals`]
+    /// (a few maps and their keys) first; the same sums as [`Delta::Full`] of it.
+    Plain {
+        model: &'a str,
+        failed: bool,
+        usage: crate::usage::Usage,
+    },
+}
+
+impl Delta<'_> {
+    fn add_to(&self, t: &mut Totals) {
+        match self {
+            Delta::Full(d) => t.add(d),
+            Delta::Plain {
+                model,
+                failed,
+                usage,
+            } => {
+                t.requests += 1;
+                t.failed += u64::from(*failed);
+                t.upstream_usage.add(usage);
+                let m = t.model_entry(model);
+                m.requests += 1;
+                m.upstream_usage.add(usage);
+            }
+        }
+    }
+
+    fn tokens(&self) -> (u64, u64) {
+        match self {
+            Delta::Full(d) => (d.tokens_before, d.tokens_after),
+            Delta::Plain { .. } => (0, 0),
+        }
+    }
+}
+
 impl RequestRecord<'_> {
+    fn delta<'m>(&self, model: &'m str) -> Delta<'m> {
+        if self.blocks.is_empty() && self.small_blocks == 0 && self.token.is_none() {
+            Delta::Plain {
+                model,
+                failed: self.failed,
+                usage: self.usage,
+            }
+        } else {
+            Delta::Full(self.totals(model))
+        }
+    }
+
     /// What this request adds to any set of totals.
     fn totals(&self, model: &str) -> Totals {
         let mut t = Totals {
@@ -171,33 +223,30 @@ impl Stats {
     }
 
     fn record_at(&self, r: &RequestRecord<'_>, at_ms: u64) {
-        let model = totals::model_key(r.model);
-        let delta = r.totals(&model);
-        let recent = RecentRequest {
-            at_unix_ms: at_ms,
-            method: r
-                .method
-                .chars()
-                .filter(char::is_ascii_uppercase)
-                .take(10)
-                .collect(),
-            path: recent::display_path(r.path),
-            model,
-            status: r.status,
-            duration_ms: (r.duration.as_secs_f64() * 100_000.0).round() / 100.0,
-            tokens_before: delta.tokens_before,
-            tokens_after: delta.tokens_after,
-        };
+        let unix = (at_ms / 1000) as i64;
         let Ok(mut c) = self.counts.lock() else {
             return;
         };
-        c.run.add(&delta);
-        c.pending.totals.add(&delta);
-        c.pending.history.record((at_ms / 1000) as i64, &delta);
+        // The dashboard's entry: the oldest one's text buffers are reused once the ring is full.
+        let mut recent = c.recent.reuse_oldest();
+        totals::model_key_into(r.model, &mut recent.model);
+        let delta = r.delta(&recent.model);
+        let (tokens_before, tokens_after) = delta.tokens();
+        delta.add_to(&mut c.run);
+        delta.add_to(&mut c.pending.totals);
+        c.pending.history.record_with(unix, |t| delta.add_to(t));
         if let Some(team) = c.team.as_mut() {
-            team.totals.add(&delta);
-            team.history.record((at_ms / 1000) as i64, &delta);
+            delta.add_to(&mut team.totals);
+            team.history.record_with(unix, |t| delta.add_to(t));
         }
+        drop(delta);
+        recent::display_method_into(r.method, &mut recent.method);
+        recent::display_path_into(r.path, &mut recent.path);
+        recent.at_unix_ms = at_ms;
+        recent.status = r.status;
+        recent.duration_ms = (r.duration.as_secs_f64() * 100_000.0).round() / 100.0;
+        recent.tokens_before = tokens_before;
+        recent.tokens_after = tokens_after;
         c.recent.push(recent);
         self.dirty.store(true, Ordering::Release);
     }

@@ -11,7 +11,7 @@ pub const RECENT: usize = 50;
 const MAX_PATH: usize = 120;
 
 /// One finished request as the dashboard lists it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct RecentRequest {
     pub at_unix_ms: u64,
     pub method: String,
@@ -35,28 +35,54 @@ impl Ring {
         self.0.push_back(r);
     }
 
+    /// An entry to fill and [`Ring::push`]: the oldest one when the ring is full (its text
+    /// buffers emptied and reused), else a new one.
+    pub fn reuse_oldest(&mut self) -> RecentRequest {
+        if self.0.len() < RECENT {
+            return RecentRequest::default();
+        }
+        let mut r = self.0.pop_front().unwrap_or_default();
+        r.method.clear();
+        r.path.clear();
+        r.model.clear();
+        r
+    }
+
     /// Newest first.
     pub fn newest_first(&self) -> Vec<RecentRequest> {
         self.0.iter().rev().cloned().collect()
     }
 }
 
+/// A method fit to show: its upper-case ASCII letters, at most 10 (appended to `out`).
+pub fn display_method_into(method: &str, out: &mut String) {
+    // The usual case, a plain method: one copy instead of a char-by-char rebuild.
+    if method.len() <= 10 && method.bytes().all(|b| b.is_ascii_uppercase()) {
+        out.push_str(method);
+        return;
+    }
+    out.extend(method.chars().filter(char::is_ascii_uppercase).take(10));
+}
+
 /// A path fit to show: no query, printable, bounded.
 pub fn display_path(path: &str) -> String {
+    let mut out = String::new();
+    display_path_into(path, &mut out);
+    out
+}
+
+/// [`display_path`] appended to `out` (empty on entry).
+pub fn display_path_into(path: &str, out: &mut String) {
     let path = path.split('?').next().unwrap_or("");
     // The usual case, a plain path: one copy instead of a char-by-char rebuild.
     if !path.is_empty() && path.len() <= MAX_PATH && path.bytes().all(|b| b.is_ascii_graphic()) {
-        return path.to_string();
+        out.push_str(path);
+        return;
     }
-    let mut out: String = path
-        .chars()
-        .filter(|c| c.is_ascii_graphic())
-        .take(MAX_PATH)
-        .collect();
+    out.extend(path.chars().filter(|c| c.is_ascii_graphic()).take(MAX_PATH));
     if out.is_empty() {
         out.push('/');
     }
-    out
 }
 
 #[cfg(test)]

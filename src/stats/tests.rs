@@ -151,3 +151,67 @@ fn summary_prices_today_week_and_lifetime() {
         assert_eq!(v[k]["estimated_dollars_saved"], 3.0, "{k}: {v}");
     }
 }
+
+#[test]
+fn requests_without_blocks_add_what_their_full_totals_add() {
+    let usage = crate::usage::Usage {
+        input: 21,
+        output: 9,
+        cache_read: 4,
+        cache_creation: 2,
+    };
+    for failed in [false, true] {
+        let r = RequestRecord {
+            failed,
+            usage,
+            ..request(&[], "claude-sonnet-4-5")
+        };
+        let model = totals::model_key(r.model);
+        assert!(matches!(r.delta(&model), Delta::Plain { .. }));
+        // Onto empty totals and onto totals that already hold this model and others.
+        let mut seeded = r.totals(&model);
+        seeded.add(&request(&[block(500, 50)], "gpt-4o").totals("gpt-4o"));
+        for start in [Totals::default(), seeded] {
+            let (mut plain, mut full) = (start.clone(), start);
+            r.delta(&model).add_to(&mut plain);
+            full.add(&r.totals(&model));
+            assert_eq!(plain, full);
+            let (mut hp, mut hf) = (history::History::default(), history::History::default());
+            hp.record_with(1_700_000_000, |t| r.delta(&model).add_to(t));
+            hf.record(1_700_000_000, &r.totals(&model));
+            assert_eq!(hp, hf);
+        }
+    }
+}
+
+#[test]
+fn reused_dashboard_entries_carry_nothing_of_the_request_they_held() {
+    let s = Stats::new();
+    let long = format!("/v1/{}", "x".repeat(100));
+    for i in 0..(recent::RECENT + 10) {
+        let (model, path) = if i.is_multiple_of(2) {
+            ("claude-sonnet-4-5-with-a-long-name", long.as_str())
+        } else {
+            ("m", "/v1/messages")
+        };
+        s.record(&RequestRecord {
+            model: Some(model),
+            path,
+            method: if i.is_multiple_of(2) { "POST" } else { "GET" },
+            status: 200 + i as u16,
+            ..Default::default()
+        });
+    }
+    let recent = s.recent();
+    assert_eq!(recent.len(), recent::RECENT);
+    for (n, r) in recent.iter().enumerate() {
+        let i = recent::RECENT + 10 - 1 - n;
+        let want = if i.is_multiple_of(2) {
+            ("claude-sonnet-4-5-with-a-long-name", long.as_str(), "POST")
+        } else {
+            ("m", "/v1/messages", "GET")
+        };
+        assert_eq!((r.model.as_str(), r.path.as_str(), r.method.as_str()), want);
+        assert_eq!(r.status, 200 + i as u16);
+    }
+}

@@ -34,7 +34,7 @@ impl CompressorTotals {
 pub use crate::usage::Usage as UsageTotals;
 
 impl UsageTotals {
-    fn add(&mut self, o: &UsageTotals) {
+    pub(crate) fn add(&mut self, o: &UsageTotals) {
         self.input += o.input;
         self.output += o.output;
         self.cache_read += o.cache_read;
@@ -259,23 +259,25 @@ fn entry<'m, V: Default>(map: &'m mut BTreeMap<String, V>, key: &str) -> &'m mut
 }
 
 pub fn model_key(raw: Option<&str>) -> String {
+    let mut key = String::new();
+    model_key_into(raw, &mut key);
+    key
+}
+
+/// [`model_key`] written into `out` (its buffer reused).
+pub fn model_key_into(raw: Option<&str>, out: &mut String) {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:/@".contains(c);
+    out.clear();
     // The usual case, a clean name: one copy instead of a char-by-char rebuild.
     if let Some(name) = raw.filter(|r| !r.is_empty() && r.len() <= 64) {
         if name.bytes().all(|b| allowed(char::from(b))) {
-            return name.to_string();
+            out.push_str(name);
+            return;
         }
     }
-    let cleaned: String = raw
-        .unwrap_or("")
-        .chars()
-        .filter(|&c| allowed(c))
-        .take(64)
-        .collect();
-    if cleaned.is_empty() {
-        UNKNOWN_MODEL.to_string()
-    } else {
-        cleaned
+    out.extend(raw.unwrap_or("").chars().filter(|&c| allowed(c)).take(64));
+    if out.is_empty() {
+        out.push_str(UNKNOWN_MODEL);
     }
 }
 

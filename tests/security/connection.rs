@@ -70,6 +70,29 @@ fn header_reads_are_bounded_by_client_read_ms() {
     assert_eq!(r.status, 200, "{}", r.text());
 }
 
+/// The header deadline runs from each keep-alive wait, not from the first: waits that are each
+/// shorter than `client_read_ms` but add up to more keep the connection serving.
+#[test]
+fn each_keep_alive_wait_gets_its_own_header_deadline() {
+    let up = FakeUpstream::start();
+    let p = Proxy::start(&format!(
+        "{}timeouts:\n  client_read_ms: 600\n",
+        upstreams(&up.url())
+    ));
+    let host = own_host(&p);
+    let mut s = TcpStream::connect(("127.0.0.1", p.port)).unwrap();
+    let mut reader = BufReader::new(s.try_clone().unwrap());
+    for i in 0..5 {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        s.write_all(format!("GET /health HTTP/1.1\r\nhost: {host}\r\n\r\n").as_bytes())
+            .unwrap();
+        let r = read_response(&mut reader).expect("the connection still serves");
+        assert_eq!(r.status, 200, "request {i}");
+    }
+}
+
 #[test]
 fn too_many_headers_get_a_431_in_the_provider_shape_and_a_log_line() {
     let up = FakeUpstream::start();

@@ -161,3 +161,37 @@ fn a_file_backed_log_is_rotated_by_size_and_keeps_a_bounded_number_of_copies() {
     );
     assert!(all.contains("log file rotated"), "{all}");
 }
+
+/// Access lines are batched, but none is lost: the lines waiting when a reload or a shutdown
+/// comes are written before it. The log file is read directly (not through `Proxy::stderr`,
+/// which waits out the batching interval).
+#[test]
+fn batched_access_lines_are_written_before_a_reload_and_at_shutdown() {
+    let up = FakeUpstream::start();
+    let mut p = Proxy::start(&upstreams(&up.url()));
+    let read = |p: &Proxy| std::fs::read_to_string(&p.stderr_path).unwrap_or_default();
+    let access = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("headroom::request"))
+            .count()
+    };
+    for _ in 0..20 {
+        assert_eq!(p.post_json("/v1/messages", body()).status, 200);
+    }
+    p.signal(libc::SIGHUP);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut log = read(&p);
+    while !log.contains("reload") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+        log = read(&p);
+    }
+    let reload = log.find("reload").expect("the reload is logged");
+    assert_eq!(access(&log[..reload]), 20, "{log}");
+    for _ in 0..20 {
+        assert_eq!(p.post_json("/v1/messages", body()).status, 200);
+    }
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(0));
+    let log = read(&p);
+    assert_eq!(access(&log), 40, "{log}");
+}

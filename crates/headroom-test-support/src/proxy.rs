@@ -16,6 +16,10 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Longer than the headroom binary's access-log batching interval (100 ms), with margin for a
+/// busy machine.
+const ACCESS_LINES_WRITTEN_WITHIN: Duration = Duration::from_millis(250);
+
 /// A running `headroom` process. Killed on drop.
 pub struct Proxy {
     pub port: u16,
@@ -97,7 +101,11 @@ impl Proxy {
         panic!("headroom did not become healthy: {}", self.stderr());
     }
 
+    /// The proxy's log so far. A running proxy batches its access lines and writes them within
+    /// 100 ms (`logging::ACCESS_LOG_FLUSH` in the headroom crate): this waits a little longer
+    /// first, so every request answered before the call has its line in the text.
     pub fn stderr(&self) -> String {
+        std::thread::sleep(ACCESS_LINES_WRITTEN_WITHIN);
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
