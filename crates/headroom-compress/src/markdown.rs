@@ -138,6 +138,9 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     }
 }
 
+/// A definition's term line and the lines of its description.
+type Definition = (usize, std::ops::Range<usize>);
+
 /// Definitions (a man page's options, a glossary) the task's words did not meet in leave
 /// their term lines standing together, and one note under the section's heading counts the
 /// descriptions, instead of a marker under every term (or, for a short description, the
@@ -158,8 +161,8 @@ fn fold_definitions(
     }
     let src = &lines.text;
     let n = src.len();
-    // Section heading line → (definitions as (term, description lines), lines counted).
-    let mut sections: Vec<(usize, Vec<(usize, std::ops::Range<usize>)>, usize)> = Vec::new();
+    // Section heading line → (definitions, lines counted).
+    let mut sections: Vec<(usize, Vec<Definition>, usize)> = Vec::new();
     let mut k = 0;
     while k < units.len() {
         let u = &units[k];
