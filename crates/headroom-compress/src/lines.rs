@@ -1,7 +1,7 @@
 //! The Claude Code envelope around a block's lines, for the structure-aware compressors (code,
 //! diagnostics, git, markdown, tables, logs): a leading `<system-reminder>` or
-//! `<persisted-output>` header and its tail are set aside verbatim, and `N<TAB>` / `cat -n`
-//! line-number prefixes are stripped so compressors judge plain lines while the output keeps
+//! `<persisted-output>` header and its tail are set aside verbatim, and `N<TAB>` / `cat -n` /
+//! `git blame` line prefixes are stripped so compressors judge plain lines while the output keeps
 //! them, and markers cite exact line ranges. Rendering goes through [`super::runs::emit`], the
 //! one line-selection primitive (keep mask in, one marker per dropped run out, a run cheaper
 //! than its marker kept as it was). Also the task-identifier matcher and mask helpers.
@@ -236,6 +236,9 @@ pub fn widen(keep: &mut [bool], hit: &[bool], radius: usize) {
 
 /// `12\ttext` (Claude Code Read) or `    12\ttext` / `    12→text` (`cat -n`, older Read).
 pub fn strip_number(line: &str) -> Option<(usize, &str)> {
+    if let Some(blamed) = strip_blame(line) {
+        return Some(blamed);
+    }
     let t = line.trim_start_matches(' ');
     let digits = t.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 || digits > 9 {
@@ -245,6 +248,30 @@ pub fn strip_number(line: &str) -> Option<(usize, &str)> {
     let rest = rest.strip_prefix('\t').or_else(|| rest.strip_prefix('→'))?;
     let n = t[..digits].parse().ok()?;
     Some((n, rest))
+}
+
+/// `git blame`'s prefix: `671f700d (David Tolnay 2024-12-22 03:11:30 -0800  99) code` (a
+/// `^` before a boundary commit's hash, a path after the hash with `-f`), as the file's line
+/// number and the code after it, so a blamed file reads as the code it annotates.
+fn strip_blame(line: &str) -> Option<(usize, &str)> {
+    let (hash, rest) = line.split_once(' ')?;
+    let hash = hash.strip_prefix('^').unwrap_or(hash);
+    if !(7..=40).contains(&hash.len()) || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return None;
+    }
+    let open = rest.find('(')?;
+    let close = open + rest[open..].find(')')?;
+    let inside = &rest[open + 1..close];
+    let number = inside.rsplit(' ').next()?;
+    let dated = inside
+        .split(' ')
+        .any(|w| w.len() == 10 && w.as_bytes()[4] == b'-' && w.as_bytes()[7] == b'-');
+    if !dated || number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let code = &rest[close + 1..];
+    let code = code.strip_prefix(' ').unwrap_or(code);
+    Some((number.parse().ok()?, code))
 }
 
 /// Splits a Claude Code envelope off a block: (verbatim head, body, verbatim tail).
@@ -351,5 +378,30 @@ mod tests {
             out,
             "head\n  = note: same\n[… 2 more like the line above omitted …]\nbody one\n[… 2 of lines 4–5 omitted …]\nend"
         );
+    }
+
+    #[test]
+    fn git_blame_reads_as_the_code_it_annotates() {
+        // `git blame -L 1,200 src/context.rs` of dtolnay/anyhow (the held-out corpus case).
+        let text =
+            include_str!("../../../tests/fixtures/realworld/git_blame_anyhow_context/input.txt");
+        let lines = Lines::new(text);
+        let numbers = lines.numbers.as_ref().unwrap();
+        assert_eq!(numbers[98], 99);
+        assert_eq!(
+            lines.text[98],
+            "            None => Err(Error::construct_from_display(context, backtrace!())),"
+        );
+        assert_eq!(lines.text[4], "");
+        assert_eq!(crate::detect::detect(text), crate::detect::Kind::Code);
+        // The question names Option: the small impl for Option stays whole, blame and all.
+        let task =
+            "When was the None branch of context() for Option last changed, and in which commit?";
+        let out = crate::code::compress_code(text, task).unwrap();
+        assert!(out.contains("671f700d (David Tolnay 2024-12-22 03:11:30 -0800  99)             None => Err(Error::construct_from_display(context, backtrace!())),"), "{out}");
+        assert!(out.contains("[… lines "), "{out}");
+        assert!(out.len() < text.len());
+        // Not blame: a hash-led line without a dated parenthesis.
+        assert_eq!(strip_number("3fce3b5 (tag: v1) ripgrep 14"), None);
     }
 }

@@ -3,7 +3,8 @@
 //! traceback …) with a few lines of context, stack traces (their ends and every frame outside
 //! well-known library code), the first and last line of every template, rare templates, and
 //! lines mentioning the task, and the opening lines of blank-separated records that share their
-//! keys (apt history's `Start-Date:` and `Commandline:`). Rare lines far from any error that form a long run of one shape
+//! keys (apt history's `Start-Date:` and `Commandline:`). In a listing of paths (`pip show -f`, `find`, `ls -R`)
+//! the directories decide (see `listing`). Rare lines far from any error that form a long run of one shape
 //! are thinned, and lines over 800 bytes keep their start unless they are error-level or name
 //! the task (see `thin`). Each run of dropped lines becomes one marker naming its templates and
 //! counts, or on a Read page (`N<TAB>line`) the exact line range.
@@ -16,9 +17,11 @@ use super::marker::{clip, has_error_type, is_error_level, omitted, thousands, Ta
 use super::runs::{emit, KeepMask};
 use super::template::{template_with_values, Clusters};
 use super::{BlockInput, CompressError, Compressor};
+use listing::keep_directory_entries;
 use std::collections::HashMap;
 use thin::{clip_line, thin_shape_runs, LONG_LINE};
 
+mod listing;
 mod thin;
 
 pub struct LogCompressor {
@@ -270,6 +273,7 @@ fn select(lines: &[&str], parsed: &ParsedLog<'_>, task: &TaskWords, cfg: &LogCon
     }
     keep_rare_values(raw_ids, values, &raw_count, &mut keep);
     keep_record_headers(lines, &mut keep);
+    keep_directory_entries(lines, task, &mut keep);
     // A question that names nothing in an error-free log asks for an overview.
     if !class.contains(&Class::Important) && !task_hits.iter().any(|&h| h > 0) {
         keep_first_mentions(lines, &mut keep);

@@ -8,6 +8,7 @@
 //!
 //! Must never: drop a heading, or keep a unit without the heading above it.
 
+use super::detect::classify::is_changelog_entry;
 use super::jsonmap::Terms;
 use super::lines::{distinct_task_words, Identifiers, Lines};
 use super::marker::TaskWords;
@@ -64,22 +65,36 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
         TaskWords::new(task).selective(texts.iter().map(String::as_str), (units.len() / 12).max(2));
     let idents = Identifiers::new(task);
     let terms = Terms::new(task);
+    let hit_lines: Vec<usize> = units
+        .iter()
+        .map(|u| {
+            src[u.start..u.end]
+                .iter()
+                .filter(|l| words.matches(l) || idents.matches(l))
+                .count()
+        })
+        .collect();
+    // A task word found in one unit only points at it; one word sprinkled over several units
+    // with nothing else of the task beside it ("error" on a page explaining an error) is the
+    // page's own vocabulary, met by chance.
+    let lone_hit = hit_lines.iter().filter(|&&h| h > 0).count() == 1;
     let mut any_hit = false;
     let mut answered = false;
-    for (u, t) in units.iter().zip(&texts) {
-        let hit_lines = src[u.start..u.end]
-            .iter()
-            .filter(|l| words.matches(l) || idents.matches(l))
-            .count();
+    // Lines kept because the task's words met in their unit.
+    let mut for_task = vec![false; n];
+    for ((u, t), &hits) in units.iter().zip(&texts).zip(&hit_lines) {
         // A unit is relevant when the task's words meet in it, or it names a task identifier.
-        any_hit |= hit_lines > 0;
         let distinct = distinct_task_words(&words, t);
         let specific = idents.matches(t) || terms.matches_specific(t);
-        if hit_lines > 0 && (distinct >= 2 || specific) || terms.matches_specific(t) {
+        if hits > 0 && (distinct >= 2 || specific || lone_hit) || terms.matches_specific(t) {
+            // Only a unit kept for the task counts as the task naming something, so a vague
+            // question whose words met by chance still reads a short page for an overview.
+            any_hit = true;
             keep[u.start..u.end].iter_mut().for_each(|k| *k = true);
+            for_task[u.start..u.end].iter_mut().for_each(|k| *k = true);
             // Two common words meet by chance (a vague question's "project", "README");
             // three, or a name the task gives, are what it asked about.
-            answered |= specific || hit_lines > 0 && distinct >= 3;
+            answered |= specific || hits > 0 && distinct >= 3;
         }
     }
     // Each section's first line (unless the task was answered), and the first line of each
@@ -110,7 +125,10 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     };
     fill_first_lines(src, &units, &mut keep, share);
     let plain = lines.render(&keep, |run| lines.marker(&run, ""));
-    match (fold_definitions(&lines, &units, &heading, &keep), plain) {
+    match (
+        fold_definitions(&lines, &units, &heading, &keep, &for_task),
+        plain,
+    ) {
         (Some(folded), Some(plain))
             if super::tokens::estimate(&folded) >= super::tokens::estimate(&plain) =>
         {
@@ -120,41 +138,72 @@ pub fn compress_document(text: &str, task: &str) -> Option<String> {
     }
 }
 
-/// Definitions (a man page's options, a glossary) whose whole description is dropped — the
-/// task's words did not meet in it — leave their term lines standing together, and one note
-/// under the section's heading counts the descriptions, instead of a marker under every term
-/// (or, for a short description, the description itself, which only the cost rule kept). `None` when no section has two such
-/// definitions or the notes would not pay for themselves, and for Read pages (whose markers
-/// cite line ranges).
+/// A definition's term line and the lines of its description.
+type Definition = (usize, std::ops::Range<usize>);
+
+/// Definitions (a man page's options, a glossary) the task's words did not meet in leave
+/// their term lines standing together, and one note under the section's heading counts the
+/// descriptions, instead of a marker under every term (or, for a short description, the
+/// description itself, which only the cost rule kept). A description runs from the term to
+/// the next line indented no deeper than the term (curl's options have several paragraphs and
+/// an `Example:` each); openings kept inside it go with it. `None` when no section has two
+/// such definitions or the notes would not pay for themselves, and for Read pages (whose
+/// markers cite line ranges).
 fn fold_definitions(
     lines: &Lines<'_>,
     units: &[Unit],
     heading: &[bool],
     keep: &[bool],
+    for_task: &[bool],
 ) -> Option<String> {
     if lines.numbers.is_some() {
         return None;
     }
     let src = &lines.text;
-    // Section heading line → (definitions, description lines) folded under it.
-    let mut sections: Vec<(usize, Vec<usize>, usize)> = Vec::new();
-    for u in units {
-        let description = u.start + 1..u.end;
-        if !is_definition(src, u) || !keep[u.start] || keep[description.clone()].contains(&true) {
+    let n = src.len();
+    // Section heading line → (definitions, lines counted).
+    let mut sections: Vec<(usize, Vec<Definition>, usize)> = Vec::new();
+    let mut k = 0;
+    while k < units.len() {
+        let u = &units[k];
+        k += 1;
+        if !is_definition(src, u) || !keep[u.start] {
             continue;
         }
+        let depth = indent(src[u.start]);
+        // The description: this unit's lines after the term and every later unit indented
+        // deeper than the term, with no heading in between.
+        let mut end = u.end;
+        let mut next = k;
+        while next < units.len()
+            && indent(src[units[next].start]) > depth
+            && !(end..units[next].start).any(|i| heading[i])
+        {
+            end = units[next].end;
+            next += 1;
+        }
+        let description = u.start + 1..end;
+        if for_task[description.clone()].contains(&true) {
+            continue;
+        }
+        k = next;
         let Some(h) = (0..u.start).rev().find(|&i| heading[i]) else {
             continue;
         };
+        let counted = src[description.clone()]
+            .iter()
+            .filter(|l| !l.trim().is_empty())
+            .count();
         match sections.last_mut() {
-            Some((at, defs, _)) if *at == h => defs.push(u.start),
-            _ => sections.push((h, vec![u.start], 0)),
-        }
-        if let Some(s) = sections.last_mut() {
-            s.2 += description.len();
+            Some((at, defs, c)) if *at == h => {
+                defs.push((u.start, description));
+                *c += counted;
+            }
+            _ => sections.push((h, vec![(u.start, description)], counted)),
         }
     }
-    let mut fold = vec![false; src.len()];
+    let mut fold = vec![false; n];
+    let mut keep = keep.to_vec();
     let mut notes = Vec::new();
     for (h, defs, count) in sections {
         if defs.len() < 2 {
@@ -165,30 +214,30 @@ fn fold_definitions(
             defs.len(),
             super::marker::thousands(count)
         );
-        let folded: Vec<usize> = units
-            .iter()
-            .filter(|u| defs.contains(&u.start))
-            .flat_map(|u| u.start + 1..u.end)
-            .collect();
-        // The blank line between two folded definitions goes with them: their terms read as
+        let mut folded: Vec<usize> = defs.iter().flat_map(|(_, d)| d.clone()).collect();
+        // The blank lines between two folded definitions go with them: their terms read as
         // one list.
-        let blanks: Vec<usize> = units
-            .windows(2)
-            .filter(|w| defs.contains(&w[0].start) && defs.contains(&w[1].start))
-            .flat_map(|w| w[0].end..w[1].start)
-            .filter(|&i| src[i].trim().is_empty())
+        for w in defs.windows(2) {
+            folded.extend((w[0].1.end..w[1].0).filter(|&i| src[i].trim().is_empty()));
+        }
+        let texts: Vec<&str> = folded
+            .iter()
+            .filter(|&&i| !keep[i])
+            .map(|&i| src[i])
             .collect();
-        let texts: Vec<&str> = folded.iter().map(|&i| src[i]).collect();
-        if !super::runs::run_is_worth_a_marker(&texts, &note) {
+        if !super::runs::run_is_worth_a_marker(&texts, &note) && texts.len() == folded.len() {
             continue;
         }
-        folded.iter().chain(&blanks).for_each(|&i| fold[i] = true);
+        for &i in &folded {
+            fold[i] = true;
+            keep[i] = false;
+        }
         notes.push((h, note));
     }
     if notes.is_empty() {
         return None;
     }
-    lines.render_folded(keep, &fold, &notes, |run, count| {
+    lines.render_folded(&keep, &fold, &notes, |run, count| {
         lines.marker_counted(&run, count, "")
     })
 }
@@ -295,7 +344,8 @@ fn headings(src: &[&str]) -> Vec<bool> {
             && t.starts_with("<h")
             && t.as_bytes()[2].is_ascii_digit()
             && !src[i].starts_with(' ');
-        if atx || setext || caps || numbered_title || sub || html_heading {
+        let changelog_entry = is_changelog_entry(src[i]);
+        if atx || setext || caps || numbered_title || sub || html_heading || changelog_entry {
             h[i] = true;
             if setext {
                 h[i + 1] = true;
@@ -473,5 +523,50 @@ mod tests {
         // A vague question still gets every section's opening.
         let out = compress_document(log, "What changed in recent releases?").unwrap();
         assert!(out.contains(opening));
+    }
+
+    #[test]
+    fn one_chance_word_of_a_vague_question_still_gets_a_short_pages_overview() {
+        // `rustc --explain E0038` (the held-out corpus case): "error" meets four paragraphs
+        // alone, by chance, so every paragraph's opening is the summary, remedies included.
+        let page = include_str!("../../../tests/fixtures/realworld/rustc_explain_e0038/input.txt");
+        let out =
+            compress_document(page, "What does this error mean and how do I fix it?").unwrap();
+        assert!(out.contains("### Method has generic type parameters"));
+        assert!(
+            out.contains(
+                "If only some methods aren't dyn-compatible, you can add a `where Self: Sized`"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("To fix this, it is suggested to use a `where Self: Sized` bound"));
+        assert!(out.len() < page.len());
+        // A question whose words meet in a unit keeps that unit, not every opening.
+        let out = compress_document(
+            page,
+            "Why can't a trait with an associated constant be made into a trait object?",
+        )
+        .unwrap();
+        assert!(out.contains("### Trait contains associated constants"));
+        assert!(
+            !out.contains("This code works because `dyn Trait`, if it exists"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_debian_changelogs_entries_are_its_version_headings() {
+        // `zcat /usr/share/doc/curl/changelog.Debian.gz` (the held-out corpus case).
+        let log = include_str!("../../../tests/fixtures/realworld/changelog_debian_curl/input.txt");
+        assert_eq!(crate::detect::detect(log), crate::detect::Kind::Markdown);
+        let task = "Which Debian release of curl fixed CVE-2024-8096, and what was the problem?";
+        let out = compress_document(log, task).unwrap();
+        assert!(
+            out.contains("curl (7.88.1-10+deb12u8) bookworm; urgency=medium\n"),
+            "{out}"
+        );
+        assert!(out.contains("    - CVE-2024-8096: When the TLS backend is GnuTLS, curl may incorrectly\n      handle OCSP stapling."));
+        assert!(out.contains("curl (7.88.1-10+deb12u7) bookworm; urgency=medium"));
+        assert!(out.len() * 2 < log.len());
     }
 }

@@ -32,6 +32,9 @@ pub fn classify(text: &str) -> Option<Kind> {
     if is_html(text) {
         return Some(Kind::Html);
     }
+    if sample.iter().filter(|l| is_changelog_entry(l)).count() >= 2 {
+        return Some(Kind::Markdown);
+    }
     if is_commit_header(sample[0]) {
         let commits = sample.iter().filter(|l| is_commit_header(l)).count();
         let diff = sample.iter().any(|l| l.starts_with("diff --git "));
@@ -191,6 +194,25 @@ fn is_oneline_commit(line: &str) -> bool {
         && hash.bytes().all(|b| b.is_ascii_hexdigit())
         && hash.bytes().any(|b| b.is_ascii_digit())
         && line.len() > hash.len() + 1
+}
+
+/// The first line of a Debian changelog entry: `curl (7.88.1-10+deb12u8) bookworm;
+/// urgency=medium` — the package, its version in parentheses, the distributions and the
+/// urgency. Such entries are a changelog's version headings.
+pub fn is_changelog_entry(line: &str) -> bool {
+    let Some((package, rest)) = line.split_once(" (") else {
+        return false;
+    };
+    let Some((version, tail)) = rest.split_once(") ") else {
+        return false;
+    };
+    !package.is_empty()
+        && package
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+-.".contains(&b))
+        && !version.is_empty()
+        && !version.contains(char::is_whitespace)
+        && tail.contains("; urgency=")
 }
 
 fn is_md_heading(line: &str) -> bool {

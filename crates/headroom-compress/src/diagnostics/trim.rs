@@ -2,7 +2,8 @@
 //! records the diagnostics compressor keeps: the source excerpt of a diagnostic whose kind was
 //! already shown in full, `= help: for further information visit …` boilerplate after its
 //! first appearance, stack frames inside the standard library, and the test-function source
-//! pytest prints above the failing line (the `>` line and the `E` lines say what failed).
+//! pytest prints above the failing line (the `>` line and the `E` lines say what failed), and
+//! cargo's verbose command lines when the failing one is repeated under `Caused by:`.
 //!
 //! Must never: clear a diagnostic's header line, its `-->` location, a `>` or `E` line of a
 //! pytest failure, a frame of the user's own code, or a summary line.
@@ -154,6 +155,25 @@ pub fn drop_library_locations(src: &[&str], records: &[Range<usize>], keep: &mut
             if i + 1 < r.end && src[i + 1].trim() == "|" {
                 keep[i + 1] = false;
             }
+        }
+    }
+}
+
+/// `cargo build -v` prints the whole rustc command line of every crate it compiles
+/// (`Running \`rustc --crate-name memchr …\``, hundreds of bytes each). When the report's
+/// `Caused by:` repeats the failing command (`process didn't exit successfully: \`…\``), the
+/// `Running` lines say nothing the `Compiling` lines and that one do not: they go.
+pub fn drop_cargo_commands(src: &[&str], keep: &mut [bool]) {
+    let failing_command_shown = src.iter().any(|l| {
+        l.trim_start()
+            .starts_with("process didn't exit successfully: `")
+    });
+    if !failing_command_shown {
+        return;
+    }
+    for (i, l) in src.iter().enumerate() {
+        if l.trim_start().starts_with("Running `") {
+            keep[i] = false;
         }
     }
 }
