@@ -44,10 +44,8 @@ pub fn push_hundredths_f64(out: &mut Vec<u8>, v: f64) {
         push_u64(out, n / 100);
         out.push(b'.');
         let frac = (n % 100) as u8;
-        if frac % 10 == 0 {
-            out.push(b'0' + frac / 10);
-        } else {
-            out.push(b'0' + frac / 10);
+        out.push(b'0' + frac / 10);
+        if !frac.is_multiple_of(10) {
             out.push(b'0' + frac % 10);
         }
     } else {
