@@ -6,8 +6,8 @@ set -euo pipefail
 
 usage() {
   cat <<'USAGE'
-Usage: scripts/callgrind-requests.sh [--requests N] [--log-level LEVEL] [--strace]
-                                    [headroom|pingora|pingora-timeouts]
+Usage: scripts/callgrind-requests.sh [--requests N] [--connections N] [--log-level LEVEL]
+                                    [--strace] [headroom|pingora|pingora-timeouts]
 
 Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), then the chosen proxy under
 `valgrind --tool=callgrind` with instrumentation off; warms up with 50 requests, turns
@@ -27,6 +27,9 @@ callgrind_annotate.
 
 Options:
   --requests N       requests to count (default 1000)
+  --connections N    instead of curl on one connection, wrk on N keep-alive connections
+                     (2 threads) for 3 s of warm-up and 8 s counted; every request wrk
+                     completed is counted (needs wrk; not with --strace)
   --log-level LEVEL  headroom's `log.level` (default warn, as in the load bench; the default
                      config's `info` adds the per-request access line)
   --strace           run the proxy natively and count its system calls over the N requests
@@ -36,6 +39,7 @@ USAGE
 }
 
 requests=1000
+connections=1
 target=headroom
 level=warn
 mode=callgrind
@@ -45,6 +49,9 @@ while [[ $# -gt 0 ]]; do
     --requests)
       [[ $# -ge 2 ]] || { echo "callgrind-requests: --requests needs a number" >&2; exit 2; }
       requests="$2"; shift ;;
+    --connections)
+      [[ $# -ge 2 ]] || { echo "callgrind-requests: --connections needs a number" >&2; exit 2; }
+      connections="$2"; shift ;;
     --log-level)
       [[ $# -ge 2 ]] || { echo "callgrind-requests: --log-level needs a level" >&2; exit 2; }
       level="$2"; shift ;;
@@ -58,6 +65,10 @@ done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools=(nginx curl valgrind callgrind_control)
 [[ "${mode}" == strace ]] && tools=(nginx curl strace)
+if [[ "${connections}" != 1 ]]; then
+  [[ "${mode}" == callgrind ]] || { echo "callgrind-requests: --connections is not for --strace" >&2; exit 2; }
+  tools+=(wrk)
+fi
 for tool in "${tools[@]}"; do
   command -v "${tool}" >/dev/null 2>&1 || { echo "callgrind-requests: needs ${tool} on PATH" >&2; exit 1; }
 done
@@ -154,8 +165,24 @@ if [[ "${mode}" == strace ]]; then
   cat "${work}/strace.txt"
   exit 0
 fi
-callgrind_control -i on "${vg}" >/dev/null 2>&1
-answered="$(send "${requests}")"
+if [[ "${connections}" != 1 ]]; then
+  cat >"${work}/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '${body}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["anthropic-version"] = "2023-06-01"
+LUA
+  url="http://127.0.0.1:${proxy_port}/v1/messages"
+  wrk -t2 -c"${connections}" -d3s -s "${work}/post.lua" "${url}" >/dev/null
+  callgrind_control -i on "${vg}" >/dev/null 2>&1
+  wrk -t2 -c"${connections}" -d8s -s "${work}/post.lua" "${url}" >"${work}/wrk.txt"
+  requests="$(awk '/requests in/ {print $1}' "${work}/wrk.txt")"
+  failed="$(awk '/Non-2xx/ {print $NF}' "${work}/wrk.txt")"
+  answered="$((requests - ${failed:-0}))"
+else
+  callgrind_control -i on "${vg}" >/dev/null 2>&1
+  answered="$(send "${requests}")"
+fi
 callgrind_control -d "${vg}" >/dev/null 2>&1
 callgrind_control -i off "${vg}" >/dev/null 2>&1
 profile="${out}.${vg}.1"

@@ -9,6 +9,7 @@ pub mod compress_cli;
 pub mod config;
 pub mod dashboard;
 pub mod logging;
+pub mod logline;
 pub mod metrics;
 pub use headroom_model as model;
 pub mod model_glue;

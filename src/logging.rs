@@ -13,7 +13,7 @@
 
 use crate::config::{Log, LogFormat};
 use std::io::Write as _;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tracing_subscriber::layer::{Layer, SubscriberExt};
@@ -29,6 +29,26 @@ static TEXT: AtomicBool = AtomicBool::new(false);
 /// [`crate::observe`] itself, the same bytes at a fraction of the cost).
 pub fn is_text() -> bool {
     TEXT.load(Ordering::Relaxed)
+}
+
+/// Moves whenever the filter can have changed (start, reload).
+static LEVEL_GENERATION: AtomicU64 = AtomicU64::new(1);
+/// The last answer of [`access_lines_on`]: `generation << 2 | 1` (on) or `| 2` (off).
+static ACCESS_ON: AtomicU64 = AtomicU64::new(0);
+
+/// Whether access lines (INFO, [`ACCESS_TARGET`]) are logged: tracing's own check (a
+/// dispatcher lookup and the filter, about 600 instructions), asked once per filter change
+/// instead of per request. An answer found while the level changed carries the older
+/// generation, so the next call asks again.
+pub fn access_lines_on() -> bool {
+    let generation = LEVEL_GENERATION.load(Ordering::Acquire);
+    let cached = ACCESS_ON.load(Ordering::Relaxed);
+    if cached >> 2 == generation {
+        return cached & 3 == 1;
+    }
+    let on = tracing::enabled!(target: "headroom::request", tracing::Level::INFO);
+    ACCESS_ON.store(generation << 2 | if on { 1 } else { 2 }, Ordering::Relaxed);
+    on
 }
 
 /// The target of the per-request access line.
@@ -236,6 +256,7 @@ pub fn init(cfg: &Log) {
     if result.is_ok() {
         let _ = RELOAD.set(handle);
         TEXT.store(cfg.format == LogFormat::Text, Ordering::Relaxed);
+        LEVEL_GENERATION.fetch_add(1, Ordering::Release);
         flush_access_lines_on_panic();
     }
 }
@@ -360,20 +381,92 @@ fn stderr_path() -> Option<std::path::PathBuf> {
 /// instructions per request; `fields` must be what tracing would write for the event's fields
 /// (values in their `Debug` form, so nothing in them needs escaping).
 pub fn text_info_line(target: &str, fields: &str, now: std::time::SystemTime) -> String {
-    let mut line = String::with_capacity(fields.len() + target.len() + 40);
-    push_timestamp(&mut line, now);
-    line.push_str("  INFO ");
-    line.push_str(target);
-    line.push_str(": ");
-    line.push_str(fields);
-    line.push('\n');
-    line
+    let mut line = Vec::with_capacity(fields.len() + target.len() + 40);
+    push_info_head(&mut line, target, now);
+    line.extend_from_slice(fields.as_bytes());
+    line.push(b'\n');
+    String::from_utf8(line).unwrap_or_default()
 }
 
-/// Writes [`text_info_line`] as tracing's writer would (an access line joins the batch).
-pub fn write_text_info(target: &str, fields: &str) {
-    let line = text_info_line(target, fields, std::time::SystemTime::now());
-    let _ = write_line(line.as_bytes(), target == ACCESS_TARGET);
+thread_local! {
+    /// This thread's access-line buffer, reused from request to request.
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The second this thread last stamped and its `YYYY-MM-DDTHH:MM:SS.` (the line's
+    /// timestamp changes only in its sub-second digits within a second).
+    static STAMP: std::cell::RefCell<(u64, String)> =
+        const { std::cell::RefCell::new((u64::MAX, String::new())) };
+}
+
+/// Writes a text-format INFO line for `target` as tracing's writer would (an access line joins
+/// the batch), its fields appended by `fields` (the same bytes [`text_info_line`] takes), built
+/// in a buffer this thread reuses.
+pub fn write_text_info_with(target: &str, fields: impl FnOnce(&mut Vec<u8>)) {
+    let write = |line: &mut Vec<u8>| {
+        line.clear();
+        push_info_head(line, target, std::time::SystemTime::now());
+        fields(line);
+        line.push(b'\n');
+        let _ = write_line(line, target == ACCESS_TARGET);
+    };
+    LINE.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut line) => {
+            write(&mut line);
+            if line.capacity() > 16 * 1024 {
+                *line = Vec::new();
+            }
+        }
+        // Only a line written while one is being built (a log call inside `fields`).
+        Err(_) => write(&mut Vec::new()),
+    });
+}
+
+/// Timestamp, padded level and target, as tracing's text formatter starts an INFO line.
+fn push_info_head(line: &mut Vec<u8>, target: &str, now: std::time::SystemTime) {
+    push_timestamp_bytes(line, now);
+    line.extend_from_slice(b"  INFO ");
+    line.extend_from_slice(target.as_bytes());
+    line.extend_from_slice(b": ");
+}
+
+/// [`push_timestamp`] into bytes, the part up to the second formatted once per second and
+/// thread.
+fn push_timestamp_bytes(out: &mut Vec<u8>, now: std::time::SystemTime) {
+    let d = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs();
+    let cached = STAMP.with(|cell| {
+        let Ok(mut stamp) = cell.try_borrow_mut() else {
+            return false;
+        };
+        if stamp.0 != secs {
+            stamp.1.clear();
+            push_timestamp(
+                &mut stamp.1,
+                std::time::UNIX_EPOCH + Duration::from_secs(secs),
+            );
+            // Keep `…SS.`, drop `000000Z`.
+            let keep = stamp.1.len().saturating_sub(7);
+            stamp.1.truncate(keep);
+            stamp.0 = secs;
+        }
+        out.extend_from_slice(stamp.1.as_bytes());
+        true
+    });
+    if !cached {
+        let mut s = String::new();
+        push_timestamp(&mut s, now);
+        out.extend_from_slice(s.as_bytes());
+        return;
+    }
+    let mut micros = d.subsec_micros();
+    let mut digits = [b'0'; 6];
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (micros % 10) as u8;
+        micros /= 10;
+    }
+    out.extend_from_slice(&digits);
+    out.push(b'Z');
 }
 
 /// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (UTC, microseconds), as tracing's text formatter writes it.
@@ -414,6 +507,7 @@ fn civil_date(days: i64) -> (i64, u32, u32) {
 pub fn set_level(level: &str) {
     if let Some(h) = RELOAD.get() {
         let _ = h.modify(|f| *f = filter_for(level));
+        LEVEL_GENERATION.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -433,6 +527,34 @@ mod tests {
         assert_eq!(at(1_764_595_386, 123_456), "2025-12-01T13:23:06.123456Z");
         assert_eq!(at(951_782_400, 500_000), "2000-02-29T00:00:00.500000Z");
         assert_eq!(at(4_102_444_799, 999_999), "2099-12-31T23:59:59.999999Z");
+    }
+
+    #[test]
+    fn cached_timestamps_equal_the_formatted_ones() {
+        // Within a second, across seconds, days, a leap day and back in time, on one thread.
+        let mut micros: Vec<u64> = Vec::new();
+        for base in [0u64, 951_782_399, 1_764_595_386, 4_102_444_799] {
+            for offset in [
+                0u64,
+                1,
+                999_999,
+                1_000_000,
+                1_000_001,
+                59_999_999,
+                86_400_000_000,
+            ] {
+                micros.push(base * 1_000_000 + offset);
+            }
+        }
+        micros.extend([1_764_595_386_123_456, 5, 1_764_595_386_000_007]);
+        for m in micros {
+            let at = std::time::UNIX_EPOCH + std::time::Duration::from_micros(m);
+            let mut formatted = String::new();
+            super::push_timestamp(&mut formatted, at);
+            let mut cached = Vec::new();
+            super::push_timestamp_bytes(&mut cached, at);
+            assert_eq!(String::from_utf8(cached).unwrap(), formatted, "{m}");
+        }
     }
 
     #[test]

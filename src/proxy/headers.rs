@@ -19,22 +19,38 @@ pub(crate) const ANTHROPIC_BETA: HeaderName = HeaderName::from_static("anthropic
 pub(crate) const TOKEN: HeaderName = HeaderName::from_static(headroom_team::inbound::TOKEN_HEADER);
 
 /// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
-static HOP_BY_HOP: std::sync::LazyLock<[http::HeaderName; 8]> = std::sync::LazyLock::new(|| {
-    [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailer",
-        "upgrade",
-    ]
-    .map(http::HeaderName::from_static)
-});
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    // A match on the name's text compiles to a switch on its length and one comparison.
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "te"
+            | "trailer"
+            | "upgrade"
+    )
+}
 
 pub fn strip_hop_by_hop(req: &mut RequestHeader) {
-    // Most requests carry none of these: look before removing (a removal rebuilds names).
+    // Most requests carry none of these: one pass over the names the request has, and nothing
+    // else unless one is found (a lookup by name hashes it; a removal rebuilds names).
+    if !req.headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     let listed: Vec<String> = req
         .headers
         .get_all(http::header::CONNECTION)
@@ -44,17 +60,9 @@ pub fn strip_hop_by_hop(req: &mut RequestHeader) {
         .map(|s| s.trim().to_ascii_lowercase())
         .filter(|s| !s.is_empty() && s != "close" && s != "keep-alive")
         .collect();
-    // One pass over the names the request has (comparing names is cheap; each lookup by name
-    // hashes it), then removal of those found.
-    let found = req
-        .headers
-        .keys()
-        .any(|k| HOP_BY_HOP.iter().any(|h| h == k));
-    if found {
-        for name in HOP_BY_HOP.iter() {
-            if req.headers.contains_key(name) {
-                req.remove_header(name);
-            }
+    for name in HOP_BY_HOP {
+        if req.headers.contains_key(name) {
+            req.remove_header(name);
         }
     }
     for name in listed {
@@ -95,5 +103,40 @@ mod tests {
         }
         assert!(req.headers.contains_key("x-api-key"));
         assert!(req.headers.contains_key("anthropic-version"));
+    }
+
+    #[test]
+    fn every_hop_by_hop_name_is_recognised_and_no_other() {
+        for name in HOP_BY_HOP {
+            assert!(is_hop_by_hop(&HeaderName::from_static(name)), "{name}");
+            let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
+            req.insert_header(name, "x").unwrap();
+            req.insert_header("x-api-key", "k").unwrap();
+            strip_hop_by_hop(&mut req);
+            assert!(!req.headers.contains_key(name), "{name} kept");
+            assert!(req.headers.contains_key("x-api-key"));
+        }
+        for name in [
+            "host",
+            "content-length",
+            "transfer-encoding",
+            "x-connection",
+            "tes",
+        ] {
+            assert!(!is_hop_by_hop(&HeaderName::from_static(name)), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_connection_list_alone_is_honoured() {
+        // `Connection` itself is hop-by-hop, so the names it lists are still removed.
+        let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
+        req.insert_header("connection", "X-Trace, host").unwrap();
+        req.insert_header("x-trace", "1").unwrap();
+        req.insert_header("host", "api.anthropic.com").unwrap();
+        strip_hop_by_hop(&mut req);
+        assert!(!req.headers.contains_key("connection"));
+        assert!(!req.headers.contains_key("x-trace"));
+        assert!(req.headers.contains_key("host"));
     }
 }

@@ -91,6 +91,8 @@ pub struct RequestCtx {
     admitted: Option<gateway::Admitted>,
     /// `x-headroom-bypass: 1`: forwarded untouched, header stripped.
     bypass: bool,
+    /// The request came with an `x-headroom-bypass` header (of any value): it is stripped.
+    bypass_header: bool,
     /// This response's usage so far, once it reported any (for a shutdown that cuts it).
     live: Option<Arc<crate::usage::StreamUsage>>,
     _in_flight: InFlight,
@@ -132,6 +134,7 @@ impl ProxyHttp for Headroom {
             trust: trust::Trust::Untrusted("not assessed"),
             admitted: None,
             bypass: false,
+            bypass_header: false,
             live: None,
             _in_flight: self.shared.enter(),
         })
@@ -196,10 +199,10 @@ impl ProxyHttp for Headroom {
                         return answer_error(session, ctx, err).await;
                     }
                 }
-                ctx.bypass = req
-                    .headers
-                    .get(headers::BYPASS)
-                    .is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
+                let bypass = req.headers.get(headers::BYPASS);
+                ctx.bypass_header = bypass.is_some();
+                ctx.bypass =
+                    bypass.is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
                 let format = if ctx.bypass { None } else { format };
                 let min_body = ctx.snapshot.pipeline.config().min_tokens;
                 match plan_body(session.req_header(), &ctx.snapshot.config, format, min_body) {
@@ -301,7 +304,8 @@ impl ProxyHttp for Headroom {
                 .map_err(|_| Error::explain(ErrorType::InvalidHTTPHeader, "bad upstream path"))?;
             req.set_uri(uri);
         }
-        if req.headers.contains_key(headers::BYPASS) {
+        // Looked up once, in `request_filter` (this phase runs only for upstream routes).
+        if ctx.bypass_header {
             req.remove_header(&headers::BYPASS);
         }
         gateway::apply(req, ctx.admitted.as_ref(), ctx.upstream_kind());

@@ -49,11 +49,15 @@ pub fn plan_body(
     if !config.compression.enabled {
         return BodyPlan::Stream { oversize: false };
     }
+    // Most requests are small: their declared length settles it before any other header is
+    // looked up (each lookup hashes the name).
+    if length.is_some_and(|l| l < min_body) {
+        return BodyPlan::Stream { oversize: false };
+    }
     let json = header(CONTENT_TYPE).is_some_and(|ct| super::usage::names_json(ct.as_bytes()));
     let encoded = header(CONTENT_ENCODING).is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
     let has_body = length.is_some_and(|l| l > 0) || header(TRANSFER_ENCODING).is_some();
-    let too_small = length.is_some_and(|l| l < min_body);
-    if !json || encoded || !has_body || too_small {
+    if !json || encoded || !has_body {
         return BodyPlan::Stream { oversize: false };
     }
     if oversize {

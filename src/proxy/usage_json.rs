@@ -365,29 +365,25 @@ const STOPS: [bool; 256] = {
     t
 };
 
-/// The index of the first `"`, backslash or control character in `s`: byte by byte for the
-/// first sixteen (most strings in an answer are short keys and names), then eight at a time.
+/// The index of the first `"`, backslash or control character in `s`, eight bytes at a time.
+/// In each word a byte is flagged when it is below 0x20 or equal to either (the zero-byte
+/// test); a borrow can only flag bytes above a truly flagged one, so the lowest flag is the
+/// answer.
 #[inline]
 fn string_stop(s: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::MAX / 255;
     const HIGH: u64 = ONES << 7;
-    let head = s.len().min(16);
-    if let Some(j) = s[..head].iter().position(|&c| STOPS[usize::from(c)]) {
-        return Some(j);
-    }
-    let mut i = head;
+    let mut i = 0;
     while let Some(chunk) = s.get(i..i + 8) {
         let w = u64::from_le_bytes(chunk.try_into().ok()?);
         let quote = w ^ (ONES * u64::from(b'"'));
         let slash = w ^ (ONES * u64::from(b'\\'));
-        // A byte is flagged when it is below 0x20, or equal to either (the zero-byte test).
-        let flagged = (w.wrapping_sub(ONES * 0x20) & !w)
+        let flagged = ((w.wrapping_sub(ONES * 0x20) & !w)
             | (quote.wrapping_sub(ONES) & !quote)
-            | (slash.wrapping_sub(ONES) & !slash);
-        if flagged & HIGH != 0 {
-            if let Some(j) = chunk.iter().position(|&c| STOPS[usize::from(c)]) {
-                return Some(i + j);
-            }
+            | (slash.wrapping_sub(ONES) & !slash))
+            & HIGH;
+        if flagged != 0 {
+            return Some(i + (flagged.trailing_zeros() / 8) as usize);
         }
         i += 8;
     }
@@ -399,6 +395,27 @@ fn string_stop(s: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn string_stop_is_exact_for_every_byte_at_every_position() {
+        let reference = |s: &[u8]| s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        // Fillers next to the stop byte include those whose borrow could mislead the word test.
+        for filler in [b'a', 0x20, 0x7f, 0x80, 0xa0, 0xff] {
+            for v in 0..=255u8 {
+                for at in 0..20 {
+                    for len in [at + 1, 24] {
+                        let mut s = vec![filler; len];
+                        s[at] = v;
+                        assert_eq!(super::string_stop(&s), reference(&s), "{filler} {v} {at}");
+                        if at + 1 < len {
+                            s[at + 1] = 0x00;
+                            assert_eq!(super::string_stop(&s), reference(&s), "{v} {at} then 0");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn string_stop_finds_the_first_quote_backslash_or_control_byte(
@@ -407,7 +424,7 @@ mod tests {
                     4 => 0x20u8..=0xff,
                     1 => proptest::sample::select(vec![b'"', b'\\', 0x00, 0x1f, 0x7f, 0x80]),
                 ],
-                0..40,
+                0..80,
             )
         ) {
             let plain = s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);

@@ -195,3 +195,54 @@ fn batched_access_lines_are_written_before_a_reload_and_at_shutdown() {
     let log = read(&p);
     assert_eq!(access(&log), 40, "{log}");
 }
+
+/// The access line follows the log level across reloads: `warn` stops it, `info` brings it
+/// back (the proxy remembers its level check between reloads, never across one).
+#[test]
+fn access_lines_follow_the_log_level_across_reloads() {
+    let up = FakeUpstream::start();
+    let mut p = Proxy::start(&upstreams(&up.url()));
+    let original = std::fs::read_to_string(&p.config_path).unwrap();
+    let read = |p: &Proxy| std::fs::read_to_string(&p.stderr_path).unwrap_or_default();
+    let access = |text: &str| {
+        text.lines()
+            .filter(|l| l.contains("headroom::request"))
+            .count()
+    };
+    let reload_to = |p: &Proxy, level: &str| {
+        let before = p.get("/health?verbose=1").json()["last_reload"].clone();
+        std::fs::write(
+            &p.config_path,
+            format!("{original}log:\n  level: {level}\n"),
+        )
+        .unwrap();
+        p.signal(libc::SIGHUP);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = p.get("/health?verbose=1").json()["last_reload"].clone();
+            // Each reload here is the next one: a changed record, or the first.
+            if now["result"] == "ok" && (now != before || before.is_null()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no reload to {level}: {now}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(p.post_json("/v1/messages", body()).status, 200);
+    }
+    reload_to(&p, "warn");
+    for _ in 0..4 {
+        assert_eq!(p.post_json("/v1/messages", body()).status, 200);
+    }
+    // A second apart, so the second reload's record (in whole seconds) differs from the first.
+    std::thread::sleep(Duration::from_millis(1100));
+    reload_to(&p, "info");
+    for _ in 0..2 {
+        assert_eq!(p.post_json("/v1/messages", body()).status, 200);
+    }
+    p.signal(libc::SIGTERM);
+    assert_eq!(p.wait_exit(Duration::from_secs(10)), Some(0));
+    let log = read(&p);
+    assert_eq!(access(&log), 5, "{log}");
+}

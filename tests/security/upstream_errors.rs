@@ -100,6 +100,26 @@ fn bypass_header_forwards_untouched_and_is_counted() {
         None,
         "bypass header forwarded"
     );
+    // Any other value does not bypass, and the header is still not forwarded.
+    let r = request(
+        p.port,
+        "POST",
+        "/v1/messages",
+        &[
+            ("content-type", "application/json"),
+            ("x-headroom-bypass", "0"),
+        ],
+        &bytes,
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    let got = up.last().unwrap();
+    assert!(got.body.len() < bytes.len(), "`0` bypassed compression");
+    assert_eq!(
+        got.header("x-headroom-bypass"),
+        None,
+        "bypass header forwarded"
+    );
     // The count is recorded in the logging phase, just after the response is sent: wait for
     // it (with a deadline) instead of reading `/metrics` once.
     let mut metrics = String::new();
