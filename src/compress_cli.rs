@@ -24,16 +24,13 @@ pub fn run(args: &CompressArgs, config: &Config) -> ExitCode {
 }
 
 pub fn run_with(args: &CompressArgs, pipeline: &Pipeline) -> ExitCode {
-    let mut body = Vec::new();
-    let read = if args.input == "-" {
-        std::io::stdin().read_to_end(&mut body).map(|_| ())
-    } else {
-        std::fs::read(&args.input).map(|b| body = b)
+    let body = match read_input(&args.input) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("headroom compress: cannot read {}: {e}", args.input);
+            return ExitCode::from(1);
+        }
     };
-    if let Err(e) = read {
-        eprintln!("headroom compress: cannot read {}: {e}", args.input);
-        return ExitCode::from(1);
-    }
     let format = match args.format {
         FormatArg::Anthropic => ApiFormat::Anthropic,
         FormatArg::Openai => ApiFormat::OpenAi,
@@ -95,20 +92,16 @@ pub fn count_tokens(args: &TokensArgs) -> ExitCode {
     let mut status = ExitCode::SUCCESS;
     let mut stdout = std::io::stdout().lock();
     for name in files {
-        let mut bytes = Vec::new();
-        let read = if name == "-" {
-            std::io::stdin().read_to_end(&mut bytes).map(|_| ())
-        } else {
-            std::fs::read(name).map(|b| bytes = b)
-        };
-        let text = match read.map_err(|e| e.to_string()).and_then(|()| {
-            String::from_utf8(bytes).map_err(|e| {
-                format!(
-                    "not UTF-8 text (invalid byte at offset {})",
-                    e.utf8_error().valid_up_to()
-                )
-            })
-        }) {
+        let text = match read_input(name)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| {
+                String::from_utf8(bytes).map_err(|e| {
+                    format!(
+                        "not UTF-8 text (invalid byte at offset {})",
+                        e.utf8_error().valid_up_to()
+                    )
+                })
+            }) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("headroom tokens: {name}: {e}");
@@ -122,4 +115,15 @@ pub fn count_tokens(args: &TokensArgs) -> ExitCode {
         }
     }
     status
+}
+
+/// The bytes of file `name`, or of standard input for `-`.
+fn read_input(name: &str) -> std::io::Result<Vec<u8>> {
+    if name == "-" {
+        let mut bytes = Vec::new();
+        std::io::stdin().read_to_end(&mut bytes)?;
+        Ok(bytes)
+    } else {
+        std::fs::read(name)
+    }
 }

@@ -376,10 +376,10 @@ fn stderr_path() -> Option<std::path::PathBuf> {
 }
 
 /// The text format's INFO line for `target` with `fields` already formatted: the layout
-/// tracing's text formatter writes (timestamp, padded level, target), made directly. Used for
-/// the request line, where tracing's per-field and escaping writers cost about 20 k
-/// instructions per request; `fields` must be what tracing would write for the event's fields
-/// (values in their `Debug` form, so nothing in them needs escaping).
+/// tracing's text formatter writes (timestamp, padded level, target), made directly — what the
+/// tests compare with tracing's own line. `fields` must be what tracing would write for the
+/// event's fields (values in their `Debug` form, so nothing in them needs escaping).
+#[cfg(test)]
 pub fn text_info_line(target: &str, fields: &str, now: std::time::SystemTime) -> String {
     let mut line = Vec::with_capacity(fields.len() + target.len() + 40);
     push_info_head(&mut line, target, now);
@@ -398,7 +398,7 @@ thread_local! {
 }
 
 /// Writes a text-format INFO line for `target` as tracing's writer would (an access line joins
-/// the batch), its fields appended by `fields` (the same bytes [`text_info_line`] takes), built
+/// the batch), its fields appended by `fields` (what tracing would write for them), built
 /// in a buffer this thread reuses.
 pub fn write_text_info_with(target: &str, fields: impl FnOnce(&mut Vec<u8>)) {
     let write = |line: &mut Vec<u8>| {
@@ -477,7 +477,7 @@ fn push_timestamp(out: &mut String, now: std::time::SystemTime) {
         .unwrap_or_default();
     let secs = d.as_secs();
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_date(days as i64);
+    let (year, month, day) = crate::stats::history::civil_from_days(days as i64);
     let _ = write!(
         out,
         "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
@@ -486,21 +486,6 @@ fn push_timestamp(out: &mut String, now: std::time::SystemTime) {
         rem % 60,
         d.subsec_micros()
     );
-}
-
-/// The proleptic Gregorian date `days` after 1970-01-01: 400-year eras of 146,097 days,
-/// counted from a March 1st so that the leap day ends each year.
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468; // days since 0000-03-01
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // day of era, 0..146096
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // year of era
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the March-based year
-    let mp = (5 * doy + 2) / 153; // month, March = 0
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    (year, month, day)
 }
 
 /// Applies a new level after a reload.
