@@ -7,8 +7,11 @@
 //! visit …`, `= note: `#[warn(…)]` on by default`) stay where they first appear, followed by one
 //! counted note standing for every later instance.
 //!
-//! Must never: drop a summary line, the first diagnostic of a group, or a diagnostic without
-//! naming its location in a marker.
+//! Source context lines around a flagged line, and the excerpts of warnings in a build that
+//! fails on errors, leave counted in one note each (see `excerpt`).
+//!
+//! Must never: drop a summary line, the header of the first diagnostic of a group, or a
+//! diagnostic without naming its location in a marker.
 
 use super::detect::classify::{is_diagnostic_line, is_summary_line, split_location};
 use super::lines::{close_small_gaps, Identifiers, Lines};
@@ -17,6 +20,7 @@ use super::template::template;
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
 
+mod excerpt;
 mod trim;
 
 pub struct DiagnosticsCompressor;
@@ -140,6 +144,7 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     trim::drop_cargo_commands(src, &mut keep);
     let (mut fold, mut notes) = fold_boilerplate(src, &boilerplate, &keep);
     fold_passed_tests(src, &keep, &mut fold, &mut notes);
+    fold_excerpts(src, &ranges, &keep, &mut fold, &mut notes);
     lines.render_folded(&keep, &fold, &notes, |run, in_run| {
         let mut groups: Vec<&str> = Vec::new();
         let mut locations: Vec<&str> = Vec::new();
@@ -218,6 +223,54 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         }
         lines.marker_counted(&run, in_run, &what)
     })
+}
+
+/// Source excerpts the report does not need ([`excerpt`]): a failing build's warnings' excerpts
+/// and the context lines around flagged lines leave, each kind counted in one note closing the
+/// report, when that note costs less than they do.
+fn fold_excerpts(
+    src: &[&str],
+    records: &[std::ops::Range<usize>],
+    keep: &[bool],
+    fold: &mut [bool],
+    notes: &mut Vec<(usize, String)>,
+) {
+    let Some(last) = src.len().checked_sub(1) else {
+        return;
+    };
+    let open = |i: &usize| keep[*i] && !fold[*i];
+    // A warning's excerpt goes whether or not the repeat rule trimmed it already, as long as
+    // its header shows (otherwise it is inside that record's own marker).
+    let warnings: Vec<usize> = excerpt::warning_excerpts(src, records)
+        .into_iter()
+        .filter(|&(header, i)| keep[header] && !fold[i])
+        .map(|(_, i)| i)
+        .collect();
+    let context: Vec<usize> = excerpt::context_lines(src, records)
+        .into_iter()
+        .filter(|i| open(i) && !warnings.contains(i))
+        .collect();
+    for (picked, what) in [
+        (
+            warnings,
+            "excerpt lines of warnings omitted: the errors keep theirs",
+        ),
+        (
+            context,
+            "source context lines omitted from excerpts: flagged lines stay",
+        ),
+    ] {
+        if picked.len() < 2 {
+            continue;
+        }
+        let note = format!("[… {} {what} …]", super::marker::thousands(picked.len()));
+        let lines: Vec<&str> = picked.iter().map(|&i| src[i]).collect();
+        if super::runs::run_is_worth_a_marker(&lines, &note) {
+            picked.iter().for_each(|&i| fold[i] = true);
+            notes.push((last, note));
+        }
+    }
+    notes.sort_by_key(|(at, _)| *at);
 }
 
 /// libtest's `... ok` lines leave, counted in one note where the first stood (the run's

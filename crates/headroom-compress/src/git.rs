@@ -300,7 +300,10 @@ mod tests {
         // "Who and when" stays answerable: each run of one author's commits keeps the line on
         // its first commit, and the note says the unlabelled ones are the commit's before.
         let text = log()
-            .replace("Author: A <a@b.c>", "Author: Ada Lovelace <ada@analytical.example>")
+            .replace(
+                "Author: A <a@b.c>",
+                "Author: Ada Lovelace <ada@analytical.example>",
+            )
             .replacen(
                 "Author: Ada Lovelace <ada@analytical.example>",
                 "Author: B <b@c.d>",
@@ -319,7 +322,10 @@ mod tests {
     #[test]
     fn a_commit_the_task_hits_keeps_its_author() {
         let text = log()
-            .replace("Author: A <a@b.c>", "Author: Ada Lovelace <ada@analytical.example>")
+            .replace(
+                "Author: A <a@b.c>",
+                "Author: Ada Lovelace <ada@analytical.example>",
+            )
             .replacen("Body line two.", "Body line two names the parser.", 2);
         let out = compress(&text, "who changed the parser?");
         // Commit 0 opens the run; commit 1 is hit; 2–5 are the same author as the one above.
