@@ -7,8 +7,9 @@
 //! visit …`, `= note: `#[warn(…)]` on by default`) stay where they first appear, followed by one
 //! counted note standing for every later instance.
 //!
-//! Source context lines around a flagged line, and the excerpts of warnings in a build that
-//! fails on errors, leave counted in one note each (see `excerpt`).
+//! Source context lines around a flagged line, the excerpts of warnings in a build that fails
+//! on errors, and pytest `-l` locals that repeat a frame's arguments leave counted in one note
+//! each (see `excerpt`, `locals`).
 //!
 //! Must never: drop a summary line, the header of the first diagnostic of a group, or a
 //! diagnostic without naming its location in a marker.
@@ -21,6 +22,7 @@ use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
 
 mod excerpt;
+mod locals;
 mod trim;
 
 pub struct DiagnosticsCompressor;
@@ -225,9 +227,10 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     })
 }
 
-/// Source excerpts the report does not need ([`excerpt`]): a failing build's warnings' excerpts
-/// and the context lines around flagged lines leave, each kind counted in one note closing the
-/// report, when that note costs less than they do.
+/// Lines the report repeats or does not need: a failing build's warnings' excerpts and the
+/// context lines around flagged lines ([`excerpt`]), pytest locals that repeat their frame's
+/// arguments ([`locals`]). Each kind leaves counted in one note closing the report, when that
+/// note costs less than its lines.
 fn fold_excerpts(
     src: &[&str],
     records: &[std::ops::Range<usize>],
@@ -250,6 +253,10 @@ fn fold_excerpts(
         .into_iter()
         .filter(|i| open(i) && !warnings.contains(i))
         .collect();
+    let locals: Vec<usize> = locals::repeated_locals(src)
+        .into_iter()
+        .filter(open)
+        .collect();
     for (picked, what) in [
         (
             warnings,
@@ -258,6 +265,10 @@ fn fold_excerpts(
         (
             context,
             "source context lines omitted from excerpts: flagged lines stay",
+        ),
+        (
+            locals,
+            "lines of pytest locals omitted: each repeats its frame's argument line",
         ),
     ] {
         if picked.len() < 2 {
