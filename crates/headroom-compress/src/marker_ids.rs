@@ -1,6 +1,9 @@
 //! Retrieval handles in markers: one pass over a compressor's output that adds the block's
-//! id to every omission marker (`[… 2,994 similar lines omitted · id 3fa9c1d2e4b7 …]`), and,
-//! when the proxy serves no retrieval tool, one closing line saying how to fetch the original.
+//! id to its first omission marker (`[… 2,994 similar lines omitted · id 3fa9c1d2e4b7 …]`) and
+//! a short reference to every later one (`[… lines 212–388 omitted · same id …]`: the whole
+//! block is one original, so repeating 12 hex characters on each marker would only cost
+//! tokens), and, when the proxy serves no retrieval tool, one closing line saying how to fetch
+//! the original.
 //!
 //! Must never: depend on anything but (output, original, config) — the id is the original's
 //! content hash, so a block carries the same bytes on every turn — or touch text that was
@@ -13,7 +16,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MarkerIds {
-    /// Add ` · id X` to every marker and hand the originals back in [`crate::Rewritten`].
+    /// Add ` · id X` to a block's first marker (` · same id` to later ones) and hand the
+    /// originals back in [`crate::Rewritten`].
     pub enabled: bool,
     /// `http://127.0.0.1:8787`: when set, each tagged block ends with a line saying how to
     /// fetch its original with curl (for clients that get no retrieval tool).
@@ -23,9 +27,13 @@ pub struct MarkerIds {
 const OPEN: &str = "[… ";
 const CLOSE: &str = " …]";
 
-/// `output` with ` · id {id}` before the close of every marker that is not verbatim in
-/// `original`, plus the fetch line when configured. `None` when no marker was tagged (nothing
-/// names the id, so there is nothing to store).
+/// What a block's later markers carry in place of the id its first marker states.
+pub const SAME_ID: &str = " · same id";
+
+/// `output` with ` · id {id}` before the close of its first marker that is not verbatim in
+/// `original` and [`SAME_ID`] before the close of every later one, plus the fetch line when
+/// configured. `None` when no marker was tagged (nothing names the id, so there is nothing to
+/// store).
 pub fn tag(output: &str, original: &str, id: &str, config: &MarkerIds) -> Option<String> {
     let suffix = format!(" · id {id}");
     let original_has_markers = original.contains(OPEN);
@@ -48,7 +56,7 @@ pub fn tag(output: &str, original: &str, id: &str, config: &MarkerIds) -> Option
         let marker = &rest[start..close + CLOSE.len()];
         out.push_str(&rest[..close]);
         if !(original_has_markers && original.contains(marker)) {
-            out.push_str(&suffix);
+            out.push_str(if tagged == 0 { &suffix } else { SAME_ID });
             tagged += 1;
         }
         out.push_str(CLOSE);
@@ -81,13 +89,14 @@ mod tests {
     }
 
     #[test]
-    fn every_marker_gets_the_id_before_its_close() {
-        let out = "a\n[… 2,994 similar lines omitted …]\nb\n[… lines 212–388 omitted: bodies of fn a, fn b …]\n";
+    fn the_first_marker_states_the_id_and_later_ones_refer_to_it() {
+        let out = "a\n[… 2,994 similar lines omitted …]\nb\n[… lines 212–388 omitted: bodies of fn a, fn b …]\nc\n[… 4 lines omitted …]\n";
         let got = tag(out, "original", "3fa9c1d2e4b7", &on()).unwrap();
         assert_eq!(
             got,
             "a\n[… 2,994 similar lines omitted · id 3fa9c1d2e4b7 …]\nb\n\
-             [… lines 212–388 omitted: bodies of fn a, fn b · id 3fa9c1d2e4b7 …]\n"
+             [… lines 212–388 omitted: bodies of fn a, fn b · same id …]\nc\n\
+             [… 4 lines omitted · same id …]\n"
         );
     }
 
@@ -100,7 +109,7 @@ mod tests {
             v["items"][2],
             "[… 40 more items omitted · id 0123456789ab …]"
         );
-        assert_eq!(v["s"], "abc[… 900 more chars omitted · id 0123456789ab …]");
+        assert_eq!(v["s"], "abc[… 900 more chars omitted · same id …]");
     }
 
     #[test]

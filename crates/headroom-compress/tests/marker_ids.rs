@@ -1,6 +1,7 @@
-//! Retrieval ids over the real-output corpus (tests/fixtures/realworld/): with ids on, every
-//! marker of every compressed block names the block's content id, the request hands back the
-//! exact original under that id, and the output is the ids-off output plus the ids alone.
+//! Retrieval ids over the real-output corpus (tests/fixtures/realworld/): with ids on, the
+//! first marker of every compressed block names the block's content id and every later one
+//! refers to it, the request hands back the exact original under that id, and the output is
+//! the ids-off output plus the ids alone.
 //!
 //! Must never: load the model or reach the network.
 
@@ -79,12 +80,26 @@ fn every_marker_of_a_compressed_block_names_its_original() {
             assert_eq!(r.originals.len(), 1, "{name}");
             assert_eq!(r.originals[0].id, id, "{name}");
             assert_eq!(&*r.originals[0].content, input.as_str(), "{name}");
+            // The first marker states the id, once; every later one refers to it.
+            let stated = format!(" · id {id}");
+            assert_eq!(
+                text.matches(&stated).count(),
+                1,
+                "{name}: the id stated once"
+            );
+            let first = text.find(&stated).unwrap_or(0);
+            assert!(
+                text.find(" · same id").is_none_or(|at| at > first),
+                "{name}: a `same id` marker before the id"
+            );
             for line in text
                 .lines()
                 .filter(|l| l.contains("[… ") && l.contains(" …]"))
             {
                 assert!(
-                    line.contains(" · id ") || input.contains(line),
+                    line.contains(&stated)
+                        || line.contains(" · same id …]")
+                        || input.contains(line),
                     "{name}: a marker without the id: {line}"
                 );
             }
@@ -97,7 +112,8 @@ fn every_marker_of_a_compressed_block_names_its_original() {
         // The ids are the only difference (when the block is compressed without them too).
         if let Some(plain) = rewrite(&req, &ctx(&without)).body {
             assert_eq!(
-                text.replace(&format!(" · id {id}"), ""),
+                text.replace(&format!(" · id {id}"), "")
+                    .replace(" · same id", ""),
                 block(&plain),
                 "{name}"
             );

@@ -14,8 +14,9 @@ use headroom_compress::jsontree::{self, Node};
 /// What the model reads about the tool (kept short; it is sent with every request).
 pub const DESCRIPTION: &str = "Fetch text that headroom omitted from a tool result. Tool results \
 in this conversation may contain markers such as `[… 2,994 similar lines omitted · id 3fa9c1d2e4b7 …]`. \
+A result's first marker states its id; later markers in the same result say `same id`. \
 When the part that was left out could matter for your answer (an error, a value, a line you were \
-asked about), call this tool with the marker's id instead of guessing. Optional `lines` (\"A-B\", \
+asked about), call this tool with that id instead of guessing. Optional `lines` (\"A-B\", \
 1-based, inclusive, as the marker states them) or `query` (words to search for) return only part \
 of the original; without them you get the whole original.";
 
