@@ -177,7 +177,7 @@ mod tests {
         // ruff 0.17 over pluggy 1.7 (the held-out corpus case).
         let text = include_str!("../../../../tests/fixtures/realworld/ruff_full_pluggy/input.txt");
         let src = lines(text);
-        let records = vec![0..src.len()];
+        let records = std::iter::once(0..src.len()).collect::<Vec<_>>();
         let picked: Vec<&str> = context_lines(&src, &records)
             .iter()
             .map(|&i| src[i])
@@ -193,7 +193,7 @@ mod tests {
         let per_record = |head: &str| {
             let start = src.iter().position(|l| l.starts_with(head)).unwrap();
             let end = start + src[start..].iter().position(|l| l.is_empty()).unwrap();
-            context_lines(&src, &[start..end])
+            context_lines(&src, std::slice::from_ref(&(start..end)))
                 .iter()
                 .map(|&i| src[i])
                 .collect::<Vec<_>>()
