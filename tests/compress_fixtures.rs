@@ -48,6 +48,8 @@ fn expected_kind(name: &str) -> &'static str {
     match name {
         n if n.starts_with("rg_") || n.starts_with("grep_") => "search",
         "github_repos" | "k8s_pods" | "sql_orders" | "stripe_charges" => "json",
+        // A pytest run opens with its `test session starts` banner: a test report.
+        "pytest_run" => "diagnostics",
         _ => "log",
     }
 }

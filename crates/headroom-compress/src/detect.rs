@@ -388,6 +388,17 @@ mod tests {
     }
 
     #[test]
+    fn a_pytest_run_with_one_failure_is_a_diagnostics_report() {
+        // pytest 9.2 `-x --tb=long -l -vv` of a scratch project (the corpus case): one `E`
+        // line, its verbose `PASSED` lines read like a log.
+        let run =
+            include_str!("../../../tests/fixtures/realworld/pytest_stop_first_long_tb/input.txt");
+        assert_eq!(detect(run), Kind::Diagnostics);
+        let banner_only = run.replacen("test session starts", "session", 1);
+        assert_ne!(detect(&banner_only), Kind::Diagnostics);
+    }
+
+    #[test]
     fn a_bracketed_log_line_is_not_json() {
         assert_ne!(detect("[1/3] Building crate\n[2/3] Linking\n"), Kind::Json);
     }

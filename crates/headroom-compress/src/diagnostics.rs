@@ -7,8 +7,12 @@
 //! visit …`, `= note: `#[warn(…)]` on by default`) stay where they first appear, followed by one
 //! counted note standing for every later instance.
 //!
-//! Must never: drop a summary line, the first diagnostic of a group, or a diagnostic without
-//! naming its location in a marker.
+//! Source context lines around a flagged line, the excerpts of warnings in a build that fails
+//! on errors, and pytest `-l` locals that repeat a frame's arguments leave counted in one note
+//! each (see `excerpt`, `locals`).
+//!
+//! Must never: drop a summary line, the header of the first diagnostic of a group, or a
+//! diagnostic without naming its location in a marker.
 
 use super::detect::classify::{is_diagnostic_line, is_summary_line, split_location};
 use super::lines::{close_small_gaps, Identifiers, Lines};
@@ -17,6 +21,8 @@ use super::template::template;
 use super::{BlockInput, CompressError, Compressor};
 use std::collections::HashMap;
 
+mod excerpt;
+mod locals;
 mod trim;
 
 pub struct DiagnosticsCompressor;
@@ -121,8 +127,11 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         let l = src[i];
         let seen = tpl_kept.entry(t.as_str()).or_default();
         *seen += 1;
-        let important =
-            is_summary_line(l) || is_error_level(l) || words.matches(l) || idents.matches(l);
+        let important = is_summary_line(l)
+            || is_error_level(l)
+            || words.matches(l)
+            || idents.matches(l)
+            || locals::is_frame_location(l);
         if !important && tpl_count[t] > 3 && *seen > 2 {
             keep[i] = false;
         }
@@ -140,6 +149,7 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
     trim::drop_cargo_commands(src, &mut keep);
     let (mut fold, mut notes) = fold_boilerplate(src, &boilerplate, &keep);
     fold_passed_tests(src, &keep, &mut fold, &mut notes);
+    fold_excerpts(src, &ranges, &keep, &mut fold, &mut notes);
     lines.render_folded(&keep, &fold, &notes, |run, in_run| {
         let mut groups: Vec<&str> = Vec::new();
         let mut locations: Vec<&str> = Vec::new();
@@ -218,6 +228,70 @@ pub fn compress_diagnostics(text: &str, task: &str) -> Option<String> {
         }
         lines.marker_counted(&run, in_run, &what)
     })
+}
+
+/// Lines the report repeats or does not need: a failing build's warnings' excerpts and the
+/// context lines around flagged lines ([`excerpt`]), pytest locals that repeat their frame's
+/// arguments ([`locals`]). Each kind leaves counted in one note closing the report, when that
+/// note costs less than its lines.
+fn fold_excerpts(
+    src: &[&str],
+    records: &[std::ops::Range<usize>],
+    keep: &[bool],
+    fold: &mut [bool],
+    notes: &mut Vec<(usize, String)>,
+) {
+    let Some(last) = src.len().checked_sub(1) else {
+        return;
+    };
+    let open = |i: &usize| keep[*i] && !fold[*i];
+    // A warning's excerpt goes whether or not the repeat rule trimmed it already, as long as
+    // its header shows (otherwise it is inside that record's own marker).
+    let warnings: Vec<usize> = excerpt::warning_excerpts(src, records)
+        .into_iter()
+        .filter(|&(header, i)| keep[header] && !fold[i])
+        .map(|(_, i)| i)
+        .collect();
+    let context: Vec<usize> = excerpt::context_lines(src, records)
+        .into_iter()
+        .filter(|i| open(i) && !warnings.contains(i))
+        .collect();
+    let locals: Vec<usize> = locals::repeated_locals(src)
+        .into_iter()
+        .filter(open)
+        .collect();
+    for (picked, what) in [
+        (
+            warnings,
+            "excerpt lines of warnings omitted: the errors keep theirs",
+        ),
+        (
+            context,
+            "source context lines omitted from excerpts: flagged lines stay",
+        ),
+        (
+            locals,
+            "lines of pytest locals omitted: each repeats its frame's argument line",
+        ),
+        (
+            locals::frame_separators(src)
+                .into_iter()
+                .filter(open)
+                .collect(),
+            "`_ _ _` lines between frames omitted",
+        ),
+    ] {
+        if picked.is_empty() {
+            continue;
+        }
+        let note = format!("[… {} {what} …]", super::marker::thousands(picked.len()));
+        let lines: Vec<&str> = picked.iter().map(|&i| src[i]).collect();
+        if super::runs::run_is_worth_a_marker(&lines, &note) {
+            picked.iter().for_each(|&i| fold[i] = true);
+            notes.push((last, note));
+        }
+    }
+    notes.sort_by_key(|(at, _)| *at);
 }
 
 /// libtest's `... ok` lines leave, counted in one note where the first stood (the run's

@@ -1,13 +1,14 @@
 //! `git log` (with or without `--stat`), `git show` and `git diff` output. Log: every commit's
-//! hash, author, date and subject stay; message bodies and `--stat` file lines stay where the
+//! hash, date and subject stay, and its author unless it repeats the one of the commit before; message bodies and `--stat` file lines stay where the
 //! task's words hit them, with each commit's totals line; the other bodies and file lines are
 //! counted in one note closing the log (a marker per commit costs as much as its subject), and
 //! a commit the task hits keeps its own markers so its kept lines read in place. Show / diff: the commit header, the
 //! whole message and the diffstat stay; every file and hunk header stays; a large hunk the
 //! task does not touch keeps its first lines and the rest becomes a marker with line counts.
 //!
-//! Must never: drop a `commit` line, an author or date line, a subject, a diffstat line of a
-//! shown commit, a `diff --git` or `@@` header.
+//! Must never: drop a `commit` line, a date line, a subject, a diffstat line of a shown
+//! commit, a `diff --git` or `@@` header, or an author line other than a repeat of the commit
+//! listed before it (then a note says so).
 
 use super::config::DiffConfig;
 use super::detect::classify::is_commit_header;
@@ -129,20 +130,32 @@ fn compress_log(lines: &Lines<'_>, task: &str) -> Option<String> {
 /// A log's omitted message bodies and `--stat` file lines, all in one counted note at its end
 /// rather than one marker per commit: every commit keeps its header, subject and totals, and
 /// a marker per body would cost as much as a commit's subject. A commit where the task's words
-/// hit a body or file line keeps its markers, so what is shown of it reads in place. `None`
-/// when the note would cost more than the lines it stands for.
+/// hit a body or file line keeps its markers, so what is shown of it reads in place. An
+/// `Author:` line word for word the one of the commit listed just before it (one maintainer's
+/// run of commits) goes too, counted in a second note: the first commit of each run keeps it,
+/// and so does a commit the task hits. `None` when no note costs less than its lines.
 fn fold_bodies(lines: &Lines<'_>, keep: &[bool], hit: &[bool]) -> Option<String> {
     let src = &lines.text;
     let n = src.len();
     let mut fold = vec![false; n];
     let (mut body, mut files, mut commits) = (0usize, 0usize, 0usize);
+    let mut authors: Vec<usize> = Vec::new();
+    let mut previous_author: Option<&str> = None;
     let mut start = src.iter().position(|l| is_commit_header(l))?;
     while start < n {
         let end = (start + 1..n)
             .find(|&j| is_commit_header(src[j]))
             .unwrap_or(n);
+        let touched = hit[start..end].contains(&true);
+        let author = (start..end).find(|&j| src[j].starts_with("Author:"));
+        if let Some(a) = author {
+            if previous_author == Some(src[a]) && !touched && keep[a] {
+                authors.push(a);
+            }
+            previous_author = Some(src[a]);
+        }
         let dropped: Vec<usize> = (start..end).filter(|&j| !keep[j]).collect();
-        if !dropped.is_empty() && !hit[start..end].contains(&true) {
+        if !dropped.is_empty() && !touched {
             commits += 1;
             for j in dropped {
                 fold[j] = true;
@@ -155,31 +168,45 @@ fn fold_bodies(lines: &Lines<'_>, keep: &[bool], hit: &[bool]) -> Option<String>
         }
         start = end;
     }
+    let mut notes = Vec::new();
+    let last = src.len() - 1;
     let what = match (body, files) {
-        (0, 0) => return None,
-        (b, 0) => format!("{} body lines", super::marker::thousands(b)),
-        (0, f) => format!("{} --stat file lines", super::marker::thousands(f)),
-        (b, f) => format!(
+        (0, 0) => None,
+        (b, 0) => Some(format!("{} body lines", super::marker::thousands(b))),
+        (0, f) => Some(format!("{} --stat file lines", super::marker::thousands(f))),
+        (b, f) => Some(format!(
             "{} body lines and {} --stat file lines",
             super::marker::thousands(b),
             super::marker::thousands(f)
-        ),
+        )),
     };
-    let note = format!(
-        "[… {what} omitted from {} commits …]",
-        super::marker::thousands(commits)
-    );
-    let folded: Vec<&str> = (0..src.len())
-        .filter(|&j| fold[j])
-        .map(|j| src[j])
-        .collect();
-    if !super::runs::run_is_worth_a_marker(&folded, &note) {
+    if let Some(what) = what {
+        let note = format!(
+            "[… {what} omitted from {} commits …]",
+            super::marker::thousands(commits)
+        );
+        let folded: Vec<&str> = (0..n).filter(|&j| fold[j]).map(|j| src[j]).collect();
+        if super::runs::run_is_worth_a_marker(&folded, &note) {
+            notes.push((last, note));
+        } else {
+            fold.iter_mut().for_each(|f| *f = false);
+        }
+    }
+    if authors.len() >= 2 {
+        let note = format!(
+            "[… Author line omitted from {} commits: the same as the commit listed before each …]",
+            super::marker::thousands(authors.len())
+        );
+        let folded: Vec<&str> = authors.iter().map(|&j| src[j]).collect();
+        if super::runs::run_is_worth_a_marker(&folded, &note) {
+            authors.iter().for_each(|&j| fold[j] = true);
+            notes.push((last, note));
+        }
+    }
+    if notes.is_empty() {
         return None;
     }
-    let last = src.len() - 1;
-    lines.render_folded(keep, &fold, &[(last, note)], |run, _| {
-        lines.marker(&run, "")
-    })
+    lines.render_folded(keep, &fold, &notes, |run, _| lines.marker(&run, ""))
 }
 
 fn compress_show(lines: &Lines<'_>, task: &str) -> Option<String> {
@@ -269,13 +296,41 @@ mod tests {
     }
 
     #[test]
-    fn every_commit_keeps_its_author_and_date_lines() {
-        // The rule: a log's author/date lines are its answer to "who and when".
-        let text = log().replacen("Author: A <a@b.c>", "Author: B <b@c.d>", 1);
+    fn every_author_change_stays_and_repeats_fold_into_one_note() {
+        // "Who and when" stays answerable: each run of one author's commits keeps the line on
+        // its first commit, and the note says the unlabelled ones are the commit's before.
+        let text = log()
+            .replace(
+                "Author: A <a@b.c>",
+                "Author: Ada Lovelace <ada@analytical.example>",
+            )
+            .replacen(
+                "Author: Ada Lovelace <ada@analytical.example>",
+                "Author: B <b@c.d>",
+                1,
+            );
         let out = compress(&text, "summarise");
         assert_eq!(out.matches("Author: B <b@c.d>").count(), 1);
-        assert_eq!(out.matches("Author: A <a@b.c>").count(), 5, "{out}");
+        assert_eq!(out.matches("Author: Ada Lovelace").count(), 1, "{out}");
+        let b = out.find("Author: B").unwrap();
+        let ada = out.find("Author: Ada").unwrap();
+        assert!(b < ada, "the change of author stays where it happens");
+        assert!(out.contains("[… Author line omitted from 4 commits: the same as the commit listed before each …]"), "{out}");
         assert_eq!(out.matches("Date:").count(), 6);
+    }
+
+    #[test]
+    fn a_commit_the_task_hits_keeps_its_author() {
+        let text = log()
+            .replace(
+                "Author: A <a@b.c>",
+                "Author: Ada Lovelace <ada@analytical.example>",
+            )
+            .replacen("Body line two.", "Body line two names the parser.", 2);
+        let out = compress(&text, "who changed the parser?");
+        // Commit 0 opens the run; commit 1 is hit; 2–5 are the same author as the one above.
+        assert_eq!(out.matches("Author: Ada Lovelace").count(), 2, "{out}");
+        assert!(out.contains("Author line omitted from 4 commits"), "{out}");
     }
 
     #[test]
@@ -288,10 +343,15 @@ mod tests {
             out.lines().filter(|l| l.starts_with("commit ")).count(),
             commits
         );
+        // Every author change stays; a repeat of the commit before is counted in a note.
+        let authors: Vec<&str> = text.lines().filter(|l| l.starts_with("Author: ")).collect();
+        let changes = 1 + authors.windows(2).filter(|w| w[0] != w[1]).count();
         assert_eq!(
             out.lines().filter(|l| l.starts_with("Author: ")).count(),
-            commits
+            changes
         );
+        let repeats = commits - changes;
+        assert!(out.contains(&format!("[… Author line omitted from {repeats} commits: the same as the commit listed before each …]")), "{out}");
         assert_eq!(
             out.lines().filter(|l| l.starts_with("Date: ")).count(),
             commits
@@ -301,14 +361,14 @@ mod tests {
             out.contains("    globset-0.4.20\n 2 files changed, 2 insertions(+), 2 deletions(-)\n")
         );
         let notes: Vec<&str> = out.lines().filter(|l| l.starts_with("[… ")).collect();
-        assert_eq!(notes.len(), 1, "{out}");
+        assert_eq!(notes.len(), 2, "{out}");
         assert!(
             notes[0].contains(" body lines and ")
                 && notes[0].contains(" --stat file lines omitted from "),
             "{}",
             notes[0]
         );
-        assert!(out.ends_with(notes[0]), "the note closes the log");
+        assert!(out.ends_with(notes[1]), "the notes close the log");
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub fn compress_lines(text: &str, task: &str, cfg: &LogConfig) -> Option<String>
     if lines.len() < 8 {
         return None;
     }
+    if let Some(out) = listing::fold_unnamed_directories(&page, task) {
+        return Some(out);
+    }
     let n = lines.len();
     let parsed = parse(&lines);
     // Words found on most lines (`installed` in dpkg.log) say nothing about which rows matter.

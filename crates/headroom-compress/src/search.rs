@@ -3,7 +3,9 @@
 //! when there are still too many matches, files with many hits keep their first few and those
 //! that mention the task or an error, and the rest of each file becomes a marker with the count
 //! and line range (naming the file unless the line right above is from it). Files with few
-//! matches are kept verbatim.
+//! matches are kept verbatim. Files in the directories a task names (`src/hybrid/` for "the
+//! hybrid module") keep every match verbatim; the other files then share one match per
+//! directory when one per file is still too many.
 //!
 //! Must never: drop a match without saying where it was (a summary or a marker), or change a
 //! kept line.
@@ -15,7 +17,10 @@ use super::lines::distinct_task_words;
 use super::marker::{clip, is_error_level, omitted, thousands, TaskWords};
 use super::runs::run_is_worth_a_marker;
 use super::{BlockInput, CompressError, Compressor};
+use directories::named_files;
 use std::collections::HashMap;
+
+mod directories;
 
 pub struct SearchCompressor {
     cfg: SearchConfig,
@@ -52,6 +57,7 @@ enum Fate {
 }
 
 pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<String> {
+    let task_text = task;
     let parsed = parse(text);
     if parsed.entries.len() < 4 {
         return None;
@@ -61,7 +67,8 @@ pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<Str
         parsed.entries.iter().map(|e| e.text),
         (parsed.entries.len() / 10).max(3),
     );
-    let selection = select(&parsed.entries, &task, &all_words, cfg);
+    let named = named_files(&parsed.entries, task_text);
+    let selection = select(&parsed.entries, &task, &all_words, &named, cfg);
     if selection.fate.iter().all(|f| matches!(f, Fate::Keep)) {
         return None;
     }
@@ -127,19 +134,23 @@ fn parse(text: &str) -> Parsed<'_> {
     }
 }
 
-/// Groups identical matches, then budgets what remains per file.
+/// Groups identical matches, then budgets what remains per file. Matches in the files the
+/// task's directories hold (`named`) are never grouped or budgeted away; when the budget is
+/// down to one match per file, the other files keep one match per directory.
 fn select(
     entries: &[Entry<'_>],
     task: &TaskWords,
     all_words: &TaskWords,
+    named_files: &[&str],
     cfg: &SearchConfig,
 ) -> Selection {
     let mut fate: Vec<Fate> = entries.iter().map(|_| Fate::Keep).collect();
     let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut group_order: Vec<&str> = Vec::new();
+    let in_named = |e: &Entry<'_>| named_files.contains(&e.path);
     for (k, e) in entries.iter().enumerate() {
         let key = e.text.trim();
-        if key.len() < 3 || task.matches(key) || is_error_level(key) {
+        if key.len() < 3 || task.matches(key) || is_error_level(key) || in_named(e) {
             continue;
         }
         let g = groups.entry(key).or_default();
@@ -199,16 +210,24 @@ fn select(
         } else {
             cfg.per_file
         };
+        // With one match per file still over budget and the task naming directories, the
+        // other files share one match per directory.
+        let by_directory = per_file == 1 && !named_files.is_empty();
         let mut seen: HashMap<&str, usize> = HashMap::new();
         for (k, e) in entries.iter().enumerate() {
-            if !matches!(fate[k], Fate::Keep) {
+            if !matches!(fate[k], Fate::Keep) || in_named(e) {
                 continue;
             }
             if summary_at.contains_key(&k) {
                 // A group's verbatim instance.
                 continue;
             }
-            let c = seen.entry(e.path).or_insert(0);
+            let key = if by_directory {
+                e.path.rsplit_once('/').map_or("", |(d, _)| d)
+            } else {
+                e.path
+            };
+            let c = seen.entry(key).or_insert(0);
             *c += 1;
             // A task word in a comment (docs and examples mention every name) is a weak
             // reason to keep a match over the file's budget: it needs two.

@@ -59,6 +59,10 @@ pub fn classify(text: &str) -> Option<Kind> {
     if diags >= 2 && (diags * 20 >= n || sample.iter().any(|l| is_summary_line(l))) {
         return Some(Kind::Diagnostics);
     }
+    // A pytest run opens with its banner, however few `E` lines its one failure has.
+    if is_pytest_banner(sample[0]) {
+        return Some(Kind::Diagnostics);
+    }
     let setext = sample
         .windows(2)
         .filter(|w| {
@@ -267,6 +271,12 @@ pub fn is_diagnostic_line(line: &str) -> bool {
 }
 
 /// `path:12:3:` / `path:12:` / `path(12,3):` → (location, rest after it).
+/// `===== test session starts =====`: the first line of every pytest run.
+fn is_pytest_banner(line: &str) -> bool {
+    let t = line.trim();
+    t.starts_with("==") && t.ends_with("==") && t.contains(" test session starts ")
+}
+
 pub fn split_location(line: &str) -> Option<(&str, &str)> {
     if line.starts_with(' ') {
         return None;

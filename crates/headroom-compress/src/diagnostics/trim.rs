@@ -220,16 +220,36 @@ pub fn drop_pytest_source(src: &[&str], keep: &mut [bool]) {
 /// pytest's progress lines (`tests/test_a.py ....ss.. [ 40%]`): the summary line counts the
 /// passes. Lines with an `F` or `E` stay, unless the report ends with pytest's `short test
 /// summary info`, which names every failure and error itself.
+///
+/// `pytest -v` prints one line per test instead (`tests/t.py::test_a PASSED [ 10%]`): the passing
+/// ones go only when the run's closing line (`1 failed, 9 passed in 0.03s`) counts them, so a
+/// cut-off run (a Claude Code preview) keeps the names of the tests that passed; the failing
+/// ones always stay.
 pub fn drop_pytest_progress(src: &[&str], keep: &mut [bool]) {
     let summarised = src
         .iter()
         .any(|l| l.starts_with("==") && l.contains(" short test summary info "));
+    let counted = src
+        .iter()
+        .any(|l| l.starts_with("==") && is_summary_line(l) && l.contains(" passed"));
     for (i, l) in src.iter().enumerate() {
+        let verbose = l.contains("::");
         match pytest_progress(l) {
-            Some(Progress::Passed) => keep[i] = false,
-            Some(Progress::Failed) if summarised => keep[i] = false,
+            Some(Progress::Passed) if !verbose || counted => keep[i] = false,
+            // A verbose failure line stays: it is the test's own id next to its outcome.
+            Some(Progress::Failed) if summarised && !verbose => keep[i] = false,
             _ => {}
         }
+    }
+}
+
+/// A `pytest -v` outcome word: `PASSED`, `SKIPPED`, `XFAIL` passed; `FAILED`, `ERROR`,
+/// `XPASS` did not.
+fn verbose_outcome(word: &str) -> Option<Progress> {
+    match word {
+        "PASSED" | "SKIPPED" | "XFAIL" => Some(Progress::Passed),
+        "FAILED" | "ERROR" | "XPASS" => Some(Progress::Failed),
+        _ => None,
     }
 }
 
@@ -252,7 +272,8 @@ pub enum Progress {
     Failed,
 }
 
-/// A pytest progress line: an optional path, outcome characters, then `[ NN%]`.
+/// A pytest progress line: an optional path, outcome characters, then `[ NN%]`; or, under
+/// `-v`, a test id (`path::name[params]`), its outcome word, then `[ NN%]`.
 pub fn pytest_progress(line: &str) -> Option<Progress> {
     let body = line.trim_end().strip_suffix(']')?;
     let (marks, pct) = body.rsplit_once('[')?;
@@ -261,9 +282,12 @@ pub fn pytest_progress(line: &str) -> Option<Progress> {
         return None;
     }
     let marks = marks.trim_end();
-    let outcomes = marks.rsplit_once(' ').map_or(marks, |(_, m)| m);
+    let (id, outcomes) = marks.rsplit_once(' ').unwrap_or(("", marks));
     if outcomes.is_empty() {
         return None;
+    }
+    if id.contains("::") && !id.starts_with(' ') {
+        return verbose_outcome(outcomes);
     }
     if outcomes.bytes().all(|b| matches!(b, b'.' | b's' | b'x')) {
         return Some(Progress::Passed);
@@ -339,6 +363,44 @@ mod tests {
         let mut keep = vec![true; src.len()];
         drop_pytest_progress(&src, &mut keep);
         assert_eq!(keep, [false, false, true, true]);
+    }
+
+    #[test]
+    fn pytest_verbose_passes_go_only_when_the_closing_line_counts_them() {
+        // pytest 9.2 `-v` over a scratch project (the held-out corpus case).
+        let run =
+            include_str!("../../../../tests/fixtures/realworld/pytest_verbose_units/input.txt");
+        let src: Vec<&str> = run.split('\n').collect();
+        let mut keep = vec![true; src.len()];
+        drop_pytest_progress(&src, &mut keep);
+        let gone: Vec<&str> = (0..src.len())
+            .filter(|&i| !keep[i])
+            .map(|i| src[i])
+            .collect();
+        assert_eq!(gone.len(), 9, "{gone:?}");
+        assert!(gone
+            .iter()
+            .all(|l| l.starts_with("tests/test_units.py::") && l.contains(" PASSED ")));
+        assert!(gone.contains(
+            &"tests/test_units.py::test_parse_round_trips[0.5 tbsp] PASSED             [100%]"
+        ));
+        // The failure is named by the short summary, which stays.
+        assert!(
+            keep[src
+                .iter()
+                .position(|l| l.starts_with("FAILED tests/test_units.py::"))
+                .unwrap()]
+        );
+        // Cut before its closing line (a Claude Code preview), the run keeps every test line.
+        let cut: Vec<&str> = src[..16].to_vec();
+        let mut keep = vec![true; cut.len()];
+        drop_pytest_progress(&cut, &mut keep);
+        assert!(keep.iter().all(|&k| k));
+        assert_eq!(
+            pytest_progress("tests/a.py::test_x[1 g] SKIPPED   [ 80%]"),
+            Some(Progress::Passed)
+        );
+        assert_eq!(pytest_progress("books = 1   [ 80%]"), None);
     }
 
     #[test]

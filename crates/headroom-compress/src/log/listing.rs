@@ -2,9 +2,15 @@
 //! and `ls -R` (`dir:` headers over bare names). It decides which listed lines stay — every
 //! header, each directory's first entry, small directories whole, the ones the task names.
 //!
-//! Must never: touch a line that is not part of the listing, or drop an error-level line.
+//! For a task that names some directories of an `ls -R` listing, the other directories'
+//! entries fold into one note while every header stays (see `fold_unnamed_directories`).
+//!
+//! Must never: touch a line that is not part of the listing, drop an error-level line or a
+//! directory header.
 
-use super::super::marker::{is_error_level, TaskWords};
+use super::super::lines::Lines;
+use super::super::marker::{is_error_level, thousands, words, TaskWords};
+use super::super::runs::run_is_worth_a_marker;
 use std::collections::HashMap;
 
 /// Directories of at most this many entries keep them all in a listing of paths.
@@ -61,8 +67,100 @@ pub fn keep_directory_entries(lines: &[&str], task: &TaskWords, keep: &mut [bool
     }
 }
 
+/// A recursive listing (`ls -R`: `dir:` headers, each over its bare entry names) for a task that
+/// names some of its directories: the entries of every other directory leave, counted in one
+/// note closing the listing, while every header (so the whole tree of directories) and the
+/// named directories' entries stay. A directory is named when its path holds the most of the
+/// task's words among the headers (`src/backend/linux_raw/net` for "the net module of the
+/// linux_raw backend"); `None` when no header holds a task word, when the task names half the
+/// directories or more, or when the note would cost more than the entries.
+pub fn fold_unnamed_directories(page: &Lines<'_>, task: &str) -> Option<String> {
+    let lines = &page.text;
+    let task_words: Vec<String> = words(task)
+        .filter(|w| w.len() >= 2)
+        .map(str::to_lowercase)
+        .collect();
+    // Each line's section: Some(header index) for an entry, None for headers and blanks.
+    let mut section: Vec<Option<usize>> = vec![None; lines.len()];
+    let mut headers: Vec<(usize, usize)> = Vec::new(); // (line, score)
+    let mut current: Option<usize> = None;
+    let mut nonblank = 0;
+    for (i, l) in lines.iter().enumerate() {
+        let t = l.trim();
+        if t.is_empty() {
+            current = None;
+            continue;
+        }
+        nonblank += 1;
+        if t.contains(char::is_whitespace) {
+            continue;
+        }
+        if let Some(path) = t.strip_suffix(':') {
+            let score = path
+                .split('/')
+                .filter(|c| task_words.iter().any(|w| c.eq_ignore_ascii_case(w)))
+                .count();
+            headers.push((i, score));
+            current = Some(i);
+        } else {
+            section[i] = current;
+        }
+    }
+    let listed = headers.len() + section.iter().flatten().count();
+    if headers.len() < 2 || listed * 10 < nonblank * 9 {
+        return None;
+    }
+    let top = headers.iter().map(|&(_, s)| s).max().unwrap_or(0);
+    let named: Vec<usize> = headers
+        .iter()
+        .filter(|&&(_, s)| s == top)
+        .map(|&(i, _)| i)
+        .collect();
+    if top == 0 || named.len() * 2 >= headers.len() {
+        return None;
+    }
+    let mut fold = vec![false; lines.len()];
+    let mut dirs: Vec<usize> = Vec::new();
+    for (i, sec) in section.iter().enumerate() {
+        let Some(h) = sec else {
+            continue;
+        };
+        let entry = lines[i].trim();
+        let asked = task_words.iter().any(|w| entry.eq_ignore_ascii_case(w));
+        if named.contains(h) || asked || is_error_level(entry) {
+            continue;
+        }
+        fold[i] = true;
+        if dirs.last() != Some(h) {
+            dirs.push(*h);
+        }
+    }
+    let folded: Vec<&str> = (0..lines.len())
+        .filter(|&i| fold[i])
+        .map(|i| lines[i])
+        .collect();
+    let note = format!(
+        "[… {} entries omitted from the {} directories above listed without them (the task does not name them) …]",
+        thousands(folded.len()),
+        thousands(dirs.len())
+    );
+    if folded.is_empty() || !run_is_worth_a_marker(&folded, &note) {
+        return None;
+    }
+    let keep = vec![true; lines.len()];
+    if page.numbers.is_some() {
+        // A Read page cites line ranges instead: each folded run is a marker of its own.
+        let keep: Vec<bool> = fold.iter().map(|f| !f).collect();
+        return page.render(&keep, |run| page.marker(&run, "entries"));
+    }
+    page.render_folded(&keep, &fold, &[(lines.len() - 1, note)], |run, count| {
+        page.marker_counted(&run, count, "")
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::{fold_unnamed_directories, Lines};
     use crate::config::LogConfig;
 
     #[test]
@@ -116,8 +214,46 @@ mod tests {
         for header in ["src:", "src/runtime/scheduler:", "src/io/util:"] {
             assert!(out.lines().any(|l| l == header), "{header}");
         }
-        // A big directory the task does not name keeps its first entry and a counted run.
-        assert!(out.contains("src/runtime:\nblocking\n[… "), "{out}");
-        assert!(out.len() < text.len());
+        // A directory the task does not name keeps its header; its entries are counted in
+        // the note closing the listing.
+        assert!(
+            out.contains("src/runtime:\n\nsrc/runtime/blocking:\n"),
+            "{out}"
+        );
+        assert!(!out.lines().any(|l| l == "builder.rs"), "{out}");
+        let dirs = text.lines().filter(|l| l.ends_with(':')).count();
+        assert_eq!(out.lines().filter(|l| l.ends_with(':')).count(), dirs);
+        assert!(
+            out.trim_end().ends_with("(the task does not name them) …]"),
+            "{out}"
+        );
+        assert!(out.len() * 3 < text.len());
+    }
+
+    #[test]
+    fn the_directory_holding_the_most_task_words_is_the_named_one() {
+        // `ls -R src` in rustix 1.1.6 (the held-out corpus case): `net` sits in three
+        // directories, `linux_raw` over twenty; only one holds both.
+        let text = include_str!(
+            "../../../../tests/fixtures/realworld/table_ls_recursive_rustix/input.txt"
+        );
+        let page = Lines::new(text);
+        let task = "Which files make up the net module of the linux_raw backend?";
+        let out = fold_unnamed_directories(&page, task).unwrap();
+        let section = |header: &str| -> Vec<String> {
+            out.split(&format!("{header}\n"))
+                .nth(1)
+                .unwrap_or_default()
+                .lines()
+                .take_while(|l| !l.is_empty())
+                .map(str::to_string)
+                .collect()
+        };
+        assert_eq!(section("src/backend/linux_raw/net:").len(), 9, "{out}");
+        assert!(section("src/backend/libc/net:").is_empty(), "{out}");
+        assert!(section("src/backend/linux_raw/fs:").is_empty(), "{out}");
+        // A task naming no directory, or most of them, leaves the listing to the log rules.
+        assert!(fold_unnamed_directories(&page, "What is in this crate?").is_none());
+        assert!(fold_unnamed_directories(&page, "Which files are under src?").is_none());
     }
 }
