@@ -413,7 +413,7 @@ impl Pipeline {
         })
     }
 
-    /// With `marker_ids` on: the output with the block's id in every marker (see
+    /// With `marker_ids` on: the output with the block's id in its first marker (see
     /// [`super::marker_ids`]), and that id when any marker carries it.
     fn tag_markers(&self, out: String, text: &str) -> (String, Option<Arc<str>>) {
         let ids = &self.config.marker_ids;

@@ -45,9 +45,10 @@ use std::ops::Range;
 pub const MARKER_SLACK: usize = 8;
 /// The same margin in estimated tokens.
 pub const MARKER_SLACK_TOKENS: usize = 2;
-/// What [`crate::marker_ids`] adds before every marker's close when retrieval is on (a
-/// representative 12-hex id): the cost rule always counts it, so turning ids on never makes a
-/// marker dearer than its run.
+/// The most [`crate::marker_ids`] adds before a marker's close when retrieval is on (a
+/// block's first marker gets a 12-hex id like this one, later ones the shorter ` · same id`):
+/// the cost rule always counts this much, so turning ids on never makes a marker dearer than
+/// its run.
 pub const ID_SUFFIX: &str = " · id 3fa9c1d2e4b7";
 /// Longest filler stretch (in lines) that two dropped runs are merged across.
 pub const MERGE_MAX_FILLER: usize = 3;
