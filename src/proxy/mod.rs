@@ -293,6 +293,9 @@ impl ProxyHttp for Headroom {
         };
         let up = &upstream.url;
         strip_hop_by_hop(req);
+        // Out first: the parsed header maps are sized to the request's own fields, so
+        // replacing a field in place would grow (rehash) both of them on every request.
+        req.remove_header(&http::header::HOST);
         match &upstream.host_value {
             Some(v) => req.insert_header("host", v.clone())?,
             None => req.insert_header("host", up.host_header())?,
