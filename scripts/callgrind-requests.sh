@@ -34,6 +34,12 @@ Options:
                      config's `info` adds the per-request access line)
   --strace           run the proxy natively and count its system calls over the N requests
                      (`strace -c -f` attached after the warm-up) instead of instructions
+  --perf             run the proxy natively under `wrk` (32 connections unless --connections
+                     says otherwise) and sample where its CPU time goes with `perf record -e
+                     cpu-clock` (software sampling: works where the VM exposes no hardware
+                     counters); prints µs per request in the kernel and in user space (sampling
+                     slows the proxy, so compare two targets measured the same way) and keeps
+                     the profile as target/perf-TARGET.data for `perf report -i`
   -h, --help         show this help
 USAGE
 }
@@ -56,6 +62,7 @@ while [[ $# -gt 0 ]]; do
       [[ $# -ge 2 ]] || { echo "callgrind-requests: --log-level needs a level" >&2; exit 2; }
       level="$2"; shift ;;
     --strace) mode=strace ;;
+    --perf) mode=perf ;;
     headroom | pingora | pingora-timeouts) target="$1" ;;
     *) echo "callgrind-requests: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
@@ -65,7 +72,10 @@ done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools=(nginx curl valgrind callgrind_control)
 [[ "${mode}" == strace ]] && tools=(nginx curl strace)
-if [[ "${connections}" != 1 ]]; then
+if [[ "${mode}" == perf ]]; then
+  tools=(nginx curl wrk perf)
+  [[ "${connections}" != 1 ]] || connections=32
+elif [[ "${connections}" != 1 ]]; then
   [[ "${mode}" == callgrind ]] || { echo "callgrind-requests: --connections is not for --strace" >&2; exit 2; }
   tools+=(wrk)
 fi
@@ -133,7 +143,7 @@ esac
 [[ -x "${cmd[0]}" ]] || { echo "callgrind-requests: ${cmd[0]} is missing (cargo bench --bench load --no-run)" >&2; exit 1; }
 
 out="${work}/callgrind.out"
-if [[ "${mode}" == strace ]]; then
+if [[ "${mode}" != callgrind ]]; then
   "${cmd[@]}" >"${work}/proxy.log" 2>&1 &
 else
   valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="${out}.%p" "${cmd[@]}" >"${work}/valgrind.log" 2>&1 &
@@ -165,7 +175,7 @@ if [[ "${mode}" == strace ]]; then
   cat "${work}/strace.txt"
   exit 0
 fi
-if [[ "${connections}" != 1 ]]; then
+if [[ "${mode}" == perf || "${connections}" != 1 ]]; then
   cat >"${work}/post.lua" <<LUA
 wrk.method = "POST"
 wrk.body = '${body}'
@@ -174,6 +184,21 @@ wrk.headers["anthropic-version"] = "2023-06-01"
 LUA
   url="http://127.0.0.1:${proxy_port}/v1/messages"
   wrk -t2 -c"${connections}" -d3s -s "${work}/post.lua" "${url}" >/dev/null
+  if [[ "${mode}" == perf ]]; then
+    keep="${root}/target/perf-${target}.data"
+    perf record -q -e cpu-clock -c 200000 -g -p "${vg}" -o "${keep}" -- sleep 8 >/dev/null 2>&1 &
+    pr="$!"
+    sleep 0.1
+    wrk -t2 -c"${connections}" -d8s -s "${work}/post.lua" "${url}" >"${work}/wrk.txt"
+    wait "${pr}" || true
+    requests="$(awk '/requests in/ {print $1}' "${work}/wrk.txt")"
+    perf report -i "${keep}" --no-children --sort dso -g none -q -n 2>/dev/null |
+      awk -v n="${requests}" -v t="${target}" -v k="${keep}" '
+        { if ($3 == "[kernel.kallsyms]") kernel += $2; else user += $2 }
+        END { us = 200 / n
+              printf "%s: %d requests on %s connections; CPU per request while sampled: kernel %.1f µs, user %.1f µs (profile: %s)\n", t, n, c, kernel * us, user * us, k }' c="${connections}"
+    exit 0
+  fi
   callgrind_control -i on "${vg}" >/dev/null 2>&1
   wrk -t2 -c"${connections}" -d8s -s "${work}/post.lua" "${url}" >"${work}/wrk.txt"
   requests="$(awk '/requests in/ {print $1}' "${work}/wrk.txt")"

@@ -78,17 +78,21 @@ fn omitted_fact(up: &FakeUpstream, original: &str, openai: bool) -> (String, usi
     (line.trim().to_string(), n + 1)
 }
 
+/// Test builds are unoptimised and share the cores with other tests: a block must not miss
+/// the default 250 ms budget and go through unmarked (the budget has its own test).
+const SLOW_BUILD: &str = "compression:\n  budget_ms: 10000\n";
+
 fn proxy_with_script(script: Script, extra: &str) -> (FakeUpstream, Proxy) {
     let up = FakeUpstream::start();
     up.set(|s| s.script = Some(script));
-    let proxy = Proxy::start(&format!("{}{extra}", upstreams(&up.url())));
+    let proxy = Proxy::start(&format!("{}{SLOW_BUILD}{extra}", upstreams(&up.url())));
     (up, proxy)
 }
 
 /// Finds the fact first (a plain model), so the script can name it and ask for its line.
 fn fact_for(openai: bool) -> (String, usize) {
     let up = FakeUpstream::start();
-    let proxy = Proxy::start(&upstreams(&up.url()));
+    let proxy = Proxy::start(&format!("{}{SLOW_BUILD}", upstreams(&up.url())));
     let log = ci_log();
     let (path, body) = if openai {
         ("/v1/chat/completions", openai_body(&log, false))
@@ -362,7 +366,7 @@ fn no_tool_when_off_bypassed_or_owned_by_the_client() {
 fn a_ten_turn_session_keeps_earlier_bytes_with_the_tool_injected() {
     let up = FakeUpstream::start();
     up.set(|s| s.prompt_cache = true);
-    let proxy = Proxy::start(&upstreams(&up.url()));
+    let proxy = Proxy::start(&format!("{}{SLOW_BUILD}", upstreams(&up.url())));
     let bodies = agent_session::session(5, 10);
     let mut tools: Option<Vec<u8>> = None;
     let mut received: Vec<Value> = Vec::new();
