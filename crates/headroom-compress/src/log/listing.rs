@@ -69,7 +69,7 @@ pub fn keep_directory_entries(lines: &[&str], task: &TaskWords, keep: &mut [bool
 
 /// A recursive listing (`ls -R`: `dir:` headers, each over its bare entry names) for a task that
 /// names some of its directories: the entries of every other directory leave, counted in one
-/// note closing the listing, while every header (so the whole tree of directories) and the
+/// note under the first header left without its entries, while every header (so the whole tree of directories) and the
 /// named directories' entries stay. A directory is named when its path holds the most of the
 /// task's words among the headers (`src/backend/linux_raw/net` for "the net module of the
 /// linux_raw backend"); `None` when no header holds a task word, when the task names half the
@@ -139,11 +139,18 @@ pub fn fold_unnamed_directories(page: &Lines<'_>, task: &str) -> Option<String> 
         .filter(|&i| fold[i])
         .map(|i| lines[i])
         .collect();
-    let note = format!(
-        "[… {} entries omitted from the {} directories above listed without them (the task does not name them) …]",
-        thousands(folded.len()),
-        thousands(dirs.len())
-    );
+    // Under the first header left without its entries, so no directory reads as empty.
+    let note = match dirs.len() {
+        1 => format!(
+            "[… {} entries omitted from this directory (the task does not name it) …]",
+            thousands(folded.len())
+        ),
+        n => format!(
+            "[… {} entries omitted from this directory and the {} others below listed without theirs (the task does not name them) …]",
+            thousands(folded.len()),
+            thousands(n - 1)
+        ),
+    };
     if folded.is_empty() || !run_is_worth_a_marker(&folded, &note) {
         return None;
     }
@@ -153,7 +160,7 @@ pub fn fold_unnamed_directories(page: &Lines<'_>, task: &str) -> Option<String> 
         let keep: Vec<bool> = fold.iter().map(|f| !f).collect();
         return page.render(&keep, |run| page.marker(&run, "entries"));
     }
-    page.render_folded(&keep, &fold, &[(lines.len() - 1, note)], |run, count| {
+    page.render_folded(&keep, &fold, &[(dirs[0], note)], |run, count| {
         page.marker_counted(&run, count, "")
     })
 }
@@ -215,16 +222,29 @@ mod tests {
             assert!(out.lines().any(|l| l == header), "{header}");
         }
         // A directory the task does not name keeps its header; its entries are counted in
-        // the note closing the listing.
+        // one note under the first such header.
         assert!(
             out.contains("src/runtime:\n\nsrc/runtime/blocking:\n"),
+            "{out}"
+        );
+        let first_folded = out
+            .lines()
+            .position(|l| {
+                l.starts_with("[… ") && l.contains("entries omitted from this directory and the")
+            })
+            .expect("the note");
+        assert!(
+            out.lines()
+                .nth(first_folded - 1)
+                .is_some_and(|l| l.ends_with(':')),
             "{out}"
         );
         assert!(!out.lines().any(|l| l == "builder.rs"), "{out}");
         let dirs = text.lines().filter(|l| l.ends_with(':')).count();
         assert_eq!(out.lines().filter(|l| l.ends_with(':')).count(), dirs);
-        assert!(
-            out.trim_end().ends_with("(the task does not name them) …]"),
+        assert_eq!(
+            out.matches("(the task does not name them) …]").count(),
+            1,
             "{out}"
         );
         assert!(out.len() * 3 < text.len());
