@@ -146,6 +146,41 @@ pub fn has_error_type(line: &str) -> bool {
     })
 }
 
+/// The task's words as directory names are compared with them (two characters or more,
+/// lower-case): how listings and search results tell which directories a task names.
+#[derive(Debug, Default, Clone)]
+pub struct PathWords(Vec<String>);
+
+impl PathWords {
+    pub fn new(task: &str) -> Self {
+        PathWords(
+            words(task)
+                .filter(|w| w.len() >= 2)
+                .map(str::to_lowercase)
+                .collect(),
+        )
+    }
+
+    /// Whether `name` (one path component or a bare entry name) is one of the task's words.
+    pub fn is_word(&self, name: &str) -> bool {
+        self.0.iter().any(|w| name.eq_ignore_ascii_case(w))
+    }
+
+    /// How many components of the `/`-separated `dir` are task words.
+    pub fn score(&self, dir: &str) -> usize {
+        dir.split('/').filter(|c| self.is_word(c)).count()
+    }
+}
+
+/// Of items scored by [`PathWords::score`], the score of those the task names: the top one,
+/// when some item holds a task word and fewer than half hold the top (a task that names that
+/// much names nothing in particular).
+pub fn named_score(scores: &[usize]) -> Option<usize> {
+    let top = scores.iter().copied().max().unwrap_or(0);
+    let named = scores.iter().filter(|&&s| s == top).count();
+    (top > 0 && named * 2 < scores.len()).then_some(top)
+}
+
 /// The distinctive words of the task text a block answers.
 #[derive(Debug, Default, Clone)]
 pub struct TaskWords {

@@ -9,7 +9,7 @@
 //! directory header.
 
 use super::super::lines::Lines;
-use super::super::marker::{is_error_level, thousands, words, TaskWords};
+use super::super::marker::{is_error_level, named_score, thousands, PathWords, TaskWords};
 use super::super::runs::run_is_worth_a_marker;
 use std::collections::HashMap;
 
@@ -76,10 +76,7 @@ pub fn keep_directory_entries(lines: &[&str], task: &TaskWords, keep: &mut [bool
 /// directories or more, or when the note would cost more than the entries.
 pub fn fold_unnamed_directories(page: &Lines<'_>, task: &str) -> Option<String> {
     let lines = &page.text;
-    let task_words: Vec<String> = words(task)
-        .filter(|w| w.len() >= 2)
-        .map(str::to_lowercase)
-        .collect();
+    let task_words = PathWords::new(task);
     // Each line's section: Some(header index) for an entry, None for headers and blanks.
     let mut section: Vec<Option<usize>> = vec![None; lines.len()];
     let mut headers: Vec<(usize, usize)> = Vec::new(); // (line, score)
@@ -96,11 +93,7 @@ pub fn fold_unnamed_directories(page: &Lines<'_>, task: &str) -> Option<String> 
             continue;
         }
         if let Some(path) = t.strip_suffix(':') {
-            let score = path
-                .split('/')
-                .filter(|c| task_words.iter().any(|w| c.eq_ignore_ascii_case(w)))
-                .count();
-            headers.push((i, score));
+            headers.push((i, task_words.score(path)));
             current = Some(i);
         } else {
             section[i] = current;
@@ -110,15 +103,13 @@ pub fn fold_unnamed_directories(page: &Lines<'_>, task: &str) -> Option<String> 
     if headers.len() < 2 || listed * 10 < nonblank * 9 {
         return None;
     }
-    let top = headers.iter().map(|&(_, s)| s).max().unwrap_or(0);
+    let scores: Vec<usize> = headers.iter().map(|&(_, s)| s).collect();
+    let top = named_score(&scores)?;
     let named: Vec<usize> = headers
         .iter()
         .filter(|&&(_, s)| s == top)
         .map(|&(i, _)| i)
         .collect();
-    if top == 0 || named.len() * 2 >= headers.len() {
-        return None;
-    }
     let mut fold = vec![false; lines.len()];
     let mut dirs: Vec<usize> = Vec::new();
     for (i, sec) in section.iter().enumerate() {
@@ -126,7 +117,7 @@ pub fn fold_unnamed_directories(page: &Lines<'_>, task: &str) -> Option<String> 
             continue;
         };
         let entry = lines[i].trim();
-        let asked = task_words.iter().any(|w| entry.eq_ignore_ascii_case(w));
+        let asked = task_words.is_word(entry);
         if named.contains(h) || asked || is_error_level(entry) {
             continue;
         }

@@ -8,10 +8,7 @@
 /// the task's words (`src/hybrid/` for "the hybrid module"), when some hold one and they are
 /// under half the files. Their matches are what the question is about.
 pub(super) fn named_files<'a>(entries: &[super::Entry<'a>], task: &str) -> Vec<&'a str> {
-    let words: Vec<String> = super::super::marker::words(task)
-        .filter(|w| w.len() >= 2)
-        .map(str::to_lowercase)
-        .collect();
+    let words = super::super::marker::PathWords::new(task);
     let mut files: Vec<(&str, usize)> = Vec::new();
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for e in entries {
@@ -19,22 +16,17 @@ pub(super) fn named_files<'a>(entries: &[super::Entry<'a>], task: &str) -> Vec<&
             continue;
         }
         let dirs = e.path.rsplit_once('/').map_or("", |(d, _)| d);
-        let score = dirs
-            .split('/')
-            .filter(|c| words.iter().any(|w| c.eq_ignore_ascii_case(w)))
-            .count();
-        files.push((e.path, score));
+        files.push((e.path, words.score(dirs)));
     }
-    let top = files.iter().map(|&(_, s)| s).max().unwrap_or(0);
-    let named: Vec<&str> = files
+    let scores: Vec<usize> = files.iter().map(|&(_, s)| s).collect();
+    let Some(top) = super::super::marker::named_score(&scores) else {
+        return Vec::new();
+    };
+    files
         .iter()
         .filter(|&&(_, s)| s == top)
         .map(|&(p, _)| p)
-        .collect();
-    if top == 0 || named.len() * 2 >= files.len() {
-        return Vec::new();
-    }
-    named
+        .collect()
 }
 
 #[cfg(test)]
