@@ -389,3 +389,88 @@ fn http_1_0_requests_are_proxied_and_answered_in_http_1_0_framing() {
         assert_eq!(up.last().unwrap().body, body);
     }
 }
+
+/// Reads one HTTP/1.1 response with a `content-length` body from `s`; its status.
+fn read_one_response(s: &mut std::net::TcpStream) -> u16 {
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let mut len = 0usize;
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0u8; len];
+    std::io::Read::read_exact(&mut r, &mut body).unwrap();
+    status
+}
+
+#[test]
+fn a_keep_alive_wait_gets_the_whole_header_deadline_after_an_earlier_timer_fires() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&format!(
+        "{}timeouts:\n  client_read_ms: 600\n",
+        upstreams(&up.url())
+    ));
+    let mut s = connect(proxy.port, Duration::from_secs(10));
+    // The first header read waits 300 ms: its timer is due 600 ms after the connection opened.
+    std::thread::sleep(Duration::from_millis(300));
+    let body = messages_body("first", false);
+    let head = format!(
+        "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/json\r\n\
+         anthropic-version: 2023-06-01\r\ncontent-length: {}\r\n\r\n",
+        proxy.port,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(&body).unwrap();
+    assert_eq!(read_one_response(&mut s), 200);
+    let waiting = std::time::Instant::now();
+    // Half a second in, the older timer has fired; the wait for this request's headers must
+    // still be open until its own 600 ms are up.
+    std::thread::sleep(Duration::from_millis(450));
+    s.write_all(b"POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .unwrap();
+    let (bytes, end) = read_until_close(&mut s);
+    assert_eq!(end, ReadEnd::Closed, "{}", String::from_utf8_lossy(&bytes));
+    assert!(bytes.is_empty(), "{}", String::from_utf8_lossy(&bytes));
+    assert!(
+        waiting.elapsed() >= Duration::from_millis(590),
+        "closed {:?} into a 600 ms deadline",
+        waiting.elapsed()
+    );
+    assert_eq!(up.requests().len(), 1);
+}
+
+#[test]
+fn timeouts_run_on_the_runtime_timer_and_no_clock_thread_is_started() {
+    let up = FakeUpstream::start();
+    let proxy = Proxy::start(&upstreams(&up.url()));
+    // Upstream reads, the pooled connection's idle wait and keep-alive header waits all arm
+    // timeouts.
+    for _ in 0..5 {
+        assert_eq!(
+            proxy
+                .post_json("/v1/messages", &messages_body("timers", false))
+                .status,
+            200
+        );
+    }
+    let tasks = std::fs::read_dir(format!("/proc/{}/task", proxy.child.id())).unwrap();
+    let names: Vec<String> = tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    assert!(!names.is_empty());
+    assert!(
+        !names.iter().any(|n| n == "Timer thread"),
+        "a 10 ms clock thread runs: {names:?}"
+    );
+}
