@@ -78,6 +78,9 @@ pub fn run(listen: &str, upstream: &str, timeouts: bool) -> ! {
         threads: 2,
         grace_period_seconds: Some(0),
         graceful_shutdown_timeout_seconds: Some(1),
+        // headroom's timer setting: with `--timeouts` they run on tokio's timer wheel, as
+        // headroom's do (without them no timer is armed per request).
+        fast_timeout_to_tokio_threshold_seconds: Some(0),
         pid_file: std::env::temp_dir()
             .join(format!("{tag}.pid"))
             .display()
