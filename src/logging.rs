@@ -62,6 +62,9 @@ const PENDING_LIMIT: usize = 64 * 1024;
 static PENDING: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 /// On while something flushes [`PENDING`] every [`ACCESS_LOG_FLUSH`] (the supervisor).
 static BATCHING: AtomicBool = AtomicBool::new(false);
+/// Told when an access line starts a new batch, so the flusher sleeps while no line waits
+/// (an idle proxy is not woken ten times a second).
+pub static ACCESS_LINES_QUEUED: tokio::sync::Notify = tokio::sync::Notify::const_new();
 
 /// Starts or stops batching access lines; stopping writes what waits.
 pub fn batch_access_lines(on: bool) {
@@ -102,8 +105,13 @@ fn drain(pending: &mut Vec<u8>) -> std::io::Result<()> {
 fn write_line(line: &[u8], access: bool) -> std::io::Result<()> {
     let mut pending = PENDING.lock().unwrap_or_else(PoisonError::into_inner);
     if access && BATCHING.load(Ordering::SeqCst) {
+        let starts_batch = pending.is_empty();
         pending.extend_from_slice(line);
         if pending.len() < PENDING_LIMIT {
+            if starts_batch {
+                // Kept as a permit when the flusher is not waiting yet: never lost.
+                ACCESS_LINES_QUEUED.notify_one();
+            }
             return Ok(());
         }
         return drain(&mut pending);

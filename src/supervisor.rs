@@ -50,14 +50,18 @@ impl BackgroundService for Supervisor {
         let mut dns = tokio::time::interval(DNS_REFRESH);
         dns.tick().await;
         let mut flush = Box::pin(tokio::time::sleep(flush_every()));
-        let mut access_lines = tokio::time::interval(crate::logging::ACCESS_LOG_FLUSH);
-        access_lines.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // When the batch that waits is due to be written: set when its first line comes.
+        let mut access_due: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
         // Access lines are batched only while this loop writes them out.
         crate::logging::batch_access_lines(true);
         let _stop_batching = StopBatching;
         loop {
             tokio::select! {
-                _ = access_lines.tick() => {
+                _ = crate::logging::ACCESS_LINES_QUEUED.notified(), if access_due.is_none() => {
+                    access_due = Some(Box::pin(tokio::time::sleep(crate::logging::ACCESS_LOG_FLUSH)));
+                }
+                _ = async { if let Some(due) = access_due.as_mut() { due.await } }, if access_due.is_some() => {
+                    access_due = None;
                     if crate::logging::access_lines_waiting() {
                         let _ = tokio::task::spawn_blocking(crate::logging::flush_access_lines)
                             .await;

@@ -449,8 +449,23 @@ fn a_keep_alive_wait_gets_the_whole_header_deadline_after_an_earlier_timer_fires
     assert_eq!(up.requests().len(), 1);
 }
 
+/// Context switches of all of `pid`'s threads so far.
+fn context_switches(pid: u32) -> u64 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 #[test]
-fn timeouts_run_on_the_runtime_timer_and_no_clock_thread_is_started() {
+fn an_idle_proxy_runs_no_clock_thread_and_is_rarely_woken() {
     let up = FakeUpstream::start();
     let proxy = Proxy::start(&upstreams(&up.url()));
     // Upstream reads, the pooled connection's idle wait and keep-alive header waits all arm
@@ -473,4 +488,11 @@ fn timeouts_run_on_the_runtime_timer_and_no_clock_thread_is_started() {
         !names.iter().any(|n| n == "Timer thread"),
         "a 10 ms clock thread runs: {names:?}"
     );
+    // Idle: nothing ticks faster than the stats flush (1 s in these tests). A 10 ms clock or
+    // a 100 ms log flusher would wake it hundreds of times in these 3 s.
+    std::thread::sleep(Duration::from_millis(500));
+    let before = context_switches(proxy.child.id());
+    std::thread::sleep(Duration::from_secs(3));
+    let woken = context_switches(proxy.child.id()) - before;
+    assert!(woken <= 40, "woken {woken} times in 3 idle seconds");
 }

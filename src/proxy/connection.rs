@@ -67,9 +67,10 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedHttp<A> {
     }
 }
 
-/// How often each worker's keeper timer fires: shorter than any timeout the proxy arms in
-/// normal use (the shortest default is 10 s), so a new timeout is never the wheel's earliest.
-const KEEPER_PERIOD: Duration = Duration::from_secs(1);
+/// How often each worker's keeper timer fires: shorter than any timeout the proxy arms per
+/// request by default (the shortest is the 10 s connect), so a new timeout is not the
+/// wheel's earliest. Shorter configured timeouts still work; arming them may wake the driver.
+const KEEPER_PERIOD: Duration = Duration::from_secs(5);
 
 /// Starts, once per worker thread, a task that keeps a timer due within [`KEEPER_PERIOD`] on
 /// the runtime's timer wheel. Arming a timeout earlier than everything on the wheel makes
