@@ -66,8 +66,11 @@ pub fn request_done(r: &Finished<'_>) {
             .with_label_values(&[b.compressor])
             .observe(b.duration.as_secs_f64());
     }
-    metrics::TOKENS_BEFORE.inc_by(before);
-    metrics::TOKENS_AFTER.inc_by(after);
+    // Most requests compress nothing: no atomic add on a counter both workers share.
+    if before > 0 || after > 0 {
+        metrics::TOKENS_BEFORE.inc_by(before);
+        metrics::TOKENS_AFTER.inc_by(after);
+    }
     if let Some(reason) = r.compress_failure {
         metrics::COMPRESSION_FAILURES
             .with_label_values(&[reason])

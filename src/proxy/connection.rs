@@ -361,8 +361,12 @@ impl AsyncWrite for HeaderDeadline {
 
 /// Connections waiting to be told that their request is over, by client address. Requests only
 /// read it (a shared lock); connections opening and closing write it.
-static CONNECTIONS: LazyLock<RwLock<HashMap<SocketAddr, Arc<AtomicBool>>>> =
-    LazyLock::new(|| RwLock::new(HashMap::new()));
+/// Keyed by a per-process random seed (foldhash), not SipHash: one lookup per request, and
+/// client addresses still cannot be chosen to collide.
+static CONNECTIONS: LazyLock<RwLock<ConnectionMap>> =
+    LazyLock::new(|| RwLock::new(HashMap::default()));
+
+type ConnectionMap = HashMap<SocketAddr, Arc<AtomicBool>, foldhash::fast::RandomState>;
 
 /// Called when a request has been answered in full: the connection's next read starts the
 /// header deadline for the next request (keep-alive idle time counts against it).

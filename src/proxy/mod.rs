@@ -286,10 +286,12 @@ impl ProxyHttp for Headroom {
         req: &mut RequestHeader,
         ctx: &mut Box<RequestCtx>,
     ) -> Result<()> {
-        let snapshot = ctx.snapshot.clone();
-        let upstream = match ctx.upstream_kind() {
-            UpstreamKind::Anthropic => &snapshot.anthropic,
-            UpstreamKind::OpenAi => &snapshot.openai,
+        // Everything below reads the context; its two fields are set at the end (no clone of
+        // the shared snapshot, whose count both workers would write).
+        let kind = ctx.upstream_kind();
+        let upstream = match kind {
+            UpstreamKind::Anthropic => &ctx.snapshot.anthropic,
+            UpstreamKind::OpenAi => &ctx.snapshot.openai,
         };
         let up = &upstream.url;
         strip_hop_by_hop(req);
@@ -311,21 +313,23 @@ impl ProxyHttp for Headroom {
         if ctx.bypass_header {
             req.remove_header(&headers::BYPASS);
         }
-        gateway::apply(req, ctx.admitted.as_ref(), ctx.upstream_kind());
-        if ctx.upstream_kind() == UpstreamKind::Anthropic
+        gateway::apply(req, ctx.admitted.as_ref(), kind);
+        let mut injected = false;
+        if kind == UpstreamKind::Anthropic
             && ctx.snapshot.config.auth.mode == headroom_team::AuthMode::Local
             && ctx.snapshot.config.auth.inject_api_key
             && ctx.trust.is_local()
             && !has_credentials(req)
         {
             if let Some(key) = &self.shared.api_key {
-                req.insert_header("x-api-key", key.as_str())?;
-                ctx.injected_key = true;
+                req.insert_header(headers::X_API_KEY, key.as_str())?;
+                injected = true;
             }
         }
         if ctx.body.is_some() {
-            req.remove_header("content-length");
+            req.remove_header(&http::header::CONTENT_LENGTH);
         }
+        ctx.injected_key = injected;
         ctx.upstream_sent = Some(Instant::now());
         Ok(())
     }
