@@ -6,12 +6,12 @@
 //! without a valid token reach the upstream in `tokens` mode.
 
 use super::errors::ProxyError;
-use super::headers::{TOKEN, X_API_KEY};
+use super::headers::{text, Fields, TOKEN, X_API_KEY};
 use super::routes::UpstreamKind;
 use headroom_team::inbound::{Carrier, Presented, Provider, SecretKey};
 use headroom_team::{AuthMode, Inbound, Verdict};
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderName};
+use http::HeaderMap;
 use pingora::http::RequestHeader;
 use std::sync::Arc;
 
@@ -30,19 +30,18 @@ impl Admitted {
     }
 }
 
-fn presented(headers: &HeaderMap) -> Presented<'_> {
-    let h = |n: &HeaderName| headers.get(n).and_then(|v| v.to_str().ok());
+fn presented<'a>(f: &Fields<'a>) -> Presented<'a> {
     Presented {
-        token_header: h(&TOKEN),
-        api_key: h(&X_API_KEY),
-        authorization: h(&AUTHORIZATION),
+        token_header: text(f.token),
+        api_key: text(f.x_api_key),
+        authorization: text(f.authorization),
     }
 }
 
 /// Decides a request to a provider route. `Ok(None)`: no token needed (`local`, `passthrough`).
 pub fn admit(
     inbound: &Inbound,
-    headers: &HeaderMap,
+    fields: &Fields<'_>,
     kind: UpstreamKind,
 ) -> Result<Option<Admitted>, ProxyError> {
     if inbound.mode() != AuthMode::Tokens {
@@ -53,7 +52,7 @@ pub fn admit(
         UpstreamKind::Anthropic => Provider::Anthropic,
         UpstreamKind::OpenAi => Provider::OpenAi,
     };
-    match inbound.check(&presented(headers), provider) {
+    match inbound.check(&presented(fields), provider) {
         Verdict::Open => Ok(None),
         Verdict::Allowed { name, carrier, key } => Ok(Some(Admitted { name, carrier, key })),
         Verdict::Denied(message) => {
@@ -74,7 +73,7 @@ pub fn token_holder(inbound: &Inbound, headers: &HeaderMap) -> bool {
         return false;
     }
     let only_token = Presented {
-        token_header: presented(headers).token_header,
+        token_header: text(Fields::scan(headers).token),
         ..Presented::default()
     };
     only_token.token_header.is_some()
@@ -86,8 +85,14 @@ pub fn token_holder(inbound: &Inbound, headers: &HeaderMap) -> bool {
 
 /// Rewrites the upstream request's credentials: the token header never goes upstream; a token
 /// sent as the credential is replaced by the server-side key of that provider.
-pub fn apply(req: &mut RequestHeader, admitted: Option<&Admitted>, kind: UpstreamKind) {
-    if req.headers.contains_key(TOKEN) {
+/// `token_header`: the request came with the token header.
+pub fn apply(
+    req: &mut RequestHeader,
+    admitted: Option<&Admitted>,
+    kind: UpstreamKind,
+    token_header: bool,
+) {
+    if token_header {
         req.remove_header(&TOKEN);
     }
     let Some(a) = admitted.filter(|a| a.replaces_credentials()) else {

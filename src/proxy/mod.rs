@@ -24,8 +24,8 @@ use crate::state::{InFlight, Shared, Snapshot};
 use async_trait::async_trait;
 use body::{BodyOutcome, BufferedBody, Step};
 use bytes::Bytes;
+use headers::strip_hop_by_hop;
 pub use headers::BYPASS_HEADER;
-use headers::{has_credentials, strip_hop_by_hop};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorType, Result};
@@ -56,18 +56,15 @@ impl Headroom {
     /// Whether this request is a served exchange (see [`served`]): the retrieval tool is on,
     /// retrieval is enabled, and the body has an exact length (it is read before the upstream
     /// request goes out). `None`: the normal path.
-    fn served_plan(&self, session: &Session, ctx: &RequestCtx) -> Option<served::Plan> {
+    fn served_plan(&self, fields: &headers::Fields<'_>, ctx: &RequestCtx) -> Option<served::Plan> {
         let r = &ctx.snapshot.config.retrieval;
         if !(r.enabled && r.tool && r.max_rounds > 0) {
             return None;
         }
-        let store = self.shared.originals.clone();
-        let h = &session.req_header().headers;
-        if !h.contains_key(http::header::CONTENT_LENGTH)
-            || h.contains_key(http::header::TRANSFER_ENCODING)
-        {
+        if fields.content_length.is_none() || fields.transfer_encoding.is_some() {
             return None;
         }
+        let store = self.shared.originals.clone();
         Some(served::Plan {
             store,
             max_rounds: r.max_rounds as usize,
@@ -91,6 +88,10 @@ pub struct RequestCtx {
     admitted: Option<gateway::Admitted>,
     /// `x-headroom-bypass: 1`: forwarded untouched, header stripped.
     bypass: bool,
+    /// The client's request carries `x-api-key` or `Authorization`.
+    client_credentials: bool,
+    /// The client's request carries the gateway token header (never forwarded).
+    token_header: bool,
     /// The request came with an `x-headroom-bypass` header (of any value): it is stripped.
     bypass_header: bool,
     /// This response's usage so far, once it reported any (for a shutdown that cuts it).
@@ -134,6 +135,8 @@ impl ProxyHttp for Headroom {
             trust: trust::Trust::Untrusted("not assessed"),
             admitted: None,
             bypass: false,
+            client_credentials: false,
+            token_header: false,
             bypass_header: false,
             live: None,
             _in_flight: self.shared.enter(),
@@ -156,23 +159,23 @@ impl ProxyHttp for Headroom {
             return answer_error(session, ctx, err).await;
         }
         let req = session.req_header();
-        let hints = ProviderHints::from_headers(&req.headers);
+        let fields = headers::Fields::scan(&req.headers);
+        let hints = ProviderHints::from_fields(&fields);
         ctx.route = routes::classify(&req.method, req.uri.path(), hints);
         let query = req.uri.query().unwrap_or("");
         let open_health = matches!(ctx.route, Route::Live | Route::Ready)
             || (ctx.route == Route::Health && !local::query_flag(query, "verbose"));
         let gateway_mode = ctx.snapshot.config.auth.mode != headroom_team::AuthMode::Local;
         if !open_health {
-            let header = |n: http::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
             let caller = trust::Caller {
                 peer: session
                     .client_addr()
                     .and_then(|a| a.as_inet())
                     .map(|a| a.ip()),
-                host: header(http::header::HOST)
+                host: headers::text(fields.host)
                     .or_else(|| req.uri.authority().map(|a| a.as_str())),
-                origin: header(http::header::ORIGIN),
-                content_type: header(http::header::CONTENT_TYPE),
+                origin: headers::text(fields.origin),
+                content_type: headers::text(fields.content_type),
             };
             let to_provider = matches!(ctx.route, Route::Upstream { .. });
             match ctx.snapshot.trust.assess(&caller, to_provider) {
@@ -185,8 +188,7 @@ impl ProxyHttp for Headroom {
         }
         match ctx.route {
             Route::Upstream { kind, format, .. } => {
-                let req = session.req_header();
-                match gateway::admit(&ctx.snapshot.inbound, &req.headers, kind) {
+                match gateway::admit(&ctx.snapshot.inbound, &fields, kind) {
                     Ok(a) => ctx.admitted = a,
                     Err(err) => return answer_error(session, ctx, err).await,
                 }
@@ -194,20 +196,22 @@ impl ProxyHttp for Headroom {
                     .admitted
                     .as_ref()
                     .is_some_and(|a| a.replaces_credentials());
-                if let Some(err) = routes::credential_conflict(kind, &req.headers) {
+                if let Some(err) = routes::credential_conflict(kind, &fields) {
                     if !swapped {
                         return answer_error(session, ctx, err).await;
                     }
                 }
-                let bypass = req.headers.get(headers::BYPASS);
+                ctx.client_credentials = fields.has_credentials();
+                ctx.token_header = fields.token.is_some();
+                let bypass = fields.bypass;
                 ctx.bypass_header = bypass.is_some();
                 ctx.bypass =
                     bypass.is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
                 let format = if ctx.bypass { None } else { format };
                 let min_body = ctx.snapshot.pipeline.config().min_tokens;
-                match plan_body(session.req_header(), &ctx.snapshot.config, format, min_body) {
+                match plan_body(&fields, &ctx.snapshot.config, format, min_body) {
                     BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
-                    BodyPlan::Buffer(b) => match self.served_plan(session, ctx) {
+                    BodyPlan::Buffer(b) => match self.served_plan(&fields, ctx) {
                         // Boxed: the served exchange's state is large, and inline it made
                         // every request's phase future (moved by Pingora per request) that big.
                         Some(plan) => {
@@ -313,13 +317,15 @@ impl ProxyHttp for Headroom {
         if ctx.bypass_header {
             req.remove_header(&headers::BYPASS);
         }
-        gateway::apply(req, ctx.admitted.as_ref(), kind);
+        gateway::apply(req, ctx.admitted.as_ref(), kind, ctx.token_header);
         let mut injected = false;
+        // In `local` mode the credentials upstream are the client's own (nothing swaps them;
+        // `Connection` cannot list them away), read in `request_filter`.
         if kind == UpstreamKind::Anthropic
             && ctx.snapshot.config.auth.mode == headroom_team::AuthMode::Local
             && ctx.snapshot.config.auth.inject_api_key
             && ctx.trust.is_local()
-            && !has_credentials(req)
+            && !ctx.client_credentials
         {
             if let Some(key) = &self.shared.api_key {
                 req.insert_header(headers::X_API_KEY, key.as_str())?;

@@ -5,7 +5,7 @@
 
 use super::body::BufferedBody;
 use super::errors::ProxyError;
-use pingora::http::RequestHeader;
+use super::headers::{text, Fields};
 
 /// What the body phase will do with a request's body.
 #[derive(Debug)]
@@ -23,14 +23,12 @@ pub enum BodyPlan {
 /// cannot hold a block worth compressing (a block needs `min_tokens` tokens, so at least as
 /// many bytes): it streams with its own `Content-Length`.
 pub fn plan_body(
-    req: &RequestHeader,
+    fields: &Fields<'_>,
     config: &crate::config::Config,
     format: Option<crate::compress::ApiFormat>,
     min_body: usize,
 ) -> BodyPlan {
-    use http::header::{CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
-    let header = |n: http::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
-    let length = header(CONTENT_LENGTH).and_then(|v| v.trim().parse::<usize>().ok());
+    let length = text(fields.content_length).and_then(|v| v.trim().parse::<usize>().ok());
     let limit = config.limits.max_body_bytes;
     let oversize = length.is_some_and(|l| l > limit);
     if oversize && config.limits.reject_oversize {
@@ -49,14 +47,14 @@ pub fn plan_body(
     if !config.compression.enabled {
         return BodyPlan::Stream { oversize: false };
     }
-    // Most requests are small: their declared length settles it before any other header is
-    // looked up (each lookup hashes the name).
+    // Most requests are small: their declared length settles it.
     if length.is_some_and(|l| l < min_body) {
         return BodyPlan::Stream { oversize: false };
     }
-    let json = header(CONTENT_TYPE).is_some_and(|ct| super::usage::names_json(ct.as_bytes()));
-    let encoded = header(CONTENT_ENCODING).is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
-    let has_body = length.is_some_and(|l| l > 0) || header(TRANSFER_ENCODING).is_some();
+    let json = text(fields.content_type).is_some_and(|ct| super::usage::names_json(ct.as_bytes()));
+    let encoded =
+        text(fields.content_encoding).is_some_and(|v| !v.eq_ignore_ascii_case("identity"));
+    let has_body = length.is_some_and(|l| l > 0) || text(fields.transfer_encoding).is_some();
     if !json || encoded || !has_body {
         return BodyPlan::Stream { oversize: false };
     }
@@ -71,6 +69,18 @@ pub fn plan_body(
 mod tests {
     use super::*;
     use crate::compress::ApiFormat;
+
+    use pingora::http::RequestHeader;
+
+    /// The plan for a request head, its fields read as the request path reads them.
+    fn plan(
+        req: &RequestHeader,
+        config: &crate::config::Config,
+        format: Option<ApiFormat>,
+        min_body: usize,
+    ) -> BodyPlan {
+        plan_body(&Fields::scan(&req.headers), config, format, min_body)
+    }
 
     fn post(headers: &[(&'static str, &'static str)]) -> RequestHeader {
         let mut req = RequestHeader::build("POST", b"/v1/messages", None).unwrap();
@@ -92,17 +102,17 @@ mod tests {
         ];
         let fmt = Some(ApiFormat::Anthropic);
         assert!(matches!(
-            plan_body(&post(&json), &config, fmt, MIN),
+            plan(&post(&json), &config, fmt, MIN),
             BodyPlan::Buffer(_)
         ));
         // A declared length under the smallest block worth compressing streams as it is.
         assert!(matches!(
-            plan_body(&post(&json), &config, fmt, 101),
+            plan(&post(&json), &config, fmt, 101),
             BodyPlan::Stream { oversize: false }
         ));
         // Routes whose bodies are never compressed, and bodies that cannot be.
         assert!(matches!(
-            plan_body(&post(&json), &config, None, MIN),
+            plan(&post(&json), &config, None, MIN),
             BodyPlan::Stream { oversize: false }
         ));
         for headers in [
@@ -119,7 +129,7 @@ mod tests {
         ] {
             assert!(
                 matches!(
-                    plan_body(&post(headers), &config, fmt, MIN),
+                    plan(&post(headers), &config, fmt, MIN),
                     BodyPlan::Stream { oversize: false }
                 ),
                 "{headers:?}"
@@ -130,19 +140,19 @@ mod tests {
             ("content-length", "999999999"),
         ];
         assert!(matches!(
-            plan_body(&post(&big), &config, fmt, MIN),
+            plan(&post(&big), &config, fmt, MIN),
             BodyPlan::Stream { oversize: true }
         ));
         let mut strict = config.clone();
         strict.limits.reject_oversize = true;
-        match plan_body(&post(&big), &strict, fmt, MIN) {
+        match plan(&post(&big), &strict, fmt, MIN) {
             BodyPlan::Refuse(e) => assert_eq!(e.status, 413),
             other => panic!("{other:?}"),
         }
         let mut off = config;
         off.compression.enabled = false;
         assert!(matches!(
-            plan_body(&post(&json), &off, fmt, MIN),
+            plan(&post(&json), &off, fmt, MIN),
             BodyPlan::Stream { oversize: false }
         ));
     }

@@ -2,6 +2,7 @@
 //! whether its body may be compressed.
 
 use super::errors::ProxyError;
+use super::headers::Fields;
 use crate::compress::ApiFormat;
 
 /// Which upstream serves a path.
@@ -95,23 +96,18 @@ pub struct ProviderHints {
 }
 
 impl ProviderHints {
-    pub fn from_headers(headers: &http::HeaderMap) -> ProviderHints {
-        use super::headers::{ANTHROPIC_BETA, ANTHROPIC_VERSION, X_API_KEY};
-        let anthropic = headers.contains_key(X_API_KEY)
-            || headers.contains_key(ANTHROPIC_VERSION)
-            || headers.contains_key(ANTHROPIC_BETA)
-            || bearer(headers).is_some_and(|t| t.starts_with("sk-ant-"));
+    pub fn from_fields(f: &Fields<'_>) -> ProviderHints {
+        let anthropic = f.x_api_key.is_some()
+            || f.anthropic_version.is_some()
+            || f.anthropic_beta.is_some()
+            || bearer(f).is_some_and(|t| t.starts_with("sk-ant-"));
         ProviderHints { anthropic }
     }
 }
 
 /// The bearer token of an `Authorization` header, if any.
-fn bearer(headers: &http::HeaderMap) -> Option<&str> {
-    let v = headers
-        .get(http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .trim();
+fn bearer<'a>(f: &Fields<'a>) -> Option<&'a str> {
+    let v = f.authorization?.to_str().ok()?.trim();
     let (scheme, token) = v.split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
@@ -184,12 +180,10 @@ pub fn classify(method: &http::Method, path: &str, hints: ProviderHints) -> Rout
 
 /// Refuses a request whose credential belongs to the other provider, so a key never reaches a
 /// provider that did not issue it.
-pub fn credential_conflict(kind: UpstreamKind, headers: &http::HeaderMap) -> Option<ProxyError> {
-    let token = bearer(headers);
+pub fn credential_conflict(kind: UpstreamKind, f: &Fields<'_>) -> Option<ProxyError> {
+    let token = bearer(f);
     let what = match kind {
-        UpstreamKind::OpenAi if headers.contains_key(super::headers::X_API_KEY) => {
-            "an `x-api-key` header"
-        }
+        UpstreamKind::OpenAi if f.x_api_key.is_some() => "an `x-api-key` header",
         UpstreamKind::OpenAi if token.is_some_and(|t| t.starts_with("sk-ant-")) => {
             "an Anthropic (`sk-ant-`) token"
         }
@@ -311,7 +305,7 @@ mod tests {
         for (k, v) in headers {
             h.insert(*k, http::HeaderValue::from_static(v));
         }
-        match classify(&m, p, ProviderHints::from_headers(&h)) {
+        match classify(&m, p, ProviderHints::from_fields(&Fields::scan(&h))) {
             Route::Upstream { kind, .. } => kind,
             other => panic!("{p}: {other:?}"),
         }
@@ -370,26 +364,22 @@ mod tests {
 
     #[test]
     fn credentials_of_the_other_provider_are_refused() {
-        let h = |k: &'static str, v: &'static str| {
+        let conflict = |kind, k: &'static str, v: &'static str| {
             let mut m = http::HeaderMap::new();
             m.insert(k, http::HeaderValue::from_static(v));
-            m
+            credential_conflict(kind, &Fields::scan(&m))
         };
         let openai = UpstreamKind::OpenAi;
         let anthropic = UpstreamKind::Anthropic;
-        assert!(credential_conflict(openai, &h("x-api-key", "sk-ant-api03-x")).is_some());
-        assert!(
-            credential_conflict(openai, &h("authorization", "Bearer sk-ant-oat01-x")).is_some()
-        );
-        assert!(credential_conflict(openai, &h("authorization", "Bearer sk-proj-x")).is_none());
-        assert!(credential_conflict(anthropic, &h("authorization", "Bearer sk-proj-x")).is_some());
-        assert!(
-            credential_conflict(anthropic, &h("authorization", "Bearer sk-ant-oat01-x")).is_none()
-        );
-        assert!(credential_conflict(anthropic, &h("x-api-key", "sk-ant-api03-x")).is_none());
+        assert!(conflict(openai, "x-api-key", "sk-ant-api03-x").is_some());
+        assert!(conflict(openai, "authorization", "Bearer sk-ant-oat01-x").is_some());
+        assert!(conflict(openai, "authorization", "Bearer sk-proj-x").is_none());
+        assert!(conflict(anthropic, "authorization", "Bearer sk-proj-x").is_some());
+        assert!(conflict(anthropic, "authorization", "Bearer sk-ant-oat01-x").is_none());
+        assert!(conflict(anthropic, "x-api-key", "sk-ant-api03-x").is_none());
         // Gateway tokens that are neither provider's keys pass.
-        assert!(credential_conflict(anthropic, &h("authorization", "Bearer gw_123")).is_none());
-        let e = credential_conflict(openai, &h("x-api-key", "sk-ant-secret")).unwrap();
+        assert!(conflict(anthropic, "authorization", "Bearer gw_123").is_none());
+        let e = conflict(openai, "x-api-key", "sk-ant-secret").unwrap();
         assert!(!e.message.contains("secret"), "{}", e.message);
     }
 }
