@@ -1,11 +1,11 @@
 //! Load benchmark: the same small `/v1/messages` POSTs sent with `wrk` straight to a fast
 //! upstream (nginx), through a bare Pingora passthrough, and through headroom, at 1 and 32
-//! connections, in one run with the three paths interleaved round by round. Prints req/s and
-//! p50/p99 latency (medians over the rounds), headroom's req/s as a ratio to bare Pingora and
-//! to direct, the latency each proxy adds over direct, the CPU time each proxy process spent per
-//! request (user + system, from `/proc/PID/stat`: steadier than req/s when other work shares the
-//! cores), the proxy's RSS idle and under load, and its RSS with the learned compressor idle and
-//! after 100 compressions (int8 and fp32 files).
+//! connections, in one run with the three paths interleaved round by round (the order rotating
+//! each round). Prints req/s and p50/p99 latency (medians over the rounds), headroom's req/s as
+//! a ratio to bare Pingora and to direct, the latency each proxy adds over direct, the CPU time
+//! each proxy process spent per request (user + system, from `/proc/PID/stat`: steadier than
+//! req/s when other work shares the cores), the proxy's RSS idle and under load, and its RSS
+//! with the learned compressor idle and after 100 compressions (int8 and fp32 files).
 //!
 //! Run: `cargo bench --bench load` (needs `wrk` and `curl`, from `scripts/setup.sh`, and `nginx`
 //! for the upstream: `apt-get install nginx`, which on Debian also starts a system nginx on port
@@ -306,8 +306,12 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             wrk(p, conns, 1, &script);
         }
         let mut runs: [Vec<WrkResult>; 3] = Default::default();
-        for _ in 0..rounds {
-            for (i, (name, p)) in paths.into_iter().enumerate() {
+        for round in 0..rounds {
+            // The order rotates each round, so each path runs in each place of a round equally
+            // often (over a multiple of three rounds) and none always follows the same one.
+            for k in 0..paths.len() {
+                let i = (k + round) % paths.len();
+                let (name, p) = paths[i];
                 let sampler = (name == "headroom").then(|| {
                     let pid = proxy.id();
                     std::thread::spawn(move || {
