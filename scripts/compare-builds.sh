@@ -1,0 +1,159 @@
+#!/usr/bin/env bash
+# Compares headroom builds (and the bare Pingora baseline) under the same load, rounds
+# interleaved with the order rotating, so slow drifts of a shared VM hit every build alike.
+set -euo pipefail
+
+usage() {
+  cat <<'USAGE'
+Usage: scripts/compare-builds.sh [--rounds N] [--seconds S] [--connections C] BINARY...
+
+Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), the load bench's bare Pingora
+passthrough, and each headroom BINARY (copies of target/release/headroom built from the commits
+to compare) with the same config (model off, `log.level: warn`), then runs `wrk` with C
+connections for S seconds against each in turn, N rounds, the order rotating each round.
+Prints each path's median req/s and the CPU time its process spent per request (user + system
+from /proc/PID/stat), both as ratios to bare Pingora, and its context switches per request.
+
+  --rounds N        rounds (default 12; a multiple of the number of paths is fairest)
+  --seconds S       seconds per measurement (default 3)
+  --connections C   wrk connections (default 32)
+
+Build the bare passthrough first: `cargo bench --bench load --no-run`. Needs nginx, wrk, curl.
+USAGE
+}
+
+rounds=12
+secs=3
+conns=32
+bins=()
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    -h | --help) usage; exit 0 ;;
+    --rounds) rounds="${2:?--rounds needs a number}"; shift ;;
+    --seconds) secs="${2:?--seconds needs a number}"; shift ;;
+    --connections) conns="${2:?--connections needs a number}"; shift ;;
+    -*) echo "compare-builds: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    *) bins+=("$1") ;;
+  esac
+  shift
+done
+[[ ${#bins[@]} -gt 0 ]] || { usage >&2; exit 2; }
+for tool in nginx wrk curl; do
+  command -v "${tool}" >/dev/null 2>&1 || { echo "compare-builds: needs ${tool} on PATH" >&2; exit 1; }
+done
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bench=""
+for f in "${root}"/target/release/deps/load-*; do
+  [[ -x "${f}" && "${f}" != *.d && ( -z "${bench}" || "${f}" -nt "${bench}" ) ]] && bench="${f}"
+done
+[[ -n "${bench}" ]] || { echo "compare-builds: build the load bench first (cargo bench --bench load --no-run)" >&2; exit 1; }
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "${p}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "${work}"
+}
+trap cleanup EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+up="$(free_port)"
+mkdir -p "${work}/nginx/tmp"
+answer='{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}'
+cat >"${work}/nginx/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${work}/nginx/nginx.pid;
+error_log ${work}/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${work}/nginx/tmp;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:${up};
+    location / { default_type application/json; return 200 '${answer}'; }
+  }
+}
+CONF
+nginx -p "${work}/nginx" -c "${work}/nginx/nginx.conf" &
+pids+=("$!")
+
+names=(pingora)
+ports=("$(free_port)")
+"${bench}" --bare-pingora "127.0.0.1:${ports[0]}" "127.0.0.1:${up}" >"${work}/pingora.log" 2>&1 &
+procs=("$!")
+pids+=("$!")
+i=0
+for bin in "${bins[@]}"; do
+  [[ -x "${bin}" ]] || { echo "compare-builds: ${bin} is not an executable" >&2; exit 1; }
+  port="$(free_port)"
+  cat >"${work}/headroom${i}.yaml" <<CONF
+listen: 127.0.0.1:${port}
+upstreams:
+  anthropic: http://127.0.0.1:${up}
+  openai: http://127.0.0.1:${up}
+log:
+  level: warn
+stats:
+  path: ${work}/stats${i}.json
+model:
+  enabled: false
+CONF
+  "${bin}" -c "${work}/headroom${i}.yaml" >"${work}/headroom${i}.log" 2>&1 &
+  procs+=("$!")
+  pids+=("$!")
+  names+=("${i}:$(basename "${bin}")")
+  ports+=("${port}")
+  i=$((i + 1))
+done
+
+body='{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}'
+cat >"${work}/post.lua" <<LUA
+wrk.method = "POST"
+wrk.body = '${body}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["anthropic-version"] = "2023-06-01"
+LUA
+threads=$(( conns < 2 ? conns : 2 ))
+for j in "${!ports[@]}"; do
+  for _ in $(seq 1 300); do
+    curl -s -o /dev/null -X POST "http://127.0.0.1:${ports[$j]}/v1/messages" && break
+    sleep 0.1
+  done
+  wrk -t"${threads}" -c"${conns}" -d2s -s "${work}/post.lua" "http://127.0.0.1:${ports[$j]}/v1/messages" >/dev/null
+done
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+switches() { cat /proc/"$1"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s}'; }
+tck="$(getconf CLK_TCK)"
+n="${#ports[@]}"
+for r in $(seq 1 "${rounds}"); do
+  for k in $(seq 0 $((n - 1))); do
+    j=$(( (k + r) % n ))
+    p="${procs[$j]}"
+    c0="$(cpu_ticks "${p}")"; w0="$(switches "${p}")"
+    out="$(wrk -t"${threads}" -c"${conns}" -d"${secs}s" -s "${work}/post.lua" "http://127.0.0.1:${ports[$j]}/v1/messages")"
+    c1="$(cpu_ticks "${p}")"; w1="$(switches "${p}")"
+    reqs="$(awk '/requests in/ {print $1}' <<<"${out}")"
+    rps="$(awk '/Requests\/sec/ {print $2}' <<<"${out}")"
+    echo "${names[$j]} ${rps} $(( (c1 - c0) )) $(( w1 - w0 )) ${reqs}"
+  done
+done | python3 -c '
+import statistics as st, sys
+tck = float(sys.argv[1])
+rows = [l.split() for l in sys.stdin if l.strip()]
+order = []
+for r in rows:
+    if r[0] not in order:
+        order.append(r[0])
+def med(name, f):
+    return st.median(f(r) for r in rows if r[0] == name)
+rps = {n: med(n, lambda r: float(r[1])) for n in order}
+cpu = {n: med(n, lambda r: float(r[2]) / tck / float(r[4]) * 1e6) for n in order}
+csw = {n: med(n, lambda r: float(r[3]) / float(r[4])) for n in order}
+base = "pingora"
+print("%-22s %7s  %-12s %10s  %-12s %s" % ("path", "req/s", "(vs pingora)", "CPU us/req", "(vs pingora)", "switches/req"))
+for n in sorted(order, key=lambda n: (n != base, n)):
+    print("%-22s %7.0f  %6.3fx       %10.2f  %6.3fx       %.3f" % (n, rps[n], rps[n] / rps[base], cpu[n], cpu[n] / cpu[base], csw[n]))
+' "${tck}"
