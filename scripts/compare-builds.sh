@@ -137,7 +137,7 @@ for r in $(seq 1 "${rounds}"); do
     c1="$(cpu_ticks "${p}")"; w1="$(switches "${p}")"
     reqs="$(awk '/requests in/ {print $1}' <<<"${out}")"
     rps="$(awk '/Requests\/sec/ {print $2}' <<<"${out}")"
-    echo "${names[$j]} ${rps} $(( (c1 - c0) )) $(( w1 - w0 )) ${reqs}"
+    echo "${names[$j]} ${rps} $(( c1 - c0 )) $(( w1 - w0 )) ${reqs}"
   done
 done | python3 -c '
 import statistics as st, sys

@@ -81,7 +81,7 @@ curl -s -o /dev/null -H 'content-type: application/json' -H 'anthropic-version: 
   "http://127.0.0.1:${port}/v1/messages"
 sleep 2
 switches() { cat /proc/"${hp}"/task/*/status 2>/dev/null | awk '/ctxt_switches/ {s += $2} END {print s}'; }
-threads() { ls /proc/"${hp}"/task | wc -l; }
+threads() { find /proc/"${hp}"/task -mindepth 1 -maxdepth 1 | wc -l; }
 a="$(switches)"
 sleep "${seconds}"
 b="$(switches)"
