@@ -9,8 +9,8 @@ usage() {
 Usage: scripts/idle-wakeups.sh [--seconds N] [BINARY]
 
 Starts BINARY (default target/release/headroom) on a free loopback port with the model off and
-an unreachable-free local upstream (the fake answer comes from a one-line Python server), sends
-one /v1/messages POST through it, waits 2 s, then prints the context switches of all its threads
+a small Python upstream on loopback answering a fixed Anthropic-shaped JSON, sends one
+/v1/messages POST through it, waits 2 s, then prints the context switches of all its threads
 per second over N seconds (default 10). A laptop service should sit near zero.
 USAGE
 }
