@@ -42,43 +42,12 @@ for tool in nginx wrk curl; do
   command -v "${tool}" >/dev/null 2>&1 || { echo "compare-builds: needs ${tool} on PATH" >&2; exit 1; }
 done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-bench=""
-for f in "${root}"/target/release/deps/load-*; do
-  [[ -x "${f}" && "${f}" != *.d && ( -z "${bench}" || "${f}" -nt "${bench}" ) ]] && bench="${f}"
-done
+# shellcheck source=scripts/lib/loopback.sh
+source "${root}/scripts/lib/loopback.sh"
+bench="$(load_bench "${root}")"
 [[ -n "${bench}" ]] || { echo "compare-builds: build the load bench first (cargo bench --bench load --no-run)" >&2; exit 1; }
-
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "${p}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 up="$(free_port)"
-mkdir -p "${work}/nginx/tmp"
-answer='{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}'
-cat >"${work}/nginx/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid ${work}/nginx/nginx.pid;
-error_log ${work}/nginx/error.log;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path ${work}/nginx/tmp;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:${up};
-    location / { default_type application/json; return 200 '${answer}'; }
-  }
-}
-CONF
-nginx -p "${work}/nginx" -c "${work}/nginx/nginx.conf" &
-pids+=("$!")
+start_answer_nginx "${up}"
 
 names=(pingora)
 ports=("$(free_port)")

@@ -31,15 +31,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 bin="${bin:-${root}/target/release/headroom}"
 [[ -x "${bin}" ]] || { echo "idle-wakeups: ${bin} is missing (cargo build --release)" >&2; exit 1; }
 
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "${p}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "${work}"
-}
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib/loopback.sh
+source "${root}/scripts/lib/loopback.sh"
 up_port="$(free_port)"
 port="$(free_port)"
 python3 - "${up_port}" <<'PY' &

@@ -1,0 +1,51 @@
+# Shared by the measurement scripts (sourced, not run): a scratch directory removed on exit
+# with every process started through it, free loopback ports, the release load bench binary,
+# and nginx answering a fixed Anthropic-shaped JSON.
+# shellcheck shell=bash
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "${p}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "${work}"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# The newest load bench binary under ROOT/target/release/deps (empty when none is built).
+load_bench() {
+  local f found=""
+  for f in "$1"/target/release/deps/load-*; do
+    [[ -x "${f}" && "${f}" != *.d && ( -z "${found}" || "${f}" -nt "${found}" ) ]] && found="${f}"
+  done
+  echo "${found}"
+}
+
+ANSWER='{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}'
+
+# Starts one nginx worker on 127.0.0.1:PORT answering every request with ANSWER.
+start_answer_nginx() {
+  local port="$1"
+  mkdir -p "${work}/nginx/tmp"
+  cat >"${work}/nginx/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid ${work}/nginx/nginx.pid;
+error_log ${work}/nginx/error.log;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path ${work}/nginx/tmp;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:${port};
+    location / { default_type application/json; return 200 '${ANSWER}'; }
+  }
+}
+CONF
+  nginx -p "${work}/nginx" -c "${work}/nginx/nginx.conf" &
+  pids+=("$!")
+}
