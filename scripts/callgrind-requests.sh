@@ -90,18 +90,8 @@ start_answer_nginx "${up_port}"
 
 case "${target}" in
   headroom)
-    cat >"${work}/headroom.yaml" <<CONF
-listen: 127.0.0.1:${proxy_port}
-upstreams:
-  anthropic: http://127.0.0.1:${up_port}
-  openai: http://127.0.0.1:${up_port}
-log:
-  level: ${level}
-stats:
-  path: ${work}/stats.json
-model:
-  enabled: false
-CONF
+    write_headroom_config "${work}/headroom.yaml" "${proxy_port}" "${up_port}" "${level}" \
+      "${work}/stats.json"
     cmd=("${root}/target/release/headroom" -c "${work}/headroom.yaml") ;;
   pingora | pingora-timeouts)
     bench="$(load_bench "${root}")"

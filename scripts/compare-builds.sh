@@ -58,18 +58,7 @@ i=0
 for bin in "${bins[@]}"; do
   [[ -x "${bin}" ]] || { echo "compare-builds: ${bin} is not an executable" >&2; exit 1; }
   port="$(free_port)"
-  cat >"${work}/headroom${i}.yaml" <<CONF
-listen: 127.0.0.1:${port}
-upstreams:
-  anthropic: http://127.0.0.1:${up}
-  openai: http://127.0.0.1:${up}
-log:
-  level: warn
-stats:
-  path: ${work}/stats${i}.json
-model:
-  enabled: false
-CONF
+  write_headroom_config "${work}/headroom${i}.yaml" "${port}" "${up}" warn "${work}/stats${i}.json"
   "${bin}" -c "${work}/headroom${i}.yaml" >"${work}/headroom${i}.log" 2>&1 &
   procs+=("$!")
   pids+=("$!")

@@ -52,16 +52,7 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()
 PY
 pids+=("$!")
-cat >"${work}/headroom.yaml" <<CONF
-listen: 127.0.0.1:${port}
-upstreams:
-  anthropic: http://127.0.0.1:${up_port}
-  openai: http://127.0.0.1:${up_port}
-stats:
-  path: ${work}/stats.json
-model:
-  enabled: false
-CONF
+write_headroom_config "${work}/headroom.yaml" "${port}" "${up_port}" info "${work}/stats.json"
 "${bin}" -c "${work}/headroom.yaml" >"${work}/headroom.log" 2>&1 &
 hp="$!"
 pids+=("${hp}")

@@ -390,28 +390,6 @@ fn http_1_0_requests_are_proxied_and_answered_in_http_1_0_framing() {
     }
 }
 
-/// Reads one HTTP/1.1 response with a `content-length` body from `s`; its status.
-fn read_one_response(s: &mut std::net::TcpStream) -> u16 {
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    let status = line.split_whitespace().nth(1).unwrap().parse().unwrap();
-    let mut len = 0usize;
-    loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-            len = v.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0u8; len];
-    std::io::Read::read_exact(&mut r, &mut body).unwrap();
-    status
-}
-
 #[test]
 fn a_keep_alive_wait_gets_the_whole_header_deadline_after_an_earlier_timer_fires() {
     let up = FakeUpstream::start();
@@ -423,15 +401,16 @@ fn a_keep_alive_wait_gets_the_whole_header_deadline_after_an_earlier_timer_fires
     // The first header read waits 300 ms: its timer is due 600 ms after the connection opened.
     std::thread::sleep(Duration::from_millis(300));
     let body = messages_body("first", false);
-    let head = format!(
-        "POST /v1/messages HTTP/1.1\r\nhost: 127.0.0.1:{}\r\ncontent-type: application/json\r\n\
-         anthropic-version: 2023-06-01\r\ncontent-length: {}\r\n\r\n",
-        proxy.port,
-        body.len()
-    );
-    s.write_all(head.as_bytes()).unwrap();
+    let length = format!("content-length: {}", body.len());
+    let fields = [
+        "content-type: application/json",
+        "anthropic-version: 2023-06-01",
+        &length,
+    ];
+    post_head(&mut s, "/v1/messages", &fields);
     s.write_all(&body).unwrap();
-    assert_eq!(read_one_response(&mut s), 200);
+    let answer = read_response(&mut BufReader::new(&mut s)).unwrap();
+    assert_eq!(answer.status, 200);
     let waiting = std::time::Instant::now();
     // Half a second in, the older timer has fired; the wait for this request's headers must
     // still be open until its own 600 ms are up.
@@ -449,21 +428,6 @@ fn a_keep_alive_wait_gets_the_whole_header_deadline_after_an_earlier_timer_fires
     assert_eq!(up.requests().len(), 1);
 }
 
-/// Context switches of all of `pid`'s threads so far.
-fn context_switches(pid: u32) -> u64 {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap();
-    tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("status")).ok())
-        .flat_map(|status| {
-            status
-                .lines()
-                .filter(|l| l.contains("ctxt_switches"))
-                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-                .collect::<Vec<_>>()
-        })
-        .sum()
-}
-
 #[test]
 fn an_idle_proxy_runs_no_clock_thread_and_is_rarely_woken() {
     let up = FakeUpstream::start();
@@ -478,11 +442,7 @@ fn an_idle_proxy_runs_no_clock_thread_and_is_rarely_woken() {
             200
         );
     }
-    let tasks = std::fs::read_dir(format!("/proc/{}/task", proxy.child.id())).unwrap();
-    let names: Vec<String> = tasks
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .map(|n| n.trim().to_string())
-        .collect();
+    let names = thread_names(proxy.child.id());
     assert!(!names.is_empty());
     assert!(
         !names.iter().any(|n| n == "Timer thread"),

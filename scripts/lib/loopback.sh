@@ -1,6 +1,6 @@
 # Shared by the measurement scripts (sourced, not run): a scratch directory removed on exit
 # with every process started through it, free loopback ports, the release load bench binary,
-# and nginx answering a fixed Anthropic-shaped JSON.
+# nginx answering a fixed Anthropic-shaped JSON, and headroom's config for these runs.
 # shellcheck shell=bash
 
 work="$(mktemp -d)"
@@ -48,4 +48,22 @@ http {
 CONF
   nginx -p "${work}/nginx" -c "${work}/nginx/nginx.conf" &
   pids+=("$!")
+}
+
+# Writes FILE: headroom on 127.0.0.1:PORT in front of 127.0.0.1:UPSTREAM_PORT, log level LEVEL,
+# its stats in STATS, the model off (the small-request path never runs it).
+write_headroom_config() {
+  local file="$1" port="$2" upstream="$3" level="$4" stats="$5"
+  cat >"${file}" <<CONF
+listen: 127.0.0.1:${port}
+upstreams:
+  anthropic: http://127.0.0.1:${upstream}
+  openai: http://127.0.0.1:${upstream}
+log:
+  level: ${level}
+stats:
+  path: ${stats}
+model:
+  enabled: false
+CONF
 }

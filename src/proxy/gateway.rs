@@ -11,7 +11,6 @@ use super::routes::UpstreamKind;
 use headroom_team::inbound::{Carrier, Presented, Provider, SecretKey};
 use headroom_team::{AuthMode, Inbound, Verdict};
 use http::header::AUTHORIZATION;
-use http::HeaderMap;
 use pingora::http::RequestHeader;
 use std::sync::Arc;
 
@@ -68,12 +67,12 @@ pub fn admit(
 
 /// A local data route (`/stats`, `/metrics`, …) asked for by a gateway token holder: only the
 /// `x-headroom-token` header counts here (nothing is forwarded, so no key is involved).
-pub fn token_holder(inbound: &Inbound, headers: &HeaderMap) -> bool {
+pub fn token_holder(inbound: &Inbound, fields: &Fields<'_>) -> bool {
     if inbound.mode() != AuthMode::Tokens {
         return false;
     }
     let only_token = Presented {
-        token_header: text(Fields::scan(headers).token),
+        token_header: text(fields.token),
         ..Presented::default()
     };
     only_token.token_header.is_some()

@@ -227,10 +227,7 @@ impl ProxyHttp for Headroom {
             route
                 if (route.exposes_data() || !open_health)
                     && !ctx.trust.is_local()
-                    && !gateway::token_holder(
-                        &ctx.snapshot.inbound,
-                        &session.req_header().headers,
-                    ) =>
+                    && !gateway::token_holder(&ctx.snapshot.inbound, &fields) =>
             {
                 let err = ProxyError {
                     status: 403,

@@ -252,9 +252,11 @@ fn fold_excerpts(
         .filter(|&(header, i)| keep[header] && !fold[i])
         .map(|(_, i)| i)
         .collect();
+    let mut a_warnings = vec![false; src.len()];
+    warnings.iter().for_each(|&i| a_warnings[i] = true);
     let context: Vec<usize> = excerpt::context_lines(src, records)
         .into_iter()
-        .filter(|i| open(i) && !warnings.contains(i))
+        .filter(|i| open(i) && !a_warnings[*i])
         .collect();
     let locals: Vec<usize> = locals::repeated_locals(src)
         .into_iter()

@@ -1,10 +1,11 @@
 //! `git log` (with or without `--stat`), `git show` and `git diff` output. Log: every commit's
-//! hash, date and subject stay, and its author unless it repeats the one of the commit before; message bodies and `--stat` file lines stay where the
-//! task's words hit them, with each commit's totals line; the other bodies and file lines are
-//! counted in one note closing the log (a marker per commit costs as much as its subject), and
-//! a commit the task hits keeps its own markers so its kept lines read in place. Show / diff: the commit header, the
-//! whole message and the diffstat stay; every file and hunk header stays; a large hunk the
-//! task does not touch keeps its first lines and the rest becomes a marker with line counts.
+//! hash, date and subject stay, and its author unless it repeats the one of the commit before;
+//! message bodies and `--stat` file lines stay where the task's words hit them, with each
+//! commit's totals line; the other bodies and file lines are counted in one note closing the
+//! log (a marker per commit costs as much as its subject), and a commit the task hits keeps its
+//! own markers so its kept lines read in place. Show / diff: the commit header, the whole
+//! message and the diffstat stay; every file and hunk header stays; a large hunk the task does
+//! not touch keeps its first lines and the rest becomes a marker with line counts.
 //!
 //! Must never: drop a `commit` line, a date line, a subject, a diffstat line of a shown
 //! commit, a `diff --git` or `@@` header, or an author line other than a repeat of the commit

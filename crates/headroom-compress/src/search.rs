@@ -57,17 +57,16 @@ enum Fate {
 }
 
 pub fn compress_search(text: &str, task: &str, cfg: &SearchConfig) -> Option<String> {
-    let task_text = task;
     let parsed = parse(text);
     if parsed.entries.len() < 4 {
         return None;
     }
+    let named = named_files(&parsed.entries, task);
     let all_words = TaskWords::new(task);
     let task = all_words.selective(
         parsed.entries.iter().map(|e| e.text),
         (parsed.entries.len() / 10).max(3),
     );
-    let named = named_files(&parsed.entries, task_text);
     let selection = select(&parsed.entries, &task, &all_words, &named, cfg);
     if selection.fate.iter().all(|f| matches!(f, Fate::Keep)) {
         return None;
@@ -141,13 +140,13 @@ fn select(
     entries: &[Entry<'_>],
     task: &TaskWords,
     all_words: &TaskWords,
-    named_files: &[&str],
+    named_files: &std::collections::HashSet<&str>,
     cfg: &SearchConfig,
 ) -> Selection {
     let mut fate: Vec<Fate> = entries.iter().map(|_| Fate::Keep).collect();
     let mut groups: HashMap<&str, Vec<usize>> = HashMap::new();
     let mut group_order: Vec<&str> = Vec::new();
-    let in_named = |e: &Entry<'_>| named_files.contains(&e.path);
+    let in_named = |e: &Entry<'_>| named_files.contains(e.path);
     for (k, e) in entries.iter().enumerate() {
         let key = e.text.trim();
         if key.len() < 3 || task.matches(key) || is_error_level(key) || in_named(e) {

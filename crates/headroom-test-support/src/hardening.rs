@@ -25,6 +25,34 @@ pub fn fd_count(pid: u32) -> usize {
         .unwrap_or(0)
 }
 
+/// What `file` (`comm`, `status`, …) holds for each thread of a process.
+fn per_thread(pid: u32, file: &str) -> Vec<String> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join(file)).ok())
+        .collect()
+}
+
+/// The names of a process's threads.
+pub fn thread_names(pid: u32) -> Vec<String> {
+    per_thread(pid, "comm")
+        .into_iter()
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+/// Context switches (voluntary and not) of all of a process's threads so far.
+pub fn context_switches(pid: u32) -> u64 {
+    per_thread(pid, "status")
+        .iter()
+        .flat_map(|status| status.lines())
+        .filter(|l| l.contains("ctxt_switches"))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
 /// Resident set size of a process, in KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();

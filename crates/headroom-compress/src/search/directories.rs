@@ -7,7 +7,10 @@
 /// The files in the directories the task names: those whose directory path holds the most of
 /// the task's words (`src/hybrid/` for "the hybrid module"), when some hold one and they are
 /// under half the files. Their matches are what the question is about.
-pub(super) fn named_files<'a>(entries: &[super::Entry<'a>], task: &str) -> Vec<&'a str> {
+pub(super) fn named_files<'a>(
+    entries: &[super::Entry<'a>],
+    task: &str,
+) -> std::collections::HashSet<&'a str> {
     let words = super::super::marker::PathWords::new(task);
     let mut files: Vec<(&str, usize)> = Vec::new();
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
@@ -20,7 +23,7 @@ pub(super) fn named_files<'a>(entries: &[super::Entry<'a>], task: &str) -> Vec<&
     }
     let scores: Vec<usize> = files.iter().map(|&(_, s)| s).collect();
     let Some(top) = super::super::marker::named_score(&scores) else {
-        return Vec::new();
+        return Default::default();
     };
     files
         .iter()
