@@ -107,7 +107,7 @@ pub fn run(
         // Every timeout of a second or more (all of `timeouts:`) runs on tokio's timer wheel
         // rather than Pingora's shared 10 ms-tick timer: arming one is about half the
         // instructions, and no clock thread wakes the process 100 times a second while it
-        // idles. The workers keep the wheel armed (see `connection::keep_timer_wheel_armed`),
+        // idles. The workers keep the wheel armed (see `proxy::timer_wheel::keep_armed`),
         // so arming one does not wake the parked runtime driver.
         fast_timeout_to_tokio_threshold_seconds: Some(0),
         ..ServerConf::default()

@@ -57,7 +57,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedHttp<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        keep_timer_wheel_armed();
+        super::timer_wheel::keep_armed();
         let guarded: Stream = Box::new(HeaderDeadline::new(stream, (self.client_read)()));
         self.inner.process_new(guarded, shutdown).await
     }
@@ -65,32 +65,6 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for GuardedHttp<A> {
     async fn cleanup(&self) {
         self.inner.cleanup().await
     }
-}
-
-/// How often each worker's keeper timer fires: shorter than any timeout the proxy arms per
-/// request by default (the shortest is the 10 s connect), so a new timeout is not the
-/// wheel's earliest. Shorter configured timeouts still work; arming them may wake the driver.
-const KEEPER_PERIOD: Duration = Duration::from_secs(5);
-
-/// Starts, once per worker thread, a task that keeps a timer due within [`KEEPER_PERIOD`] on
-/// the runtime's timer wheel. Arming a timeout earlier than everything on the wheel makes
-/// tokio wake its parked driver (an eventfd write and an extra `epoll_wait`); with the keeper
-/// armed, the request path's timeouts (read, write, idle: seconds to minutes) never are. A
-/// performance measure only: timeouts fire at the same moment with or without it.
-fn keep_timer_wheel_armed() {
-    thread_local! {
-        static STARTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-    if STARTED.with(|s| s.replace(true)) {
-        return;
-    }
-    tokio::spawn(async {
-        let mut tick = tokio::time::interval(KEEPER_PERIOD);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-        }
-    });
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@ mod record;
 pub mod retrieve;
 pub mod routes;
 mod served;
+mod timer_wheel;
 pub mod trust;
 pub mod usage;
 mod usage_answer;
