@@ -1,8 +1,9 @@
 //! Load benchmark: the same small `/v1/messages` POSTs sent with `wrk` straight to a fast
-//! upstream (nginx), through a bare Pingora passthrough, and through headroom, at 1 and 32
-//! connections, in one run with the three paths interleaved round by round (the order rotating
+//! upstream (nginx), through a bare Pingora passthrough on the system allocator (`pingora`) and
+//! on headroom's allocator, mimalloc (`pingora-mi`), and through headroom, at 1 and 32
+//! connections, in one run with the four paths interleaved round by round (the order rotating
 //! each round). Prints req/s and p50/p99 latency (medians over the rounds), headroom's req/s as
-//! a ratio to bare Pingora and to direct, the latency each proxy adds over direct, the CPU time
+//! a ratio to both bare Pingoras and to direct, the latency each proxy adds over direct, the CPU time
 //! each proxy process spent per request (user + system, from `/proc/PID/stat`: steadier than
 //! req/s when other work shares the cores), the proxy's RSS idle and under load, and its RSS
 //! with the learned compressor idle and after 100 compressions (int8 and fp32 files).
@@ -14,6 +15,8 @@
 //! Env: `LOAD_SECONDS` (default 5) per measurement, `LOAD_ROUNDS` (default 3) rounds,
 //! `LOAD_PARTS` (default `load,memory`): `memory` alone measures only the RSS rows.
 
+#[path = "load/allocator.rs"]
+mod allocator;
 #[path = "load/bare_pingora.rs"]
 mod bare_pingora;
 #[path = "load/memory.rs"]
@@ -25,6 +28,9 @@ use headroom_test_support::fake_upstream;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;
+
+#[global_allocator]
+static ALLOCATOR: allocator::Chosen = allocator::Chosen;
 
 #[derive(Clone, Copy)]
 struct WrkResult {
@@ -224,6 +230,9 @@ fn main() {
     if let Some(i) = args.iter().position(|a| a == "--bare-pingora") {
         match (args.get(i + 1), args.get(i + 2)) {
             (Some(listen), Some(up)) => {
+                if std::env::var(allocator::VARIABLE).as_deref() == Ok("mimalloc") {
+                    headroom::allocator::tune();
+                }
                 bare_pingora::run(listen, up, args.iter().any(|a| a == "--timeouts"))
             }
             _ => {
@@ -257,15 +266,23 @@ fn main() {
 
 /// The req/s and latency part: direct vs bare Pingora vs headroom, interleaved round by round.
 fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u64, rounds: usize) {
-    let bare_port = free_port();
-    let mut bare = Command::new(std::env::current_exe().expect("the bench's own path"))
-        .args(["--bare-pingora", &format!("127.0.0.1:{bare_port}")])
-        .arg(format!("127.0.0.1:{}", up.port()))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the bare Pingora proxy");
-    wait_for(bare_port);
+    let start_bare = |allocator: &str| {
+        let port = free_port();
+        let child = Command::new(std::env::current_exe().expect("the bench's own path"))
+            .args(["--bare-pingora", &format!("127.0.0.1:{port}")])
+            .arg(format!("127.0.0.1:{}", up.port()))
+            .env(allocator::VARIABLE, allocator)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the bare Pingora proxy");
+        wait_for(port);
+        (child, port)
+    };
+    // The baseline (the system allocator), and the same passthrough on headroom's
+    // allocator (mimalloc): headroom's own cost, allocator aside.
+    let (mut bare, bare_port) = start_bare("system");
+    let (mut bare_mi, bare_mi_port) = start_bare("mimalloc");
 
     let port = free_port();
     let mut proxy = start_proxy(dir, port, up_url, "");
@@ -293,10 +310,12 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
     let paths = [
         ("direct", up.port()),
         ("pingora", bare_port),
+        ("pingora-mi", bare_mi_port),
         ("headroom", port),
     ];
     let proxy_pid = |name: &str| match name {
         "pingora" => Some(bare.id()),
+        "pingora-mi" => Some(bare_mi.id()),
         "headroom" => Some(proxy.id()),
         _ => None,
     };
@@ -305,10 +324,10 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         for (_, p) in paths {
             wrk(p, conns, 1, &script);
         }
-        let mut runs: [Vec<WrkResult>; 3] = Default::default();
+        let mut runs: [Vec<WrkResult>; 4] = Default::default();
         for round in 0..rounds {
             // The order rotates each round, so each path runs in each place of a round equally
-            // often (over a multiple of three rounds) and none always follows the same one.
+            // often (over a multiple of four rounds) and none always follows the same one.
             for k in 0..paths.len() {
                 let i = (k + round) % paths.len();
                 let (name, p) = paths[i];
@@ -335,8 +354,8 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
                 }
             }
         }
-        let [direct, bare_r, via] = runs.map(|r| median(&r));
-        for ((name, _), r) in paths.iter().zip([&direct, &bare_r, &via]) {
+        let [direct, bare_r, bare_mi_r, via] = runs.map(|r| median(&r));
+        for ((name, _), r) in paths.iter().zip([&direct, &bare_r, &bare_mi_r, &via]) {
             println!(
                 "{:<6} {:<9} {:>10.0} {:>9.3} {:>9.3} {:>7}",
                 conns, name, r.rps, r.p50_ms, r.p99_ms, r.errors
@@ -351,12 +370,21 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             bare_r.rps / direct.rps,
         );
         println!(
-            "{:<6} {:<9} CPU per request: pingora {:.1} µs, headroom {:.1} µs (headroom/pingora = {:.3})",
+            "{:<6} {:<9} same allocator: headroom/pingora-mi req/s = {:.3}, pingora-mi/pingora = {:.3}",
+            conns,
+            "ratio",
+            via.rps / bare_mi_r.rps,
+            bare_mi_r.rps / bare_r.rps,
+        );
+        println!(
+            "{:<6} {:<9} CPU per request: pingora {:.1} µs, pingora-mi {:.1} µs, headroom {:.1} µs (headroom/pingora = {:.3}, headroom/pingora-mi = {:.3})",
             conns,
             "cpu",
             bare_r.cpu_us,
+            bare_mi_r.cpu_us,
             via.cpu_us,
             via.cpu_us / bare_r.cpu_us,
+            via.cpu_us / bare_mi_r.cpu_us,
         );
         println!(
             "{:<6} {:<9} added p50: pingora {:.3} ms, headroom {:.3} ms (headroom - pingora = {:+.3} ms); added p99: pingora {:.3} ms, headroom {:.3} ms",
@@ -372,8 +400,10 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
     println!("headroom RSS (default config, learned compressor loaded): idle {idle_rss:.1} MB, peak under load {peak_rss:.1} MB");
     let _ = proxy.kill();
     let _ = proxy.wait();
-    let _ = bare.kill();
-    let _ = bare.wait();
+    for b in [&mut bare, &mut bare_mi] {
+        let _ = b.kill();
+        let _ = b.wait();
+    }
 
     // The same proxy without the learned compressor (rule-based compression only).
     let mut proxy = start_proxy(dir, port, up_url, "model:\n  enabled: false\n");

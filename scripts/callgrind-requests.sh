@@ -7,7 +7,7 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 Usage: scripts/callgrind-requests.sh [--requests N] [--connections N] [--log-level LEVEL]
-                                    [--strace] [headroom|pingora|pingora-timeouts]
+                                    [--strace] [--mimalloc] [headroom|pingora|pingora-timeouts]
 
 Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), then the chosen proxy under
 `valgrind --tool=callgrind` with instrumentation off; warms up with 50 requests, turns
@@ -20,6 +20,7 @@ the instructions counted per request.
              the same passthrough with headroom's default timeouts set (client body read,
              upstream connect/read/write/idle): Pingora's own cost of those timeouts is then
              in the floor, and headroom minus this is what headroom itself adds
+  (headroom runs on mimalloc; the passthrough on the system allocator unless --mimalloc)
 
 Build first: `cargo bench --bench load --no-run` (builds both in target/release).
 Needs valgrind, nginx and curl (and strace for --strace). The callgrind profile is kept for
@@ -32,6 +33,8 @@ Options:
                      completed is counted (needs wrk; not with --strace)
   --log-level LEVEL  headroom's `log.level` (default warn, as in the load bench; the default
                      config's `info` adds the per-request access line)
+  --mimalloc         run the bare Pingora passthrough on mimalloc, headroom's allocator (the
+                     load bench's `pingora-mi`), so the two differ only in headroom's own work
   --strace           run the proxy natively and count its system calls over the N requests
                      (`strace -c -f` attached after the warm-up) instead of instructions
   --perf             run the proxy natively under `wrk` (32 connections unless --connections
@@ -49,6 +52,7 @@ connections=1
 target=headroom
 level=warn
 mode=callgrind
+bare_allocator=system
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -62,6 +66,7 @@ while [[ $# -gt 0 ]]; do
       [[ $# -ge 2 ]] || { echo "callgrind-requests: --log-level needs a level" >&2; exit 2; }
       level="$2"; shift ;;
     --strace) mode=strace ;;
+    --mimalloc) bare_allocator=mimalloc ;;
     --perf) mode=perf ;;
     headroom | pingora | pingora-timeouts) target="$1" ;;
     *) echo "callgrind-requests: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -97,7 +102,8 @@ case "${target}" in
     bench="$(load_bench "${root}")"
     [[ -n "${bench}" ]] || { echo "callgrind-requests: build the load bench first (cargo bench --bench load --no-run)" >&2; exit 1; }
     cmd=("${bench}" --bare-pingora "127.0.0.1:${proxy_port}" "127.0.0.1:${up_port}")
-    [[ "${target}" == pingora-timeouts ]] && cmd+=(--timeouts) ;;
+    [[ "${target}" == pingora-timeouts ]] && cmd+=(--timeouts)
+    export LOAD_BARE_ALLOCATOR="${bare_allocator}" ;;
 esac
 [[ -x "${cmd[0]}" ]] || { echo "callgrind-requests: ${cmd[0]} is missing (cargo bench --bench load --no-run)" >&2; exit 1; }
 

@@ -2,6 +2,7 @@
 //!
 //! The binary (`src/main.rs`) only parses the command line and calls into this library.
 
+pub mod allocator;
 pub mod cli;
 mod cold_pages;
 pub use headroom_compress as compress;

@@ -21,7 +21,12 @@ static IGNORE_SIGHUP_AT_LOAD: extern "C" fn() = {
     ignore
 };
 
+/// See `headroom::allocator`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    headroom::allocator::tune();
     headroom::server::ignore_sighup_until_ready();
     return_large_buffers_to_the_system();
     let cli = Cli::parse();

@@ -45,57 +45,39 @@ pub struct RequestRecord<'a> {
     pub token: Option<&'a str>,
 }
 
-/// What one request adds to a set of totals.
-enum Delta<'a> {
-    Full(Totals),
-    /// A request with no blocks and no gateway token (most of them): its delta is only the
-    /// request, its failure and usage, under its model. Added without building a [`Totals`]
-    /// (a few maps and their keys) first; the same sums as [`Delta::Full`] of it.
-    Plain {
-        model: &'a str,
-        failed: bool,
-        usage: crate::usage::Usage,
-    },
+/// Plain requests (no blocks, no gateway token: most of them) of one model in one UTC hour,
+/// counted but not yet added to the totals. Consecutive plain requests nearly always share
+/// both, so each adds a few integers here instead of walking five sets of totals (this run's,
+/// the pending ledger's totals, hour and day, and the team's). Any other request, and every
+/// reader of the totals, adds the run first ([`Counts::fold`]): what anyone reads, and the
+/// order in which models first appear (which decides the capped model list), are the same as
+/// if each request had been added on its own.
+#[derive(Debug, Default)]
+struct PlainRun {
+    model: String,
+    /// A second in the run's hour (its hour and day are the buckets it goes to).
+    unix: i64,
+    requests: u64,
+    failed: u64,
+    usage: crate::usage::Usage,
 }
 
-impl Delta<'_> {
+impl PlainRun {
     fn add_to(&self, t: &mut Totals) {
-        match self {
-            Delta::Full(d) => t.add(d),
-            Delta::Plain {
-                model,
-                failed,
-                usage,
-            } => {
-                t.requests += 1;
-                t.failed += u64::from(*failed);
-                t.upstream_usage.add(usage);
-                let m = t.model_entry(model);
-                m.requests += 1;
-                m.upstream_usage.add(usage);
-            }
-        }
-    }
-
-    fn tokens(&self) -> (u64, u64) {
-        match self {
-            Delta::Full(d) => (d.tokens_before, d.tokens_after),
-            Delta::Plain { .. } => (0, 0),
-        }
+        t.requests += self.requests;
+        t.failed += self.failed;
+        t.upstream_usage.add(&self.usage);
+        let m = t.model_entry(&self.model);
+        m.requests += self.requests;
+        m.upstream_usage.add(&self.usage);
     }
 }
 
 impl RequestRecord<'_> {
-    fn delta<'m>(&self, model: &'m str) -> Delta<'m> {
-        if self.blocks.is_empty() && self.small_blocks == 0 && self.token.is_none() {
-            Delta::Plain {
-                model,
-                failed: self.failed,
-                usage: self.usage,
-            }
-        } else {
-            Delta::Full(self.totals(model))
-        }
+    /// No blocks and no gateway token: it adds only itself, its failure and usage, under its
+    /// model (see [`PlainRun`]).
+    fn is_plain(&self) -> bool {
+        self.blocks.is_empty() && self.small_blocks == 0 && self.token.is_none()
     }
 
     /// What this request adds to any set of totals.
@@ -158,6 +140,66 @@ struct Counts {
     /// Counted since the last push to the team's shared totals (`state.redis_url` set).
     team: Option<Ledger>,
     recent: Ring,
+    /// Plain requests counted but not yet in the totals above.
+    plain: PlainRun,
+}
+
+impl Counts {
+    /// Adds the plain requests counted but not yet in the totals.
+    fn fold(&mut self) {
+        if self.plain.requests == 0 {
+            return;
+        }
+        let Counts {
+            plain,
+            run,
+            pending,
+            team,
+            ..
+        } = self;
+        plain.add_to(run);
+        plain.add_to(&mut pending.totals);
+        pending.history.record_with(plain.unix, |t| plain.add_to(t));
+        if let Some(team) = team.as_mut() {
+            plain.add_to(&mut team.totals);
+            team.history.record_with(plain.unix, |t| plain.add_to(t));
+        }
+        plain.requests = 0;
+        plain.failed = 0;
+        plain.usage = Default::default();
+    }
+
+    /// Counts one plain request of `model` at `unix`, adding the run so far first if it was
+    /// another model's or another hour's.
+    fn count_plain(&mut self, model: &str, unix: i64, failed: bool, usage: &crate::usage::Usage) {
+        let hour = Period::Hour.start_of(unix);
+        if self.plain.requests > 0
+            && (Period::Hour.start_of(self.plain.unix) != hour || self.plain.model != model)
+        {
+            self.fold();
+        }
+        let p = &mut self.plain;
+        if p.requests == 0 {
+            p.model.clear();
+            p.model.push_str(model);
+            p.unix = unix;
+        }
+        p.requests += 1;
+        p.failed += u64::from(failed);
+        p.usage.add(usage);
+    }
+
+    /// Adds one request's totals everywhere they count.
+    fn add(&mut self, unix: i64, delta: &Totals) {
+        self.fold();
+        self.run.add(delta);
+        self.pending.totals.add(delta);
+        self.pending.history.record(unix, delta);
+        if let Some(team) = self.team.as_mut() {
+            team.totals.add(delta);
+            team.history.record(unix, delta);
+        }
+    }
 }
 
 /// The last stats-file write that failed, for `/health?verbose=1`.
@@ -230,16 +272,14 @@ impl Stats {
         // The dashboard's entry: the oldest one's text buffers are reused once the ring is full.
         let mut recent = c.recent.reuse_oldest();
         totals::model_key_into(r.model, &mut recent.model);
-        let delta = r.delta(&recent.model);
-        let (tokens_before, tokens_after) = delta.tokens();
-        delta.add_to(&mut c.run);
-        delta.add_to(&mut c.pending.totals);
-        c.pending.history.record_with(unix, |t| delta.add_to(t));
-        if let Some(team) = c.team.as_mut() {
-            delta.add_to(&mut team.totals);
-            team.history.record_with(unix, |t| delta.add_to(t));
-        }
-        drop(delta);
+        let (tokens_before, tokens_after) = if r.is_plain() {
+            c.count_plain(&recent.model, unix, r.failed, &r.usage);
+            (0, 0)
+        } else {
+            let delta = r.totals(&recent.model);
+            c.add(unix, &delta);
+            (delta.tokens_before, delta.tokens_after)
+        };
         recent::display_method_into(r.method, &mut recent.method);
         recent::display_path_into(r.path, &mut recent.path);
         recent.at_unix_ms = at_ms;
@@ -251,9 +291,16 @@ impl Stats {
         self.dirty.store(true, Ordering::Release);
     }
 
+    /// The counts with every request counted so far in their totals.
+    fn folded(&self) -> Option<std::sync::MutexGuard<'_, Counts>> {
+        let mut c = self.counts.lock().ok()?;
+        c.fold();
+        Some(c)
+    }
+
     /// This run's and lifetime totals.
     pub fn snapshot(&self) -> (Totals, Totals) {
-        let Ok(c) = self.counts.lock() else {
+        let Some(c) = self.folded() else {
             return Default::default();
         };
         let mut life = c.base.totals.clone();
@@ -265,7 +312,7 @@ impl Stats {
     /// Lifetime totals and history: the file as last seen plus what this process has not
     /// written yet.
     pub fn ledger(&self) -> Ledger {
-        let Ok(c) = self.counts.lock() else {
+        let Some(c) = self.folded() else {
             return Ledger::default();
         };
         let mut l = c.base.clone();
@@ -276,14 +323,14 @@ impl Stats {
 
     /// From now on, also count what the team's shared totals have not been sent yet.
     pub fn share_with_team(&self) {
-        if let Ok(mut c) = self.counts.lock() {
+        if let Some(mut c) = self.folded() {
             c.team.get_or_insert_with(Ledger::default);
         }
     }
 
     /// What the team's shared totals have not been sent yet, emptied (empty when not shared).
     pub fn take_team_pending(&self) -> Ledger {
-        let Ok(mut c) = self.counts.lock() else {
+        let Some(mut c) = self.folded() else {
             return Ledger::default();
         };
         c.team.as_mut().map(std::mem::take).unwrap_or_default()
@@ -291,7 +338,7 @@ impl Stats {
 
     /// A copy of what the team's shared totals have not been sent yet.
     pub fn team_pending(&self) -> Ledger {
-        let Ok(c) = self.counts.lock() else {
+        let Some(c) = self.folded() else {
             return Ledger::default();
         };
         c.team.clone().unwrap_or_default()
@@ -354,13 +401,13 @@ impl Stats {
             self.follow_other_writers(&path);
             return;
         }
-        let delta = match self.counts.lock() {
-            Ok(mut c) => {
+        let delta = match self.folded() {
+            Some(mut c) => {
                 let d = std::mem::take(&mut c.pending);
                 c.flushing = d.clone();
                 d
             }
-            Err(_) => return,
+            None => return,
         };
         let result = persist::merge_into(&path, &delta, persist::now_unix());
         let Ok(mut c) = self.counts.lock() else {

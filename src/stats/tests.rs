@@ -153,35 +153,88 @@ fn summary_prices_today_week_and_lifetime() {
 }
 
 #[test]
-fn requests_without_blocks_add_what_their_full_totals_add() {
-    let usage = crate::usage::Usage {
-        input: 21,
-        output: 9,
-        cache_read: 4,
-        cache_creation: 2,
-    };
-    for failed in [false, true] {
-        let r = RequestRecord {
-            failed,
-            usage,
-            ..request(&[], "claude-sonnet-4-5")
+fn plain_requests_counted_in_runs_add_what_each_adds_on_its_own() {
+    // Plain requests of several models and hours, with blocked and token-carrying ones between
+    // them, near the model cap, team sharing switched on midway, and reads between: the stats
+    // must equal adding each request's full totals one by one, in order.
+    let blocks = [block(500, 50)];
+    let hour = 3_600_000u64;
+    let t0 = 1_700_000_000_000u64;
+    let mut seq: Vec<(RequestRecord<'static>, u64)> = Vec::new();
+    let names: Vec<&'static str> = (0..totals::MAX_MODELS + 4)
+        .map(|i| &*Box::leak(format!("model-{i}").into_boxed_str()))
+        .collect();
+    let blocks: &'static [BlockReport] = Box::leak(Box::new(blocks));
+    // One name short of the cap, a plain request of a new model, then a blocked request of
+    // another new one: the plain one was first, so it keeps its name and the other is `other`.
+    for name in &names[..totals::MAX_MODELS - 1] {
+        seq.push((request(&[], name), t0));
+    }
+    seq.push((request(&[], "late-plain"), t0 + 1));
+    seq.push((request(blocks, "late-blocked"), t0 + 2));
+    for (i, name) in names.iter().enumerate() {
+        let usage = crate::usage::Usage {
+            input: 20 + i as u64,
+            output: 9,
+            cache_read: i as u64 % 3,
+            cache_creation: 1,
         };
+        let at = t0 + (i as u64 / 7) * hour + i as u64;
+        for k in 0..3 {
+            seq.push((
+                RequestRecord {
+                    failed: k == 1,
+                    usage,
+                    ..request(&[], name)
+                },
+                at + k,
+            ));
+        }
+        if i % 5 == 2 {
+            // A new model in a blocked request between plain ones, as the cap nears.
+            seq.push((request(blocks, names[names.len() - 1 - i % 3]), at + 5));
+        }
+        if i % 9 == 4 {
+            seq.push((
+                RequestRecord {
+                    token: Some("team-a"),
+                    ..request(&[], name)
+                },
+                at + 6,
+            ));
+        }
+        // The same model again in the next hour.
+        seq.push((request(&[], name), at + hour));
+    }
+    let s = Stats::new();
+    let mut run = Totals::default();
+    let mut ledger = Ledger::default();
+    let mut team: Option<Ledger> = None;
+    for (n, (r, at)) in seq.iter().enumerate() {
+        if n == seq.len() / 2 {
+            s.share_with_team();
+            team = Some(Ledger::default());
+        }
+        s.record_at(r, *at);
         let model = totals::model_key(r.model);
-        assert!(matches!(r.delta(&model), Delta::Plain { .. }));
-        // Onto empty totals and onto totals that already hold this model and others.
-        let mut seeded = r.totals(&model);
-        seeded.add(&request(&[block(500, 50)], "gpt-4o").totals("gpt-4o"));
-        for start in [Totals::default(), seeded] {
-            let (mut plain, mut full) = (start.clone(), start);
-            r.delta(&model).add_to(&mut plain);
-            full.add(&r.totals(&model));
-            assert_eq!(plain, full);
-            let (mut hp, mut hf) = (history::History::default(), history::History::default());
-            hp.record_with(1_700_000_000, |t| r.delta(&model).add_to(t));
-            hf.record(1_700_000_000, &r.totals(&model));
-            assert_eq!(hp, hf);
+        let d = r.totals(&model);
+        let unix = (*at / 1000) as i64;
+        run.add(&d);
+        ledger.totals.add(&d);
+        ledger.history.record(unix, &d);
+        if let Some(t) = team.as_mut() {
+            t.totals.add(&d);
+            t.history.record(unix, &d);
+        }
+        if n % 11 == 0 {
+            assert_eq!(s.snapshot().0, run, "after request {n}");
         }
     }
+    assert_eq!(s.snapshot().0, run);
+    assert_eq!(s.ledger(), ledger);
+    assert_eq!(s.team_pending(), team.unwrap());
+    assert!(run.models.contains_key("late-plain"));
+    assert!(!run.models.contains_key("late-blocked"));
 }
 
 #[test]
