@@ -8,7 +8,8 @@ usage() {
 Usage: scripts/compare-builds.sh [--rounds N] [--seconds S] [--connections C] BINARY...
 
 Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), the load bench's bare Pingora
-passthrough, and each headroom BINARY (copies of target/release/headroom built from the commits
+passthrough on the system allocator (`pingora`) and on mimalloc, headroom's allocator
+(`pingora-mi`), and each headroom BINARY (copies of target/release/headroom built from the commits
 to compare) with the same config (model off, `log.level: warn`), then runs `wrk` with C
 connections for S seconds against each in turn, N rounds, the order rotating each round.
 Prints each path's median req/s and the CPU time its process spent per request (user + system
@@ -49,11 +50,17 @@ bench="$(load_bench "${root}")"
 up="$(free_port)"
 start_answer_nginx "${up}"
 
-names=(pingora)
-ports=("$(free_port)")
-"${bench}" --bare-pingora "127.0.0.1:${ports[0]}" "127.0.0.1:${up}" >"${work}/pingora.log" 2>&1 &
-procs=("$!")
-pids+=("$!")
+names=(pingora pingora-mi)
+ports=("$(free_port)" "$(free_port)")
+procs=()
+for j in 0 1; do
+  allocator=system
+  [[ "${j}" == 1 ]] && allocator=mimalloc
+  LOAD_BARE_ALLOCATOR="${allocator}" "${bench}" --bare-pingora "127.0.0.1:${ports[$j]}" \
+    "127.0.0.1:${up}" >"${work}/${names[$j]}.log" 2>&1 &
+  procs+=("$!")
+  pids+=("$!")
+done
 i=0
 for bin in "${bins[@]}"; do
   [[ -x "${bin}" ]] || { echo "compare-builds: ${bin} is not an executable" >&2; exit 1; }
@@ -111,7 +118,8 @@ rps = {n: med(n, lambda r: float(r[1])) for n in order}
 cpu = {n: med(n, lambda r: float(r[2]) / tck / float(r[4]) * 1e6) for n in order}
 csw = {n: med(n, lambda r: float(r[3]) / float(r[4])) for n in order}
 base = "pingora"
-print("%-22s %7s  %-12s %10s  %-12s %s" % ("path", "req/s", "(vs pingora)", "CPU us/req", "(vs pingora)", "switches/req"))
-for n in sorted(order, key=lambda n: (n != base, n)):
-    print("%-22s %7.0f  %6.3fx       %10.2f  %6.3fx       %.3f" % (n, rps[n], rps[n] / rps[base], cpu[n], cpu[n] / cpu[base], csw[n]))
+mi = "pingora-mi"
+print("%-22s %7s  %-12s %-12s %10s  %-12s %-12s %s" % ("path", "req/s", "(vs pingora)", "(vs -mi)", "CPU us/req", "(vs pingora)", "(vs -mi)", "switches/req"))
+for n in sorted(order, key=lambda n: (n != base, n != mi, n)):
+    print("%-22s %7.0f  %6.3fx       %6.3fx       %10.2f  %6.3fx       %6.3fx       %.3f" % (n, rps[n], rps[n] / rps[base], rps[n] / rps[mi], cpu[n], cpu[n] / cpu[base], cpu[n] / cpu[mi], csw[n]))
 ' "${tck}"

@@ -43,13 +43,7 @@ pub fn check(raw_head: &[u8]) -> Result<(), FramingError> {
         let name = line[..colon].trim_ascii();
         let value = line[colon + 1..].trim_ascii();
         if name.eq_ignore_ascii_case(b"content-length") {
-            // A comma-separated list counts as repeated fields (RFC 9110 §5.3).
-            let commas = memchr::memchr_iter(b',', value).count();
-            lengths += 1 + commas;
-            // `1*DIGIT` only: `+5` or `0x5` parse differently in different servers.
-            if commas == 0 && (value.is_empty() || !value.iter().all(u8::is_ascii_digit)) {
-                return Err(FramingError::InvalidContentLength);
-            }
+            lengths += length_value(value)?;
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             transfer_encoding = true;
         }
@@ -61,6 +55,31 @@ pub fn check(raw_head: &[u8]) -> Result<(), FramingError> {
         return Err(FramingError::RepeatedContentLength);
     }
     Ok(())
+}
+
+/// The same check on a request's parsed fields when it has no `Transfer-Encoding`: the parser
+/// then keeps every `Content-Length` line, in order (it drops one only beside a
+/// `Transfer-Encoding`, where [`check`] must read the raw lines). `lengths`: their values.
+pub fn check_lengths<'a>(lengths: impl Iterator<Item = &'a [u8]>) -> Result<(), FramingError> {
+    let mut n = 0usize;
+    for value in lengths {
+        n += length_value(value.trim_ascii())?;
+    }
+    if n > 1 {
+        return Err(FramingError::RepeatedContentLength);
+    }
+    Ok(())
+}
+
+/// How many lengths one trimmed `Content-Length` value states.
+fn length_value(value: &[u8]) -> Result<usize, FramingError> {
+    // A comma-separated list counts as repeated fields (RFC 9110 §5.3).
+    let commas = value.iter().filter(|&&b| b == b',').count();
+    // `1*DIGIT` only: `+5` or `0x5` parse differently in different servers.
+    if commas == 0 && (value.is_empty() || !value.iter().all(u8::is_ascii_digit)) {
+        return Err(FramingError::InvalidContentLength);
+    }
+    Ok(1 + commas)
 }
 
 #[cfg(test)]
@@ -145,7 +164,41 @@ mod tests {
         Ok(())
     }
 
+    /// The head's fields as Pingora's HTTP/1 parser (httparse) gives them; `None` when it
+    /// refuses the head.
+    fn parsed(head: &[u8]) -> Option<http::HeaderMap> {
+        let mut fields = [httparse::EMPTY_HEADER; 16];
+        let mut req = httparse::Request::new(&mut fields);
+        if !matches!(req.parse(head), Ok(httparse::Status::Complete(_))) {
+            return None;
+        }
+        let mut map = http::HeaderMap::new();
+        for f in req.headers.iter() {
+            map.append(
+                http::HeaderName::from_bytes(f.name.as_bytes()).ok()?,
+                http::HeaderValue::from_bytes(f.value).ok()?,
+            );
+        }
+        Some(map)
+    }
+
     proptest::proptest! {
+        #[test]
+        fn the_parsed_lengths_answer_like_the_raw_lines_without_transfer_encoding(
+            lines in proptest::collection::vec(
+                proptest::string::string_regex(
+                    "(Content-Length|content-length|CONTENT-LENGTH|Host|X-Content-Length|c)[ \t]{0,1}:[ \t]{0,2}[0-9a-z, +\t\x0c]{0,6}[ \t]{0,1}"
+                ).unwrap(),
+                0..6,
+            )
+        ) {
+            let head = format!("POST / HTTP/1.1\r\n{}\r\n\r\n", lines.join("\r\n"));
+            if let Some(map) = parsed(head.as_bytes()) {
+                let values = map.get_all(http::header::CONTENT_LENGTH).iter().map(|v| v.as_bytes());
+                proptest::prop_assert_eq!(check_lengths(values), check(head.as_bytes()));
+            }
+        }
+
         #[test]
         fn skipping_lines_answers_like_reading_every_line(
             lines in proptest::collection::vec(

@@ -155,13 +155,13 @@ impl ProxyHttp for Headroom {
     ) -> Result<bool> {
         let timeouts = &ctx.snapshot.config.timeouts;
         session.set_read_timeout(Some(Duration::from_millis(timeouts.client_read_ms)));
-        if let Some(err) = refuse_ambiguous_framing(session) {
+        let req = session.req_header();
+        let fields = headers::Fields::scan(&req.headers);
+        if let Some(err) = refuse_ambiguous_framing(session, &fields) {
             // The rest of the connection cannot be trusted to start a new request.
             session.set_keepalive(None);
             return answer_error(session, ctx, err).await;
         }
-        let req = session.req_header();
-        let fields = headers::Fields::scan(&req.headers);
         let hints = ProviderHints::from_fields(&fields);
         ctx.route = routes::classify(&req.method, req.uri.path(), hints);
         let query = req.uri.query().unwrap_or("");
@@ -545,10 +545,24 @@ async fn resolve_now(
     tokio::time::timeout(limit, job).await.ok()?.ok()?
 }
 
-/// Refuses requests whose body framing is ambiguous (see [`framing`]).
-fn refuse_ambiguous_framing(session: &Session) -> Option<ProxyError> {
+/// Refuses requests whose body framing is ambiguous (see [`framing`]). Without a
+/// `Transfer-Encoding` the parsed fields hold every `Content-Length`, so the raw lines are read
+/// only beside one.
+fn refuse_ambiguous_framing(session: &Session, fields: &headers::Fields) -> Option<ProxyError> {
     let h1 = session.as_downstream().as_http1()?;
-    let e = framing::check(&h1.get_headers_raw_bytes()).err()?;
+    let verdict = match (fields.transfer_encoding, fields.content_length) {
+        (None, None) => return None,
+        (None, Some(_)) => framing::check_lengths(
+            session
+                .req_header()
+                .headers
+                .get_all(http::header::CONTENT_LENGTH)
+                .iter()
+                .map(|v| v.as_bytes()),
+        ),
+        (Some(_), _) => framing::check(&h1.get_headers_raw_bytes()),
+    };
+    let e = verdict.err()?;
     Some(ProxyError {
         status: 400,
         kind: "invalid_request_error",

@@ -185,9 +185,11 @@ fn split_host_port(raw: &str) -> (&str, Option<u16>) {
             None => (raw, None),
         };
     }
-    match raw.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') => match port.parse() {
-            Ok(p) => (name, Some(p)),
+    // Byte searches: `:` is ASCII, so its byte positions are character boundaries.
+    let bytes = raw.as_bytes();
+    match bytes.iter().rposition(|&b| b == b':') {
+        Some(colon) if !bytes[..colon].contains(&b':') => match raw[colon + 1..].parse() {
+            Ok(p) => (&raw[..colon], Some(p)),
             Err(_) => (raw, Some(0)),
         },
         _ => (raw, None),
