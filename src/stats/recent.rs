@@ -73,7 +73,11 @@ pub fn display_path(path: &str) -> String {
 
 /// [`display_path`] appended to `out` (empty on entry).
 pub fn display_path_into(path: &str, out: &mut String) {
-    let path = path.split('?').next().unwrap_or("");
+    // `?` is ASCII: its byte position is a character boundary.
+    let path = match path.as_bytes().iter().position(|&b| b == b'?') {
+        Some(q) => &path[..q],
+        None => path,
+    };
     // The usual case, a plain path: one copy instead of a char-by-char rebuild.
     if !path.is_empty() && path.len() <= MAX_PATH && path.bytes().all(|b| b.is_ascii_graphic()) {
         out.push_str(path);

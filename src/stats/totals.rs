@@ -266,11 +266,13 @@ pub fn model_key(raw: Option<&str>) -> String {
 
 /// [`model_key`] written into `out` (its buffer reused).
 pub fn model_key_into(raw: Option<&str>, out: &mut String) {
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._:/@".contains(c);
+    let allowed_byte =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b':' | b'/' | b'@');
+    let allowed = |c: char| c.is_ascii() && allowed_byte(c as u8);
     out.clear();
     // The usual case, a clean name: one copy instead of a char-by-char rebuild.
     if let Some(name) = raw.filter(|r| !r.is_empty() && r.len() <= 64) {
-        if name.bytes().all(|b| allowed(char::from(b))) {
+        if name.bytes().all(allowed_byte) {
             out.push_str(name);
             return;
         }
