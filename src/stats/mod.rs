@@ -12,12 +12,14 @@ pub mod persist;
 pub mod query;
 pub mod recent;
 pub mod report;
+mod shard;
 pub mod totals;
 
 use crate::pricing::Pricing;
 use history::{Period, DAY};
 use persist::Ledger;
-use recent::{RecentRequest, Ring};
+use recent::RecentRequest;
+use shard::{PlainRun, Shard};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LazyLock, Mutex};
@@ -45,37 +47,9 @@ pub struct RequestRecord<'a> {
     pub token: Option<&'a str>,
 }
 
-/// Plain requests (no blocks, no gateway token: most of them) of one model in one UTC hour,
-/// counted but not yet added to the totals. Consecutive plain requests nearly always share
-/// both, so each adds a few integers here instead of walking five sets of totals (this run's,
-/// the pending ledger's totals, hour and day, and the team's). Any other request, and every
-/// reader of the totals, adds the run first ([`Counts::fold`]): what anyone reads, and the
-/// order in which models first appear (which decides the capped model list), are the same as
-/// if each request had been added on its own.
-#[derive(Debug, Default)]
-struct PlainRun {
-    model: String,
-    /// A second in the run's hour (its hour and day are the buckets it goes to).
-    unix: i64,
-    requests: u64,
-    failed: u64,
-    usage: crate::usage::Usage,
-}
-
-impl PlainRun {
-    fn add_to(&self, t: &mut Totals) {
-        t.requests += self.requests;
-        t.failed += self.failed;
-        t.upstream_usage.add(&self.usage);
-        let m = t.model_entry(&self.model);
-        m.requests += self.requests;
-        m.upstream_usage.add(&self.usage);
-    }
-}
-
 impl RequestRecord<'_> {
     /// No blocks and no gateway token: it adds only itself, its failure and usage, under its
-    /// model (see [`PlainRun`]).
+    /// model (see [`shard::PlainRun`]).
     fn is_plain(&self) -> bool {
         self.blocks.is_empty() && self.small_blocks == 0 && self.token.is_none()
     }
@@ -139,59 +113,26 @@ struct Counts {
     pending: Ledger,
     /// Counted since the last push to the team's shared totals (`state.redis_url` set).
     team: Option<Ledger>,
-    recent: Ring,
-    /// Plain requests counted but not yet in the totals above.
-    plain: PlainRun,
 }
 
 impl Counts {
-    /// Adds the plain requests counted but not yet in the totals.
-    fn fold(&mut self) {
-        if self.plain.requests == 0 {
+    /// Adds a shard's plain requests to the totals and empties its run.
+    fn take_plain(&mut self, p: &mut PlainRun) {
+        if p.requests == 0 {
             return;
         }
-        let Counts {
-            plain,
-            run,
-            pending,
-            team,
-            ..
-        } = self;
-        plain.add_to(run);
-        plain.add_to(&mut pending.totals);
-        pending.history.record_with(plain.unix, |t| plain.add_to(t));
-        if let Some(team) = team.as_mut() {
-            plain.add_to(&mut team.totals);
-            team.history.record_with(plain.unix, |t| plain.add_to(t));
+        p.add_to(&mut self.run);
+        p.add_to(&mut self.pending.totals);
+        self.pending.history.record_with(p.unix, |t| p.add_to(t));
+        if let Some(team) = self.team.as_mut() {
+            p.add_to(&mut team.totals);
+            team.history.record_with(p.unix, |t| p.add_to(t));
         }
-        plain.requests = 0;
-        plain.failed = 0;
-        plain.usage = Default::default();
-    }
-
-    /// Counts one plain request of `model` at `unix`, adding the run so far first if it was
-    /// another model's or another hour's.
-    fn count_plain(&mut self, model: &str, unix: i64, failed: bool, usage: &crate::usage::Usage) {
-        let hour = Period::Hour.start_of(unix);
-        if self.plain.requests > 0
-            && (Period::Hour.start_of(self.plain.unix) != hour || self.plain.model != model)
-        {
-            self.fold();
-        }
-        let p = &mut self.plain;
-        if p.requests == 0 {
-            p.model.clear();
-            p.model.push_str(model);
-            p.unix = unix;
-        }
-        p.requests += 1;
-        p.failed += u64::from(failed);
-        p.usage.add(usage);
+        p.clear();
     }
 
     /// Adds one request's totals everywhere they count.
     fn add(&mut self, unix: i64, delta: &Totals) {
-        self.fold();
         self.run.add(delta);
         self.pending.totals.add(delta);
         self.pending.history.record(unix, delta);
@@ -217,7 +158,10 @@ struct WriteState {
 
 pub struct Stats {
     started: Instant,
+    /// Lock order: `counts` before any shard.
     counts: Mutex<Counts>,
+    /// Per-thread plain runs and dashboard entries (see [`shard`]).
+    shards: Box<[Shard]>,
     path: Mutex<Option<PathBuf>>,
     /// One flush at a time (the flusher thread and shutdown may race).
     flush_lock: Mutex<()>,
@@ -252,6 +196,7 @@ impl Stats {
         Stats {
             started: Instant::now(),
             counts: Mutex::new(Counts::default()),
+            shards: (0..shard::SHARDS).map(|_| Shard::default()).collect(),
             path: Mutex::new(None),
             flush_lock: Mutex::new(()),
             dirty: AtomicBool::new(false),
@@ -266,35 +211,62 @@ impl Stats {
 
     fn record_at(&self, r: &RequestRecord<'_>, at_ms: u64) {
         let unix = (at_ms / 1000) as i64;
-        let Ok(mut c) = self.counts.lock() else {
+        let order = self.started.elapsed().as_nanos() as u64;
+        let here = &self.shards[shard::index()];
+        let Ok(mut own) = here.lock() else {
             return;
         };
         // The dashboard's entry: the oldest one's text buffers are reused once the ring is full.
-        let mut recent = c.recent.reuse_oldest();
+        let mut recent = own.recent.reuse_oldest();
         totals::model_key_into(r.model, &mut recent.model);
-        let (tokens_before, tokens_after) = if r.is_plain() {
-            c.count_plain(&recent.model, unix, r.failed, &r.usage);
-            (0, 0)
-        } else {
-            let delta = r.totals(&recent.model);
-            c.add(unix, &delta);
-            (delta.tokens_before, delta.tokens_after)
-        };
+        let plain = r.is_plain();
+        let (mut tokens_before, mut tokens_after) = (0, 0);
+        if !plain || !own.plain.takes(&recent.model, unix) {
+            // This thread's run goes into the totals first (keeping the order in which models
+            // first appear), taking the locks in their order.
+            drop(own);
+            let Ok(mut c) = self.counts.lock() else {
+                return;
+            };
+            let Ok(mut again) = here.lock() else {
+                return;
+            };
+            c.take_plain(&mut again.plain);
+            if !plain {
+                let delta = r.totals(&recent.model);
+                c.add(unix, &delta);
+                (tokens_before, tokens_after) = (delta.tokens_before, delta.tokens_after);
+            }
+            own = again;
+        }
+        if plain {
+            own.plain.count(&recent.model, unix, r.failed, &r.usage);
+        }
         recent::display_method_into(r.method, &mut recent.method);
         recent::display_path_into(r.path, &mut recent.path);
         recent.at_unix_ms = at_ms;
+        recent.order = order;
         recent.status = r.status;
         recent.duration_ms = (r.duration.as_secs_f64() * 100_000.0).round() / 100.0;
         recent.tokens_before = tokens_before;
         recent.tokens_after = tokens_after;
-        c.recent.push(recent);
-        self.dirty.store(true, Ordering::Release);
+        own.recent.push(recent);
+        // Set under the shard's lock, so a flush that cleared it either took this request or
+        // sees it set again. Read first: a flag already set is not written (its cache line
+        // stays shared between the cores).
+        if !self.dirty.load(Ordering::Acquire) {
+            self.dirty.store(true, Ordering::Release);
+        }
     }
 
     /// The counts with every request counted so far in their totals.
     fn folded(&self) -> Option<std::sync::MutexGuard<'_, Counts>> {
         let mut c = self.counts.lock().ok()?;
-        c.fold();
+        for shard in self.shards.iter() {
+            if let Ok(mut s) = shard.lock() {
+                c.take_plain(&mut s.plain);
+            }
+        }
         Some(c)
     }
 
@@ -346,10 +318,16 @@ impl Stats {
 
     /// The last requests served, newest first.
     pub fn recent(&self) -> Vec<RecentRequest> {
-        self.counts
-            .lock()
-            .map(|c| c.recent.newest_first())
-            .unwrap_or_default()
+        let mut all = Vec::new();
+        for shard in self.shards.iter() {
+            if let Ok(s) = shard.lock() {
+                // Newest first within a shard, so the stable sort keeps ties in that order.
+                all.extend(s.recent.iter().rev().cloned());
+            }
+        }
+        all.sort_by(|a, b| b.order.cmp(&a.order));
+        all.truncate(recent::RECENT);
+        all
     }
 
     pub fn uptime(&self) -> Duration {

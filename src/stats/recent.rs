@@ -14,6 +14,10 @@ const MAX_PATH: usize = 120;
 #[derive(Debug, Default, Clone, Serialize, PartialEq)]
 pub struct RecentRequest {
     pub at_unix_ms: u64,
+    /// When it was recorded, on the process's monotonic clock (ns): the dashboard's order
+    /// across the recording threads, unmoved by wall-clock steps.
+    #[serde(skip)]
+    pub order: u64,
     pub method: String,
     /// Path without the query string, cut to 120 bytes.
     pub path: String,
@@ -48,9 +52,9 @@ impl Ring {
         r
     }
 
-    /// Newest first.
-    pub fn newest_first(&self) -> Vec<RecentRequest> {
-        self.0.iter().rev().cloned().collect()
+    /// Oldest first.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &RecentRequest> {
+        self.0.iter()
     }
 }
 
@@ -107,7 +111,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_the_newest_fifty_newest_first() {
+    fn keeps_the_newest_fifty() {
         let mut ring = Ring::default();
         for i in 0..(RECENT as u64 + 7) {
             ring.push(RecentRequest {
@@ -119,9 +123,10 @@ mod tests {
                 duration_ms: 1.0,
                 tokens_before: 0,
                 tokens_after: 0,
+                order: i,
             });
         }
-        let list = ring.newest_first();
+        let list: Vec<_> = ring.iter().rev().collect();
         assert_eq!(list.len(), RECENT);
         assert_eq!(list[0].at_unix_ms, RECENT as u64 + 6);
         assert_eq!(list[RECENT - 1].at_unix_ms, 7);

@@ -268,3 +268,57 @@ fn reused_dashboard_entries_carry_nothing_of_the_request_they_held() {
         assert_eq!(r.status, 200 + i as u16);
     }
 }
+
+#[test]
+fn requests_recorded_on_many_threads_are_all_read() {
+    // Workers record into their own shards; every reader sees every request: the totals, the
+    // per-model counts, the ledger a flush would write, and the dashboard's newest entries.
+    let s = Stats::new();
+    let blocks = [block(300, 30)];
+    let threads = shard::SHARDS + 4;
+    let per_thread = 200u64;
+    std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (s, blocks) = (&s, &blocks);
+            scope.spawn(move || {
+                for i in 0..per_thread {
+                    let model = if i % 50 < 40 {
+                        "claude-sonnet-4-5"
+                    } else {
+                        "gpt-4o"
+                    };
+                    let r = if i % 25 == 0 {
+                        request(blocks, model)
+                    } else {
+                        RequestRecord {
+                            usage: crate::usage::Usage {
+                                input: 3,
+                                output: 2,
+                                ..Default::default()
+                            },
+                            ..request(&[], model)
+                        }
+                    };
+                    s.record(&r);
+                    if t == 0 && i % 40 == 0 {
+                        // Reads while the others record never see more than was recorded.
+                        assert!(s.snapshot().0.requests <= threads as u64 * per_thread);
+                    }
+                }
+            });
+        }
+    });
+    let total = threads as u64 * per_thread;
+    let (run, life) = s.snapshot();
+    assert_eq!(run.requests, total);
+    assert_eq!(life.requests, total);
+    assert_eq!(run.models["claude-sonnet-4-5"].requests, total * 4 / 5);
+    assert_eq!(run.models["gpt-4o"].requests, total / 5);
+    let blocked = threads as u64 * per_thread.div_ceil(25);
+    assert_eq!(run.tokens_before, blocked * 300);
+    assert_eq!(run.upstream_usage.input, (total - blocked) * 3);
+    assert_eq!(s.ledger().totals, run);
+    let recent = s.recent();
+    assert_eq!(recent.len(), recent::RECENT);
+    assert!(recent.windows(2).all(|w| w[0].order > w[1].order));
+}
