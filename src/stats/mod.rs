@@ -325,7 +325,7 @@ impl Stats {
                 all.extend(s.recent.iter().rev().cloned());
             }
         }
-        all.sort_by(|a, b| b.order.cmp(&a.order));
+        all.sort_by_key(|r| std::cmp::Reverse(r.order));
         all.truncate(recent::RECENT);
         all
     }
