@@ -116,17 +116,13 @@ fi
 vg="$!"
 pids+=("${vg}")
 
-body='{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}'
 send() {
   local urls=() i
   for ((i = 0; i < $1; i++)); do urls+=("http://127.0.0.1:${proxy_port}/v1/messages"); done
   curl -s -H 'content-type: application/json' -H 'anthropic-version: 2023-06-01' \
-    --data-binary "${body}" "${urls[@]}" | grep -o '"msg_01"' | wc -l
+    --data-binary "${REQUEST}" "${urls[@]}" | grep -o '"msg_01"' | wc -l
 }
-for _ in $(seq 1 600); do
-  curl -s -o /dev/null -X POST "http://127.0.0.1:${proxy_port}/v1/messages" && break
-  sleep 0.2
-done
+wait_for_post "${proxy_port}" 600 0.2
 send 50 >/dev/null
 if [[ "${mode}" == strace ]]; then
   strace -c -f -p "${vg}" -o "${work}/strace.txt" 2>/dev/null &
@@ -141,12 +137,7 @@ if [[ "${mode}" == strace ]]; then
   exit 0
 fi
 if [[ "${mode}" == perf || "${connections}" != 1 ]]; then
-  cat >"${work}/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '${body}'
-wrk.headers["content-type"] = "application/json"
-wrk.headers["anthropic-version"] = "2023-06-01"
-LUA
+  write_post_lua "${work}/post.lua"
   url="http://127.0.0.1:${proxy_port}/v1/messages"
   wrk -t2 -c"${connections}" -d3s -s "${work}/post.lua" "${url}" >/dev/null
   if [[ "${mode}" == perf ]]; then

@@ -74,19 +74,10 @@ for bin in "${bins[@]}"; do
   i=$((i + 1))
 done
 
-body='{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}'
-cat >"${work}/post.lua" <<LUA
-wrk.method = "POST"
-wrk.body = '${body}'
-wrk.headers["content-type"] = "application/json"
-wrk.headers["anthropic-version"] = "2023-06-01"
-LUA
+write_post_lua "${work}/post.lua"
 threads=$(( conns < 2 ? conns : 2 ))
 for j in "${!ports[@]}"; do
-  for _ in $(seq 1 300); do
-    curl -s -o /dev/null -X POST "http://127.0.0.1:${ports[$j]}/v1/messages" && break
-    sleep 0.1
-  done
+  wait_for_post "${ports[$j]}" 300 0.1
   wrk -t"${threads}" -c"${conns}" -d2s -s "${work}/post.lua" "http://127.0.0.1:${ports[$j]}/v1/messages" >/dev/null
 done
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

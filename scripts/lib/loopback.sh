@@ -1,6 +1,7 @@
 # Shared by the measurement scripts (sourced, not run): a scratch directory removed on exit
 # with every process started through it, free loopback ports, the release load bench binary,
-# nginx answering a fixed Anthropic-shaped JSON, and headroom's config for these runs.
+# nginx answering a fixed Anthropic-shaped JSON, headroom's config for these runs, and the small
+# `/v1/messages` POST they all send.
 # shellcheck shell=bash
 
 work="$(mktemp -d)"
@@ -24,6 +25,29 @@ load_bench() {
 }
 
 ANSWER='{"id":"msg_01","type":"message","role":"assistant","model":"claude-sonnet-4-5","content":[{"type":"text","text":"An empty list gives None."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":21,"output_tokens":9,"cache_read_input_tokens":0,"cache_creation_input_tokens":0}}'
+
+# The small `/v1/messages` body every run sends (the load bench's).
+REQUEST='{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}'
+
+# Writes FILE: a wrk script POSTing REQUEST with the headers an Anthropic client sends.
+write_post_lua() {
+  cat >"$1" <<LUA
+wrk.method = "POST"
+wrk.body = '${REQUEST}'
+wrk.headers["content-type"] = "application/json"
+wrk.headers["anthropic-version"] = "2023-06-01"
+LUA
+}
+
+# Waits until 127.0.0.1:PORT answers a POST to /v1/messages: up to TRIES tries, PAUSE seconds
+# apart (then goes on; the run's own requests show what answers).
+wait_for_post() {
+  local port="$1" tries="$2" pause="$3" _
+  for _ in $(seq 1 "${tries}"); do
+    curl -s -o /dev/null -X POST "http://127.0.0.1:${port}/v1/messages" && return 0
+    sleep "${pause}"
+  done
+}
 
 # Starts one nginx worker on 127.0.0.1:PORT answering every request with ANSWER.
 start_answer_nginx() {
