@@ -121,24 +121,24 @@ impl Counts {
         if p.requests == 0 {
             return;
         }
-        p.add_to(&mut self.run);
-        p.add_to(&mut self.pending.totals);
-        self.pending.history.record_with(p.unix, |t| p.add_to(t));
-        if let Some(team) = self.team.as_mut() {
-            p.add_to(&mut team.totals);
-            team.history.record_with(p.unix, |t| p.add_to(t));
-        }
+        self.add_with(p.unix, |t| p.add_to(t));
         p.clear();
     }
 
     /// Adds one request's totals everywhere they count.
     fn add(&mut self, unix: i64, delta: &Totals) {
-        self.run.add(delta);
-        self.pending.totals.add(delta);
-        self.pending.history.record(unix, delta);
+        self.add_with(unix, |t| t.add(delta));
+    }
+
+    /// Applies `add` to every set of totals something recorded at `unix` counts in: this run's,
+    /// the pending ledger's totals and history, and the team's when shared.
+    fn add_with(&mut self, unix: i64, add: impl Fn(&mut Totals)) {
+        add(&mut self.run);
+        add(&mut self.pending.totals);
+        self.pending.history.record_with(unix, &add);
         if let Some(team) = self.team.as_mut() {
-            team.totals.add(delta);
-            team.history.record(unix, delta);
+            add(&mut team.totals);
+            team.history.record_with(unix, &add);
         }
     }
 }
