@@ -7,7 +7,8 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 Usage: scripts/callgrind-requests.sh [--requests N] [--connections N] [--log-level LEVEL]
-                                    [--strace] [--mimalloc] [headroom|pingora|pingora-timeouts]
+                                    [--strace] [--mimalloc] [--cache-sim]
+                                    [headroom|pingora|pingora-timeouts]
 
 Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), then the chosen proxy under
 `valgrind --tool=callgrind` with instrumentation off; warms up with 50 requests, turns
@@ -35,6 +36,10 @@ Options:
                      config's `info` adds the per-request access line)
   --mimalloc         run the bare Pingora passthrough on mimalloc, headroom's allocator (the
                      load bench's `pingora-mi`), so the two differ only in headroom's own work
+  --cache-sim        also simulate the caches and branch predictor (callgrind's --cache-sim
+                     and --branch-sim) and print, per request, the L1 instruction and data
+                     misses and the mispredicted conditional and indirect branches: where CPU
+                     time per request differs by more than the instruction counts do
   --strace           run the proxy natively and count its system calls over the N requests
                      (`strace -c -f` attached after the warm-up) instead of instructions
   --perf             run the proxy natively under `wrk` (32 connections unless --connections
@@ -53,6 +58,7 @@ target=headroom
 level=warn
 mode=callgrind
 bare_allocator=system
+sim=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
@@ -67,6 +73,7 @@ while [[ $# -gt 0 ]]; do
       level="$2"; shift ;;
     --strace) mode=strace ;;
     --mimalloc) bare_allocator=mimalloc ;;
+    --cache-sim) sim=(--cache-sim=yes --branch-sim=yes) ;;
     --perf) mode=perf ;;
     headroom | pingora | pingora-timeouts) target="$1" ;;
     *) echo "callgrind-requests: unknown argument '$1' (see --help)" >&2; exit 2 ;;
@@ -111,7 +118,7 @@ out="${work}/callgrind.out"
 if [[ "${mode}" != callgrind ]]; then
   "${cmd[@]}" >"${work}/proxy.log" 2>&1 &
 else
-  valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="${out}.%p" "${cmd[@]}" >"${work}/valgrind.log" 2>&1 &
+  valgrind --tool=callgrind "${sim[@]}" --instr-atstart=no --callgrind-out-file="${out}.%p" "${cmd[@]}" >"${work}/valgrind.log" 2>&1 &
 fi
 vg="$!"
 pids+=("${vg}")
@@ -171,3 +178,9 @@ total="$(awk '/^summary:/ {print $2}' "${profile}")"
 keep="${root}/target/callgrind-${target}.out"
 cp "${profile}" "${keep}"
 echo "${target}: ${answered} of ${requests} requests answered; $((total / requests)) instructions per request (profile: ${keep})"
+if [[ ${#sim[@]} -gt 0 ]]; then
+  # events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw Bc Bcm Bi Bim
+  awk -v n="${requests}" '/^summary:/ {
+    printf "per request: L1 instruction misses %.0f, L1 data misses %.0f (read) + %.0f (write), conditional branches %.0f (%.0f mispredicted), indirect %.0f (%.0f mispredicted)\n",
+      $5 / n, $6 / n, $7 / n, $11 / n, $12 / n, $13 / n, $14 / n }' "${profile}"
+fi
