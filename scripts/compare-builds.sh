@@ -11,7 +11,9 @@ Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), the load bench'
 passthrough on the system allocator (`pingora`) and on mimalloc, headroom's allocator
 (`pingora-mi`), and each headroom BINARY (copies of target/release/headroom built from the commits
 to compare) with the same config (model off, `log.level: warn`), then runs `wrk` with C
-connections for S seconds against each in turn, N rounds, the order rotating each round.
+connections for S seconds against each in turn, N rounds, the order rotating each round. A
+BINARY is run as `BINARY -c CONFIG`: a script that edits CONFIG and then runs headroom compares
+configs instead of builds. LOAD_BENCH=PATH takes the passthrough from another build.
 Prints each path's median req/s and the CPU time its process spent per request (user + system
 from /proc/PID/stat), both as ratios to bare Pingora, and its context switches per request.
 
