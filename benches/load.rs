@@ -13,7 +13,9 @@
 //! 80 — stop it if unwanted; without nginx the in-process fake upstream stands in, and the
 //! header line says so).
 //! Env: `LOAD_SECONDS` (default 5) per measurement, `LOAD_ROUNDS` (default 3) rounds,
-//! `LOAD_PARTS` (default `load,memory`): `memory` alone measures only the RSS rows.
+//! `LOAD_PARTS` (default `load,memory`): `memory` alone measures only the RSS rows;
+//! `LOAD_HEADROOM_YAML`: config lines added to headroom's (default none: the default config),
+//! e.g. `$'log:\n  level: warn\nmodel:\n  enabled: false'` for the builds comparison's.
 
 #[path = "load/allocator.rs"]
 mod allocator;
@@ -285,7 +287,8 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
     let (mut bare_mi, bare_mi_port) = start_bare("mimalloc");
 
     let port = free_port();
-    let mut proxy = start_proxy(dir, port, up_url, "");
+    let extra = std::env::var("LOAD_HEADROOM_YAML").unwrap_or_default();
+    let mut proxy = start_proxy(dir, port, up_url, &extra);
     let idle_rss = rss_mb(proxy.id());
 
     let body = r#"{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}"#;
@@ -397,7 +400,12 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             via.p99_ms - direct.p99_ms,
         );
     }
-    println!("headroom RSS (default config, learned compressor loaded): idle {idle_rss:.1} MB, peak under load {peak_rss:.1} MB");
+    let config = if extra.is_empty() {
+        "default config, learned compressor loaded"
+    } else {
+        "default config with LOAD_HEADROOM_YAML"
+    };
+    println!("headroom RSS ({config}): idle {idle_rss:.1} MB, peak under load {peak_rss:.1} MB");
     let _ = proxy.kill();
     let _ = proxy.wait();
     for b in [&mut bare, &mut bare_mi] {
