@@ -179,8 +179,9 @@ keep="${root}/target/callgrind-${target}.out"
 cp "${profile}" "${keep}"
 echo "${target}: ${answered} of ${requests} requests answered; $((total / requests)) instructions per request (profile: ${keep})"
 if [[ ${#sim[@]} -gt 0 ]]; then
-  # events: Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw Bc Bcm Bi Bim
-  awk -v n="${requests}" '/^summary:/ {
-    printf "per request: L1 instruction misses %.0f, L1 data misses %.0f (read) + %.0f (write), conditional branches %.0f (%.0f mispredicted), indirect %.0f (%.0f mispredicted)\n",
-      $5 / n, $6 / n, $7 / n, $11 / n, $12 / n, $13 / n, $14 / n }' "${profile}"
+  # Each total by the event name the profile's `events:` line gives it.
+  awk -v n="${requests}" '/^events:/ { for (i = 2; i <= NF; i++) col[$i] = i }
+    /^summary:/ { for (e in col) v[e] = $col[e] / n
+      printf "per request: L1 instruction misses %.0f, L1 data misses %.0f (read) + %.0f (write), conditional branches %.0f (%.0f mispredicted), indirect %.0f (%.0f mispredicted)\n",
+        v["I1mr"], v["D1mr"], v["D1mw"], v["Bc"], v["Bcm"], v["Bi"], v["Bim"] }' "${profile}"
 fi
