@@ -56,6 +56,22 @@ pub fn get_with_token(proxy: &Proxy, path: &str) -> Response {
     request(proxy.port, "GET", path, &[("x-headroom-token", TOKEN)], b"").unwrap()
 }
 
+/// `/stats` as a token holder once `ready` holds (the record is written after the answer went
+/// out, so a client can ask before it lands); after 5 s, whatever it is then.
+pub fn stats_with_token_when(
+    proxy: &Proxy,
+    ready: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let s = get_with_token(proxy, "/stats").json();
+        if ready(&s) || std::time::Instant::now() > deadline {
+            return s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// A counter's value summed over its label sets in a Prometheus text page (0 when absent).
 pub fn metric(page: &str, name: &str) -> f64 {
     page.lines()
