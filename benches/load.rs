@@ -1,7 +1,7 @@
 //! Load benchmark: the same small `/v1/messages` POSTs sent with `wrk` straight to a fast
 //! upstream (nginx), through a bare Pingora passthrough on the system allocator (`pingora`) and
 //! on headroom's allocator, mimalloc (`pingora-mi`), and through headroom, at 1 and 32
-//! connections, in one run with the four paths interleaved round by round (the order rotating
+//! connections, in one run with the paths interleaved round by round (the order rotating
 //! each round). Prints req/s and p50/p99 latency (medians over the rounds), headroom's req/s as
 //! a ratio to both bare Pingoras and to direct, the latency each proxy adds over direct, the CPU time
 //! each proxy process spent per request (user + system, from `/proc/PID/stat`: steadier than
@@ -15,7 +15,10 @@
 //! Env: `LOAD_SECONDS` (default 5) per measurement, `LOAD_ROUNDS` (default 3) rounds,
 //! `LOAD_PARTS` (default `load,memory`): `memory` alone measures only the RSS rows;
 //! `LOAD_HEADROOM_YAML`: config lines added to headroom's (default none: the default config),
-//! e.g. `$'log:\n  level: warn\nmodel:\n  enabled: false'` for the builds comparison's.
+//! e.g. `$'log:\n  level: warn\nmodel:\n  enabled: false'` for the builds comparison's;
+//! `LOAD_ALSO_YAML`: runs a second headroom (`headroom-b`) with these config lines in the same
+//! rounds, and prints its ratios to bare Pingora and to the first: two configs compared in one
+//! run (runs differ more on this kind of machine than most config changes do).
 
 #[path = "load/allocator.rs"]
 mod allocator;
@@ -290,6 +293,14 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
     let extra = std::env::var("LOAD_HEADROOM_YAML").unwrap_or_default();
     let mut proxy = start_proxy(dir, port, up_url, &extra);
     let idle_rss = rss_mb(proxy.id());
+    // A second headroom in the same rounds, its config lines from LOAD_ALSO_YAML: two configs
+    // compared under the same conditions (each in its own directory: its own stats and log).
+    let also_dir = dir.join("also");
+    let mut also = std::env::var("LOAD_ALSO_YAML").ok().map(|yaml| {
+        std::fs::create_dir_all(&also_dir).expect("the second headroom's directory");
+        let port = free_port();
+        (start_proxy(&also_dir, port, up_url, &yaml), port)
+    });
 
     let body = r#"{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}"#;
     let script = dir.join("post.lua");
@@ -310,27 +321,32 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         "conns", "path", "req/s", "p50 ms", "p99 ms", "errors"
     );
     let mut peak_rss = idle_rss;
-    let paths = [
+    let mut paths = vec![
         ("direct", up.port()),
         ("pingora", bare_port),
         ("pingora-mi", bare_mi_port),
         ("headroom", port),
     ];
+    if let Some((_, p)) = &also {
+        paths.push(("headroom-b", *p));
+    }
     let proxy_pid = |name: &str| match name {
         "pingora" => Some(bare.id()),
         "pingora-mi" => Some(bare_mi.id()),
         "headroom" => Some(proxy.id()),
+        "headroom-b" => also.as_ref().map(|(c, _)| c.id()),
         _ => None,
     };
     for conns in [1u32, 32] {
         // Warm every path (connection pools, page cache) before measuring.
-        for (_, p) in paths {
+        for &(_, p) in &paths {
             wrk(p, conns, 1, &script);
         }
-        let mut runs: [Vec<WrkResult>; 4] = Default::default();
+        let mut runs: Vec<Vec<WrkResult>> = vec![Vec::new(); paths.len()];
         for round in 0..rounds {
             // The order rotates each round, so each path runs in each place of a round equally
-            // often (over a multiple of four rounds) and none always follows the same one.
+            // often (over a multiple of the number of paths in rounds) and none always follows
+            // the same one.
             for k in 0..paths.len() {
                 let i = (k + round) % paths.len();
                 let (name, p) = paths[i];
@@ -357,8 +373,9 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
                 }
             }
         }
-        let [direct, bare_r, bare_mi_r, via] = runs.map(|r| median(&r));
-        for ((name, _), r) in paths.iter().zip([&direct, &bare_r, &bare_mi_r, &via]) {
+        let medians: Vec<WrkResult> = runs.iter().map(|r| median(r)).collect();
+        let (direct, bare_r, bare_mi_r, via) = (medians[0], medians[1], medians[2], medians[3]);
+        for ((name, _), r) in paths.iter().zip(&medians) {
             println!(
                 "{:<6} {:<9} {:>10.0} {:>9.3} {:>9.3} {:>7}",
                 conns, name, r.rps, r.p50_ms, r.p99_ms, r.errors
@@ -372,6 +389,17 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             via.rps / direct.rps,
             bare_r.rps / direct.rps,
         );
+        if let Some(b) = medians.get(4) {
+            println!(
+                "{:<6} {:<9} headroom-b (LOAD_ALSO_YAML): headroom-b/pingora req/s = {:.3}, headroom-b/headroom = {:.3}, CPU per request {:.1} µs (headroom-b/headroom = {:.3})",
+                conns,
+                "ratio",
+                b.rps / bare_r.rps,
+                b.rps / via.rps,
+                b.cpu_us,
+                b.cpu_us / via.cpu_us,
+            );
+        }
         println!(
             "{:<6} {:<9} same allocator: headroom/pingora-mi req/s = {:.3}, pingora-mi/pingora = {:.3}",
             conns,
@@ -408,6 +436,10 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
     println!("headroom RSS ({config}): idle {idle_rss:.1} MB, peak under load {peak_rss:.1} MB");
     let _ = proxy.kill();
     let _ = proxy.wait();
+    if let Some((c, _)) = also.as_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
     for b in [&mut bare, &mut bare_mi] {
         let _ = b.kill();
         let _ = b.wait();

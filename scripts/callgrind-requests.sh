@@ -7,7 +7,7 @@ set -euo pipefail
 usage() {
   cat <<'USAGE'
 Usage: scripts/callgrind-requests.sh [--requests N] [--connections N] [--log-level LEVEL]
-                                    [--strace] [--mimalloc] [--cache-sim]
+                                    [--strace] [--mimalloc] [--cache-sim] [--model]
                                     [headroom|pingora|pingora-timeouts]
 
 Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), then the chosen proxy under
@@ -15,7 +15,8 @@ Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), then the chosen
 instrumentation on for N keep-alive `/v1/messages` POSTs on one connection (curl), and prints
 the instructions counted per request.
 
-  headroom   target/release/headroom, model disabled (the small-request path never runs it)
+  headroom   target/release/headroom, model disabled unless --model (the small-request path
+             never runs it)
   pingora    the load bench's bare Pingora passthrough (`load --bare-pingora`)
   pingora-timeouts
              the same passthrough with headroom's default timeouts set (client body read,
@@ -34,6 +35,8 @@ Options:
                      completed is counted (needs wrk; not with --strace)
   --log-level LEVEL  headroom's `log.level` (default warn, as in the load bench; the default
                      config's `info` adds the per-request access line)
+  --model            keep headroom's learned compressor enabled (the default config's): what
+                     a loaded but unused model costs the small-request path
   --mimalloc         run the bare Pingora passthrough on mimalloc, headroom's allocator (the
                      load bench's `pingora-mi`), so the two differ only in headroom's own work
   --cache-sim        also simulate the caches and branch predictor (callgrind's --cache-sim
@@ -58,6 +61,7 @@ target=headroom
 level=warn
 mode=callgrind
 bare_allocator=system
+model=off
 sim=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -73,6 +77,7 @@ while [[ $# -gt 0 ]]; do
       level="$2"; shift ;;
     --strace) mode=strace ;;
     --mimalloc) bare_allocator=mimalloc ;;
+    --model) model=on ;;
     --cache-sim) sim=(--cache-sim=yes --branch-sim=yes) ;;
     --perf) mode=perf ;;
     headroom | pingora | pingora-timeouts) target="$1" ;;
@@ -104,6 +109,8 @@ case "${target}" in
   headroom)
     write_headroom_config "${work}/headroom.yaml" "${proxy_port}" "${up_port}" "${level}" \
       "${work}/stats.json"
+    # The default config's model section: the learned compressor loaded.
+    if [[ "${model}" == on ]]; then sed -i '/^model:$/,$d' "${work}/headroom.yaml"; fi
     cmd=("${root}/target/release/headroom" -c "${work}/headroom.yaml") ;;
   pingora | pingora-timeouts)
     bench="$(load_bench "${root}")"
