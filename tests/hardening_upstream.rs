@@ -282,7 +282,17 @@ fn upstream_error_answers_reach_the_client_byte_identical_with_their_headers() {
         assert_eq!(r.header("request-id"), Some("req_fake"));
         assert_eq!(r.header("content-type"), Some("application/json"));
     }
-    // The upstream's own errors are answers, not proxy failures.
+    // The upstream's own errors are answers, not proxy failures. Each answer is counted just
+    // after it went out: wait until all four are, so the zero below covers every one of them.
+    let recorded = eventually(Duration::from_secs(5), || {
+        let m = metrics(&proxy);
+        ["500", "529", "429", "400"].iter().all(|status| {
+            let sample =
+                format!(r#"headroom_requests_total{{route="messages",status="{status}"}}"#);
+            metric(&m, &sample) == 1.0
+        })
+    });
+    assert!(recorded, "{}", metrics(&proxy));
     let m = metrics(&proxy);
     assert_eq!(
         metric(

@@ -42,7 +42,14 @@ fn metrics_pass_promtool_and_cover_the_documented_families() {
     let up = FakeUpstream::start();
     let proxy = Proxy::start(&upstreams(&up.url()));
     proxy.post_json("/v1/messages", BODY);
-    let text = proxy.get("/metrics").text();
+    // The request is counted just after its answer went out: wait for it rather than race it.
+    let counted_line = "headroom_requests_total{route=\"messages\",status=\"2xx\"} 1";
+    let mut text = String::new();
+    let counted = support::hardening::eventually(Duration::from_secs(5), || {
+        text = proxy.get("/metrics").text();
+        text.contains(counted_line)
+    });
+    assert!(counted, "{counted_line} never appeared:\n{text}");
     for family in [
         "headroom_requests_total",
         "headroom_request_duration_seconds_bucket",
@@ -56,10 +63,6 @@ fn metrics_pass_promtool_and_cover_the_documented_families() {
     }
     assert!(text.contains("le=\"0.00005\""), "50 µs bucket missing");
     assert!(text.contains("le=\"600\""), "10 min bucket missing");
-    assert!(
-        text.contains("headroom_requests_total{route=\"messages\",status=\"2xx\"} 1"),
-        "{text}"
-    );
     if !require("promtool") {
         return;
     }
@@ -168,7 +171,10 @@ fn kill_9_loses_at_most_one_flush_interval() {
     for _ in 0..5 {
         proxy.post_json("/v1/messages", BODY);
     }
-    // flush_seconds is 1 in test configs: wait past one interval.
+    // Requests are recorded just after their answer went out: wait for all five, then
+    // (flush_seconds is 1 in test configs) past one interval.
+    let s = proxy.stats_when(|s| s["requests"] == 5);
+    assert_eq!(s["requests"], 5, "{s}");
     std::thread::sleep(Duration::from_millis(2500));
     proxy.signal(libc::SIGKILL);
     let _ = proxy.wait_exit(Duration::from_secs(5));

@@ -91,7 +91,12 @@ fn three_instances_killed_with_sigkill_lose_nothing_older_than_one_flush() {
     for (p, n) in proxies.iter().zip(counts) {
         send(p, n);
     }
-    // flush_seconds is 1: after two intervals every instance has written what it counted.
+    // Requests are recorded just after their answer went out: wait until every instance has
+    // recorded its own; flush_seconds is 1: after two intervals each has written them.
+    for (p, n) in proxies.iter().zip(counts) {
+        let s = p.stats_when(|s| s["requests"] == n);
+        assert_eq!(s["requests"], n, "{s}");
+    }
     std::thread::sleep(Duration::from_millis(2500));
     for p in &proxies {
         p.signal(libc::SIGKILL);
@@ -117,6 +122,9 @@ fn history_survives_kill_9_and_restart_and_serves_json_and_csv() {
     let path = state.path().join("stats.json");
     let first = proxy_on(&path, &up);
     send(&first, 4);
+    // Recorded just after each answer went out; written within a flush interval (1 s) after.
+    let s = first.stats_when(|s| s["requests"] == 4);
+    assert_eq!(s["requests"], 4, "{s}");
     std::thread::sleep(Duration::from_millis(2500));
     first.signal(libc::SIGKILL);
     drop(first);

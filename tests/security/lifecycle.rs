@@ -178,6 +178,9 @@ fn batched_access_lines_are_written_before_a_reload_and_at_shutdown() {
     for _ in 0..20 {
         assert_eq!(p.post_json("/v1/messages", body()).status, 200);
     }
+    // Each line is made just after its answer went out: let the last one be made (and wait in
+    // the batch) before the reload comes.
+    assert!(p.settled(), "{}", p.get("/health?verbose=1").text());
     p.signal(libc::SIGHUP);
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut log = read(&p);
@@ -210,6 +213,9 @@ fn access_lines_follow_the_log_level_across_reloads() {
             .count()
     };
     let reload_to = |p: &Proxy, level: &str| {
+        // A request's line is made just after its answer went out: let the ones answered so
+        // far be made under the level they were answered at.
+        assert!(p.settled(), "{}", p.get("/health?verbose=1").text());
         let before = p.get("/health?verbose=1").json()["last_reload"].clone();
         std::fs::write(
             &p.config_path,

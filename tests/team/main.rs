@@ -72,6 +72,14 @@ pub fn stats_with_token_when(
     }
 }
 
+/// [`Proxy::settled`] as a token holder: whether, within 5 s, nothing is in flight but the
+/// asking `/health?verbose=1`, so every answered request has been recorded.
+pub fn settled_with_token(proxy: &Proxy) -> bool {
+    headroom_test_support::hardening::eventually(std::time::Duration::from_secs(5), || {
+        get_with_token(proxy, "/health?verbose=1").json()["in_flight"] == 1
+    })
+}
+
 /// A counter's value summed over its label sets in a Prometheus text page (0 when absent).
 pub fn metric(page: &str, name: &str) -> f64 {
     page.lines()

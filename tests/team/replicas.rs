@@ -6,6 +6,7 @@
 use super::*;
 use headroom_compress::jsontree::{self, Node};
 use headroom_test_support::agent_session;
+use headroom_test_support::hardening::eventually;
 use headroom_test_support::services::{Balancer, RedisServer};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -83,12 +84,17 @@ fn a_session_across_replicas_stays_byte_identical_and_every_replica_shows_the_te
         let r = post_with_token(t.lb.port, "/v1/messages", body).unwrap();
         assert_eq!(r.status, 200, "turn {n}: {}", r.text());
     }
-    let own: Vec<u64> = t.replicas.iter().map(own_requests).collect();
+    // Each turn is recorded just after its answer went out: wait for all ten.
+    let mut own: Vec<u64> = Vec::new();
+    let counted = eventually(Duration::from_secs(5), || {
+        own = t.replicas.iter().map(own_requests).collect();
+        own.iter().sum::<u64>() == 10
+    });
+    assert!(counted, "the replicas did not record 10 requests: {own:?}");
     assert!(
         own.iter().all(|n| *n >= 3),
         "round robin spreads the turns: {own:?}"
     );
-    assert_eq!(own.iter().sum::<u64>(), 10);
 
     let sent: Vec<Vec<u8>> = t.up.requests().into_iter().map(|r| r.body).collect();
     assert_eq!(sent.len(), 10);
@@ -292,6 +298,14 @@ fn a_replica_dying_mid_load_corrupts_no_request() {
         );
     }
     // Survivors flushed everything they counted; the victim lost at most its last interval.
+    // Their last answers are recorded just after going out: count once they are settled.
+    for p in &t.replicas {
+        assert!(
+            settled_with_token(p),
+            "{}",
+            get_with_token(p, "/health?verbose=1").text()
+        );
+    }
     let survivors: u64 = t.replicas.iter().map(own_requests).sum();
     let upstream = t.up.requests().len() as u64;
     let all = lifetime_everywhere(&t, |l| l["requests"].as_u64().unwrap_or(0) >= survivors);

@@ -151,6 +151,15 @@ impl Proxy {
         }
     }
 
+    /// Whether, within 5 s, nothing is in flight but the asking `/health?verbose=1` itself: every
+    /// request answered before the call has then been through its logging phase (metrics,
+    /// stats record, access line), which runs just after its response goes out.
+    pub fn settled(&self) -> bool {
+        crate::hardening::eventually(Duration::from_secs(5), || {
+            self.get("/health?verbose=1").json()["in_flight"] == 1
+        })
+    }
+
     pub fn get(&self, path: &str) -> Response {
         request(self.port, "GET", path, &[], b"").expect("GET through proxy")
     }
