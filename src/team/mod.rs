@@ -270,9 +270,19 @@ impl Team {
         let mut wanted = vec![Bucket::Lifetime];
         wanted.extend(hours.iter().map(|h| Bucket::Hour(*h)));
         wanted.extend(days.iter().map(|d| Bucket::Day(*d)));
+        // What this replica has not pushed, taken before the read and under the batch lock (a
+        // flush moves the pending counts into a new batch under it): the batch being sent, if
+        // any, and the pending counts, which the next batch id will carry.
+        let (batch, pending, next_id) = {
+            let b = self.batch.lock().ok()?;
+            let next_id = format!("{}:{}", self.replica, b.0 + 1);
+            (b.1.clone(), crate::stats::global().team_pending(), next_id)
+        };
+        let mut ids: Vec<String> = batch.iter().map(|(id, _)| id.clone()).collect();
+        ids.push(next_id);
         let savings = self.savings.clone();
-        let read = self
-            .on_runtime(async move { savings.read(&wanted).await })
+        let (read, applied) = self
+            .on_runtime(async move { savings.read(&wanted, &ids).await })
             .await?
             .ok()?;
         let mut ledger = Ledger::default();
@@ -288,14 +298,8 @@ impl Team {
                 ledger.history.days.insert(day, totals_of(&fields));
             }
         }
-        let mut unpushed = crate::stats::global().team_pending();
-        if let Ok(b) = self.batch.lock() {
-            if let Some((_, buckets)) = &b.1 {
-                unpushed.add(&ledger_of(buckets));
-            }
-        }
         // Unpushed counts are recent, so inside every range read; readers select their range.
-        ledger.add(&unpushed);
+        ledger.add(&not_in_redis(batch.as_ref(), &pending, &applied)?);
         Some(ledger)
     }
 
@@ -423,6 +427,26 @@ fn buckets_of(l: &Ledger) -> BTreeMap<Bucket, Fields> {
     out
 }
 
+/// What of a replica's unpushed counts (the batch being sent, the pending counts that the
+/// next batch id carries) Redis did not hold at the read, given `applied` for those ids in
+/// that order: whatever Redis applied by then is in the read already, so a flush running
+/// meanwhile neither doubles nor drops a replica's counts.
+fn not_in_redis(batch: Option<&Batch>, pending: &Ledger, applied: &[bool]) -> Option<Ledger> {
+    let (batch_applied, pending_applied) = match (batch, applied) {
+        (Some(_), [b, p]) => (*b, *p),
+        (None, [p]) => (true, *p),
+        _ => return None,
+    };
+    let mut out = Ledger::default();
+    if let (Some((_, buckets)), false) = (batch, batch_applied) {
+        out.add(&ledger_of(buckets));
+    }
+    if !pending_applied {
+        out.add(pending);
+    }
+    Some(out)
+}
+
 fn ledger_of(buckets: &BTreeMap<Bucket, Fields>) -> Ledger {
     let mut l = Ledger::default();
     for (b, f) in buckets {
@@ -442,6 +466,32 @@ fn ledger_of(buckets: &BTreeMap<Bucket, Fields>) -> Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_flush_during_a_read_neither_doubles_nor_drops_unpushed_counts() {
+        let with = |requests| {
+            let mut l = Ledger::default();
+            l.totals.requests = requests;
+            l
+        };
+        let sent = with(5);
+        let batch: Batch = ("r:3".into(), buckets_of(&sent));
+        let pending = with(2);
+        let requests = |applied: &[bool], batch: Option<&Batch>| {
+            not_in_redis(batch, &pending, applied).map(|l| l.totals.requests)
+        };
+        // Nothing landed by the read: both are added.
+        assert_eq!(requests(&[false, false], Some(&batch)), Some(7));
+        // The batch landed (Redis counts its 5): only the pending 2.
+        assert_eq!(requests(&[true, false], Some(&batch)), Some(2));
+        // Both landed, the pending counts as the next batch: Redis has everything.
+        assert_eq!(requests(&[true, true], Some(&batch)), Some(0));
+        // No batch in flight; the pending counts went out as the next one, or did not.
+        assert_eq!(requests(&[true], None), Some(0));
+        assert_eq!(requests(&[false], None), Some(2));
+        // Replies that do not match the ids asked: no figure rather than a wrong one.
+        assert_eq!(requests(&[false], Some(&batch)), None);
+    }
 
     #[test]
     fn totals_survive_flattening_model_names_with_dots_included() {

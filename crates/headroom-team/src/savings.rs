@@ -99,14 +99,38 @@ impl SharedSavings {
         }
     }
 
-    /// Every field of each bucket (missing buckets are empty), in one round trip.
-    pub async fn read(&self, buckets: &[Bucket]) -> Result<Vec<Fields>, SharedError> {
+    /// Every field of each bucket (missing buckets are empty), and whether each of
+    /// `batch_ids` was applied, in one round trip and as of one instant (MULTI/EXEC: no batch
+    /// lands between the reads, so a reader adding what Redis does not have yet counts each
+    /// batch exactly once).
+    pub async fn read(
+        &self,
+        buckets: &[Bucket],
+        batch_ids: &[String],
+    ) -> Result<(Vec<Fields>, Vec<bool>), SharedError> {
         let mut pipe = redis::pipe();
+        pipe.atomic();
         for b in buckets {
             pipe.cmd("HGETALL").arg(self.key(*b));
         }
-        let replies = self.redis.pipe(&pipe).await?;
-        Ok(replies.into_iter().map(fields_of).collect())
+        for id in batch_ids {
+            pipe.cmd("EXISTS")
+                .arg(self.redis.key(&["savings", "batch", id]));
+        }
+        let mut replies = self.redis.pipe(&pipe).await?;
+        if replies.len() != buckets.len() + batch_ids.len() {
+            return Err(SharedError::Redis(format!(
+                "{} replies to {} reads",
+                replies.len(),
+                buckets.len() + batch_ids.len()
+            )));
+        }
+        let applied = replies
+            .split_off(buckets.len())
+            .into_iter()
+            .map(|v| matches!(v, Value::Int(n) if n > 0))
+            .collect();
+        Ok((replies.into_iter().map(fields_of).collect(), applied))
     }
 }
 

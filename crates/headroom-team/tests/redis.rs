@@ -193,11 +193,17 @@ async fn savings_batches_from_many_replicas_add_up_and_a_retried_batch_counts_on
     for t in tasks {
         any = Some(t.await.unwrap());
     }
-    let read = any
+    // Read with the batch ids a replica checks: applied ones and one never sent.
+    let ids = ["replica-0:49", "replica-2:0", "replica-1:50"].map(String::from);
+    let (read, applied) = any
         .unwrap()
-        .read(&[Bucket::Lifetime, Bucket::Hour(hour), Bucket::Day(0)])
+        .read(
+            &[Bucket::Lifetime, Bucket::Hour(hour), Bucket::Day(0)],
+            &ids,
+        )
         .await
         .unwrap();
+    assert_eq!(applied, [true, true, false], "which batches Redis holds");
     assert_eq!(
         read[0],
         fields(&[
