@@ -15,8 +15,8 @@ Starts nginx on loopback (a fixed Anthropic-shaped JSON answer), then the chosen
 instrumentation on for N keep-alive `/v1/messages` POSTs on one connection (curl), and prints
 the instructions counted per request.
 
-  headroom   target/release/headroom, model disabled unless --model (the small-request path
-             never runs it)
+  headroom   target/release/headroom (or $HEADROOM_BIN), model disabled unless --model (the
+             small-request path never runs it)
   pingora    the load bench's bare Pingora passthrough (`load --bare-pingora`)
   pingora-timeouts
              the same passthrough with headroom's default timeouts set (client body read,
@@ -24,7 +24,8 @@ the instructions counted per request.
              in the floor, and headroom minus this is what headroom itself adds
   (headroom runs on mimalloc; the passthrough on the system allocator unless --mimalloc)
 
-Build first: `cargo bench --bench load --no-run` (builds both in target/release).
+Build first: `cargo bench --bench load --no-run` (builds both in target/release). HEADROOM_BIN
+and LOAD_BENCH (the load bench binary) take both from another build, e.g. scripts/pgo.sh's.
 Needs valgrind, nginx and curl (and strace for --strace). The callgrind profile is kept for
 callgrind_annotate.
 
@@ -111,7 +112,7 @@ case "${target}" in
       "${work}/stats.json"
     # The default config's model section: the learned compressor loaded.
     if [[ "${model}" == on ]]; then sed -i '/^model:$/,$d' "${work}/headroom.yaml"; fi
-    cmd=("${root}/target/release/headroom" -c "${work}/headroom.yaml") ;;
+    cmd=("${HEADROOM_BIN:-${root}/target/release/headroom}" -c "${work}/headroom.yaml") ;;
   pingora | pingora-timeouts)
     bench="$(load_bench "${root}")"
     [[ -n "${bench}" ]] || { echo "callgrind-requests: build the load bench first (cargo bench --bench load --no-run)" >&2; exit 1; }
