@@ -75,14 +75,9 @@ for allocator in system mimalloc; do
   ports+=("${port}")
 done
 port="$(free_port)"
-cat >"${work}/headroom.yaml" <<CONF
-listen: 127.0.0.1:${port}
-upstreams:
-  anthropic: http://127.0.0.1:${up}
-  openai: http://127.0.0.1:${up}
-stats:
-  path: ${work}/stats.json
-CONF
+# The default config's level and model: `info`, the learned compressor loaded.
+write_headroom_config "${work}/headroom.yaml" "${port}" "${up}" info "${work}/stats.json"
+sed -i '/^model:$/,$d' "${work}/headroom.yaml"
 "${gen}/release/headroom" -c "${work}/headroom.yaml" >"${work}/headroom.log" 2>&1 &
 procs+=("$!")
 pids+=("$!")
