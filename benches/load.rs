@@ -321,25 +321,20 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         "conns", "path", "req/s", "p50 ms", "p99 ms", "errors"
     );
     let mut peak_rss = idle_rss;
+    // Each path: its name, port, and the proxy process whose CPU time is measured.
     let mut paths = vec![
-        ("direct", up.port()),
-        ("pingora", bare_port),
-        ("pingora-mi", bare_mi_port),
-        ("headroom", port),
+        ("direct", up.port(), None),
+        ("pingora", bare_port, Some(bare.id())),
+        ("pingora-mi", bare_mi_port, Some(bare_mi.id())),
+        ("headroom", port, Some(proxy.id())),
     ];
-    if let Some((_, p)) = &also {
-        paths.push(("headroom-b", *p));
-    }
-    let proxy_pid = |name: &str| match name {
-        "pingora" => Some(bare.id()),
-        "pingora-mi" => Some(bare_mi.id()),
-        "headroom" => Some(proxy.id()),
-        "headroom-b" => also.as_ref().map(|(c, _)| c.id()),
-        _ => None,
-    };
+    let also_at = also.as_ref().map(|(c, p)| {
+        paths.push(("headroom-b", *p, Some(c.id())));
+        paths.len() - 1
+    });
     for conns in [1u32, 32] {
         // Warm every path (connection pools, page cache) before measuring.
-        for &(_, p) in &paths {
+        for &(_, p, _) in &paths {
             wrk(p, conns, 1, &script);
         }
         let mut runs: Vec<Vec<WrkResult>> = vec![Vec::new(); paths.len()];
@@ -349,7 +344,7 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             // the same one.
             for k in 0..paths.len() {
                 let i = (k + round) % paths.len();
-                let (name, p) = paths[i];
+                let (name, p, pid) = paths[i];
                 let sampler = (name == "headroom").then(|| {
                     let pid = proxy.id();
                     std::thread::spawn(move || {
@@ -361,7 +356,6 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
                         peak
                     })
                 });
-                let pid = proxy_pid(name);
                 let cpu_before = pid.map(cpu_us);
                 let mut r = wrk(p, conns, seconds, &script);
                 if let (Some(pid), Some(before)) = (pid, cpu_before) {
@@ -375,7 +369,7 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         }
         let medians: Vec<WrkResult> = runs.iter().map(|r| median(r)).collect();
         let (direct, bare_r, bare_mi_r, via) = (medians[0], medians[1], medians[2], medians[3]);
-        for ((name, _), r) in paths.iter().zip(&medians) {
+        for ((name, _, _), r) in paths.iter().zip(&medians) {
             println!(
                 "{:<6} {:<9} {:>10.0} {:>9.3} {:>9.3} {:>7}",
                 conns, name, r.rps, r.p50_ms, r.p99_ms, r.errors
@@ -389,7 +383,7 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             via.rps / direct.rps,
             bare_r.rps / direct.rps,
         );
-        if let Some(b) = medians.get(4) {
+        if let Some(b) = also_at.map(|i| medians[i]) {
             println!(
                 "{:<6} {:<9} headroom-b (LOAD_ALSO_YAML): headroom-b/pingora req/s = {:.3}, headroom-b/headroom = {:.3}, CPU per request {:.1} µs (headroom-b/headroom = {:.3})",
                 conns,

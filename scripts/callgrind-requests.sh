@@ -114,7 +114,7 @@ case "${target}" in
     if [[ "${model}" == on ]]; then sed -i '/^model:$/,$d' "${work}/headroom.yaml"; fi
     cmd=("${HEADROOM_BIN:-${root}/target/release/headroom}" -c "${work}/headroom.yaml") ;;
   pingora | pingora-timeouts)
-    bench="$(load_bench "${root}")"
+    bench="$(load_bench "${root}/target")"
     [[ -n "${bench}" ]] || { echo "callgrind-requests: build the load bench first (cargo bench --bench load --no-run)" >&2; exit 1; }
     cmd=("${bench}" --bare-pingora "127.0.0.1:${proxy_port}" "127.0.0.1:${up_port}")
     [[ "${target}" == pingora-timeouts ]] && cmd+=(--timeouts)

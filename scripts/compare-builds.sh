@@ -47,7 +47,7 @@ done
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=scripts/lib/loopback.sh
 source "${root}/scripts/lib/loopback.sh"
-bench="$(load_bench "${root}")"
+bench="$(load_bench "${root}/target")"
 [[ -n "${bench}" ]] || { echo "compare-builds: build the load bench first (cargo bench --bench load --no-run)" >&2; exit 1; }
 up="$(free_port)"
 start_answer_nginx "${up}"

@@ -47,8 +47,6 @@ fi
 gen="${root}/target/pgo-gen"
 raw="${root}/target/pgo-raw"
 merged="${root}/target/pgo.profdata"
-rm -rf "${raw}"
-mkdir -p "${raw}"
 RUSTFLAGS="-Cprofile-generate=${raw}" CARGO_TARGET_DIR="${gen}" \
   cargo bench --locked --bench load --no-run
 # Build scripts ran instrumented too: only the training below goes into the profile.
@@ -57,10 +55,7 @@ mkdir -p "${raw}"
 
 # shellcheck source=scripts/lib/loopback.sh
 source "${root}/scripts/lib/loopback.sh"
-bench=""
-for f in "${gen}"/release/deps/load-*; do
-  [[ -x "${f}" && "${f}" != *.d && ( -z "${bench}" || "${f}" -nt "${bench}" ) ]] && bench="${f}"
-done
+bench="$(LOAD_BENCH="" load_bench "${gen}")"
 [[ -n "${bench}" ]] || { echo "pgo: the instrumented load bench was not built" >&2; exit 1; }
 up="$(free_port)"
 start_answer_nginx "${up}"

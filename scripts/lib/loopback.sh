@@ -15,7 +15,7 @@ trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# The newest load bench binary under ROOT/target/release/deps (empty when none is built), or
+# The newest load bench binary under TARGET_DIR/release/deps (empty when none is built), or
 # $LOAD_BENCH when set: the bare passthrough from another build (e.g. one with other profile
 # settings, built with CARGO_TARGET_DIR elsewhere).
 load_bench() {
@@ -24,7 +24,7 @@ load_bench() {
     echo "${LOAD_BENCH}"
     return
   fi
-  for f in "$1"/target/release/deps/load-*; do
+  for f in "$1"/release/deps/load-*; do
     [[ -x "${f}" && "${f}" != *.d && ( -z "${found}" || "${f}" -nt "${found}" ) ]] && found="${f}"
   done
   echo "${found}"

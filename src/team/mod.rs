@@ -432,15 +432,12 @@ fn buckets_of(l: &Ledger) -> BTreeMap<Bucket, Fields> {
 /// that order: whatever Redis applied by then is in the read already, so a flush running
 /// meanwhile neither doubles nor drops a replica's counts.
 fn not_in_redis(batch: Option<&Batch>, pending: &Ledger, applied: &[bool]) -> Option<Ledger> {
-    let (batch_applied, pending_applied) = match (batch, applied) {
-        (Some(_), [b, p]) => (*b, *p),
-        (None, [p]) => (true, *p),
+    let (batch_left, pending_applied) = match (batch, applied) {
+        (Some((_, buckets)), [false, p]) => (Some(buckets), *p),
+        (Some(_), [true, p]) | (None, [p]) => (None, *p),
         _ => return None,
     };
-    let mut out = Ledger::default();
-    if let (Some((_, buckets)), false) = (batch, batch_applied) {
-        out.add(&ledger_of(buckets));
-    }
+    let mut out = batch_left.map(ledger_of).unwrap_or_default();
     if !pending_applied {
         out.add(pending);
     }

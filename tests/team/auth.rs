@@ -189,16 +189,22 @@ fn a_valid_token_is_stripped_counted_by_name_and_swapped_for_the_server_side_key
     assert_eq!(got.header("x-api-key"), Some("sk-ant-kept-on-the-gateway"));
     assert_eq!(got.body, body.to_vec(), "the body is untouched");
     // 3. Counted by name in /stats and /metrics; secrets nowhere.
-    // The record lands after the answer went out: wait for it rather than race it.
-    let stats = stats_with_token_when(&proxy, |s| s["auth_tokens"][TOKEN_NAME]["requests"] == 2);
+    // Both are recorded just after their answer went out: read once they are settled.
+    assert!(
+        proxy.settled_with(&[TOKEN_HEADER]),
+        "{}",
+        get_with_token(&proxy, "/health?verbose=1").text()
+    );
+    let stats = get_with_token(&proxy, "/stats").json();
     assert_eq!(stats["auth_tokens"][TOKEN_NAME]["requests"], 2, "{stats}");
     assert!(stats["auth_tokens"].get("bob").is_none(), "{stats}");
-    let line = format!("headroom_token_requests_total{{token=\"{TOKEN_NAME}\"}} 2");
-    let counted = headroom_test_support::hardening::eventually(Duration::from_secs(5), || {
-        get_with_token(&proxy, "/metrics").text().contains(&line)
-    });
     let m = get_with_token(&proxy, "/metrics").text();
-    assert!(counted, "{m}");
+    assert!(
+        m.contains(&format!(
+            "headroom_token_requests_total{{token=\"{TOKEN_NAME}\"}} 2"
+        )),
+        "{m}"
+    );
     for text in [m, stats.to_string(), proxy.stderr()] {
         assert!(
             !text.contains(TOKEN) && !text.contains("sk-ant-kept"),

@@ -14,6 +14,9 @@ use headroom_test_support::{request, Proxy, Response};
 pub const TOKEN: &str = "3f9c2a1e7b6d4c0a9e8f7a6b5c4d3e2f1a0b9c8d";
 pub const TOKEN_NAME: &str = "alice";
 
+/// The gateway token as a request header.
+pub const TOKEN_HEADER: (&str, &str) = ("x-headroom-token", TOKEN);
+
 fn sha256_hex(s: &str) -> String {
     headroom_test_support::sha256_hex(s.as_bytes())
 }
@@ -43,7 +46,7 @@ pub fn post_with_token(port: u16, path: &str, body: &[u8]) -> std::io::Result<Re
         path,
         &[
             ("content-type", "application/json"),
-            ("x-headroom-token", TOKEN),
+            TOKEN_HEADER,
             ("x-api-key", "sk-ant-client-own-key"),
             ("anthropic-version", "2023-06-01"),
         ],
@@ -53,31 +56,7 @@ pub fn post_with_token(port: u16, path: &str, body: &[u8]) -> std::io::Result<Re
 
 /// `GET path` on a replica as a token holder.
 pub fn get_with_token(proxy: &Proxy, path: &str) -> Response {
-    request(proxy.port, "GET", path, &[("x-headroom-token", TOKEN)], b"").unwrap()
-}
-
-/// `/stats` as a token holder once `ready` holds (the record is written after the answer went
-/// out, so a client can ask before it lands); after 5 s, whatever it is then.
-pub fn stats_with_token_when(
-    proxy: &Proxy,
-    ready: impl Fn(&serde_json::Value) -> bool,
-) -> serde_json::Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
-        let s = get_with_token(proxy, "/stats").json();
-        if ready(&s) || std::time::Instant::now() > deadline {
-            return s;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
-}
-
-/// [`Proxy::settled`] as a token holder: whether, within 5 s, nothing is in flight but the
-/// asking `/health?verbose=1`, so every answered request has been recorded.
-pub fn settled_with_token(proxy: &Proxy) -> bool {
-    headroom_test_support::hardening::eventually(std::time::Duration::from_secs(5), || {
-        get_with_token(proxy, "/health?verbose=1").json()["in_flight"] == 1
-    })
+    request(proxy.port, "GET", path, &[TOKEN_HEADER], b"").unwrap()
 }
 
 /// A counter's value summed over its label sets in a Prometheus text page (0 when absent).

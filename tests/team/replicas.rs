@@ -301,7 +301,7 @@ fn a_replica_dying_mid_load_corrupts_no_request() {
     // Their last answers are recorded just after going out: count once they are settled.
     for p in &t.replicas {
         assert!(
-            settled_with_token(p),
+            p.settled_with(&[TOKEN_HEADER]),
             "{}",
             get_with_token(p, "/health?verbose=1").text()
         );

@@ -155,8 +155,14 @@ impl Proxy {
     /// request answered before the call has then been through its logging phase (metrics,
     /// stats record, access line), which runs just after its response goes out.
     pub fn settled(&self) -> bool {
+        self.settled_with(&[])
+    }
+
+    /// [`Proxy::settled`] with `headers` on the probe (e.g. a gateway's token).
+    pub fn settled_with(&self, headers: &[(&str, &str)]) -> bool {
         crate::hardening::eventually(Duration::from_secs(5), || {
-            self.get("/health?verbose=1").json()["in_flight"] == 1
+            request(self.port, "GET", "/health?verbose=1", headers, b"")
+                .is_ok_and(|r| r.json()["in_flight"] == 1)
         })
     }
 
