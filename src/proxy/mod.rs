@@ -83,6 +83,9 @@ pub struct RequestCtx {
     body: Option<BufferedBody>,
     outcome: BodyOutcome,
     tap: UsageTap,
+    /// The response body reached its end: the tap's last bytes are read in the logging phase,
+    /// after the answer has gone out, not before its last chunk is written.
+    answer_ended: bool,
     status: u16,
     injected_key: bool,
     trust: trust::Trust,
@@ -132,6 +135,7 @@ impl ProxyHttp for Headroom {
             body: None,
             outcome: BodyOutcome::default(),
             tap: UsageTap::default(),
+            answer_ended: false,
             status: 0,
             injected_key: false,
             trust: trust::Trust::Untrusted("not assessed"),
@@ -420,9 +424,7 @@ impl ProxyHttp for Headroom {
                     .set(ctx.tap.usage);
             }
         }
-        if end_of_stream {
-            ctx.tap.finish();
-        }
+        ctx.answer_ended |= end_of_stream;
         Ok(None)
     }
 
@@ -508,6 +510,9 @@ impl ProxyHttp for Headroom {
                 .response_written()
                 .map(|r| r.status.as_u16())
                 .unwrap_or(0);
+        }
+        if ctx.answer_ended {
+            ctx.tap.finish();
         }
         if let Some(live) = &ctx.live {
             live.finish();
