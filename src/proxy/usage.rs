@@ -160,7 +160,8 @@ impl UsageTap {
         }
     }
 
-    /// Call at end of body.
+    /// Call once the body has ended (the proxy does in its logging phase, after the answer has
+    /// gone out: a JSON answer is read whole here).
     pub fn finish(&mut self) {
         match std::mem::replace(&mut self.mode, Mode::Off) {
             Mode::Json(buf, enc) => {
