@@ -17,13 +17,11 @@ use pingora_core::protocols::{
     TimingDigest, UniqueID, UniqueIDType,
 };
 use pingora_core::server::ShutdownWatch;
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, LazyLock, RwLock};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -97,8 +95,7 @@ pub struct HeaderDeadline {
     refusal: Vec<u8>,
     refusal_sent: usize,
     /// Set by [`request_finished`] when the proxy is done with the current request.
-    finished: Arc<AtomicBool>,
-    peer: Option<SocketAddr>,
+    finished: AtomicBool,
 }
 
 impl std::fmt::Debug for HeaderDeadline {
@@ -111,23 +108,14 @@ impl std::fmt::Debug for HeaderDeadline {
             .field("armed", &self.sleep.is_some())
             .field("seen_bytes", &self.seen_bytes)
             .field("seen_lines", &self.seen_lines)
-            .field("peer", &self.peer)
             .finish_non_exhaustive()
     }
 }
 
 impl HeaderDeadline {
     pub fn new(inner: Stream, limit: Duration) -> HeaderDeadline {
-        let finished = Arc::new(AtomicBool::new(false));
-        let peer = inner
-            .get_socket_digest()
-            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
-        if let (Some(peer), Ok(mut map)) = (peer, CONNECTIONS.write()) {
-            map.insert(peer, finished.clone());
-        }
         HeaderDeadline {
-            finished,
-            peer,
+            finished: AtomicBool::new(false),
             inner,
             limit,
             phase: Phase::Headers,
@@ -333,37 +321,17 @@ impl AsyncWrite for HeaderDeadline {
     }
 }
 
-/// Connections waiting to be told that their request is over, by client address. Requests only
-/// read it (a shared lock); connections opening and closing write it.
-/// Keyed by a per-process random seed (foldhash), not SipHash: one lookup per request, and
-/// client addresses still cannot be chosen to collide.
-static CONNECTIONS: LazyLock<RwLock<ConnectionMap>> =
-    LazyLock::new(|| RwLock::new(HashMap::default()));
-
-type ConnectionMap = HashMap<SocketAddr, Arc<AtomicBool>, foldhash::fast::RandomState>;
-
 /// Called when a request has been answered in full: the connection's next read starts the
-/// header deadline for the next request (keep-alive idle time counts against it).
-pub fn request_finished(peer: SocketAddr) {
-    if let Ok(map) = CONNECTIONS.read() {
-        if let Some(flag) = map.get(&peer) {
-            flag.store(true, Ordering::Release);
-        }
-    }
-}
-
-impl Drop for HeaderDeadline {
-    fn drop(&mut self) {
-        if let Some(peer) = self.peer {
-            if let Ok(mut map) = CONNECTIONS.write() {
-                if map
-                    .get(&peer)
-                    .is_some_and(|f| Arc::ptr_eq(f, &self.finished))
-                {
-                    map.remove(&peer);
-                }
-            }
-        }
+/// header deadline for the next request (keep-alive idle time counts against it). The guard is
+/// the session's own stream (the outermost layer: [`GuardedHttp`] wraps what was accepted), so
+/// it is reached without a lookup or a lock the workers share.
+pub fn request_finished(session: &pingora_proxy::Session) {
+    let guard = session
+        .as_downstream()
+        .stream()
+        .and_then(|s| (**s).as_any().downcast_ref::<HeaderDeadline>());
+    if let Some(g) = guard {
+        g.finished.store(true, Ordering::Release);
     }
 }
 

@@ -518,9 +518,7 @@ impl ProxyHttp for Headroom {
             live.finish();
         }
         crate::observe::request_done(&ctx.finished(session.req_header(), e));
-        if let Some(peer) = session.client_addr().and_then(|a| a.as_inet()) {
-            connection::request_finished(*peer);
-        }
+        connection::request_finished(session);
     }
 }
 
