@@ -247,7 +247,9 @@ impl ProxyHttp for Headroom {
             }
             route => {
                 let query = session.req_header().uri.query().unwrap_or("").to_string();
-                ctx.status = local::respond(session, route, &query, &self.shared).await?;
+                // Boxed, like the error answers: the proxied requests' future stays small.
+                let answer = Box::pin(local::respond(session, route, &query, &self.shared));
+                ctx.status = answer.await?;
                 Ok(true)
             }
         }
@@ -523,18 +525,23 @@ impl ProxyHttp for Headroom {
 }
 
 /// The one way the proxy answers an error itself: sets the status, counts the error, sends
-/// the body in the route's provider's shape.
-async fn answer_error(
-    session: &mut Session,
-    ctx: &mut RequestCtx,
+/// the body in the route's provider's shape. Out of line and boxed: the request path's own
+/// code and future stay small for the requests that pass.
+#[cold]
+#[inline(never)]
+fn answer_error<'a>(
+    session: &'a mut Session,
+    ctx: &'a mut RequestCtx,
     err: ProxyError,
-) -> Result<bool> {
-    ctx.status = err.status;
-    crate::metrics::REQUEST_ERRORS
-        .with_label_values(&[error_kind(err.status)])
-        .inc();
-    local::respond_error(session, &err, ctx.upstream_kind()).await?;
-    Ok(true)
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<bool>> + Send + 'a>> {
+    Box::pin(async move {
+        ctx.status = err.status;
+        crate::metrics::REQUEST_ERRORS
+            .with_label_values(&[error_kind(err.status)])
+            .inc();
+        local::respond_error(session, &err, ctx.upstream_kind()).await?;
+        Ok(true)
+    })
 }
 
 /// The upstream has never resolved (offline at start, say): try again now, on the blocking pool,
