@@ -36,6 +36,10 @@ cargo fmt --all --check
 say "cargo clippy --workspace --all-targets --locked -- -D warnings"
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
+# cargo-deny reads every platform's crates offline; a build fetches only this one's.
+say "cargo fetch --locked"
+cargo fetch --locked --quiet
+
 db_dir="${CARGO_HOME:-$HOME/.cargo}/advisory-dbs"
 have_db() { compgen -G "$db_dir/*/crates" >/dev/null 2>&1; }
 if ! have_db; then
