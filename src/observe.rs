@@ -45,8 +45,14 @@ pub fn request_done(r: &Finished<'_>) {
     let route = r.route;
     let status = r.status;
     let elapsed = r.elapsed;
-    metrics::count_request(route, status_label(status));
-    metrics::observe_request_duration(route, elapsed.as_secs_f64());
+    let usage = r.usage;
+    let by_kind = [
+        usage.input,
+        usage.output,
+        usage.cache_read,
+        usage.cache_creation,
+    ];
+    metrics::request_done(route, status_label(status), elapsed.as_secs_f64(), by_kind);
 
     let blocks = r.blocks;
     let small_blocks = r.small_blocks;
@@ -80,18 +86,6 @@ pub fn request_done(r: &Finished<'_>) {
         metrics::COMPRESSION_FAILURES
             .with_label_values(&["oversize"])
             .inc();
-    }
-    let usage = r.usage;
-    let by_kind = [
-        usage.input,
-        usage.output,
-        usage.cache_read,
-        usage.cache_creation,
-    ];
-    for (counter, v) in metrics::USAGE_BY_KIND.iter().zip(by_kind) {
-        if v > 0 {
-            counter.inc_by(v);
-        }
     }
     if r.bypassed {
         metrics::BYPASSED.inc();

@@ -11,8 +11,8 @@ use crate::model::Device;
 use crate::upstream::{Upstream, UpstreamUrl};
 use arc_swap::ArcSwap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Instant, SystemTime};
 use tokio::sync::Semaphore;
 
@@ -140,7 +140,7 @@ pub struct Shared {
     /// `ANTHROPIC_API_KEY`, read once at start; injected only where the config says so.
     pub api_key: Option<String>,
     pub last_reload: Mutex<Option<ReloadStatus>>,
-    in_flight: AtomicUsize,
+    in_flight: InFlightCounts,
     /// Responses still streaming, so a shutdown that cuts them records their usage.
     pub streams: crate::usage::OpenStreams,
     /// Originals of compressed blocks. Opened once, even with retrieval off: a reload keeps the
@@ -186,7 +186,7 @@ impl Shared {
                 .ok()
                 .filter(|k| !k.trim().is_empty()),
             last_reload: Mutex::new(None),
-            in_flight: AtomicUsize::new(0),
+            in_flight: InFlightCounts::default(),
             streams: crate::usage::OpenStreams::default(),
             team: team_cell,
             draining: AtomicBool::new(false),
@@ -212,22 +212,76 @@ impl Shared {
 
     /// Requests currently being handled.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Acquire)
+        let slots = self
+            .in_flight
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let n: isize = slots.iter().map(|s| s.0.load(Ordering::Acquire)).sum();
+        n.max(0) as usize
     }
 
     /// Counts a request as in flight until the guard drops.
-    pub fn enter(self: &Arc<Self>) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        InFlight(self.clone())
+    pub fn enter(&self) -> InFlight {
+        let counts = &self.in_flight;
+        let slot = THREAD_SLOT.with(|mine| {
+            let mut mine = mine.borrow_mut();
+            match &*mine {
+                Some((id, slot)) if *id == counts.id => slot.clone(),
+                _ => {
+                    let slot = Arc::new(Slot::default());
+                    counts
+                        .slots
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .push(slot.clone());
+                    *mine = Some((counts.id, slot.clone()));
+                    slot
+                }
+            }
+        });
+        slot.0.fetch_add(1, Ordering::AcqRel);
+        InFlight(slot)
     }
 }
 
+/// Requests in flight, counted per thread: one count both workers added to and took from on
+/// every request moved its cache line between the cores twice a request. A guard takes from
+/// the count it added to, wherever it drops, so each count is never below zero and their sum
+/// is the number in flight.
+struct InFlightCounts {
+    /// Tells this process state's counts from another's (tests run several).
+    id: u64,
+    slots: Mutex<Vec<Arc<Slot>>>,
+}
+
+impl Default for InFlightCounts {
+    fn default() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        InFlightCounts {
+            id: NEXT.fetch_add(1, Ordering::Relaxed),
+            slots: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// One thread's count, on cache lines of its own.
+#[repr(align(128))]
+#[derive(Default)]
+struct Slot(AtomicIsize);
+
+thread_local! {
+    /// The count this thread adds to, and whose it is.
+    static THREAD_SLOT: std::cell::RefCell<Option<(u64, Arc<Slot>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// Held by each request's context; shutdown waits until none are left.
-pub struct InFlight(Arc<Shared>);
+pub struct InFlight(Arc<Slot>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.0 .0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -243,6 +297,36 @@ mod tests {
         c.compression.min_tokens = min_tokens;
         c.log.level = level.into();
         c
+    }
+
+    #[test]
+    fn in_flight_counts_guards_across_threads_and_keeps_process_states_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = |sub: &str| {
+            let mut c = config(300, "info");
+            c.retrieval.path = Some(dir.path().join(sub));
+            Shared::new(Snapshot::build(c, None).unwrap(), None)
+        };
+        let (a, b) = (shared("a"), shared("b"));
+        let here = [a.enter(), a.enter()];
+        let other = b.enter();
+        // Taken on other threads; one of this thread's guards dropped there.
+        let [kept, moved] = here;
+        let (from_there, a2) = (a.clone(), a.clone());
+        let theirs = std::thread::spawn(move || {
+            drop(moved);
+            (from_there.enter(), from_there.enter())
+        })
+        .join()
+        .unwrap();
+        assert_eq!((a2.in_flight(), b.in_flight()), (3, 1));
+        let again = a.enter();
+        assert_eq!(a.in_flight(), 4);
+        drop(theirs);
+        drop((kept, other));
+        assert_eq!((a.in_flight(), b.in_flight()), (1, 0));
+        drop(again);
+        assert_eq!(a.in_flight(), 0);
     }
 
     #[test]

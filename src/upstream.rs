@@ -3,8 +3,9 @@
 //! Must never: resolve DNS on a request path (Pingora's `HttpPeer::new` resolves with blocking
 //! DNS and panics on failure, so peers are built from socket addresses resolved here).
 
+use arc_swap::ArcSwapOption;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// An upstream base URL: `http(s)://host[:port][/base/path]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +138,10 @@ pub struct Upstream {
     pub url: UpstreamUrl,
     /// The `Host` header value sent upstream, built once (`None` if it is not a valid value).
     pub host_value: Option<http::HeaderValue>,
-    addrs: Arc<RwLock<Vec<SocketAddr>>>,
+    /// The address connections go to, chosen when the host resolves. Read on every request
+    /// without a lock: a read lock both workers took moved its cache line between the cores
+    /// twice a request.
+    addr: Arc<ArcSwapOption<SocketAddr>>,
 }
 
 impl Upstream {
@@ -147,7 +151,7 @@ impl Upstream {
             name,
             host_value,
             url,
-            addrs: Arc::new(RwLock::new(Vec::new())),
+            addr: Arc::new(ArcSwapOption::empty()),
         };
         up.refresh();
         up
@@ -166,20 +170,15 @@ impl Upstream {
         if found.is_empty() {
             return false;
         }
-        if let Ok(mut a) = self.addrs.write() {
-            *a = found;
-        }
+        // Prefer IPv4 where both exist: laptops on broken IPv6 networks are common.
+        let chosen = found.iter().find(|a| a.is_ipv4()).unwrap_or(&found[0]);
+        self.addr.store(Some(Arc::new(*chosen)));
         true
     }
 
     /// An address to connect to, if the host has ever resolved.
     pub fn addr(&self) -> Option<SocketAddr> {
-        let a = self.addrs.read().ok()?;
-        // Prefer IPv4 where both exist: laptops on broken IPv6 networks are common.
-        a.iter()
-            .find(|a| a.is_ipv4())
-            .or_else(|| a.first())
-            .copied()
+        self.addr.load().as_deref().copied()
     }
 }
 

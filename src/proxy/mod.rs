@@ -4,6 +4,7 @@
 //! Must never: log header values or prompt text; alter a response; forward a request body that
 //! differs from the client's except by intended compression.
 
+mod admit;
 pub mod body;
 pub mod connection;
 mod errors;
@@ -23,6 +24,7 @@ mod usage_answer;
 mod usage_json;
 
 use crate::state::{InFlight, Shared, Snapshot};
+use admit::Next;
 use async_trait::async_trait;
 use body::{BodyOutcome, BufferedBody, Step};
 use bytes::Bytes;
@@ -32,8 +34,7 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error, ErrorType, Result};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use plan::{plan_body, BodyPlan};
-use routes::{ProviderHints, Route, UpstreamKind};
+use routes::{Route, UpstreamKind};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use usage::UsageTap;
@@ -53,24 +54,6 @@ impl Headroom {
             shared,
             connector: pingora_core::connectors::http::Connector::new(None),
         }
-    }
-
-    /// Whether this request is a served exchange (see [`served`]): the retrieval tool is on,
-    /// retrieval is enabled, and the body has an exact length (it is read before the upstream
-    /// request goes out). `None`: the normal path.
-    fn served_plan(&self, fields: &headers::Fields<'_>, ctx: &RequestCtx) -> Option<served::Plan> {
-        let r = &ctx.snapshot.config.retrieval;
-        if !(r.enabled && r.tool && r.max_rounds > 0) {
-            return None;
-        }
-        if fields.content_length.is_none() || fields.transfer_encoding.is_some() {
-            return None;
-        }
-        let store = self.shared.originals.clone();
-        Some(served::Plan {
-            store,
-            max_rounds: r.max_rounds as usize,
-        })
     }
 }
 
@@ -151,102 +134,22 @@ impl ProxyHttp for Headroom {
 
     /// Refuses ambiguous framing; classifies the request; decides whether the caller is trusted
     /// (refusing foreign hosts and cross-site browser requests); answers local routes itself;
-    /// plans the body.
+    /// plans the body. The deciding is synchronous ([`Headroom::admit`]): this phase's future,
+    /// which Pingora boxes and moves per request, holds only what the answers await.
     async fn request_filter(
         &self,
         session: &mut Session,
         ctx: &mut Box<RequestCtx>,
     ) -> Result<bool> {
-        let timeouts = &ctx.snapshot.config.timeouts;
-        session.set_read_timeout(Some(Duration::from_millis(timeouts.client_read_ms)));
-        let req = session.req_header();
-        let fields = headers::Fields::scan(&req.headers);
-        if let Some(err) = refuse_ambiguous_framing(session, &fields) {
-            // The rest of the connection cannot be trusted to start a new request.
-            session.set_keepalive(None);
-            return answer_error(session, ctx, err).await;
-        }
-        let hints = ProviderHints::from_fields(&fields);
-        ctx.route = routes::classify(&req.method, req.uri.path(), hints);
-        let query = req.uri.query().unwrap_or("");
-        let open_health = matches!(ctx.route, Route::Live | Route::Ready)
-            || (ctx.route == Route::Health && !local::query_flag(query, "verbose"));
-        let gateway_mode = ctx.snapshot.config.auth.mode != headroom_team::AuthMode::Local;
-        if !open_health {
-            let caller = trust::Caller {
-                peer: session
-                    .client_addr()
-                    .and_then(|a| a.as_inet())
-                    .map(|a| a.ip()),
-                host: headers::text(fields.host)
-                    .or_else(|| req.uri.authority().map(|a| a.as_str())),
-                origin: headers::text(fields.origin),
-                content_type: headers::text(fields.content_type),
-            };
-            let to_provider = matches!(ctx.route, Route::Upstream { .. });
-            match ctx.snapshot.trust.assess(&caller, to_provider) {
-                Ok(t) => ctx.trust = t,
-                // A gateway is reached under names of its own and never injects this machine's
-                // key; its callers prove themselves with tokens instead.
-                Err(_) if gateway_mode => ctx.trust = trust::Trust::Untrusted("gateway caller"),
-                Err(err) => return answer_error(session, ctx, err).await,
+        match self.admit(session, ctx) {
+            Next::Proxy => Ok(false),
+            Next::Refuse(err) => answer_error(session, ctx, err).await,
+            // Boxed: the served exchange's state is large, and inline it made every request's
+            // phase future that big.
+            Next::Serve(format, plan) => {
+                Box::pin(served::run(self, session, ctx, format, plan)).await
             }
-        }
-        match ctx.route {
-            Route::Upstream { kind, format, .. } => {
-                match gateway::admit(&ctx.snapshot.inbound, &fields, kind) {
-                    Ok(a) => ctx.admitted = a,
-                    Err(err) => return answer_error(session, ctx, err).await,
-                }
-                let swapped = ctx
-                    .admitted
-                    .as_ref()
-                    .is_some_and(|a| a.replaces_credentials());
-                if let Some(err) = routes::credential_conflict(kind, &fields) {
-                    if !swapped {
-                        return answer_error(session, ctx, err).await;
-                    }
-                }
-                ctx.client_credentials = fields.has_credentials();
-                ctx.token_header = fields.token.is_some();
-                let bypass = fields.bypass;
-                ctx.bypass_header = bypass.is_some();
-                ctx.bypass =
-                    bypass.is_some_and(|v| matches!(v.as_bytes(), b"1" | b"true" | b"yes"));
-                let format = if ctx.bypass { None } else { format };
-                let min_body = ctx.snapshot.pipeline.config().min_tokens;
-                match plan_body(&fields, &ctx.snapshot.config, format, min_body) {
-                    BodyPlan::Refuse(err) => return answer_error(session, ctx, err).await,
-                    BodyPlan::Buffer(b) => match self.served_plan(&fields, ctx) {
-                        // Boxed: the served exchange's state is large, and inline it made
-                        // every request's phase future (moved by Pingora per request) that big.
-                        Some(plan) => {
-                            return Box::pin(served::run(self, session, ctx, b.format, plan)).await
-                        }
-                        None => ctx.body = Some(b),
-                    },
-                    BodyPlan::Stream { oversize } => ctx.outcome.oversize = oversize,
-                }
-                Ok(false)
-            }
-            route
-                if (route.exposes_data() || !open_health)
-                    && !ctx.trust.is_local()
-                    && !gateway::token_holder(&ctx.snapshot.inbound, &fields) =>
-            {
-                let err = ProxyError {
-                    status: 403,
-                    kind: "permission_error",
-                    message: format!(
-                        "headroom: {} is only served to local clients (from 127.0.0.1 or ::1, \
-                         addressed to this proxy, without a foreign Origin)",
-                        route.label()
-                    ),
-                };
-                answer_error(session, ctx, err).await
-            }
-            route => {
-                let query = session.req_header().uri.query().unwrap_or("").to_string();
+            Next::Local(route, query) => {
                 // Boxed, like the error answers: the proxied requests' future stays small.
                 let answer = Box::pin(local::respond(session, route, &query, &self.shared));
                 ctx.status = answer.await?;
@@ -264,7 +167,8 @@ impl ProxyHttp for Headroom {
         let up = ctx.upstream();
         let addr = match up.addr() {
             Some(a) => Some(a),
-            None => resolve_now(up.clone(), &ctx.snapshot.config.timeouts).await,
+            // Boxed: rare, and its timer would otherwise sit in every request's future.
+            None => Box::pin(resolve_now(up.clone(), &ctx.snapshot.config.timeouts)).await,
         };
         let Some(addr) = addr else {
             // Upstream-sourced, so the client gets a 502 naming the upstream, not a 500.
@@ -365,17 +269,17 @@ impl ProxyHttp for Headroom {
             Step::Complete(all) => {
                 let format = buffered.format;
                 let snap = &ctx.snapshot;
-                *body = Some(
-                    body::rewrite(
-                        all,
-                        format,
-                        snap.pipeline.clone(),
-                        snap.compressions.clone(),
-                        self.shared.originals.clone(),
-                        &mut ctx.outcome,
-                    )
-                    .await,
-                );
+                // Boxed: the compression's state stays out of the phase future every body
+                // chunk of every request builds.
+                let rewrite = Box::pin(body::rewrite(
+                    all,
+                    format,
+                    snap.pipeline.clone(),
+                    snap.compressions.clone(),
+                    self.shared.originals.clone(),
+                    &mut ctx.outcome,
+                ));
+                *body = Some(rewrite.await);
             }
         }
         Ok(())
@@ -553,31 +457,6 @@ async fn resolve_now(
     let limit = Duration::from_millis(t.connect_ms);
     let job = tokio::task::spawn_blocking(move || up.refresh().then(|| up.addr()).flatten());
     tokio::time::timeout(limit, job).await.ok()?.ok()?
-}
-
-/// Refuses requests whose body framing is ambiguous (see [`framing`]). Without a
-/// `Transfer-Encoding` the parsed fields hold every `Content-Length`, so the raw lines are read
-/// only beside one.
-fn refuse_ambiguous_framing(session: &Session, fields: &headers::Fields) -> Option<ProxyError> {
-    let h1 = session.as_downstream().as_http1()?;
-    let verdict = match (fields.transfer_encoding, fields.content_length) {
-        (None, None) => return None,
-        (None, Some(_)) => framing::check_lengths(
-            session
-                .req_header()
-                .headers
-                .get_all(http::header::CONTENT_LENGTH)
-                .iter()
-                .map(|v| v.as_bytes()),
-        ),
-        (Some(_), _) => framing::check(&h1.get_headers_raw_bytes()),
-    };
-    let e = verdict.err()?;
-    Some(ProxyError {
-        status: 400,
-        kind: "invalid_request_error",
-        message: format!("headroom: {e}; refusing an ambiguously framed request"),
-    })
 }
 
 fn error_kind(status: u16) -> &'static str {

@@ -206,9 +206,7 @@ impl Exchange<'_> {
             Err((e, true)) if stale(&e) => self.attempt(&head, body).await.map_err(|(e, _)| e)?,
             Err((e, _)) => return Err(e),
         };
-        crate::metrics::UPSTREAM_DURATION
-            .with_label_values(&[upstream])
-            .observe(started.elapsed().as_secs_f64());
+        crate::metrics::observe_upstream_duration(upstream, started.elapsed().as_secs_f64());
         Ok(Answer { up, header })
     }
 

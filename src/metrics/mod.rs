@@ -1,5 +1,6 @@
-//! Every Prometheus metric the proxy exports, defined in one place. Label values are bounded
-//! sets (routes, statuses classes, compressor names, devices): never paths, models or users.
+//! Every Prometheus metric the proxy exports, defined in one place (those every request writes
+//! in [`per_thread`]). Label values are bounded sets (routes, statuses classes, compressor
+//! names, devices): never paths, models or users.
 
 use prometheus::{
     register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge_vec,
@@ -7,111 +8,9 @@ use prometheus::{
 };
 use std::sync::LazyLock;
 
-/// Buckets from 50 µs to 10 min, roughly ×2.5 apart.
-const DURATION_BUCKETS: &[f64] = &[
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0, 25.0, 60.0, 150.0, 300.0, 600.0,
-];
+mod per_thread;
 
-/// Children of the per-request metrics, remembered per worker thread by their label values.
-/// Those are `&'static str` from bounded sets (routes, status labels, upstream names), so
-/// their address and length find a child without hashing the labels and taking the vector's
-/// lock on every request (as `with_label_values` does). Children are never removed here.
-struct Children<T> {
-    known: std::cell::RefCell<Vec<(LabelKey, T)>>,
-}
-
-/// Two label values by address and length.
-type LabelKey = [(usize, usize); 2];
-
-impl<T: Clone> Children<T> {
-    const fn new() -> Self {
-        Children {
-            known: std::cell::RefCell::new(Vec::new()),
-        }
-    }
-
-    fn with(&self, labels: [&'static str; 2], get: impl FnOnce() -> T, use_it: impl FnOnce(&T)) {
-        let key = labels.map(|l| (l.as_ptr() as usize, l.len()));
-        let Ok(mut known) = self.known.try_borrow_mut() else {
-            return use_it(&get());
-        };
-        if let Some((_, child)) = known.iter().find(|(k, _)| *k == key) {
-            return use_it(child);
-        }
-        let child = get();
-        use_it(&child);
-        known.push((key, child));
-    }
-}
-
-thread_local! {
-    static REQUEST_CHILDREN: Children<IntCounter> = const { Children::new() };
-    static DURATION_CHILDREN: Children<prometheus::Histogram> = const { Children::new() };
-    static UPSTREAM_CHILDREN: Children<prometheus::Histogram> = const { Children::new() };
-}
-
-/// `headroom_requests_total{route,status}` += 1.
-pub fn count_request(route: &'static str, status: &'static str) {
-    REQUEST_CHILDREN.with(|c| {
-        c.with(
-            [route, status],
-            || REQUESTS.with_label_values(&[route, status]),
-            |m| m.inc(),
-        )
-    });
-}
-
-/// One `headroom_request_duration_seconds{route}` observation.
-pub fn observe_request_duration(route: &'static str, seconds: f64) {
-    DURATION_CHILDREN.with(|c| {
-        c.with(
-            [route, ""],
-            || REQUEST_DURATION.with_label_values(&[route]),
-            |m| m.observe(seconds),
-        )
-    });
-}
-
-/// One `headroom_upstream_duration_seconds{upstream}` observation.
-pub fn observe_upstream_duration(upstream: &'static str, seconds: f64) {
-    UPSTREAM_CHILDREN.with(|c| {
-        c.with(
-            [upstream, ""],
-            || UPSTREAM_DURATION.with_label_values(&[upstream]),
-            |m| m.observe(seconds),
-        )
-    });
-}
-
-pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
-        "headroom_requests_total",
-        "Requests handled, by route and response status.",
-        &["route", "status"]
-    )
-    .expect("metric registers once")
-});
-
-pub static REQUEST_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
-    register_histogram_vec!(
-        "headroom_request_duration_seconds",
-        "Time from request start to the last response byte, by route.",
-        &["route"],
-        DURATION_BUCKETS.to_vec()
-    )
-    .expect("metric registers once")
-});
-
-pub static UPSTREAM_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
-    register_histogram_vec!(
-        "headroom_upstream_duration_seconds",
-        "Time from sending the request upstream to its response headers, by upstream.",
-        &["upstream"],
-        DURATION_BUCKETS.to_vec()
-    )
-    .expect("metric registers once")
-});
+pub use per_thread::{observe_upstream_duration, request_done, DURATION_BUCKETS, USAGE_KINDS};
 
 pub static UPSTREAM_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
@@ -175,15 +74,6 @@ pub static MODEL_TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
         "headroom_model_tokens_scored_total",
         "Tokens run through the model, by device.",
         &["device"]
-    )
-    .expect("metric registers once")
-});
-
-pub static UPSTREAM_USAGE: LazyLock<IntCounterVec> = LazyLock::new(|| {
-    register_int_counter_vec!(
-        "headroom_upstream_usage_tokens_total",
-        "Token usage reported by the upstream, by kind (input, output, cache_read, cache_creation).",
-        &["kind"]
     )
     .expect("metric registers once")
 });
@@ -283,13 +173,6 @@ pub static TOKENS_BEFORE: LazyLock<IntCounter> =
 pub static TOKENS_AFTER: LazyLock<IntCounter> =
     LazyLock::new(|| COMPRESSION_TOKENS.with_label_values(&["after"]));
 
-/// Usage kinds, in the order of [`USAGE_BY_KIND`].
-pub const USAGE_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_creation"];
-
-/// `headroom_upstream_usage_tokens_total` by kind, looked up once.
-pub static USAGE_BY_KIND: LazyLock<[IntCounter; 4]> =
-    LazyLock::new(|| USAGE_KINDS.map(|k| UPSTREAM_USAGE.with_label_values(&[k])));
-
 /// Touches every metric so each appears in `/metrics` from the first scrape.
 pub fn init() {
     BUILD_INFO
@@ -303,15 +186,10 @@ pub fn init() {
     }
     TOKENS_BEFORE.inc_by(0);
     TOKENS_AFTER.inc_by(0);
-    for counter in USAGE_BY_KIND.iter() {
-        counter.inc_by(0);
-    }
     for result in ["ok", "error"] {
         CONFIG_RELOADS.with_label_values(&[result]).inc_by(0);
     }
-    LazyLock::force(&REQUESTS);
-    LazyLock::force(&REQUEST_DURATION);
-    LazyLock::force(&UPSTREAM_DURATION);
+    per_thread::init();
     LazyLock::force(&COMPRESSION_DURATION);
     LazyLock::force(&COMPRESSION_FAILURES);
     LazyLock::force(&MODEL_INFERENCE);
