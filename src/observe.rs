@@ -46,13 +46,7 @@ pub fn request_done(r: &Finished<'_>) {
     let status = r.status;
     let elapsed = r.elapsed;
     let usage = r.usage;
-    let by_kind = [
-        usage.input,
-        usage.output,
-        usage.cache_read,
-        usage.cache_creation,
-    ];
-    metrics::request_done(route, status_label(status), elapsed.as_secs_f64(), by_kind);
+    metrics::request_done(route, status_label(status), elapsed.as_secs_f64(), &usage);
 
     let blocks = r.blocks;
     let small_blocks = r.small_blocks;

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 mod per_thread;
 
-pub use per_thread::{observe_upstream_duration, request_done, DURATION_BUCKETS, USAGE_KINDS};
+pub use per_thread::{observe_upstream_duration, request_done, DURATION_BUCKETS};
 
 pub static UPSTREAM_CALLS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(

@@ -9,6 +9,7 @@
 //! Must never: lose a count (a thread's counts outlive the thread), or expose other names,
 //! labels, buckets or values than the prometheus crate's own counters and histograms would.
 
+use crate::usage::Usage;
 use prometheus::core::{Collector, Desc};
 use prometheus::proto;
 use std::collections::BTreeMap;
@@ -20,8 +21,8 @@ pub const DURATION_BUCKETS: [f64; 22] = [
     2.5, 5.0, 10.0, 25.0, 60.0, 150.0, 300.0, 600.0,
 ];
 
-/// Usage kinds, in the order [`request_done`] takes them.
-pub const USAGE_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_creation"];
+/// Usage kinds, as the `kind` label names them.
+const USAGE_KINDS: [&str; 4] = ["input", "output", "cache_read", "cache_creation"];
 
 /// One histogram's observations: per-bucket counts (not cumulative; the last slot is above
 /// every bound), their sum and count.
@@ -55,21 +56,34 @@ impl Hist {
 
 /// Label values are `&'static str` from bounded sets: found by address and length, without
 /// hashing; merged by their text when scraped.
-fn same(a: &'static str, b: &'static str) -> bool {
-    std::ptr::eq(a, b)
+trait Labels: Copy {
+    fn same(self, other: Self) -> bool;
+}
+
+impl Labels for &'static str {
+    fn same(self, other: Self) -> bool {
+        std::ptr::eq(self, other)
+    }
+}
+
+impl Labels for (&'static str, &'static str) {
+    fn same(self, other: Self) -> bool {
+        self.0.same(other.0) && self.1.same(other.1)
+    }
 }
 
 /// One thread's counts.
 #[derive(Debug, Default)]
 struct Counts {
-    requests: Vec<(&'static str, &'static str, u64)>,
+    requests: Vec<((&'static str, &'static str), u64)>,
     durations: Vec<(&'static str, Hist)>,
     upstream: Vec<(&'static str, Hist)>,
+    /// Tokens by kind, in [`USAGE_KINDS`] order.
     usage: [u64; 4],
 }
 
-fn entry<'a, T: Default>(list: &'a mut Vec<(&'static str, T)>, label: &'static str) -> &'a mut T {
-    let at = match list.iter().position(|(l, _)| same(l, label)) {
+fn entry<K: Labels, T: Default>(list: &mut Vec<(K, T)>, label: K) -> &mut T {
+    let at = match list.iter().position(|(l, _)| l.same(label)) {
         Some(at) => at,
         None => {
             list.push((label, T::default()));
@@ -94,27 +108,26 @@ impl Shard {
 static SHARDS: Mutex<Vec<Arc<Shard>>> = Mutex::new(Vec::new());
 
 thread_local! {
-    static MINE: Arc<Shard> = {
-        let shard = Arc::new(Shard::default());
-        SHARDS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(shard.clone());
-        shard
-    };
+    static MINE: Arc<Shard> = register();
+}
+
+/// Counts made by threads being torn down (their own shard is gone), shared by them all.
+static LATE: LazyLock<Arc<Shard>> = LazyLock::new(register);
+
+fn register() -> Arc<Shard> {
+    let shard = Arc::new(Shard::default());
+    SHARDS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .push(shard.clone());
+    shard
 }
 
 fn with_mine(f: impl FnOnce(&mut Counts)) {
     let mut f = Some(f);
     let _ = MINE.try_with(|s| f.take().map(|f| s.with(f)));
-    // A thread being torn down has no shard left: its count goes to a shard of its own.
     if let Some(f) = f {
-        let shard = Arc::new(Shard::default());
-        shard.with(f);
-        SHARDS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(shard);
+        LATE.with(f);
     }
 }
 
@@ -126,14 +139,7 @@ impl Counts {
         seconds: f64,
         usage: [u64; 4],
     ) {
-        match self
-            .requests
-            .iter_mut()
-            .find(|(r, s, _)| same(r, route) && same(s, status))
-        {
-            Some((_, _, n)) => *n += 1,
-            None => self.requests.push((route, status, 1)),
-        }
+        *entry(&mut self.requests, (route, status)) += 1;
         entry(&mut self.durations, route).observe(seconds);
         for (total, v) in self.usage.iter_mut().zip(usage) {
             *total += v;
@@ -147,9 +153,15 @@ impl Counts {
 
 /// A finished request: `headroom_requests_total{route,status}` += 1, one
 /// `headroom_request_duration_seconds{route}` observation, and the usage the upstream reported
-/// added to `headroom_upstream_usage_tokens_total{kind}` (in [`USAGE_KINDS`] order).
-pub fn request_done(route: &'static str, status: &'static str, seconds: f64, usage: [u64; 4]) {
-    with_mine(|c| c.request(route, status, seconds, usage))
+/// added to `headroom_upstream_usage_tokens_total{kind}`.
+pub fn request_done(route: &'static str, status: &'static str, seconds: f64, usage: &Usage) {
+    let by_kind = [
+        usage.input,
+        usage.output,
+        usage.cache_read,
+        usage.cache_creation,
+    ];
+    with_mine(|c| c.request(route, status, seconds, by_kind))
 }
 
 /// One `headroom_upstream_duration_seconds{upstream}` observation.
@@ -266,8 +278,8 @@ fn families(shards: &[Arc<Shard>]) -> Vec<proto::MetricFamily> {
     let mut usage = [0u64; 4];
     for shard in shards {
         shard.with(|c| {
-            for (route, status, n) in &c.requests {
-                *requests.entry((route, status)).or_default() += n;
+            for (labels, n) in &c.requests {
+                *requests.entry(*labels).or_default() += n;
             }
             for (route, h) in &c.durations {
                 durations.entry(route).or_default().add(h);
@@ -445,13 +457,17 @@ mod tests {
         let route: &'static str = "per-thread-test-route";
         for _ in 0..2 {
             std::thread::spawn(move || {
-                request_done(route, "2xx", 0.01, [3, 0, 0, 0]);
+                let usage = Usage {
+                    input: 3,
+                    ..Usage::default()
+                };
+                request_done(route, "2xx", 0.01, &usage);
                 observe_upstream_duration("per-thread-test-upstream", 0.002);
             })
             .join()
             .expect("the thread ran");
         }
-        request_done(route, "2xx", 0.01, [0; 4]);
+        request_done(route, "2xx", 0.01, &Usage::default());
         let rendered = String::from_utf8(crate::metrics::render()).expect("text");
         assert!(
             rendered.contains(&format!(
