@@ -18,7 +18,10 @@
 //! e.g. `$'log:\n  level: warn\nmodel:\n  enabled: false'` for the builds comparison's;
 //! `LOAD_ALSO_YAML`: runs a second headroom (`headroom-b`) with these config lines in the same
 //! rounds, and prints its ratios to bare Pingora and to the first: two configs compared in one
-//! run (runs differ more on this kind of machine than most config changes do).
+//! run (runs differ more on this kind of machine than most config changes do);
+//! `LOAD_FRESH=0` keeps one set of proxy processes for the whole run instead of starting them
+//! afresh (and warming them) every round. Besides the medians it prints headroom's ratios to
+//! bare Pingora paired within each round: their median and their spread over the rounds.
 
 #[path = "load/allocator.rs"]
 mod allocator;
@@ -285,22 +288,37 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         (child, port)
     };
     // The issue's baseline (the system allocator), and the same passthrough on headroom's
-    // allocator (mimalloc): headroom's own cost, allocator aside.
-    let (mut bare, bare_port) = start_bare("system");
-    let (mut bare_mi, bare_mi_port) = start_bare("mimalloc");
-
-    let port = free_port();
+    // allocator (mimalloc): headroom's own cost, allocator aside. Then headroom, and a second
+    // headroom with LOAD_ALSO_YAML's config lines (two configs compared under the same
+    // conditions, each in its own directory: its own stats and log). In path order after
+    // `direct`: pingora, pingora-mi, headroom, headroom-b.
     let extra = std::env::var("LOAD_HEADROOM_YAML").unwrap_or_default();
-    let mut proxy = start_proxy(dir, port, up_url, &extra);
-    let idle_rss = rss_mb(proxy.id());
-    // A second headroom in the same rounds, its config lines from LOAD_ALSO_YAML: two configs
-    // compared under the same conditions (each in its own directory: its own stats and log).
+    let also_yaml = std::env::var("LOAD_ALSO_YAML").ok();
     let also_dir = dir.join("also");
-    let mut also = std::env::var("LOAD_ALSO_YAML").ok().map(|yaml| {
-        std::fs::create_dir_all(&also_dir).expect("the second headroom's directory");
+    let start_fleet = || -> Vec<(std::process::Child, u16)> {
+        let mut fleet = vec![start_bare("system"), start_bare("mimalloc")];
         let port = free_port();
-        (start_proxy(&also_dir, port, up_url, &yaml), port)
-    });
+        fleet.push((start_proxy(dir, port, up_url, &extra), port));
+        if let Some(yaml) = &also_yaml {
+            std::fs::create_dir_all(&also_dir).expect("the second headroom's directory");
+            let port = free_port();
+            fleet.push((start_proxy(&also_dir, port, up_url, yaml), port));
+        }
+        fleet
+    };
+    let stop_fleet = |fleet: &mut Vec<(std::process::Child, u16)>| {
+        for (c, _) in fleet.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        fleet.clear();
+    };
+    // Fresh processes every round (default): a process keeps its lucky or unlucky placement
+    // (threads on cores, memory layout) for its whole life, which made whole runs differ by
+    // more than their rounds did; restarting averages that over the rounds too.
+    let fresh = std::env::var("LOAD_FRESH").map_or(true, |v| v != "0");
+    let mut fleet = start_fleet();
+    let idle_rss = rss_mb(fleet[2].0.id());
 
     let body = r#"{"model":"claude-sonnet-4-5","max_tokens":256,"messages":[{"role":"user","content":"What does this function return when the list is empty?"}]}"#;
     let script = dir.join("post.lua");
@@ -321,24 +339,32 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         "conns", "path", "req/s", "p50 ms", "p99 ms", "errors"
     );
     let mut peak_rss = idle_rss;
+    let names: Vec<&str> =
+        ["direct", "pingora", "pingora-mi", "headroom", "headroom-b"][..fleet.len() + 1].to_vec();
     // Each path: its name, port, and the proxy process whose CPU time is measured.
-    let mut paths = vec![
-        ("direct", up.port(), None),
-        ("pingora", bare_port, Some(bare.id())),
-        ("pingora-mi", bare_mi_port, Some(bare_mi.id())),
-        ("headroom", port, Some(proxy.id())),
-    ];
-    let also_at = also.as_ref().map(|(c, p)| {
-        paths.push(("headroom-b", *p, Some(c.id())));
-        paths.len() - 1
-    });
-    for conns in [1u32, 32] {
-        // Warm every path (connection pools, page cache) before measuring.
-        for &(_, p, _) in &paths {
-            wrk(p, conns, 1, &script);
+    let paths_of = |fleet: &[(std::process::Child, u16)]| -> Vec<(&str, u16, Option<u32>)> {
+        let mut paths = vec![("direct", up.port(), None)];
+        for (name, (c, p)) in names[1..].iter().zip(fleet) {
+            paths.push((*name, *p, Some(c.id())));
         }
+        paths
+    };
+    let also_at = (fleet.len() == 4).then_some(4);
+    let mut paths = paths_of(&fleet);
+    for conns in [1u32, 32] {
         let mut runs: Vec<Vec<WrkResult>> = vec![Vec::new(); paths.len()];
         for round in 0..rounds {
+            if fresh && (round > 0 || conns > 1) {
+                stop_fleet(&mut fleet);
+                fleet = start_fleet();
+                paths = paths_of(&fleet);
+            }
+            // Warm every path (connection pools, page cache) before measuring.
+            if fresh || round == 0 {
+                for &(_, p, _) in &paths {
+                    wrk(p, conns, 1, &script);
+                }
+            }
             // The order rotates each round, so each path runs in each place of a round equally
             // often (over a multiple of the number of paths in rounds) and none always follows
             // the same one.
@@ -346,7 +372,7 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
                 let i = (k + round) % paths.len();
                 let (name, p, pid) = paths[i];
                 let sampler = (name == "headroom").then(|| {
-                    let pid = proxy.id();
+                    let pid = pid.unwrap_or(0);
                     std::thread::spawn(move || {
                         let mut peak = 0f64;
                         for _ in 0..(seconds * 4) {
@@ -411,6 +437,31 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             via.cpu_us / bare_r.cpu_us,
             via.cpu_us / bare_mi_r.cpu_us,
         );
+        // Paired within each round (the same minute of the machine), then the median and the
+        // spread over the rounds: how far one round's ratio can land from the run's.
+        let paired = |f: fn(&WrkResult) -> f64| {
+            let mut v: Vec<f64> = runs[3]
+                .iter()
+                .zip(&runs[1])
+                .map(|(h, b)| f(h) / f(b))
+                .collect();
+            v.sort_by(|a, b| a.total_cmp(b));
+            (v[v.len() / 2], v[0], v[v.len() - 1])
+        };
+        let (rps_mid, rps_lo, rps_hi) = paired(|r| r.rps);
+        let (cpu_mid, cpu_lo, cpu_hi) = paired(|r| r.cpu_us);
+        println!(
+            "{:<6} {:<9} per round: headroom/pingora req/s median {:.3} (rounds {:.3}–{:.3}), CPU per request median {:.3} ({:.3}–{:.3}); processes {}",
+            conns,
+            "rounds",
+            rps_mid,
+            rps_lo,
+            rps_hi,
+            cpu_mid,
+            cpu_lo,
+            cpu_hi,
+            if fresh { "fresh each round" } else { "kept for the run (LOAD_FRESH=0)" },
+        );
         println!(
             "{:<6} {:<9} added p50: pingora {:.3} ms, headroom {:.3} ms (headroom - pingora = {:+.3} ms); added p99: pingora {:.3} ms, headroom {:.3} ms",
             conns,
@@ -428,19 +479,10 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         "default config with LOAD_HEADROOM_YAML"
     };
     println!("headroom RSS ({config}): idle {idle_rss:.1} MB, peak under load {peak_rss:.1} MB");
-    let _ = proxy.kill();
-    let _ = proxy.wait();
-    if let Some((c, _)) = also.as_mut() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    for b in [&mut bare, &mut bare_mi] {
-        let _ = b.kill();
-        let _ = b.wait();
-    }
+    stop_fleet(&mut fleet);
 
     // The same proxy without the learned compressor (rule-based compression only).
-    let mut proxy = start_proxy(dir, port, up_url, "model:\n  enabled: false\n");
+    let mut proxy = start_proxy(dir, free_port(), up_url, "model:\n  enabled: false\n");
     println!(
         "headroom RSS (model.enabled: false): idle {:.1} MB",
         rss_mb(proxy.id())
