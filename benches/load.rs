@@ -313,9 +313,9 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         }
         fleet.clear();
     };
-    // Fresh processes every round (default): a process keeps its lucky or unlucky placement
-    // (threads on cores, memory layout) for its whole life, which made whole runs differ by
-    // more than their rounds did; restarting averages that over the rounds too.
+    // Fresh processes every round (default): a process keeps its placement (threads on cores,
+    // memory layout) for its whole life, so with one set per run every round measured the same
+    // draw of it; restarting lets the rounds sample it as they sample the machine's moments.
     let fresh = std::env::var("LOAD_FRESH").map_or(true, |v| v != "0");
     let mut fleet = start_fleet();
     let idle_rss = rss_mb(fleet[2].0.id());
