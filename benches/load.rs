@@ -216,13 +216,15 @@ fn wait_for(port: u16) {
     std::thread::sleep(Duration::from_millis(300));
 }
 
+/// The median, lowest and highest of `v` (not empty).
+fn spread(mut v: Vec<f64>) -> (f64, f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    (v[v.len() / 2], v[0], v[v.len() - 1])
+}
+
 /// The median of each figure over the rounds.
 fn median(runs: &[WrkResult]) -> WrkResult {
-    let mid = |f: fn(&WrkResult) -> f64| {
-        let mut v: Vec<f64> = runs.iter().map(f).collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v[v.len() / 2]
-    };
+    let mid = |f: fn(&WrkResult) -> f64| spread(runs.iter().map(f).collect()).0;
     WrkResult {
         rps: mid(|r| r.rps),
         p50_ms: mid(|r| r.p50_ms),
@@ -440,13 +442,13 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         // Paired within each round (the same minute of the machine), then the median and the
         // spread over the rounds: how far one round's ratio can land from the run's.
         let paired = |f: fn(&WrkResult) -> f64| {
-            let mut v: Vec<f64> = runs[3]
-                .iter()
-                .zip(&runs[1])
-                .map(|(h, b)| f(h) / f(b))
-                .collect();
-            v.sort_by(|a, b| a.total_cmp(b));
-            (v[v.len() / 2], v[0], v[v.len() - 1])
+            spread(
+                runs[3]
+                    .iter()
+                    .zip(&runs[1])
+                    .map(|(h, b)| f(h) / f(b))
+                    .collect(),
+            )
         };
         let (rps_mid, rps_lo, rps_hi) = paired(|r| r.rps);
         let (cpu_mid, cpu_lo, cpu_hi) = paired(|r| r.cpu_us);
