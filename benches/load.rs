@@ -21,7 +21,10 @@
 //! run (runs differ more on this kind of machine than most config changes do);
 //! `LOAD_FRESH=0` keeps one set of proxy processes for the whole run instead of starting them
 //! afresh (and warming them) every round. Besides the medians it prints headroom's ratios to
-//! bare Pingora paired within each round: their median and their spread over the rounds.
+//! bare Pingora paired within each round: their median and their spread over the rounds; and
+//! the same over the quiet rounds only, those in which neither window lost more than
+//! `LOAD_QUIET_STEAL` percent (default 1) of the machine's CPU time to steal (the hypervisor
+//! running other guests on its cores; each window's share is in the table's last column).
 
 #[path = "load/allocator.rs"]
 mod allocator;
@@ -50,6 +53,9 @@ struct WrkResult {
     requests: f64,
     /// CPU time the proxy process spent per request in the run, in µs (NaN: not measured).
     cpu_us: f64,
+    /// The share of the machine's CPU time the hypervisor gave other guests during the run
+    /// (steal, from `/proc/stat`; NaN: not measured).
+    steal: f64,
 }
 
 fn wrk(port: u16, conns: u32, seconds: u64, script: &std::path::Path) -> WrkResult {
@@ -120,6 +126,28 @@ fn wrk(port: u16, conns: u32, seconds: u64, script: &std::path::Path) -> WrkResu
         errors,
         requests,
         cpu_us: f64::NAN,
+        steal: f64::NAN,
+    }
+}
+
+/// The machine's steal and total CPU time so far (all CPUs, in ticks), from `/proc/stat`'s
+/// `cpu` line: user nice system idle iowait irq softirq steal ...
+fn machine_ticks() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?.strip_prefix("cpu ")?;
+    let t: Vec<f64> = line
+        .split_whitespace()
+        .take(8)
+        .map(|v| v.parse().ok())
+        .collect::<Option<_>>()?;
+    (t.len() == 8).then(|| (t[7], t.iter().sum()))
+}
+
+/// The share of CPU time stolen between two [`machine_ticks`] readings.
+fn steal_share(before: Option<(f64, f64)>, after: Option<(f64, f64)>) -> f64 {
+    match (before, after) {
+        (Some((s0, t0)), Some((s1, t1))) if t1 > t0 => (s1 - s0) / (t1 - t0),
+        _ => f64::NAN,
     }
 }
 
@@ -232,6 +260,7 @@ fn median(runs: &[WrkResult]) -> WrkResult {
         errors: runs.iter().map(|r| r.errors).sum(),
         requests: mid(|r| r.requests),
         cpu_us: mid(|r| r.cpu_us),
+        steal: mid(|r| r.steal),
     }
 }
 
@@ -319,6 +348,11 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
     // memory layout) for its whole life, so with one set per run every round measured the same
     // draw of it; restarting lets the rounds sample it as they sample the machine's moments.
     let fresh = std::env::var("LOAD_FRESH").map_or(true, |v| v != "0");
+    let quiet_steal = std::env::var("LOAD_QUIET_STEAL")
+        .ok()
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(1.0)
+        / 100.0;
     let mut fleet = start_fleet();
     let idle_rss = rss_mb(fleet[2].0.id());
 
@@ -337,8 +371,8 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         up.name()
     );
     println!(
-        "{:<6} {:<9} {:>10} {:>9} {:>9} {:>7}",
-        "conns", "path", "req/s", "p50 ms", "p99 ms", "errors"
+        "{:<6} {:<9} {:>10} {:>9} {:>9} {:>7} {:>8}",
+        "conns", "path", "req/s", "p50 ms", "p99 ms", "errors", "steal %"
     );
     let mut peak_rss = idle_rss;
     let names: Vec<&str> =
@@ -385,7 +419,9 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
                     })
                 });
                 let cpu_before = pid.map(cpu_us);
+                let ticks_before = machine_ticks();
                 let mut r = wrk(p, conns, seconds, &script);
+                r.steal = steal_share(ticks_before, machine_ticks());
                 if let (Some(pid), Some(before)) = (pid, cpu_before) {
                     r.cpu_us = (cpu_us(pid) - before) / r.requests;
                 }
@@ -399,8 +435,14 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         let (direct, bare_r, bare_mi_r, via) = (medians[0], medians[1], medians[2], medians[3]);
         for ((name, _, _), r) in paths.iter().zip(&medians) {
             println!(
-                "{:<6} {:<9} {:>10.0} {:>9.3} {:>9.3} {:>7}",
-                conns, name, r.rps, r.p50_ms, r.p99_ms, r.errors
+                "{:<6} {:<9} {:>10.0} {:>9.3} {:>9.3} {:>7} {:>8.1}",
+                conns,
+                name,
+                r.rps,
+                r.p50_ms,
+                r.p99_ms,
+                r.errors,
+                r.steal * 100.0
             );
         }
         println!(
@@ -441,17 +483,21 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         );
         // Paired within each round (the same minute of the machine), then the median and the
         // spread over the rounds: how far one round's ratio can land from the run's.
-        let paired = |f: fn(&WrkResult) -> f64| {
+        // Paired within each round (the same minute of the machine), then the median and the
+        // spread over the rounds: how far one round's ratio can land from the run's.
+        let all: Vec<usize> = (0..runs[3].len()).collect();
+        let paired = |rounds: &[usize], f: fn(&WrkResult, &WrkResult) -> f64| {
             spread(
-                runs[3]
+                rounds
                     .iter()
-                    .zip(&runs[1])
-                    .map(|(h, b)| f(h) / f(b))
+                    .map(|&k| f(&runs[3][k], &runs[1][k]))
                     .collect(),
             )
         };
-        let (rps_mid, rps_lo, rps_hi) = paired(|r| r.rps);
-        let (cpu_mid, cpu_lo, cpu_hi) = paired(|r| r.cpu_us);
+        let rps_ratio = |h: &WrkResult, b: &WrkResult| h.rps / b.rps;
+        let cpu_ratio = |h: &WrkResult, b: &WrkResult| h.cpu_us / b.cpu_us;
+        let (rps_mid, rps_lo, rps_hi) = paired(&all, rps_ratio);
+        let (cpu_mid, cpu_lo, cpu_hi) = paired(&all, cpu_ratio);
         println!(
             "{:<6} {:<9} per round: headroom/pingora req/s median {:.3} (rounds {:.3}–{:.3}), CPU per request median {:.3} ({:.3}–{:.3}); processes {}",
             conns,
@@ -464,6 +510,40 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             cpu_hi,
             if fresh { "fresh each round" } else { "kept for the run (LOAD_FRESH=0)" },
         );
+        // The rounds in which the hypervisor left both windows their CPUs: on a shared host
+        // the steal swings from none to a tenth of the machine within a minute, and a window
+        // that lost CPU time loses far more req/s than its share.
+        let quiet: Vec<usize> = all
+            .iter()
+            .copied()
+            .filter(|&k| runs[3][k].steal <= quiet_steal && runs[1][k].steal <= quiet_steal)
+            .collect();
+        if quiet.is_empty() {
+            println!(
+                "{:<6} {:<9} no round of {} had both windows under {:.1} % steal (LOAD_QUIET_STEAL): more rounds, or a quieter host",
+                conns,
+                "quiet",
+                all.len(),
+                quiet_steal * 100.0,
+            );
+        } else {
+            let (q_mid, q_lo, q_hi) = paired(&quiet, rps_ratio);
+            let (qc_mid, _, _) = paired(&quiet, cpu_ratio);
+            let (qp_mid, _, _) = paired(&quiet, |h, b| h.p50_ms - b.p50_ms);
+            println!(
+                "{:<6} {:<9} {} of {} rounds with both windows under {:.1} % steal (LOAD_QUIET_STEAL): headroom/pingora req/s median {:.3} ({:.3}–{:.3}), CPU per request median {:.3}, p50 headroom - pingora median {:+.3} ms",
+                conns,
+                "quiet",
+                quiet.len(),
+                all.len(),
+                quiet_steal * 100.0,
+                q_mid,
+                q_lo,
+                q_hi,
+                qc_mid,
+                qp_mid,
+            );
+        }
         println!(
             "{:<6} {:<9} added p50: pingora {:.3} ms, headroom {:.3} ms (headroom - pingora = {:+.3} ms); added p99: pingora {:.3} ms, headroom {:.3} ms",
             conns,
