@@ -51,7 +51,10 @@ Options:
                      cpu-clock` (software sampling: works where the VM exposes no hardware
                      counters); prints µs per request in the kernel and in user space (sampling
                      slows the proxy, so compare two targets measured the same way) and keeps
-                     the profile as target/perf-TARGET.data for `perf report -i`
+                     the profile as target/perf-TARGET.data for `perf report -i`; also
+                     counts the context switches and page faults per request (`perf stat`);
+                     `scripts/perf-compare.py pingora headroom` then sets two such
+                     profiles side by side, µs per request by where the time went
   -h, --help         show this help
 USAGE
 }
@@ -159,10 +162,19 @@ if [[ "${mode}" == perf || "${connections}" != 1 ]]; then
     keep="${root}/target/perf-${target}.data"
     perf record -q -e cpu-clock -c 200000 -g -p "${vg}" -o "${keep}" -- sleep 8 >/dev/null 2>&1 &
     pr="$!"
+    perf stat -x, -e context-switches,page-faults -p "${vg}" -o "${work}/stat.txt" -- sleep 8 \
+      >/dev/null 2>&1 &
+    ps_="$!"
     sleep 0.1
     wrk -t2 -c"${connections}" -d8s -s "${work}/post.lua" "${url}" >"${work}/wrk.txt"
     wait "${pr}" || true
+    wait "${ps_}" || true
     requests="$(awk '/requests in/ {print $1}' "${work}/wrk.txt")"
+    echo "${requests}" >"${keep%.data}.requests"
+    awk -F, -v n="${requests}" -v t="${target}" '
+      $3 == "context-switches" { cs = $1 } $3 == "page-faults" { pf = $1 }
+      END { printf "%s: per request, context switches %.3f, page faults %.4f\n", t, cs / n, pf / n }' \
+      "${work}/stat.txt"
     perf report -i "${keep}" --no-children --sort dso -g none -q -n 2>/dev/null |
       awk -v n="${requests}" -v t="${target}" -v k="${keep}" '
         { if ($3 == "[kernel.kallsyms]") kernel += $2; else user += $2 }
