@@ -483,8 +483,6 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         );
         // Paired within each round (the same minute of the machine), then the median and the
         // spread over the rounds: how far one round's ratio can land from the run's.
-        // Paired within each round (the same minute of the machine), then the median and the
-        // spread over the rounds: how far one round's ratio can land from the run's.
         let all: Vec<usize> = (0..runs[3].len()).collect();
         let paired = |rounds: &[usize], f: fn(&WrkResult, &WrkResult) -> f64| {
             spread(
@@ -520,7 +518,7 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             .collect();
         if quiet.is_empty() {
             println!(
-                "{:<6} {:<9} no round of {} had both windows under {:.1} % steal (LOAD_QUIET_STEAL): more rounds, or a quieter host",
+                "{:<6} {:<9} no round of {} had both windows at or under {:.1} % steal (LOAD_QUIET_STEAL; none if /proc/stat has no steal): more rounds, or a quieter host",
                 conns,
                 "quiet",
                 all.len(),
@@ -531,7 +529,7 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
             let (qc_mid, _, _) = paired(&quiet, cpu_ratio);
             let (qp_mid, _, _) = paired(&quiet, |h, b| h.p50_ms - b.p50_ms);
             println!(
-                "{:<6} {:<9} {} of {} rounds with both windows under {:.1} % steal (LOAD_QUIET_STEAL): headroom/pingora req/s median {:.3} ({:.3}–{:.3}), CPU per request median {:.3}, p50 headroom - pingora median {:+.3} ms",
+                "{:<6} {:<9} {} of {} rounds with both windows at or under {:.1} % steal (LOAD_QUIET_STEAL): headroom/pingora req/s median {:.3} ({:.3}–{:.3}), CPU per request median {:.3}, p50 headroom - pingora median {:+.3} ms",
                 conns,
                 "quiet",
                 quiet.len(),
