@@ -249,7 +249,12 @@ pub fn request(
     read_response(&mut BufReader::new(s))
 }
 
-/// Reads one response (Content-Length, chunked, or until close).
+/// The error [`read_response`] gives for a chunked body whose connection closed before its last
+/// chunk.
+pub const CUT_CHUNKED_BODY: &str = "the connection closed before the chunked body's last chunk";
+
+/// Reads one response (Content-Length, chunked, or until close); a chunked body cut short is an
+/// error ([`CUT_CHUNKED_BODY`]).
 pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<Response> {
     let mut line = String::new();
     r.read_line(&mut line)?;
@@ -274,9 +279,22 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<Response> {
     let mut body = Vec::new();
     if get("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
         loop {
+            // A connection that closes before the last chunk is a cut answer, as curl reports
+            // it, not a short one.
             let mut size = String::new();
-            r.read_line(&mut size)?;
-            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if r.read_line(&mut size)? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    CUT_CHUNKED_BODY,
+                ));
+            }
+            let hex = size.split(';').next().unwrap_or_default().trim();
+            let n = usize::from_str_radix(hex, 16).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("bad chunk size line {size:?}"),
+                )
+            })?;
             if n == 0 {
                 let mut end = String::new();
                 let _ = r.read_line(&mut end);
