@@ -5,13 +5,16 @@ appends, page faults, scheduling; user: allocator, clock reads, headroom's own f
 rest), and the functions that differ most.
 
 Usage: scripts/perf-compare.py [--top N] BASE OTHER
-  BASE and OTHER name profiles in target/ (e.g. `pingora headroom`: target/perf-pingora.data
+  BASE and OTHER name profiles in the checkout's target/ (e.g. `pingora headroom`: target/perf-pingora.data
   and target/perf-pingora.requests, which the --perf run writes).
 """
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+# Where callgrind-requests.sh keeps the profiles: the checkout's target/, wherever this runs from.
+TARGET = Path(__file__).resolve().parent.parent / "target"
 
 # perf record samples every 200 µs of CPU time (`-e cpu-clock -c 200000` in the script).
 SAMPLE_US = 200.0
@@ -40,8 +43,8 @@ def group_of(symbol):
 
 
 def profile(name):
-    data = Path("target") / f"perf-{name}.data"
-    requests = int((Path("target") / f"perf-{name}.requests").read_text().split()[0])
+    data = TARGET / f"perf-{name}.data"
+    requests = int((TARGET / f"perf-{name}.requests").read_text().split()[0])
     out = subprocess.run(
         ["perf", "report", "-i", str(data), "--no-children", "--sort", "sym", "-g", "none",
          "-q", "-n", "--stdio"],

@@ -295,8 +295,7 @@ async fn read_request(r: &mut BufReader<TcpStream>) -> std::io::Result<Option<Re
         loop {
             let mut size = String::new();
             r.read_line(&mut size).await?;
-            let n = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
-                .unwrap_or(0);
+            let n = crate::proxy::chunk_size(&size).unwrap_or(0);
             if n == 0 {
                 // trailers until blank line
                 loop {

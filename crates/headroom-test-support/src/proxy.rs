@@ -249,6 +249,13 @@ pub fn request(
     read_response(&mut BufReader::new(s))
 }
 
+/// The size a chunked body's size line gives (hex digits, any `;` extension ignored), or None
+/// when it names none.
+pub fn chunk_size(line: &str) -> Option<usize> {
+    let hex = line.split(';').next().unwrap_or_default().trim();
+    usize::from_str_radix(hex, 16).ok()
+}
+
 /// The error [`read_response`] gives for a chunked body whose connection closed before its last
 /// chunk.
 pub const CUT_CHUNKED_BODY: &str = "the connection closed before the chunked body's last chunk";
@@ -288,8 +295,7 @@ pub fn read_response<R: BufRead>(r: &mut R) -> std::io::Result<Response> {
                     CUT_CHUNKED_BODY,
                 ));
             }
-            let hex = size.split(';').next().unwrap_or_default().trim();
-            let n = usize::from_str_radix(hex, 16).map_err(|_| {
+            let n = chunk_size(&size).ok_or_else(|| {
                 std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
                     format!("bad chunk size line {size:?}"),
