@@ -483,3 +483,41 @@ fn curl_large_upload_with_expect_100_continue_arrives_whole() {
     let got = up.last().unwrap();
     assert_eq!(sha256_hex(&got.body), sha256_hex(&body));
 }
+
+#[test]
+fn test_ports_are_never_ones_a_bind_to_port_zero_is_given() {
+    // A bind to port 0 (a fake upstream's) is given ports from the kernel's ephemeral range:
+    // a proxy's port from below it cannot be taken between its pick and the proxy's bind.
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").unwrap();
+    let ephemeral_low: u16 = range.split_whitespace().next().unwrap().parse().unwrap();
+    let ports: Vec<u16> = (0..50).map(|_| free_port()).collect();
+    assert!(ports.iter().all(|&p| p < ephemeral_low), "{ports:?}");
+    let distinct: std::collections::BTreeSet<_> = ports.iter().collect();
+    assert_eq!(distinct.len(), ports.len(), "{ports:?}");
+    let up = FakeUpstream::start();
+    assert!(up.port >= ephemeral_low, "{}", up.port);
+}
+
+#[test]
+fn another_server_on_the_port_is_not_taken_for_the_proxy() {
+    // The fake upstream answers every request with 200, `/health` too. A proxy told to listen
+    // on its port cannot bind it and exits: starting it must fail, not talk to the upstream.
+    let up = FakeUpstream::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("headroom.yaml");
+    std::fs::write(
+        &config,
+        format!("listen: 127.0.0.1:{}\n{}", up.port, upstreams(&up.url())),
+    )
+    .unwrap();
+    let started = std::panic::catch_unwind(|| Proxy::spawn(dir, up.port, config, &[]));
+    let Err(panic) = started else {
+        panic!("a proxy was taken as started on a port another server holds");
+    };
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(message.contains("exited early"), "{message}");
+    assert!(message.contains("Address already in use"), "{message}");
+}

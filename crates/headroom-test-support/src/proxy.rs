@@ -8,30 +8,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback port, never the same one twice in this process: tests run side by side, and
-/// two proxies given one port would both bind it (Pingora sets `SO_REUSEPORT`) and share its
-/// connections.
-pub fn free_port() -> u16 {
-    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut given = GIVEN
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if given.insert(port) {
-            return port;
-        }
-    }
-}
-
 /// Longer than the headroom binary's access-log batching interval (100 ms), with margin for a
 /// busy machine.
 const ACCESS_LINES_WRITTEN_WITHIN: Duration = Duration::from_millis(250);
+
+/// What `/health` answers.
+const HEALTHY: &[u8] = br#"{"status":"healthy"}"#;
 
 /// A running `headroom` process. Killed on drop.
 pub struct Proxy {
@@ -50,7 +32,7 @@ impl Proxy {
 
     pub fn start_with_env(yaml: &str, env: &[(&str, &str)]) -> Proxy {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
+        let port = crate::free_port();
         let config_path = dir.path().join("headroom.yaml");
         let full = format!(
             "listen: 127.0.0.1:{port}\nstats:\n  path: {}\n  flush_seconds: 1\n{yaml}",
@@ -104,8 +86,9 @@ impl Proxy {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("headroom exited early ({status}): {}", self.stderr());
             }
+            // Only headroom's own answer counts: another server on the port is not this proxy.
             if let Ok(r) = request(self.port, "GET", "/health", &[], b"") {
-                if r.status == 200 {
+                if r.status == 200 && r.body == HEALTHY {
                     return;
                 }
             }

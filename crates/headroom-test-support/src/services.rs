@@ -49,7 +49,7 @@ impl RedisServer {
     pub fn start() -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir for redis");
         let mut r = RedisServer {
-            port: crate::free_loopback_port(),
+            port: crate::free_port(),
             child: None,
             dir,
         };
@@ -122,7 +122,7 @@ impl Balancer {
             ],
         );
         let dir = tempfile::tempdir().expect("temp dir for nginx");
-        let port = crate::free_loopback_port();
+        let port = crate::free_port();
         let d = dir.path().display();
         std::fs::create_dir_all(dir.path().join("tmp")).expect("nginx tmp dir");
         let servers: String = backends
