@@ -514,10 +514,7 @@ fn another_server_on_the_port_is_not_taken_for_the_proxy() {
     let Err(panic) = started else {
         panic!("a proxy was taken as started on a port another server holds");
     };
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .unwrap_or_default();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
     assert!(message.contains("exited early"), "{message}");
     assert!(message.contains("Address already in use"), "{message}");
 }
