@@ -160,7 +160,9 @@ if [[ "${mode}" == perf || "${connections}" != 1 ]]; then
   wrk -t2 -c"${connections}" -d3s -s "${work}/post.lua" "${url}" >/dev/null
   if [[ "${mode}" == perf ]]; then
     keep="${root}/target/perf-${target}.data"
-    perf record -q -e cpu-clock -c 200000 -g -p "${vg}" -o "${keep}" -- sleep 8 >/dev/null 2>&1 &
+    # One sample per this many µs of CPU time; saved with the request count for perf-compare.py.
+    sample_us=200
+    perf record -q -e cpu-clock -c "$((sample_us * 1000))" -g -p "${vg}" -o "${keep}" -- sleep 8 >/dev/null 2>&1 &
     pr="$!"
     perf stat -x, -e context-switches,page-faults -p "${vg}" -o "${work}/stat.txt" -- sleep 8 \
       >/dev/null 2>&1 &
@@ -170,15 +172,15 @@ if [[ "${mode}" == perf || "${connections}" != 1 ]]; then
     wait "${pr}" || true
     wait "${ps_}" || true
     requests="$(awk '/requests in/ {print $1}' "${work}/wrk.txt")"
-    echo "${requests}" >"${keep%.data}.requests"
+    echo "${requests} ${sample_us}" >"${keep%.data}.requests"
     awk -F, -v n="${requests}" -v t="${target}" '
       $3 == "context-switches" { cs = $1 } $3 == "page-faults" { pf = $1 }
       END { printf "%s: per request, context switches %.3f, page faults %.4f\n", t, cs / n, pf / n }' \
       "${work}/stat.txt"
     perf report -i "${keep}" --no-children --sort dso -g none -q -n 2>/dev/null |
-      awk -v n="${requests}" -v t="${target}" -v k="${keep}" '
+      awk -v n="${requests}" -v t="${target}" -v k="${keep}" -v s="${sample_us}" '
         { if ($3 == "[kernel.kallsyms]") kernel += $2; else user += $2 }
-        END { us = 200 / n
+        END { us = s / n
               printf "%s: %d requests on %s connections; CPU per request while sampled: kernel %.1f µs, user %.1f µs (profile: %s)\n", t, n, c, kernel * us, user * us, k }' c="${connections}"
     exit 0
   fi

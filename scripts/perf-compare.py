@@ -6,7 +6,8 @@ rest), and the functions that differ most.
 
 Usage: scripts/perf-compare.py [--top N] BASE OTHER
   BASE and OTHER name profiles in the checkout's target/ (e.g. `pingora headroom`: target/perf-pingora.data
-  and target/perf-pingora.requests, which the --perf run writes).
+  and target/perf-pingora.requests, which the --perf run writes: the request count and the
+  µs of CPU time per sample).
 """
 import re
 import subprocess
@@ -15,9 +16,6 @@ from pathlib import Path
 
 # Where callgrind-requests.sh keeps the profiles: the checkout's target/, wherever this runs from.
 TARGET = Path(__file__).resolve().parent.parent / "target"
-
-# perf record samples every 200 µs of CPU time (`-e cpu-clock -c 200000` in the script).
-SAMPLE_US = 200.0
 
 GROUPS = [
     ("kernel: log-file appends", True,
@@ -44,7 +42,8 @@ def group_of(symbol):
 
 def profile(name):
     data = TARGET / f"perf-{name}.data"
-    requests = int((TARGET / f"perf-{name}.requests").read_text().split()[0])
+    requests, sample_us = (TARGET / f"perf-{name}.requests").read_text().split()[:2]
+    requests, sample_us = int(requests), float(sample_us)
     out = subprocess.run(
         ["perf", "report", "-i", str(data), "--no-children", "--sort", "sym", "-g", "none",
          "-q", "-n", "--stdio"],
@@ -55,7 +54,7 @@ def profile(name):
         m = re.match(r"\s*[\d.]+%\s+(\d+)\s+(\[.\]\s+.*)$", line)
         if m:
             symbol = re.sub(r"\s+", " ", m.group(2).strip())
-            per_symbol[symbol] = per_symbol.get(symbol, 0.0) + int(m.group(1)) * SAMPLE_US / requests
+            per_symbol[symbol] = per_symbol.get(symbol, 0.0) + int(m.group(1)) * sample_us / requests
     return per_symbol
 
 

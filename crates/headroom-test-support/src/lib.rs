@@ -60,9 +60,15 @@ pub fn free_port() -> u16 {
     panic!("no free loopback port in {lo}..{hi}");
 }
 
-/// Ports below the kernel's ephemeral range (its lower half, at least 1024 up).
+/// Ports below the kernel's ephemeral range (its lower half, at least 1024 up); read once.
 #[cfg(any(feature = "proxy", feature = "services"))]
 fn fixed_port_range() -> (u16, u16) {
+    static RANGE: std::sync::OnceLock<(u16, u16)> = std::sync::OnceLock::new();
+    *RANGE.get_or_init(read_fixed_port_range)
+}
+
+#[cfg(any(feature = "proxy", feature = "services"))]
+fn read_fixed_port_range() -> (u16, u16) {
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
