@@ -25,6 +25,9 @@
 //! the same over the quiet rounds only, those in which neither window lost more than
 //! `LOAD_QUIET_STEAL` percent (default 1) of the machine's CPU time to steal (the hypervisor
 //! running other guests on its cores; each window's share is in the table's last column).
+//! `LOAD_QUIET_ROUNDS=K` goes on past `LOAD_ROUNDS` until K rounds were quiet, up to
+//! `LOAD_MAX_ROUNDS` (default four times `LOAD_ROUNDS`): enough quiet rounds for the quiet line
+//! on a noisy host.
 
 #[path = "load/allocator.rs"]
 mod allocator;
@@ -353,6 +356,17 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         .and_then(|v| v.parse::<f64>().ok())
         .unwrap_or(1.0)
         / 100.0;
+    // With LOAD_QUIET_ROUNDS=K, rounds go on past LOAD_ROUNDS until K of them were quiet (see
+    // the quiet line below), up to LOAD_MAX_ROUNDS (default four times LOAD_ROUNDS).
+    let env_rounds = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(default)
+    };
+    let quiet_wanted = env_rounds("LOAD_QUIET_ROUNDS", 0);
+    let max_rounds = env_rounds("LOAD_MAX_ROUNDS", 4 * rounds).max(rounds);
+    let is_quiet = |h: &WrkResult, b: &WrkResult| h.steal <= quiet_steal && b.steal <= quiet_steal;
     let mut fleet = start_fleet();
     let idle_rss = rss_mb(fleet[2].0.id());
 
@@ -366,8 +380,13 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
     )
     .unwrap();
 
+    let more = if quiet_wanted > 0 {
+        format!(" (then more, up to {max_rounds}, until {quiet_wanted} are quiet)")
+    } else {
+        String::new()
+    };
     println!(
-        "headroom load benchmark: small /v1/messages POSTs, {rounds} interleaved rounds of {seconds}s per path, upstream: {}",
+        "headroom load benchmark: small /v1/messages POSTs, {rounds} interleaved rounds{more} of {seconds}s per path, upstream: {}",
         up.name()
     );
     println!(
@@ -389,7 +408,13 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
     let mut paths = paths_of(&fleet);
     for conns in [1u32, 32] {
         let mut runs: Vec<Vec<WrkResult>> = vec![Vec::new(); paths.len()];
-        for round in 0..rounds {
+        let quiet_so_far = |runs: &[Vec<WrkResult>]| {
+            (0..runs[3].len())
+                .filter(|&k| is_quiet(&runs[3][k], &runs[1][k]))
+                .count()
+        };
+        let mut round = 0;
+        while round < rounds || (quiet_so_far(&runs) < quiet_wanted && round < max_rounds) {
             if fresh && (round > 0 || conns > 1) {
                 stop_fleet(&mut fleet);
                 fleet = start_fleet();
@@ -430,6 +455,7 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
                     peak_rss = peak_rss.max(s.join().unwrap_or(0.0));
                 }
             }
+            round += 1;
         }
         let medians: Vec<WrkResult> = runs.iter().map(|r| median(r)).collect();
         let (direct, bare_r, bare_mi_r, via) = (medians[0], medians[1], medians[2], medians[3]);
@@ -514,7 +540,7 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         let quiet: Vec<usize> = all
             .iter()
             .copied()
-            .filter(|&k| runs[3][k].steal <= quiet_steal && runs[1][k].steal <= quiet_steal)
+            .filter(|&k| is_quiet(&runs[3][k], &runs[1][k]))
             .collect();
         if quiet.is_empty() {
             println!(
