@@ -286,14 +286,8 @@ fn main() {
     if args.iter().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` / libtest probes: nothing to list
     }
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let seconds = env("LOAD_SECONDS", 5);
-    let rounds = env("LOAD_ROUNDS", 3).max(1) as usize;
+    let seconds = env_number("LOAD_SECONDS", 5);
+    let rounds = env_number("LOAD_ROUNDS", 3).max(1) as usize;
     let parts = std::env::var("LOAD_PARTS").unwrap_or_else(|_| "load,memory".to_string());
     let dir = tempfile::tempdir().unwrap();
     let up = upstream::Upstream::start(dir.path(), free_port());
@@ -304,6 +298,14 @@ fn main() {
     if parts.split(',').any(|p| p.trim() == "memory") {
         memory::run(dir.path(), free_port(), &up_url);
     }
+}
+
+/// A whole number from the environment, or `default` when unset or not a number.
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// The req/s and latency part: direct vs bare Pingora vs headroom, interleaved round by round.
@@ -358,14 +360,8 @@ fn load(dir: &std::path::Path, up: &upstream::Upstream, up_url: &str, seconds: u
         / 100.0;
     // With LOAD_QUIET_ROUNDS=K, rounds go on past LOAD_ROUNDS until K of them were quiet (see
     // the quiet line below), up to LOAD_MAX_ROUNDS (default four times LOAD_ROUNDS).
-    let env_rounds = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(default)
-    };
-    let quiet_wanted = env_rounds("LOAD_QUIET_ROUNDS", 0);
-    let max_rounds = env_rounds("LOAD_MAX_ROUNDS", 4 * rounds).max(rounds);
+    let quiet_wanted = env_number("LOAD_QUIET_ROUNDS", 0) as usize;
+    let max_rounds = (env_number("LOAD_MAX_ROUNDS", 4 * rounds as u64) as usize).max(rounds);
     let is_quiet = |h: &WrkResult, b: &WrkResult| h.steal <= quiet_steal && b.steal <= quiet_steal;
     let mut fleet = start_fleet();
     let idle_rss = rss_mb(fleet[2].0.id());
