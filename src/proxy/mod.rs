@@ -305,11 +305,25 @@ impl ProxyHttp for Headroom {
                 sent.elapsed().as_secs_f64(),
             );
         }
-        let header = |n: http::HeaderName| resp.headers.get(n).and_then(|v| v.to_str().ok());
-        ctx.tap = UsageTap::for_response(
-            header(http::header::CONTENT_TYPE),
-            header(http::header::CONTENT_ENCODING),
-        );
+        // One pass over the answer's few fields instead of two lookups by name (each hashes
+        // it); the first value under each name, as `HeaderMap::get` gives it.
+        let (mut content_type, mut content_encoding) = (None, None);
+        for (name, value) in resp.headers.iter() {
+            let slot = if name == http::header::CONTENT_TYPE {
+                &mut content_type
+            } else if name == http::header::CONTENT_ENCODING {
+                &mut content_encoding
+            } else {
+                continue;
+            };
+            if slot.is_none() {
+                *slot = Some(value);
+            }
+        }
+        fn text(v: Option<&http::HeaderValue>) -> Option<&str> {
+            v.and_then(|v| v.to_str().ok())
+        }
+        ctx.tap = UsageTap::for_response(text(content_type), text(content_encoding));
         Ok(())
     }
 

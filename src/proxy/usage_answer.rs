@@ -192,6 +192,63 @@ mod tests {
         }
     }
 
+    /// Nesting up to the single-pass read's limit is read, deeper is left to serde, and either
+    /// way the answer is serde's: arrays, objects and a mix, closed or cut, at each depth
+    /// around the limit.
+    #[test]
+    fn single_pass_read_bounds_nesting_and_agrees_with_serde() {
+        for depth in [1usize, 2, 30, 61, 62, 63, 64, 65, 70, 127, 128, 129] {
+            let nested = |open: &dyn Fn(usize) -> &'static str| {
+                let (mut head, mut tail) = (String::new(), String::new());
+                for i in 0..depth {
+                    let o = open(i);
+                    head.push_str(o);
+                    tail.insert(0, if o == "[" { ']' } else { '}' });
+                }
+                format!("{head}1{tail}")
+            };
+            for value in [
+                nested(&|_| "["),
+                nested(&|_| r#"{"k":"#),
+                nested(&|i| if i % 2 == 0 { "[" } else { r#"{"a":[],"k":"# }),
+            ] {
+                let body = format!(
+                    r#"{{"id":{value},"model":"m","usage":{{"input_tokens":3,"x":{value}}}}}"#
+                );
+                let read = usage_json::read(body.as_bytes());
+                // `usage` holds the value one level deeper than the top-level object does.
+                if depth <= 60 {
+                    assert!(read.is_some(), "depth {depth}");
+                } else if depth >= 63 {
+                    assert!(read.is_none(), "depth {depth}");
+                }
+                if let Some(read) = read {
+                    let mut usage = Usage::default();
+                    read.usage.unwrap().merge_into(&mut usage);
+                    assert_eq!(
+                        Some((usage, read.model.map(str::to_string))),
+                        typed_read(body.as_bytes()),
+                        "depth {depth}"
+                    );
+                }
+                // Past serde's own limit (128 levels) the typed read, which skips what it does
+                // not read, still reads a body the general read (building `usage` as a value)
+                // refuses: the two reads are compared below it.
+                if depth < 120 {
+                    let (mut usage, mut model) = (Usage::default(), None);
+                    read_answer(body.as_bytes(), &mut usage, &mut model);
+                    assert_eq!(
+                        (usage, model),
+                        general_read(body.as_bytes()),
+                        "depth {depth}"
+                    );
+                }
+                let cut = &body.as_bytes()[..body.len() - 2];
+                assert!(usage_json::read(cut).is_none(), "cut at depth {depth}");
+            }
+        }
+    }
+
     fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
         use proptest::prelude::*;
         let leaf = prop_oneof![

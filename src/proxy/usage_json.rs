@@ -80,7 +80,7 @@ pub(super) fn read(body: &[u8]) -> Option<Read<'_>> {
                     seen_model = true;
                     if !s.literal(b"null") {
                         // serde reads it as text: it must be UTF-8.
-                        out.model = Some(std::str::from_utf8(s.plain_string()?).ok()?);
+                        out.model = Some(std::str::from_utf8(s.plain_string::<false>()?).ok()?);
                     }
                 }
                 b"usage" | b"model" => return None,
@@ -138,12 +138,13 @@ impl<'a> Scan<'a> {
         hit
     }
 
-    /// A string without escapes or control characters; its content.
+    /// A string without escapes or control characters (with `ASCII`, only ASCII);
+    /// its content.
     #[inline]
-    fn plain_string(&mut self) -> Option<&'a [u8]> {
+    fn plain_string<const ASCII: bool>(&mut self) -> Option<&'a [u8]> {
         self.eat(b'"')?;
         let rest = &self.b[self.at..];
-        let end = string_stop(rest)?;
+        let end = string_stop::<ASCII>(rest)?;
         if rest[end] != b'"' {
             return None;
         }
@@ -152,32 +153,36 @@ impl<'a> Scan<'a> {
     }
 
     /// A key serde compares with field names: plain ASCII (serde reads keys as UTF-8 text;
-    /// ASCII is stricter and cheaper to check).
+    /// ASCII is stricter and cheaper to check, in the same scan that finds the key's end).
     #[inline]
     fn key(&mut self) -> Option<&'a [u8]> {
-        self.plain_string().filter(|k| k.is_ascii())
+        self.plain_string::<true>()
     }
 
     /// Any string, escapes checked (serde checks no UTF-8 in strings it skips).
+    #[inline(always)]
     fn skip_string(&mut self) -> Option<()> {
         self.eat(b'"')?;
+        let b = self.b;
+        let mut at = self.at;
         loop {
-            let rest = &self.b[self.at..];
-            let i = string_stop(rest)?;
-            self.at += i + 1;
-            match rest[i] {
-                b'"' => return Some(()),
+            at += string_stop::<false>(b.get(at..)?)?;
+            match b[at] {
+                b'"' => {
+                    self.at = at + 1;
+                    return Some(());
+                }
                 b'\\' => {}
                 _ => return None, // a control character
             }
-            match self.peek()? {
-                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+            match *b.get(at + 1)? {
+                b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => at += 2,
                 b'u' => {
-                    let hex = self.b.get(self.at + 1..self.at + 5)?;
+                    let hex = b.get(at + 2..at + 6)?;
                     if !hex.iter().all(u8::is_ascii_hexdigit) {
                         return None;
                     }
-                    self.at += 5;
+                    at += 6;
                 }
                 _ => return None,
             }
@@ -217,42 +222,66 @@ impl<'a> Scan<'a> {
         (self.at > from).then_some(())
     }
 
+    /// Any value, its nesting checked without recursion: `objects` holds one bit per open
+    /// container (1: an object, whose members start with a key), innermost lowest.
+    #[inline(always)]
     fn skip_value(&mut self, depth: usize) -> Option<()> {
-        match self.peek()? {
-            b'"' => self.skip_string(),
-            b'{' => self.skip_container(depth, b'}', true),
-            b'[' => self.skip_container(depth, b']', false),
-            b't' => self.literal(b"true").then_some(()),
-            b'f' => self.literal(b"false").then_some(()),
-            b'n' => self.literal(b"null").then_some(()),
-            _ => self.skip_number(),
+        let mut objects: u64 = 0;
+        let mut open = 0usize;
+        loop {
+            // A value starts here.
+            match self.peek()? {
+                b'"' => self.skip_string()?,
+                c @ (b'{' | b'[') => {
+                    if depth + open >= MAX_DEPTH {
+                        return None;
+                    }
+                    let keyed = c == b'{';
+                    self.at += 1;
+                    self.ws();
+                    if !self.eat_if(if keyed { b'}' } else { b']' }) {
+                        objects = (objects << 1) | u64::from(keyed);
+                        open += 1;
+                        if keyed {
+                            self.member_key()?;
+                        }
+                        continue;
+                    }
+                }
+                b't' => self.literal(b"true").then_some(())?,
+                b'f' => self.literal(b"false").then_some(())?,
+                b'n' => self.literal(b"null").then_some(())?,
+                _ => self.skip_number()?,
+            }
+            // A value ended: the next member, or the end of containers.
+            loop {
+                if open == 0 {
+                    return Some(());
+                }
+                self.ws();
+                let keyed = objects & 1 == 1;
+                if self.eat_if(b',') {
+                    self.ws();
+                    if keyed {
+                        self.member_key()?;
+                    }
+                    break;
+                }
+                self.eat(if keyed { b'}' } else { b']' })?;
+                objects >>= 1;
+                open -= 1;
+            }
         }
     }
 
-    fn skip_container(&mut self, depth: usize, close: u8, keyed: bool) -> Option<()> {
-        if depth >= MAX_DEPTH {
-            return None;
-        }
-        self.at += 1;
+    /// A skipped member's key and colon, up to its value.
+    #[inline(always)]
+    fn member_key(&mut self) -> Option<()> {
+        self.skip_string()?;
         self.ws();
-        if self.eat_if(close) {
-            return Some(());
-        }
-        loop {
-            if keyed {
-                self.skip_string()?;
-                self.ws();
-                self.eat(b':')?;
-                self.ws();
-            }
-            self.skip_value(depth + 1)?;
-            self.ws();
-            if self.eat_if(b',') {
-                self.ws();
-                continue;
-            }
-            return self.eat(close);
-        }
+        self.eat(b':')?;
+        self.ws();
+        Some(())
     }
 
     /// A plain unsigned integer or `null` (serde's `Option<u64>` accepts more; those go to it).
@@ -368,12 +397,12 @@ const STOPS: [bool; 256] = {
     t
 };
 
-/// The index of the first `"`, backslash or control character in `s`, eight bytes at a time.
-/// In each word a byte is flagged when it is below 0x20 or equal to either (the zero-byte
-/// test); a borrow can only flag bytes above a truly flagged one, so the lowest flag is the
-/// answer.
-#[inline]
-fn string_stop(s: &[u8]) -> Option<usize> {
+/// The index of the first `"`, backslash or control character in `s` (with `ASCII`, also the
+/// first byte above 0x7f), eight bytes at a time. In each word a byte is flagged when it is
+/// below 0x20 or equal to either (the zero-byte test); a borrow can only flag bytes above a
+/// truly flagged one, so the lowest flag is the answer.
+#[inline(always)]
+fn string_stop<const ASCII: bool>(s: &[u8]) -> Option<usize> {
     const ONES: u64 = u64::MAX / 255;
     const HIGH: u64 = ONES << 7;
     let mut i = 0;
@@ -381,9 +410,11 @@ fn string_stop(s: &[u8]) -> Option<usize> {
         let w = u64::from_le_bytes(chunk.try_into().ok()?);
         let quote = w ^ (ONES * u64::from(b'"'));
         let slash = w ^ (ONES * u64::from(b'\\'));
+        let high = if ASCII { w } else { 0 };
         let flagged = ((w.wrapping_sub(ONES * 0x20) & !w)
             | (quote.wrapping_sub(ONES) & !quote)
-            | (slash.wrapping_sub(ONES) & !slash))
+            | (slash.wrapping_sub(ONES) & !slash)
+            | high)
             & HIGH;
         if flagged != 0 {
             return Some(i + (flagged.trailing_zeros() / 8) as usize);
@@ -392,7 +423,7 @@ fn string_stop(s: &[u8]) -> Option<usize> {
     }
     s[i..]
         .iter()
-        .position(|&c| STOPS[usize::from(c)])
+        .position(|&c| STOPS[usize::from(c)] || (ASCII && c > 0x7f))
         .map(|j| i + j)
 }
 
@@ -401,6 +432,18 @@ mod tests {
     #[test]
     fn string_stop_is_exact_for_every_byte_at_every_position() {
         let reference = |s: &[u8]| s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
+        let ascii_reference = |s: &[u8]| {
+            s.iter()
+                .position(|&c| c == b'"' || c == b'\\' || !(0x20..=0x7f).contains(&c))
+        };
+        let check = |s: &[u8], what: &str| {
+            assert_eq!(super::string_stop::<false>(s), reference(s), "{what}");
+            assert_eq!(
+                super::string_stop::<true>(s),
+                ascii_reference(s),
+                "ASCII {what}"
+            );
+        };
         // Fillers next to the stop byte include those whose borrow could mislead the word test.
         for filler in [b'a', 0x20, 0x7f, 0x80, 0xa0, 0xff] {
             for v in 0..=255u8 {
@@ -408,10 +451,10 @@ mod tests {
                     for len in [at + 1, 24] {
                         let mut s = vec![filler; len];
                         s[at] = v;
-                        assert_eq!(super::string_stop(&s), reference(&s), "{filler} {v} {at}");
+                        check(&s, &format!("{filler} {v} {at}"));
                         if at + 1 < len {
                             s[at + 1] = 0x00;
-                            assert_eq!(super::string_stop(&s), reference(&s), "{v} {at} then 0");
+                            check(&s, &format!("{v} {at} then 0"));
                         }
                     }
                 }
@@ -431,7 +474,9 @@ mod tests {
             )
         ) {
             let plain = s.iter().position(|&c| c == b'"' || c == b'\\' || c < 0x20);
-            proptest::prop_assert_eq!(super::string_stop(&s), plain);
+            proptest::prop_assert_eq!(super::string_stop::<false>(&s), plain);
+            let ascii = s.iter().position(|&c| c == b'"' || c == b'\\' || !(0x20..=0x7f).contains(&c));
+            proptest::prop_assert_eq!(super::string_stop::<true>(&s), ascii);
         }
     }
 }
