@@ -18,6 +18,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 #[derive(Debug, Clone)]
 pub struct TrustPolicy {
     listen: SocketAddr,
+    /// `localhost`, `127.0.0.1` and `[::1]` with the listen port, as clients write them in
+    /// `Host`: the usual request's Host is one of these, matched without parsing it.
+    own_exact: [String; 3],
     allowed_hosts: Vec<String>,
     allowed_origins: Vec<String>,
 }
@@ -59,8 +62,10 @@ impl TrustPolicy {
         allowed_hosts: &[String],
         allowed_origins: &[String],
     ) -> TrustPolicy {
+        let port = listen.port();
         TrustPolicy {
             listen,
+            own_exact: ["localhost", "127.0.0.1", "[::1]"].map(|h| format!("{h}:{port}")),
             allowed_hosts: allowed_hosts
                 .iter()
                 .map(|h| normalise_host(h).to_ascii_lowercase())
@@ -119,6 +124,10 @@ impl TrustPolicy {
     }
 
     fn own_host(&self, raw: &str) -> bool {
+        self.own_exact.iter().any(|e| e == raw) || self.own_host_parsed(raw)
+    }
+
+    fn own_host_parsed(&self, raw: &str) -> bool {
         let (name, port) = split_host_port(raw);
         let name = normalise_host(name);
         // The usual Host is already lower case: compare it as it is.
@@ -243,6 +252,16 @@ mod tests {
         }
         let t = policy().assess(&caller("::1", Some("[::1]:8787"), None), true);
         assert_eq!(t.unwrap(), Trust::Local);
+    }
+
+    #[test]
+    fn the_exact_own_hosts_are_what_the_parsed_check_accepts() {
+        for listen in ["127.0.0.1:8787", "[::1]:80", "0.0.0.0:9000"] {
+            let p = TrustPolicy::new(listen.parse().unwrap(), &[], &[]);
+            for e in &p.own_exact {
+                assert!(p.own_host_parsed(e), "{listen} {e}");
+            }
+        }
     }
 
     #[test]

@@ -285,6 +285,7 @@ impl<'a> Scan<'a> {
     }
 
     /// A plain unsigned integer or `null` (serde's `Option<u64>` accepts more; those go to it).
+    #[inline(always)]
     fn count(&mut self) -> Option<Option<u64>> {
         if self.literal(b"null") {
             return Some(None);
@@ -362,6 +363,7 @@ impl<'a> Scan<'a> {
     }
 
     /// An object whose keys are plain strings; `field` reads each value.
+    #[inline(always)]
     fn keyed(&mut self, mut field: impl FnMut(&mut Self, &[u8]) -> Option<()>) -> Option<()> {
         self.eat(b'{')?;
         self.ws();
