@@ -320,10 +320,8 @@ impl ProxyHttp for Headroom {
                 *slot = Some(value);
             }
         }
-        fn text(v: Option<&http::HeaderValue>) -> Option<&str> {
-            v.and_then(|v| v.to_str().ok())
-        }
-        ctx.tap = UsageTap::for_response(text(content_type), text(content_encoding));
+        ctx.tap =
+            UsageTap::for_response(headers::text(content_type), headers::text(content_encoding));
         Ok(())
     }
 

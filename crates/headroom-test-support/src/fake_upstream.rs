@@ -46,6 +46,12 @@ pub enum Behaviour {
     Reset,
     /// Stream SSE but close the connection after this many events.
     CloseMidStream(usize),
+    /// Answer 200 with exactly these head fields (and a `Content-Length`) and these body bytes,
+    /// whatever was asked: an answer with the fields and encodings a test chooses.
+    Answer {
+        fields: Vec<String>,
+        body: Vec<u8>,
+    },
 }
 
 #[derive(Debug)]
@@ -182,6 +188,18 @@ impl FakeUpstream {
                         r#"{{"type":"error","error":{{"type":"{kind}","message":"fake upstream says {code}"}}}}"#
                     );
                     write_json(sock, code, body.as_bytes()).await?;
+                    continue;
+                }
+                Behaviour::Answer { fields, body } => {
+                    let mut head = String::from("HTTP/1.1 200 OK\r\n");
+                    for f in fields {
+                        head.push_str(&f);
+                        head.push_str("\r\n");
+                    }
+                    head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+                    sock.write_all(head.as_bytes()).await?;
+                    sock.write_all(&body).await?;
+                    sock.flush().await?;
                     continue;
                 }
                 Behaviour::Normal | Behaviour::CloseMidStream(_) => {}
